@@ -1,0 +1,1 @@
+//! Examples for rrssh; run them with `cargo run --example NAME`.

@@ -1,0 +1,41 @@
+#![doc = include_str!("docs/lib.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[macro_use]
+mod macros;
+
+mod body;
+pub mod client;
+mod error;
+pub mod extract;
+pub mod handler;
+mod json;
+pub mod method;
+pub mod response;
+pub mod routing;
+pub mod test;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
+
+pub use bytes::Bytes;
+pub use http::{HeaderMap, Method, StatusCode};
+/// Route attributes and the list macro; see the crate docs.
+pub use rrssh_macros::{delete, get, patch, post, put, route, routes, stream};
+
+pub use crate::body::{Body, LengthLimitError};
+pub use crate::error::ApiError;
+pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};
+pub use crate::json::Json;
+pub use crate::response::{IntoResponse, JsonStream};
+pub use crate::routing::Router;
+
+/// A request, as the `http` crate defines it, with rrssh's [`Body`].
+pub type Request<B = Body> = http::Request<B>;
+/// A response, as the `http` crate defines it, with rrssh's [`Body`].
+pub type Response<B = Body> = http::Response<B>;
+/// A boxed error, as tower uses.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

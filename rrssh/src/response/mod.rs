@@ -1,0 +1,16 @@
+//! Turning handler results into responses: [`IntoResponse`], JSON, and JSON streams.
+
+mod into_response;
+mod stream;
+
+pub use self::into_response::IntoResponse;
+pub use self::stream::{JsonStream, StreamResponse};
+pub(crate) use self::stream::{END_ERROR, END_OK, TRAILER_END, TRAILER_ERROR};
+
+/// A response with rrssh's [`Body`](crate::Body).
+pub type Response<B = crate::Body> = http::Response<B>;
+
+pub(crate) const APPLICATION_JSON: http::HeaderValue =
+    http::HeaderValue::from_static("application/json");
+pub(crate) const APPLICATION_NDJSON: http::HeaderValue =
+    http::HeaderValue::from_static("application/x-ndjson");
