@@ -24,6 +24,9 @@ pub(crate) async fn read_body(req: Request) -> Result<Bytes, (StatusCode, String
     req.into_body().collect_limited(limit).await.map_err(|e: BoxError| {
         if e.is::<LengthLimitError>() {
             (StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"))
+        } else if e.is::<http_body_util::LengthLimitError>() {
+            // A body limit layer (such as tower-http's `RequestBodyLimitLayer`) cut it.
+            (StatusCode::PAYLOAD_TOO_LARGE, format!("request body is too large: {e}"))
         } else {
             (StatusCode::BAD_REQUEST, format!("failed to read the request body: {e}"))
         }

@@ -1,0 +1,4 @@
+//! All integration tests, in one binary (each test binary costs a link on CI).
+
+mod core;
+mod ui;

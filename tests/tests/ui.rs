@@ -1,0 +1,8 @@
+//! Compile-pass and compile-fail cases for the route attributes.
+
+#[test]
+fn route_attributes() {
+    let t = trybuild::TestCases::new();
+    t.pass("ui/pass/*.rs");
+    t.compile_fail("ui/fail/*.rs");
+}
