@@ -105,6 +105,4 @@ pub mod check {
     pub fn response<T: IntoResponse>() {}
     /// The return type is a stream response.
     pub fn stream<T: StreamResponse>() {}
-    /// The return type can be decoded by a typed client.
-    pub fn client_output<T: crate::client::FromResponse>() {}
 }

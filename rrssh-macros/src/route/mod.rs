@@ -217,10 +217,11 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
         };
         quote_spanned! {out_span=>
             ::rrssh::__private::check::response::<#output>();
-            ::rrssh::__private::check::client_output::<#output>();
             #stream_check
         }
     };
+    let client_output = quote_spanned!(out_span=> <#response_ty as ::rrssh::client::FromResponse>::Output);
+    let send_ty = quote_spanned!(out_span=> #response_ty);
     let call_doc = format!("Calls `{method} {path}` (the route of [`{name_str}`]) on any client.");
     let marker_doc = format!("The route `{method} {path}` of [`{name_str}`](fn@{name_str}): its description and typed client call.");
     let check_fn = format_ident!("__rrssh_check_{}", name);
@@ -250,13 +251,10 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
             #vis async fn call<__RrsshClient: ::rrssh::client::Call>(
                 __rrssh_client: &__RrsshClient,
                 #(#params),*
-            ) -> ::core::result::Result<
-                <#response_ty as ::rrssh::client::FromResponse>::Output,
-                ::rrssh::client::Error,
-            > {
+            ) -> ::core::result::Result<#client_output, ::rrssh::client::Error> {
                 ::rrssh::__private::CallBuilder::new(#method, #path)
                     #(#steps)*
-                    .send::<#response_ty, __RrsshClient>(__rrssh_client)
+                    .send::<#send_ty, __RrsshClient>(__rrssh_client)
                     .await
             }
         }

@@ -1,0 +1,6 @@
+#[rrssh::get("/users/{id}")]
+async fn user() -> &'static str {
+    "user"
+}
+
+fn main() {}

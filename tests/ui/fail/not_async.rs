@@ -1,0 +1,6 @@
+#[rrssh::get("/hello")]
+fn hello() -> &'static str {
+    "hello"
+}
+
+fn main() {}

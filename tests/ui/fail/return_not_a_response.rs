@@ -1,0 +1,8 @@
+struct NotAResponse;
+
+#[rrssh::get("/x")]
+async fn x() -> NotAResponse {
+    NotAResponse
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[rrssh::get("/x", rank = 2)]
+async fn x() {}
+
+fn main() {}
