@@ -11,7 +11,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         Ok(p) => p,
         Err(e) => return e.into_compile_error(),
     };
-    let adds = paths.iter().map(|p| quote!(.add::<#p, _, _>(#p)));
+    let adds = paths.iter().map(|p| quote!(.handler::<#p, _, _>(#p)));
     quote!(::rrssh::routing::Routes::new() #(#adds)*)
 }
 
@@ -24,7 +24,7 @@ mod tests {
         let out = expand(quote!(a, m::b,)).to_string();
         assert_eq!(
             out,
-            ":: rrssh :: routing :: Routes :: new () . add :: < a , _ , _ > (a) . add :: < m :: b , _ , _ > (m :: b)"
+            ":: rrssh :: routing :: Routes :: new () . handler :: < a , _ , _ > (a) . handler :: < m :: b , _ , _ > (m :: b)"
         );
     }
 

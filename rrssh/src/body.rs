@@ -50,7 +50,11 @@ impl Body {
     /// A body holding these bytes.
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
-        if bytes.is_empty() { Self::empty() } else { Body(Inner::Full(Some(bytes))) }
+        if bytes.is_empty() {
+            Self::empty()
+        } else {
+            Body(Inner::Full(Some(bytes)))
+        }
     }
 
     /// A body made of the chunks a stream yields.
@@ -68,9 +72,9 @@ impl Body {
         S: Stream<Item = Result<Frame<Bytes>, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        Self::new(http_body_util::StreamBody::new(futures_util::StreamExt::map(stream, |r| {
-            r.map_err(Into::into)
-        })))
+        Self::new(http_body_util::StreamBody::new(
+            futures_util::StreamExt::map(stream, |r| r.map_err(Into::into)),
+        ))
     }
 
     /// The bytes of a body known in full, without polling; `None` for a streamed body.
@@ -98,7 +102,9 @@ impl Body {
                 let mut buf = bytes::BytesMut::new();
                 let mut len = 0usize;
                 while let Some(frame) = body.frame().await {
-                    let Ok(data) = frame?.into_data() else { continue };
+                    let Ok(data) = frame?.into_data() else {
+                        continue;
+                    };
                     len += data.len();
                     if len > limit {
                         return Err(Box::new(LengthLimitError { limit }));
@@ -138,7 +144,10 @@ impl Default for Body {
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Inner::Full(b) => f.debug_tuple("Body").field(&b.as_ref().map_or(0, Bytes::len)).finish(),
+            Inner::Full(b) => f
+                .debug_tuple("Body")
+                .field(&b.as_ref().map_or(0, Bytes::len))
+                .finish(),
             Inner::Boxed(_) => f.write_str("Body(stream)"),
         }
     }
@@ -198,5 +207,7 @@ pub struct LengthLimitError {
 
 /// Trailers of a body, for streams: `None` when the body ended without any.
 pub(crate) fn trailers_of(frame: Frame<Bytes>) -> Result<Bytes, HeaderMap> {
-    frame.into_data().map_err(|f| f.into_trailers().unwrap_or_default())
+    frame
+        .into_data()
+        .map_err(|f| f.into_trailers().unwrap_or_default())
 }

@@ -44,7 +44,11 @@ struct Envelope<E> {
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status: status.as_u16(), message: message.into(), detail: None }
+        Self {
+            status: status.as_u16(),
+            message: message.into(),
+            detail: None,
+        }
     }
 
     /// Adds machine-readable detail.
@@ -107,7 +111,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = Response::new(crate::Body::from(self.to_json()));
         *res.status_mut() = self.status_code();
-        res.headers_mut().insert(http::header::CONTENT_TYPE, crate::response::APPLICATION_JSON);
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            crate::response::APPLICATION_JSON,
+        );
         res
     }
 }

@@ -22,11 +22,16 @@ pub struct Json<T>(pub T);
 
 /// Whether a content type names JSON: `application/json` or `application/*+json`.
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let mime = ct.split(';').next().unwrap_or("").trim();
-    let Some((ty, sub)) = mime.split_once('/') else { return false };
+    let Some((ty, sub)) = mime.split_once('/') else {
+        return false;
+    };
     ty.eq_ignore_ascii_case("application")
         && (sub.eq_ignore_ascii_case("json")
             || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
@@ -44,7 +49,9 @@ where
                 _ => StatusCode::BAD_REQUEST,
             };
             let msg = match e.classify() {
-                serde_json::error::Category::Data => format!("JSON does not fit the expected type: {e}"),
+                serde_json::error::Category::Data => {
+                    format!("JSON does not fit the expected type: {e}")
+                }
                 _ => format!("invalid JSON: {e}"),
             };
             JsonRejection(ApiError::new(status, msg).with_detail(serde_json::json!({
@@ -68,7 +75,9 @@ where
                 "expected a request with `content-type: application/json`",
             ));
         }
-        let bytes = crate::extract::read_body(req).await.map_err(|(s, m)| JsonRejection::new(s, m))?;
+        let bytes = crate::extract::read_body(req)
+            .await
+            .map_err(|(s, m)| JsonRejection::new(s, m))?;
         Self::from_bytes(&bytes)
     }
 }
@@ -79,10 +88,12 @@ impl<T: Serialize> IntoResponse for Json<T> {
         match serde_json::to_writer(&mut buf, &self.0) {
             Ok(()) => {
                 let mut res = Response::new(Body::from(buf.into_inner().freeze()));
-                res.headers_mut().insert(header::CONTENT_TYPE, APPLICATION_JSON);
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, APPLICATION_JSON);
                 res
             }
-            Err(e) => ApiError::internal(format!("response did not serialize to JSON: {e}")).into_response(),
+            Err(e) => ApiError::internal(format!("response did not serialize to JSON: {e}"))
+                .into_response(),
         }
     }
 }

@@ -23,7 +23,14 @@ pub struct CallBuilder {
 impl CallBuilder {
     /// A call of `method` on the route `template`.
     pub fn new(method: &'static str, template: &'static str) -> Self {
-        Self { method, template, path: None, query: None, body: None, error: None }
+        Self {
+            method,
+            template,
+            path: None,
+            query: None,
+            body: None,
+            error: None,
+        }
     }
 
     fn keep(&mut self, r: Result<(), Error>) {
@@ -71,7 +78,9 @@ impl CallBuilder {
             return Err(e);
         }
         let method = crate::method::parse(self.method).unwrap_or(Method::GET);
-        let mut uri = self.path.unwrap_or_else(|| crate::client::path::plain(self.template));
+        let mut uri = self
+            .path
+            .unwrap_or_else(|| crate::client::path::plain(self.template));
         if let Some(q) = self.query.filter(|q| !q.is_empty()) {
             uri.push('?');
             uri.push_str(&q);
@@ -79,9 +88,14 @@ impl CallBuilder {
         let (body, json) = self.body.unwrap_or((Body::empty(), false));
         let mut builder = http::Request::builder().method(method).uri(&uri);
         if json {
-            builder = builder.header(http::header::CONTENT_TYPE, crate::response::APPLICATION_JSON);
+            builder = builder.header(
+                http::header::CONTENT_TYPE,
+                crate::response::APPLICATION_JSON,
+            );
         }
-        builder.body(body).map_err(|e| Error::Encode(format!("invalid request URI `{uri}`: {e}")))
+        builder
+            .body(body)
+            .map_err(|e| Error::Encode(format!("invalid request URI `{uri}`: {e}")))
     }
 
     /// Sends the call and decodes the answer as the handler's return type `R`.

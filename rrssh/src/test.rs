@@ -38,7 +38,10 @@ pub struct TestClient {
 impl TestClient {
     /// A client for `router`, calling as the default test peer.
     pub fn new(router: Router) -> Self {
-        Self { router, peer: Some(Peer::new(PeerInfo::new("test", "SHA256:test"))) }
+        Self {
+            router,
+            peer: Some(Peer::new(PeerInfo::new("test", "SHA256:test"))),
+        }
     }
 
     /// Calls as this peer.
@@ -58,7 +61,9 @@ impl TestClient {
 
 impl fmt::Debug for TestClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestClient").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("TestClient")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 

@@ -19,12 +19,23 @@ pub(crate) fn parse(with_method: bool, input: ParseStream<'_>) -> syn::Result<Ro
             (l.value(), l.span())
         } else {
             let i: Ident = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), "expected a method first: `#[route(OPTIONS, \"/path\")]`")
+                syn::Error::new(
+                    e.span(),
+                    "expected a method first: `#[route(OPTIONS, \"/path\")]`",
+                )
             })?;
             (i.to_string(), i.span())
         };
-        if m.0.is_empty() || !m.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(syn::Error::new(m.1, "a method is a token such as `GET` or `OPTIONS`"));
+        if m.0.is_empty()
+            || !m
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(syn::Error::new(
+                m.1,
+                "a method is a token such as `GET` or `OPTIONS`",
+            ));
         }
         input.parse::<Token![,]>()?;
         Some(m)
@@ -34,10 +45,18 @@ pub(crate) fn parse(with_method: bool, input: ParseStream<'_>) -> syn::Result<Ro
     if input.is_empty() {
         return Err(input.error("expected the route path: `#[get(\"/users/{id}\")]`"));
     }
-    let path: LitStr = input
-        .parse()
-        .map_err(|e| syn::Error::new(e.span(), "expected the route path as a string literal: `\"/users/{id}\"`"))?;
-    let mut args = RouteArgs { method, path, scope: None, state: None };
+    let path: LitStr = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected the route path as a string literal: `\"/users/{id}\"`",
+        )
+    })?;
+    let mut args = RouteArgs {
+        method,
+        path,
+        scope: None,
+        state: None,
+    };
     while !input.is_empty() {
         input.parse::<Token![,]>()?;
         if input.is_empty() {
@@ -51,7 +70,9 @@ pub(crate) fn parse(with_method: bool, input: ParseStream<'_>) -> syn::Result<Ro
             other => {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("unknown route option `{other}`; expected `scope = \"…\"` or `state = Type`"),
+                    format!(
+                        "unknown route option `{other}`; expected `scope = \"…\"` or `state = Type`"
+                    ),
                 ));
             }
         }

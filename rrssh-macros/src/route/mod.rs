@@ -54,12 +54,19 @@ fn expand_inner(method: Option<&str>, args: TokenStream, item: TokenStream) -> T
     if let Some(args) = args {
         let method = match method {
             Some(m) => m.to_owned(),
-            None => args.method.as_ref().map(|m| m.0.to_uppercase()).unwrap_or_default(),
+            None => args
+                .method
+                .as_ref()
+                .map(|m| m.0.to_uppercase())
+                .unwrap_or_default(),
         };
         let captures = match path::parse(&args.path.value()) {
             Ok(c) => Some(c),
             Err(e) => {
-                errors.push(syn::Error::new(args.path.span(), e.render(&args.path.value())));
+                errors.push(syn::Error::new(
+                    args.path.span(),
+                    e.render(&args.path.value()),
+                ));
                 None
             }
         };
@@ -85,7 +92,12 @@ fn check_captures(
     lit: &LitStr,
     errors: &mut Vec<syn::Error>,
 ) {
-    let path_arg = item.sig.inputs.iter().zip(&sig.args).find(|(_, a)| a.kind == Kind::Path);
+    let path_arg = item
+        .sig
+        .inputs
+        .iter()
+        .zip(&sig.args)
+        .find(|(_, a)| a.kind == Kind::Path);
     match (captures.is_empty(), path_arg) {
         (false, None) => {
             let names: Vec<String> = captures.iter().map(|c| format!("`{{{}}}`", c.name)).collect();
@@ -113,8 +125,16 @@ fn summary(item: &ItemFn) -> Option<String> {
         if !attr.path().is_ident("doc") {
             continue;
         }
-        let syn::Meta::NameValue(nv) = &attr.meta else { continue };
-        let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value else { continue };
+        let syn::Meta::NameValue(nv) = &attr.meta else {
+            continue;
+        };
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) = &nv.value
+        else {
+            continue;
+        };
         let line = s.value();
         let line = line.trim();
         if line.is_empty() {
@@ -130,7 +150,13 @@ fn summary(item: &ItemFn) -> Option<String> {
 
 fn type_text(ty: &impl ToTokens) -> String {
     let text = ty.to_token_stream().to_string();
-    text.replace(" < ", "<").replace(" <", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",").replace(" :: ", "::").replace("& ", "&")
+    text.replace(" < ", "<")
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+        .replace("& ", "&")
 }
 
 fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs) -> TokenStream {
@@ -147,7 +173,11 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
         None => quote!(::core::option::Option::None),
     };
     let output = &sig.output;
-    let response_ty = if sig.opaque_output { quote!(::rrssh::Response) } else { output.to_token_stream() };
+    let response_ty = if sig.opaque_output {
+        quote!(::rrssh::Response)
+    } else {
+        output.to_token_stream()
+    };
     let output_text = type_text(output);
 
     // Client arguments, in path, query, body order.
@@ -192,7 +222,10 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
 
     let state = match &args.state {
         Some(t) => t.to_token_stream(),
-        None => sig.state.as_ref().map_or_else(|| quote!(()), ToTokens::to_token_stream),
+        None => sig
+            .state
+            .as_ref()
+            .map_or_else(|| quote!(()), ToTokens::to_token_stream),
     };
     let count = sig.args.len();
     let arg_checks = sig.args.iter().enumerate().map(|(i, a)| {
@@ -220,10 +253,13 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
             #stream_check
         }
     };
-    let client_output = quote_spanned!(out_span=> <#response_ty as ::rrssh::client::FromResponse>::Output);
+    let client_output =
+        quote_spanned!(out_span=> <#response_ty as ::rrssh::client::FromResponse>::Output);
     let send_ty = quote_spanned!(out_span=> #response_ty);
     let call_doc = format!("Calls `{method} {path}` (the route of [`{name_str}`]) on any client.");
-    let marker_doc = format!("The route `{method} {path}` of [`{name_str}`](fn@{name_str}): its description and typed client call.");
+    let marker_doc = format!(
+        "The route `{method} {path}` of [`{name_str}`](fn@{name_str}): its description and typed client call."
+    );
     let check_fn = format_ident!("__rrssh_check_{}", name);
 
     quote! {
@@ -291,12 +327,24 @@ mod tests {
         );
         assert!(out.contains("pub async fn get_user"), "{out}");
         assert!(out.contains("pub struct get_user { }"), "{out}");
-        assert!(out.contains("summary : :: core :: option :: Option :: Some (\"Fetch one user.\")"), "{out}");
+        assert!(
+            out.contains("summary : :: core :: option :: Option :: Some (\"Fetch one user.\")"),
+            "{out}"
+        );
         assert!(out.contains("id : u64"), "{out}");
-        assert!(!out.contains("db :"), "state must not reach the client: {out}");
+        assert!(
+            !out.contains("db :"),
+            "state must not reach the client: {out}"
+        );
         assert!(out.contains(". path (& id)"), "{out}");
-        assert!(out.contains("check :: parts :: < Path < u64 > , Db >"), "{out}");
-        assert!(out.contains("check :: last :: < State < Db > , Db , _ >"), "{out}");
+        assert!(
+            out.contains("check :: parts :: < Path < u64 > , Db >"),
+            "{out}"
+        );
+        assert!(
+            out.contains("check :: last :: < State < Db > , Db , _ >"),
+            "{out}"
+        );
         assert!(!out.contains("compile_error"), "{out}");
     }
 
@@ -305,22 +353,41 @@ mod tests {
         let out = expand_str(
             Some("POST"),
             quote!("/a/{x}"),
-            quote!(async fn f(Json(b): Json<B>, ) {}),
+            quote!(
+                async fn f(Json(b): Json<B>) {}
+            ),
         );
-        assert!(out.contains("compile_error"), "a capture without Path must fail: {out}");
+        assert!(
+            out.contains("compile_error"),
+            "a capture without Path must fail: {out}"
+        );
         let out = expand_str(
             Some("POST"),
             quote!("/a/{x}"),
-            quote!(async fn f(Params(q): Params<Q>, Path(x): Path<u8>, Json(b): Json<B>) {}),
+            quote!(
+                async fn f(Params(q): Params<Q>, Path(x): Path<u8>, Json(b): Json<B>) {}
+            ),
         );
-        let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} missing in {out}"));
+        let pos = |s: &str| {
+            out.find(s)
+                .unwrap_or_else(|| panic!("{s} missing in {out}"))
+        };
         assert!(pos("x : u8") < pos("q : Q") && pos("q : Q") < pos("b : B"));
-        assert!(pos(". path (& x)") < pos(". params (& q)") && pos(". params (& q)") < pos(". json (& b)"));
+        assert!(
+            pos(". path (& x)") < pos(". params (& q)")
+                && pos(". params (& q)") < pos(". json (& b)")
+        );
     }
 
     #[test]
     fn errors_keep_the_fn_and_skip_the_rest() {
-        let out = expand_str(Some("GET"), quote!("no-slash"), quote!(async fn f() {}));
+        let out = expand_str(
+            Some("GET"),
+            quote!("no-slash"),
+            quote!(
+                async fn f() {}
+            ),
+        );
         assert!(out.contains("async fn f"), "{out}");
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("at index 0"), "{out}");
@@ -329,22 +396,56 @@ mod tests {
 
     #[test]
     fn stream_routes_check_the_stream_response() {
-        let out = expand_str(Some("STREAM"), quote!("/t"), quote!(async fn t() -> JsonStream<u8> { todo!() }));
-        assert!(out.contains("check :: stream :: < JsonStream < u8 > >"), "{out}");
+        let out = expand_str(
+            Some("STREAM"),
+            quote!("/t"),
+            quote!(
+                async fn t() -> JsonStream<u8> {
+                    todo!()
+                }
+            ),
+        );
+        assert!(
+            out.contains("check :: stream :: < JsonStream < u8 > >"),
+            "{out}"
+        );
     }
 
     #[test]
     fn route_attribute_takes_a_method() {
-        let out = expand_str(None, quote!(OPTIONS, "/x", scope = "admin"), quote!(async fn o() {}));
+        let out = expand_str(
+            None,
+            quote!(OPTIONS, "/x", scope = "admin"),
+            quote!(
+                async fn o() {}
+            ),
+        );
         assert!(out.contains("method : \"OPTIONS\""), "{out}");
         assert!(out.contains("Some (\"admin\")"), "{out}");
-        let out = expand_str(None, quote!("/x"), quote!(async fn o() {}));
+        let out = expand_str(
+            None,
+            quote!("/x"),
+            quote!(
+                async fn o() {}
+            ),
+        );
         assert!(out.contains("compile_error"), "{out}");
     }
 
     #[test]
     fn opaque_returns_give_raw_responses() {
-        let out = expand_str(Some("GET"), quote!("/x"), quote!(async fn o() -> impl IntoResponse { () }));
-        assert!(out.contains("type Response = :: rrssh :: Response"), "{out}");
+        let out = expand_str(
+            Some("GET"),
+            quote!("/x"),
+            quote!(
+                async fn o() -> impl IntoResponse {
+                    ()
+                }
+            ),
+        );
+        assert!(
+            out.contains("type Response = :: rrssh :: Response"),
+            "{out}"
+        );
     }
 }

@@ -17,7 +17,10 @@ pub(crate) struct PathError {
 
 impl PathError {
     fn at(index: usize, message: impl Into<String>) -> Self {
-        Self { index, message: message.into() }
+        Self {
+            index,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn render(&self, path: &str) -> String {
@@ -53,31 +56,60 @@ pub(crate) fn parse(path: &str) -> Result<Vec<Capture>, PathError> {
                 }
                 if let Some(off) = name.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                     let at = start + 1 + usize::from(rest) + off;
-                    return Err(PathError::at(at, "capture names may only hold letters, digits and `_`"));
+                    return Err(PathError::at(
+                        at,
+                        "capture names may only hold letters, digits and `_`",
+                    ));
                 }
                 if name.as_bytes()[0].is_ascii_digit() {
-                    return Err(PathError::at(start + 1, "capture names cannot start with a digit"));
+                    return Err(PathError::at(
+                        start + 1,
+                        "capture names cannot start with a digit",
+                    ));
                 }
                 if start > 0 && bytes[start - 1] != b'/' {
-                    return Err(PathError::at(start, "a capture must take a whole segment: put `/` before `{`"));
+                    return Err(PathError::at(
+                        start,
+                        "a capture must take a whole segment: put `/` before `{`",
+                    ));
                 }
                 let end = i + len;
                 if end + 1 < bytes.len() && bytes[end + 1] != b'/' {
-                    return Err(PathError::at(end + 1, "a capture must take a whole segment: put `/` after `}`"));
+                    return Err(PathError::at(
+                        end + 1,
+                        "a capture must take a whole segment: put `/` after `}`",
+                    ));
                 }
                 if rest && end + 1 != bytes.len() {
-                    return Err(PathError::at(start, "a catch-all capture `{*name}` must end the path"));
+                    return Err(PathError::at(
+                        start,
+                        "a catch-all capture `{*name}` must end the path",
+                    ));
                 }
                 if captures.iter().any(|c| c.name == name) {
-                    return Err(PathError::at(start, format!("capture `{name}` appears twice")));
+                    return Err(PathError::at(
+                        start,
+                        format!("capture `{name}` appears twice"),
+                    ));
                 }
-                captures.push(Capture { name: name.to_owned(), rest });
+                captures.push(Capture {
+                    name: name.to_owned(),
+                    rest,
+                });
                 i = end + 1;
             }
             b'}' => return Err(PathError::at(i, "unexpected `}`")),
-            b'?' | b'#' => return Err(PathError::at(i, "a route path cannot hold a query or fragment")),
+            b'?' | b'#' => {
+                return Err(PathError::at(
+                    i,
+                    "a route path cannot hold a query or fragment",
+                ));
+            }
             b if b.is_ascii_whitespace() || b.is_ascii_control() => {
-                return Err(PathError::at(i, "a route path cannot hold spaces or control characters"));
+                return Err(PathError::at(
+                    i,
+                    "a route path cannot hold spaces or control characters",
+                ));
             }
             _ => i += 1,
         }
@@ -99,7 +131,13 @@ mod tests {
         assert_eq!(names("/users/{id}"), ["id"]);
         assert_eq!(names("/o/{org}/r/{repo}"), ["org", "repo"]);
         let rest = parse("/files/{*path}").unwrap();
-        assert_eq!(rest, [Capture { name: "path".into(), rest: true }]);
+        assert_eq!(
+            rest,
+            [Capture {
+                name: "path".into(),
+                rest: true
+            }]
+        );
     }
 
     #[test]
@@ -120,6 +158,9 @@ mod tests {
     #[test]
     fn rendered_error_names_the_index() {
         let e = parse("/users/{id").unwrap_err();
-        assert!(e.render("/users/{id").contains("at index 7: `{` is never closed"));
+        assert!(
+            e.render("/users/{id")
+                .contains("at index 7: `{` is never closed")
+        );
     }
 }

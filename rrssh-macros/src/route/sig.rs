@@ -71,7 +71,9 @@ fn first_generic(seg: &syn::PathSegment) -> Option<&Type> {
 }
 
 fn kind_of(ty: &Type) -> Kind {
-    let Some(seg) = last_segment(ty) else { return Kind::Other };
+    let Some(seg) = last_segment(ty) else {
+        return Kind::Other;
+    };
     match seg.ident.to_string().as_str() {
         "Path" if first_generic(seg).is_some() => Kind::Path,
         "Params" if first_generic(seg).is_some() => Kind::Params,
@@ -101,7 +103,9 @@ fn inner_pat(pat: &Pat) -> Option<&Pat> {
 }
 
 fn ident_or(pat: Option<Ident>, default: &str, span: Span) -> Ident {
-    let Some(i) = pat else { return Ident::new(default, span) };
+    let Some(i) = pat else {
+        return Ident::new(default, span);
+    };
     let text = i.to_string();
     let trimmed = text.trim_start_matches('_');
     if trimmed.is_empty() {
@@ -134,9 +138,14 @@ fn wire_args(kind: Kind, pat: &Pat, ty: &Type) -> Vec<WireArg> {
         _ => return Vec::new(),
     };
     if kind == Kind::RawBody {
-        return vec![WireArg { name: ident_or(bound_ident(pat), default, pat.span()), ty: ty.clone() }];
+        return vec![WireArg {
+            name: ident_or(bound_ident(pat), default, pat.span()),
+            ty: ty.clone(),
+        }];
     }
-    let Some(inner_ty) = inner_ty else { return Vec::new() };
+    let Some(inner_ty) = inner_ty else {
+        return Vec::new();
+    };
     // `Path((a, b)): Path<(A, B)>` becomes two arguments, `a: A, b: B`.
     if kind == Kind::Path
         && let (Some(Pat::Tuple(pt)), Type::Tuple(tt)) = (inner_pat(pat), &inner_ty)
@@ -148,11 +157,17 @@ fn wire_args(kind: Kind, pat: &Pat, ty: &Type) -> Vec<WireArg> {
             return names
                 .into_iter()
                 .zip(tt.elems.iter())
-                .map(|(n, t)| WireArg { name: ident_or(Some(n), default, pat.span()), ty: t.clone() })
+                .map(|(n, t)| WireArg {
+                    name: ident_or(Some(n), default, pat.span()),
+                    ty: t.clone(),
+                })
                 .collect();
         }
     }
-    vec![WireArg { name: ident_or(bound_ident(pat), default, pat.span()), ty: inner_ty }]
+    vec![WireArg {
+        name: ident_or(bound_ident(pat), default, pat.span()),
+        ty: inner_ty,
+    }]
 }
 
 /// Reads the signature, collecting every mistake found.
@@ -171,7 +186,10 @@ pub(crate) fn analyze(item: &ItemFn, errors: &mut Vec<syn::Error>) -> Signature 
         ));
     }
     if let Some(v) = &sig.variadic {
-        errors.push(syn::Error::new(v.span(), "route handlers cannot be variadic"));
+        errors.push(syn::Error::new(
+            v.span(),
+            "route handlers cannot be variadic",
+        ));
     }
     let mut args = Vec::new();
     let mut state = None;
@@ -179,7 +197,10 @@ pub(crate) fn analyze(item: &ItemFn, errors: &mut Vec<syn::Error>) -> Signature 
     for (i, input) in sig.inputs.iter().enumerate() {
         let pt = match input {
             FnArg::Receiver(r) => {
-                errors.push(syn::Error::new(r.span(), "route handlers cannot take `self`: make it a free `async fn`"));
+                errors.push(syn::Error::new(
+                    r.span(),
+                    "route handlers cannot take `self`: make it a free `async fn`",
+                ));
                 continue;
             }
             FnArg::Typed(pt) => pt,
@@ -211,7 +232,9 @@ pub(crate) fn analyze(item: &ItemFn, errors: &mut Vec<syn::Error>) -> Signature 
             let what = if kind == Kind::Path { "Path" } else { "Params" };
             errors.push(syn::Error::new(
                 second.span(),
-                format!("only one `{what}` argument is allowed: extract a tuple or a struct instead"),
+                format!(
+                    "only one `{what}` argument is allowed: extract a tuple or a struct instead"
+                ),
             ));
         }
     }
@@ -219,7 +242,12 @@ pub(crate) fn analyze(item: &ItemFn, errors: &mut Vec<syn::Error>) -> Signature 
         ReturnType::Default => (syn::parse_quote!(()), false),
         ReturnType::Type(_, ty) => ((**ty).clone(), mentions_impl(ty)),
     };
-    Signature { args, state, output, opaque_output }
+    Signature {
+        args,
+        state,
+        output,
+        opaque_output,
+    }
 }
 
 #[cfg(test)]
@@ -234,12 +262,18 @@ mod tests {
     }
 
     fn wire(s: &Signature) -> Vec<String> {
-        s.args.iter().flat_map(|a| &a.wire).map(|w| format!("{}: {}", w.name, w.ty.to_token_stream())).collect()
+        s.args
+            .iter()
+            .flat_map(|a| &a.wire)
+            .map(|w| format!("{}: {}", w.name, w.ty.to_token_stream()))
+            .collect()
     }
 
     #[test]
     fn wire_arguments_are_named_after_bindings() {
-        let (s, e) = sig("async fn f(Path(id): Path<u64>, State(db): State<Db>, Params(q): Params<Q>, Json(new): Json<User>) {}");
+        let (s, e) = sig(
+            "async fn f(Path(id): Path<u64>, State(db): State<Db>, Params(q): Params<Q>, Json(new): Json<User>) {}",
+        );
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(wire(&s), ["id: u64", "q: Q", "new: User"]);
         assert_eq!(s.state.to_token_stream().to_string(), "Db");
@@ -247,7 +281,8 @@ mod tests {
 
     #[test]
     fn tuple_paths_split_and_defaults_apply() {
-        let (s, _) = sig("async fn f(Path((org, repo)): Path<(String, u32)>, peer: Peer, body: Bytes) {}");
+        let (s, _) =
+            sig("async fn f(Path((org, repo)): Path<(String, u32)>, peer: Peer, body: Bytes) {}");
         assert_eq!(wire(&s), ["org: String", "repo: u32", "body: Bytes"]);
         let (s, _) = sig("async fn f(Path(p): Path<P>, Json(_): Json<V>) {}");
         assert_eq!(wire(&s), ["p: P", "body: V"]);
@@ -258,17 +293,30 @@ mod tests {
     #[test]
     fn mistakes_are_reported() {
         assert!(sig("fn f() {}").1[0].contains("must be `async fn`"));
-        assert!(sig("async fn f(Json(a): Json<A>, p: Peer) {}").1[0].contains("must be the last argument"));
+        assert!(
+            sig("async fn f(Json(a): Json<A>, p: Peer) {}").1[0]
+                .contains("must be the last argument")
+        );
         assert!(sig("async fn f<T>() {}").1[0].contains("cannot be generic"));
-        assert!(sig("async fn f(Path(a): Path<u8>, Path(b): Path<u8>) {}").1[0].contains("only one `Path`"));
-        let many = (0..17).map(|i| format!("a{i}: Peer")).collect::<Vec<_>>().join(", ");
+        assert!(
+            sig("async fn f(Path(a): Path<u8>, Path(b): Path<u8>) {}").1[0]
+                .contains("only one `Path`")
+        );
+        let many = (0..17)
+            .map(|i| format!("a{i}: Peer"))
+            .collect::<Vec<_>>()
+            .join(", ");
         assert!(sig(&format!("async fn f({many}) {{}}")).1[0].contains("at most 16 arguments"));
     }
 
     #[test]
     fn opaque_outputs_are_detected() {
         assert!(sig("async fn f() -> impl IntoResponse {}").0.opaque_output);
-        assert!(sig("async fn f() -> Result<impl IntoResponse, E> {}").0.opaque_output);
+        assert!(
+            sig("async fn f() -> Result<impl IntoResponse, E> {}")
+                .0
+                .opaque_output
+        );
         assert!(!sig("async fn f() -> Json<u8> {}").0.opaque_output);
     }
 }

@@ -59,7 +59,10 @@ impl Error {
     }
 
     pub(crate) fn from_api(body: ApiError) -> Self {
-        Error::Status { status: body.status_code(), body }
+        Error::Status {
+            status: body.status_code(),
+            body,
+        }
     }
 }
 

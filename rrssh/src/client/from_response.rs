@@ -36,8 +36,15 @@ pub async fn check_status(res: Response) -> Result<Response, Error> {
         return Ok(res);
     }
     let status = res.status();
-    let body = res.into_body().collect_limited(1024 * 1024).await.unwrap_or_default();
-    Err(Error::Status { status, body: ApiError::from_body(status, &body) })
+    let body = res
+        .into_body()
+        .collect_limited(1024 * 1024)
+        .await
+        .unwrap_or_default();
+    Err(Error::Status {
+        status,
+        body: ApiError::from_body(status, &body),
+    })
 }
 
 pub(crate) async fn read_all(res: Response) -> Result<Bytes, Error> {

@@ -7,7 +7,11 @@ use serde_json::Value;
 use super::Error;
 
 /// Characters kept as they are in a path segment: RFC 3986 unreserved.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// A catch-all capture (`{*rest}`) keeps its slashes.
 const REST: &AsciiSet = &SEGMENT.remove(b'/');
 
@@ -21,7 +25,9 @@ fn pieces(template: &str) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else { break };
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
         if start > 0 {
             out.push(Piece::Text(&rest[..start]));
         }
@@ -43,7 +49,9 @@ fn scalar(name: &str, v: &Value) -> Result<String, Error> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        other => Err(Error::Encode(format!("path capture `{name}` must be a single value, got {other}"))),
+        other => Err(Error::Encode(format!(
+            "path capture `{name}` must be a single value, got {other}"
+        ))),
     }
 }
 
@@ -52,7 +60,10 @@ fn scalar(name: &str, v: &Value) -> Result<String, Error> {
 pub(crate) fn fill<T: Serialize + ?Sized>(template: &str, value: &T) -> Result<String, Error> {
     let value = serde_json::to_value(value).map_err(|e| Error::Encode(e.to_string()))?;
     let pieces = pieces(template);
-    let count = pieces.iter().filter(|p| matches!(p, Piece::Capture { .. })).count();
+    let count = pieces
+        .iter()
+        .filter(|p| matches!(p, Piece::Capture { .. }))
+        .count();
     let mut out = String::with_capacity(template.len() + 16);
     let mut index = 0;
     for piece in pieces {
@@ -71,7 +82,11 @@ pub(crate) fn fill<T: Serialize + ?Sized>(template: &str, value: &T) -> Result<S
                         )));
                     }
                     single if count == 1 => single,
-                    _ => return Err(Error::Encode(format!("path `{template}` needs {count} values"))),
+                    _ => {
+                        return Err(Error::Encode(format!(
+                            "path `{template}` needs {count} values"
+                        )));
+                    }
                 };
                 let text = scalar(name, v)?;
                 let set = if rest { REST } else { SEGMENT };

@@ -63,7 +63,9 @@ pub struct RequestBuilder<'a, C> {
 
 impl<C> fmt::Debug for RequestBuilder<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestBuilder").field("req", &self.req).finish_non_exhaustive()
+        f.debug_struct("RequestBuilder")
+            .field("req", &self.req)
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,7 +145,9 @@ impl<'a, C: Call> RequestBuilder<'a, C> {
     }
 
     /// Sends the request and reads its answer as a stream of JSON items.
-    pub async fn items<T: DeserializeOwned + Send + 'static>(self) -> Result<ClientStream<T>, Error> {
+    pub async fn items<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> Result<ClientStream<T>, Error> {
         <JsonStream<T> as FromResponse>::from_response(self.send().await?).await
     }
 }
@@ -155,14 +159,17 @@ pub(crate) fn set_query<T: Serialize>(req: &mut Request, params: &T) -> Result<(
     }
     let path = req.uri().path();
     let uri = format!("{path}?{query}");
-    *req.uri_mut() = uri.parse().map_err(|e| Error::Encode(format!("query `{query}`: {e}")))?;
+    *req.uri_mut() = uri
+        .parse()
+        .map_err(|e| Error::Encode(format!("query `{query}`: {e}")))?;
     Ok(())
 }
 
 pub(crate) fn set_json<T: Serialize + ?Sized>(req: &mut Request, body: &T) -> Result<(), Error> {
     let bytes = serde_json::to_vec(body).map_err(|e| Error::Encode(format!("JSON body: {e}")))?;
     *req.body_mut() = Body::from(bytes);
-    req.headers_mut().insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, APPLICATION_JSON);
     Ok(())
 }
 

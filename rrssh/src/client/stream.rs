@@ -27,13 +27,20 @@ pub struct ClientStream<T> {
 impl<T> ClientStream<T> {
     /// Reads the items of a newline-delimited JSON body with rrssh's end marker.
     pub fn new(body: Body) -> Self {
-        Self { body, buf: BytesMut::new(), done: false, _t: PhantomData }
+        Self {
+            body,
+            buf: BytesMut::new(),
+            done: false,
+            _t: PhantomData,
+        }
     }
 }
 
 impl<T> fmt::Debug for ClientStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientStream").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("ClientStream")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,7 +76,9 @@ impl<T: DeserializeOwned> Stream for ClientStream<T> {
                     Ok(data) => self.buf.extend_from_slice(&data),
                     Err(trailers) => {
                         if !self.buf.is_empty() {
-                            return self.fail(Error::Protocol("stream item without a final newline".into()));
+                            return self.fail(Error::Protocol(
+                                "stream item without a final newline".into(),
+                            ));
                         }
                         self.done = true;
                         match trailers.get(TRAILER_END).map(|v| v.as_bytes()) {
@@ -77,7 +86,12 @@ impl<T: DeserializeOwned> Stream for ClientStream<T> {
                             Some(v) if v == END_ERROR.as_bytes() => {
                                 let body = trailers
                                     .get(TRAILER_ERROR)
-                                    .map(|v| ApiError::from_body(http::StatusCode::INTERNAL_SERVER_ERROR, v.as_bytes()))
+                                    .map(|v| {
+                                        ApiError::from_body(
+                                            http::StatusCode::INTERNAL_SERVER_ERROR,
+                                            v.as_bytes(),
+                                        )
+                                    })
                                     .unwrap_or_else(|| ApiError::internal("stream failed"));
                                 return self.fail(Error::from_api(body));
                             }

@@ -20,12 +20,20 @@ where
     type Rejection = ExtensionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ExtensionRejection> {
-        parts.extensions.get::<T>().cloned().map(Extension).ok_or_else(|| {
-            ExtensionRejection::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("missing request extension `{}`: is the layer that adds it installed?", type_name::<T>()),
-            )
-        })
+        parts
+            .extensions
+            .get::<T>()
+            .cloned()
+            .map(Extension)
+            .ok_or_else(|| {
+                ExtensionRejection::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "missing request extension `{}`: is the layer that adds it installed?",
+                        type_name::<T>()
+                    ),
+                )
+            })
     }
 }
 
@@ -43,7 +51,10 @@ where
     type Service = AddExtension<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AddExtension { inner, value: self.0.clone() }
+        AddExtension {
+            inner,
+            value: self.0.clone(),
+        }
     }
 }
 
@@ -63,7 +74,10 @@ where
     type Error = S::Error;
     type Future = S::Future;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 

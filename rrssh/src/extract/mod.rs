@@ -20,8 +20,8 @@ use std::future::Future;
 use http::HeaderMap;
 use http::request::Parts;
 
-pub use self::body::{BodyLimit, DEFAULT_BODY_LIMIT};
 pub(crate) use self::body::read_body;
+pub use self::body::{BodyLimit, DEFAULT_BODY_LIMIT};
 pub use self::deadline::{Deadline, TIMEOUT_HEADER};
 pub use self::extension::Extension;
 pub use self::from_ref::FromRef;

@@ -32,7 +32,10 @@ where
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ParamsRejection> {
         let query = parts.uri.query().unwrap_or_default();
         qs_config().deserialize_str(query).map(Params).map_err(|e| {
-            ParamsRejection::new(StatusCode::BAD_REQUEST, format!("invalid query string: {e}"))
+            ParamsRejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid query string: {e}"),
+            )
         })
     }
 }

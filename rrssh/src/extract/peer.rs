@@ -130,7 +130,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, PeerRejection> {
         parts.extensions.get::<Peer>().cloned().ok_or_else(|| {
-            PeerRejection::new(StatusCode::UNAUTHORIZED, "this call has no authenticated SSH peer")
+            PeerRejection::new(
+                StatusCode::UNAUTHORIZED,
+                "this call has no authenticated SSH peer",
+            )
         })
     }
 }

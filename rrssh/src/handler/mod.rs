@@ -6,9 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use self::service::HandlerService;
+use crate::Request;
 use crate::extract::{FromRequest, FromRequestParts};
 use crate::response::{IntoResponse, Response};
-use crate::Request;
 
 /// A boxed future answering one request.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Response> + Send + 'static>>;

@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::{Handler, HandlerFuture};
-use crate::response::Response;
 use crate::Request;
+use crate::response::Response;
 
 /// A [`Handler`] with its state: a cloneable [`Service`] that never fails.
 pub struct HandlerService<H, T, S> {
@@ -18,13 +18,21 @@ pub struct HandlerService<H, T, S> {
 
 impl<H, T, S> HandlerService<H, T, S> {
     pub(super) fn new(handler: H, state: S) -> Self {
-        Self { handler, state, _marker: PhantomData }
+        Self {
+            handler,
+            state,
+            _marker: PhantomData,
+        }
     }
 }
 
 impl<H: Clone, T, S: Clone> Clone for HandlerService<H, T, S> {
     fn clone(&self) -> Self {
-        Self { handler: self.handler.clone(), state: self.state.clone(), _marker: PhantomData }
+        Self {
+            handler: self.handler.clone(),
+            state: self.state.clone(),
+            _marker: PhantomData,
+        }
     }
 }
 
@@ -41,7 +49,8 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = futures_util::future::Map<HandlerFuture, fn(Response) -> Result<Response, Infallible>>;
+    type Future =
+        futures_util::future::Map<HandlerFuture, fn(Response) -> Result<Response, Infallible>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))

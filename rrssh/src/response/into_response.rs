@@ -54,8 +54,10 @@ impl IntoResponse for StatusCode {
 
 fn text(body: Body) -> Response {
     let mut res = Response::new(body);
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -80,8 +82,10 @@ impl IntoResponse for Cow<'static, str> {
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
         let mut res = Response::new(Body::from(self));
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/octet-stream"),
+        );
         res
     }
 }

@@ -4,8 +4,8 @@ mod into_response;
 mod stream;
 
 pub use self::into_response::IntoResponse;
-pub use self::stream::{JsonStream, StreamResponse};
 pub(crate) use self::stream::{END_ERROR, END_OK, TRAILER_END, TRAILER_ERROR};
+pub use self::stream::{JsonStream, StreamResponse};
 
 /// A response with rrssh's [`Body`](crate::Body).
 pub type Response<B = crate::Body> = http::Response<B>;

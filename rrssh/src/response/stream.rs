@@ -49,7 +49,9 @@ where
     where
         S: Stream<Item = T> + Send + 'static,
     {
-        Self { inner: Box::pin(futures_util::StreamExt::map(stream, Ok)) }
+        Self {
+            inner: Box::pin(futures_util::StreamExt::map(stream, Ok)),
+        }
     }
 
     /// A stream of results: the first `Err` ends the stream with that error.
@@ -58,7 +60,11 @@ where
         S: Stream<Item = Result<T, E>> + Send + 'static,
         E: Into<ApiError>,
     {
-        Self { inner: Box::pin(futures_util::StreamExt::map(stream, |r| r.map_err(Into::into))) }
+        Self {
+            inner: Box::pin(futures_util::StreamExt::map(stream, |r| {
+                r.map_err(Into::into)
+            })),
+        }
     }
 }
 
@@ -70,18 +76,38 @@ impl<T> fmt::Debug for JsonStream<T> {
 
 impl<T: Serialize + Send + 'static> IntoResponse for JsonStream<T> {
     fn into_response(self) -> Response {
-        let body = Body::new(StreamBody { items: self.inner, end: None, done: false });
+        let body = Body::new(StreamBody {
+            items: self.inner,
+            end: None,
+            done: false,
+        });
         let mut res = Response::new(body);
-        res.headers_mut().insert(header::CONTENT_TYPE, super::APPLICATION_NDJSON);
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, super::APPLICATION_NDJSON);
         res
     }
 }
 
 struct StreamBody<T> {
     items: BoxItemStream<T>,
-    /// Set once the items are over: the end marker still to send (`Some(err)` for a failure).
-    end: Option<Option<ApiError>>,
+    /// Set once the items are over: the end marker still to send.
+    end: Option<End>,
     done: bool,
+}
+
+/// How a stream ended.
+enum End {
+    Ok,
+    Failed(ApiError),
+}
+
+impl End {
+    fn error(&self) -> Option<&ApiError> {
+        match self {
+            End::Ok => None,
+            End::Failed(e) => Some(e),
+        }
+    }
 }
 
 fn end_trailers(error: Option<&ApiError>) -> HeaderMap {
@@ -113,7 +139,7 @@ impl<T: Serialize> http_body::Body for StreamBody<T> {
         }
         if let Some(end) = self.end.take() {
             self.done = true;
-            return Poll::Ready(Some(Ok(Frame::trailers(end_trailers(end.as_ref())))));
+            return Poll::Ready(Some(Ok(Frame::trailers(end_trailers(end.error())))));
         }
         let mut buf = BytesMut::new();
         loop {
@@ -121,7 +147,7 @@ impl<T: Serialize> http_body::Body for StreamBody<T> {
                 Poll::Ready(Some(Ok(item))) => {
                     if let Err(e) = serde_json::to_writer((&mut buf).writer(), &item) {
                         let msg = format!("stream item did not serialize: {e}");
-                        self.end = Some(Some(ApiError::internal(msg)));
+                        self.end = Some(End::Failed(ApiError::internal(msg)));
                         break;
                     }
                     buf.put_u8(b'\n');
@@ -130,11 +156,11 @@ impl<T: Serialize> http_body::Body for StreamBody<T> {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    self.end = Some(Some(e));
+                    self.end = Some(End::Failed(e));
                     break;
                 }
                 Poll::Ready(None) => {
-                    self.end = Some(None);
+                    self.end = Some(End::Ok);
                     break;
                 }
                 Poll::Pending => break,
@@ -146,7 +172,7 @@ impl<T: Serialize> http_body::Body for StreamBody<T> {
         match self.end.take() {
             Some(end) => {
                 self.done = true;
-                Poll::Ready(Some(Ok(Frame::trailers(end_trailers(end.as_ref())))))
+                Poll::Ready(Some(Ok(Frame::trailers(end_trailers(end.error())))))
             }
             None => Poll::Pending,
         }

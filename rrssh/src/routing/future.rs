@@ -25,7 +25,10 @@ impl RouterFuture {
     }
 
     pub(super) fn call(call: RouteCall, deadline: Deadline) -> Self {
-        Self(Kind::Call(Box::pin(call), deadline.0.map(|at| Box::pin(tokio::time::sleep_until(at)))))
+        Self(Kind::Call(
+            Box::pin(call),
+            deadline.0.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        ))
     }
 }
 
@@ -40,7 +43,9 @@ impl Future for RouterFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
-            Kind::Ready(res) => Poll::Ready(Ok(res.take().unwrap_or_else(super::deadline_exceeded))),
+            Kind::Ready(res) => {
+                Poll::Ready(Ok(res.take().unwrap_or_else(super::deadline_exceeded)))
+            }
             Kind::Call(call, deadline) => {
                 if let Poll::Ready(res) = call.as_mut().poll(cx) {
                     return Poll::Ready(res);

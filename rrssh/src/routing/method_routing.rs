@@ -7,9 +7,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::Route;
+use crate::Request;
 use crate::handler::Handler;
 use crate::response::IntoResponse;
-use crate::Request;
 
 /// Makes a route once the state is known.
 pub(crate) type MakeRoute<S> = Arc<dyn Fn(&S) -> Route + Send + Sync>;
@@ -54,19 +54,25 @@ pub struct MethodRouter<S = ()> {
 
 impl<S> Clone for MethodRouter<S> {
     fn clone(&self) -> Self {
-        Self { endpoints: self.endpoints.clone() }
+        Self {
+            endpoints: self.endpoints.clone(),
+        }
     }
 }
 
 impl<S> fmt::Debug for MethodRouter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.endpoints.iter().map(|(m, _)| m)).finish()
+        f.debug_list()
+            .entries(self.endpoints.iter().map(|(m, _)| m))
+            .finish()
     }
 }
 
 impl<S> Default for MethodRouter<S> {
     fn default() -> Self {
-        Self { endpoints: Vec::new() }
+        Self {
+            endpoints: Vec::new(),
+        }
     }
 }
 
@@ -178,9 +184,16 @@ where
     }
 
     pub(crate) fn compile(&self, state: &S) -> CompiledMethods {
-        let routes: Vec<(Method, Route)> =
-            self.endpoints.iter().map(|(m, make)| (m.clone(), make(state))).collect();
-        let allow = routes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+        let routes: Vec<(Method, Route)> = self
+            .endpoints
+            .iter()
+            .map(|(m, make)| (m.clone(), make(state)))
+            .collect();
+        let allow = routes
+            .iter()
+            .map(|(m, _)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         CompiledMethods {
             allow: HeaderValue::from_str(&allow).unwrap_or_else(|_| HeaderValue::from_static("")),
             routes,
@@ -216,6 +229,9 @@ pub(crate) struct CompiledMethods {
 
 impl CompiledMethods {
     pub(crate) fn find(&self, method: &Method) -> Option<&Route> {
-        self.routes.iter().find(|(m, _)| m == method).map(|(_, r)| r)
+        self.routes
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, r)| r)
     }
 }

@@ -70,14 +70,25 @@ impl<S> Clone for Inner<S> {
 
 impl<S> Clone for Router<S> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), compiled: self.compiled.clone() }
+        Self {
+            inner: self.inner.clone(),
+            compiled: self.compiled.clone(),
+        }
     }
 }
 
 impl<S> fmt::Debug for Router<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Router")
-            .field("paths", &self.inner.paths.iter().map(|(p, m)| (p, m)).collect::<Vec<_>>())
+            .field(
+                "paths",
+                &self
+                    .inner
+                    .paths
+                    .iter()
+                    .map(|(p, m)| (p, m))
+                    .collect::<Vec<_>>(),
+            )
             .field("has_fallback", &self.inner.fallback.is_some())
             .finish()
     }
@@ -105,7 +116,10 @@ where
     }
 
     fn from_inner(inner: Inner<S>) -> Self {
-        Self { inner: Arc::new(inner), compiled: Arc::new(OnceLock::new()) }
+        Self {
+            inner: Arc::new(inner),
+            compiled: Arc::new(OnceLock::new()),
+        }
     }
 
     fn into_inner(self) -> Inner<S> {
@@ -171,7 +185,11 @@ where
         let mut inner = self.into_inner();
         let other = router.into_inner();
         for (path, mr) in other.paths {
-            let full = if path == "/" { prefix.to_owned() } else { format!("{prefix}{path}") };
+            let full = if path == "/" {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}{path}")
+            };
             inner.add(&full, mr);
         }
         for info in other.infos {
@@ -215,10 +233,16 @@ where
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
         let mut inner = self.into_inner();
-        let fallback = inner.fallback.take().unwrap_or_else(|| make_service(DefaultFallback));
+        let fallback = inner
+            .fallback
+            .take()
+            .unwrap_or_else(|| make_service(DefaultFallback));
         inner.fallback = Some(make_layered(fallback, layer.clone()));
-        inner.paths =
-            inner.paths.into_iter().map(|(p, mr)| (p, mr.layer(layer.clone()))).collect();
+        inner.paths = inner
+            .paths
+            .into_iter()
+            .map(|(p, mr)| (p, mr.layer(layer.clone())))
+            .collect();
         Self::from_inner(inner)
     }
 
@@ -233,8 +257,11 @@ where
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
         let mut inner = self.into_inner();
-        inner.paths =
-            inner.paths.into_iter().map(|(p, mr)| (p, mr.layer(layer.clone()))).collect();
+        inner.paths = inner
+            .paths
+            .into_iter()
+            .map(|(p, mr)| (p, mr.layer(layer.clone())))
+            .collect();
         Self::from_inner(inner)
     }
 
@@ -272,7 +299,11 @@ where
             .paths
             .into_iter()
             .map(|(p, mr)| {
-                let endpoints = mr.endpoints.into_iter().map(|(m, make)| (m, bind(make))).collect();
+                let endpoints = mr
+                    .endpoints
+                    .into_iter()
+                    .map(|(m, make)| (m, bind(make)))
+                    .collect();
                 (p, MethodRouter { endpoints })
             })
             .collect();
@@ -292,7 +323,10 @@ where
 
     /// Every path routed, with its methods.
     pub fn paths(&self) -> impl Iterator<Item = (&str, Vec<&http::Method>)> {
-        self.inner.paths.iter().map(|(p, mr)| (p.as_str(), mr.methods().collect()))
+        self.inner
+            .paths
+            .iter()
+            .map(|(p, mr)| (p.as_str(), mr.methods().collect()))
     }
 }
 
@@ -302,7 +336,10 @@ where
 {
     #[track_caller]
     fn add(&mut self, path: &str, mr: MethodRouter<S>) {
-        assert!(path.starts_with('/'), "route path `{path}` must start with `/`");
+        assert!(
+            path.starts_with('/'),
+            "route path `{path}` must start with `/`"
+        );
         if let Some(i) = self.paths.iter().position(|(p, _)| p == path) {
             let existing = &mut self.paths[i].1;
             for (method, make) in mr.endpoints {
@@ -317,7 +354,9 @@ where
         if let Err(e) = self.matcher.insert(path, index) {
             match e {
                 matchit::InsertError::Conflict { with } => {
-                    panic!("overlapping routes: `{path}` conflicts with the existing route `{with}`")
+                    panic!(
+                        "overlapping routes: `{path}` conflicts with the existing route `{with}`"
+                    )
                 }
                 other => panic!("invalid route path `{path}`: {other}"),
             }
@@ -362,7 +401,9 @@ fn captures_of(path: &str) -> Vec<&str> {
             rest = &rest[start + 2..];
             continue;
         }
-        let Some(end) = rest[start..].find('}') else { break };
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
         let name = &rest[start + 1..start + end];
         out.push(name.trim_start_matches('*'));
         rest = &rest[start + end + 1..];
@@ -399,7 +440,8 @@ impl Service<Request> for DefaultFallback {
 
 impl Router<()> {
     fn compiled(&self) -> &Arc<Compiled> {
-        self.compiled.get_or_init(|| Arc::new(self.inner.compile(&())))
+        self.compiled
+            .get_or_init(|| Arc::new(self.inner.compile(&())))
     }
 
     /// Answers one request (the body of [`Service::call`]).
@@ -411,7 +453,10 @@ impl Router<()> {
         let deadline = match Deadline::of(req.extensions(), req.headers()) {
             Ok(d) => d,
             Err(()) => {
-                let msg = format!("malformed `{}` header: expected whole milliseconds", crate::extract::TIMEOUT_HEADER);
+                let msg = format!(
+                    "malformed `{}` header: expected whole milliseconds",
+                    crate::extract::TIMEOUT_HEADER
+                );
                 return RouterFuture::ready(ApiError::bad_request(msg).into_response());
             }
         };
@@ -445,10 +490,15 @@ impl Router<()> {
                         route
                     }
                     None => {
-                        let msg = format!("method {} is not allowed on {path}; allowed: {}", req.method(),
-                            methods.allow.to_str().unwrap_or_default());
-                        let mut res = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, msg).into_response();
-                        res.headers_mut().insert(header::ALLOW, methods.allow.clone());
+                        let msg = format!(
+                            "method {} is not allowed on {path}; allowed: {}",
+                            req.method(),
+                            methods.allow.to_str().unwrap_or_default()
+                        );
+                        let mut res =
+                            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, msg).into_response();
+                        res.headers_mut()
+                            .insert(header::ALLOW, methods.allow.clone());
                         return RouterFuture::ready(res);
                     }
                 }
@@ -464,7 +514,9 @@ pub(crate) fn deadline_exceeded() -> crate::Response {
 }
 
 fn decode(v: &str) -> String {
-    percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(v)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl<B> Service<http::Request<B>> for Router<()>

@@ -25,7 +25,10 @@ impl Route {
         T::Response: IntoResponse + 'static,
         T::Future: Send + 'static,
     {
-        Self(BoxCloneSyncService::new(tower::ServiceExt::map_response(svc, IntoResponse::into_response)))
+        Self(BoxCloneSyncService::new(tower::ServiceExt::map_response(
+            svc,
+            IntoResponse::into_response,
+        )))
     }
 
     /// Wraps the route in a layer.
@@ -41,7 +44,10 @@ impl Route {
         Route::new(svc)
     }
 
-    pub(crate) fn oneshot(&self, req: Request) -> tower::util::Oneshot<BoxCloneSyncService<Request, Response, Infallible>, Request> {
+    pub(crate) fn oneshot(
+        &self,
+        req: Request,
+    ) -> tower::util::Oneshot<BoxCloneSyncService<Request, Response, Infallible>, Request> {
         tower::util::Oneshot::new(self.0.clone(), req)
     }
 }

@@ -78,13 +78,17 @@ pub struct Routes<S = ()> {
 
 impl<S> fmt::Debug for Routes<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(i, _)| i)).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(i, _)| i))
+            .finish()
     }
 }
 
 impl<S> Default for Routes<S> {
     fn default() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -96,14 +100,15 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
     /// Adds the handler of a route attribute: `R` is the marker type, `handler` the function.
     #[track_caller]
-    pub fn add<R, H, T>(mut self, handler: H) -> Self
+    pub fn handler<R, H, T>(mut self, handler: H) -> Self
     where
         R: RouteDef,
         H: Handler<T, S>,
         T: 'static,
     {
         let info = R::INFO;
-        self.entries.push((info, MethodRouter::new().on(info.method(), handler)));
+        self.entries
+            .push((info, MethodRouter::new().on(info.method(), handler)));
         self
     }
 

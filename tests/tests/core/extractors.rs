@@ -35,13 +35,26 @@ async fn path_single_tuple_struct_and_bad_value() {
             .route("/t/{org}/{repo}", get(tuple))
             .route("/s/{org}/{repo}", get(strukt)),
     );
-    assert_eq!(json_of(app.call(req("GET", "/one/42")).await.unwrap()).await.1, 42);
-    assert_eq!(json_of(app.call(req("GET", "/t/rust/7")).await.unwrap()).await.1, "rust/7");
+    assert_eq!(
+        json_of(app.call(req("GET", "/one/42")).await.unwrap())
+            .await
+            .1,
+        42
+    );
+    assert_eq!(
+        json_of(app.call(req("GET", "/t/rust/7")).await.unwrap())
+            .await
+            .1,
+        "rust/7"
+    );
     let (_, body) = json_of(app.call(req("GET", "/s/a%2Fb/9")).await.unwrap()).await;
     assert_eq!(body, serde_json::json!({"org": "a/b", "repo": 9}));
     let (status, body) = json_of(app.call(req("GET", "/one/x")).await.unwrap()).await;
     assert_eq!(status, 400);
-    assert_eq!(body["error"]["message"], "invalid path: cannot parse `x` as u64 for capture `id`");
+    assert_eq!(
+        body["error"]["message"],
+        "invalid path: cannot parse `x` as u64 for capture `id`"
+    );
 }
 
 #[derive(Debug, Deserialize, Serialize, PartialEq, Clone)]
@@ -65,7 +78,10 @@ async fn params_nested_and_sequences_round_trip_through_the_client() {
     let app = TestClient::new(Router::new().route("/f", get(echo)));
     let f = Filter {
         tags: vec!["a b".into(), "c&d".into(), "ü".into()],
-        inner: Inner { name: "x=[y]".into(), ids: vec![3, 1, 2] },
+        inner: Inner {
+            name: "x=[y]".into(),
+            ids: vec![3, 1, 2],
+        },
         limit: Some(5),
     };
     use rrssh::client::CallExt;
@@ -73,7 +89,13 @@ async fn params_nested_and_sequences_round_trip_through_the_client() {
     assert_eq!(back, f);
     let (status, body) = json_of(app.call(req("GET", "/f?tags[0]=a")).await.unwrap()).await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("invalid query string"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid query string"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -82,26 +104,54 @@ async fn json_rejections_400_415_422_413() {
         Json(p)
     }
     let app = TestClient::new(Router::new().route("/p", post(take)).body_limit(64));
-    let ok = json_of(app.call(json_req("POST", "/p", r#"{"org":"o","repo":1}"#)).await.unwrap()).await;
+    let ok = json_of(
+        app.call(json_req("POST", "/p", r#"{"org":"o","repo":1}"#))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(ok, (200, serde_json::json!({"org": "o", "repo": 1})));
 
-    let (s, b) = json_of(app.call(json_req("POST", "/p", r#"{"org":"#)).await.unwrap()).await;
+    let (s, b) = json_of(
+        app.call(json_req("POST", "/p", r#"{"org":"#))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 400);
-    assert!(b["error"]["message"].as_str().unwrap().starts_with("invalid JSON"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON"),
+        "{b}"
+    );
 
-    let (s, b) = json_of(app.call(json_req("POST", "/p", r#"{"org":1}"#)).await.unwrap()).await;
+    let (s, b) = json_of(
+        app.call(json_req("POST", "/p", r#"{"org":1}"#))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 422);
-    assert_eq!(b["error"]["detail"], serde_json::json!({"line": 1, "column": 8}));
+    assert_eq!(
+        b["error"]["detail"],
+        serde_json::json!({"line": 1, "column": 8})
+    );
 
     let mut r = json_req("POST", "/p", "{}");
-    r.headers_mut().insert("content-type", "text/plain".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "text/plain".parse().unwrap());
     let (s, _) = json_of(app.call(r).await.unwrap()).await;
     assert_eq!(s, 415);
 
     let big = format!(r#"{{"org":"{}","repo":1}}"#, "x".repeat(100));
     let (s, b) = json_of(app.call(json_req("POST", "/p", &big)).await.unwrap()).await;
     assert_eq!(s, 413);
-    assert_eq!(b["error"]["message"], "request body is larger than the limit of 64 bytes");
+    assert_eq!(
+        b["error"]["message"],
+        "request body is larger than the limit of 64 bytes"
+    );
 }
 
 #[tokio::test]
@@ -111,8 +161,14 @@ async fn json_accepts_plus_json_content_types() {
     }
     let app = TestClient::new(Router::new().route("/p", post(take)));
     let mut r = json_req("POST", "/p", "[1]");
-    r.headers_mut().insert("content-type", "application/vnd.x+json; charset=utf-8".parse().unwrap());
-    assert_eq!(json_of(app.call(r).await.unwrap()).await, (200, serde_json::json!([1])));
+    r.headers_mut().insert(
+        "content-type",
+        "application/vnd.x+json; charset=utf-8".parse().unwrap(),
+    );
+    assert_eq!(
+        json_of(app.call(r).await.unwrap()).await,
+        (200, serde_json::json!([1]))
+    );
 }
 
 #[tokio::test]
@@ -123,7 +179,11 @@ async fn bytes_and_string_bodies() {
     async fn upper(s: String) -> String {
         s.to_uppercase()
     }
-    let app = TestClient::new(Router::new().route("/b", post(len)).route("/s", post(upper)));
+    let app = TestClient::new(
+        Router::new()
+            .route("/b", post(len))
+            .route("/s", post(upper)),
+    );
     let mut r = req("POST", "/b");
     *r.body_mut() = rrssh::Body::from(vec![0u8; 1000]);
     assert_eq!(json_of(app.call(r).await.unwrap()).await.1, 1000);
@@ -160,7 +220,9 @@ async fn state_substate_extension_headers() {
         n.to_string()
     }
     async fn hdr(h: HeaderMap) -> String {
-        h.get("x-a").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+        h.get("x-a")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
     }
     let app = Router::new()
         .route("/sub", get(sub))
@@ -169,14 +231,25 @@ async fn state_substate_extension_headers() {
     let with_ext: Router = Router::new().route("/ext", get(ext)).layer(Extension(5u32));
     let without_ext: Router = Router::new().route("/noext", get(ext));
     let app = TestClient::new(app.merge(with_ext).merge(without_ext));
-    assert_eq!(json_of(app.call(req("GET", "/sub")).await.unwrap()).await.1, "main");
-    assert_eq!(json_of(app.call(req("GET", "/ext")).await.unwrap()).await.1, 5);
+    assert_eq!(
+        json_of(app.call(req("GET", "/sub")).await.unwrap()).await.1,
+        "main"
+    );
+    assert_eq!(
+        json_of(app.call(req("GET", "/ext")).await.unwrap()).await.1,
+        5
+    );
     let mut r = req("GET", "/hdr");
     r.headers_mut().insert("x-a", "v".parse().unwrap());
     assert_eq!(json_of(app.call(r).await.unwrap()).await.1, "v");
     let (s, b) = json_of(app.call(req("GET", "/noext")).await.unwrap()).await;
     assert_eq!(s, 500);
-    assert!(b["error"]["message"].as_str().unwrap().contains("missing request extension `u32`"));
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing request extension `u32`")
+    );
 }
 
 #[tokio::test]
@@ -192,14 +265,32 @@ async fn peer_is_the_callers_identity_or_401() {
     async fn maybe(peer: Option<Peer>) -> String {
         peer.map_or_else(|| "anonymous".to_owned(), |p| p.user().to_owned())
     }
-    let router = Router::new().route("/who", get(who)).route("/maybe", get(maybe));
-    let app = TestClient::new(router.clone())
-        .with_peer(PeerInfo::new("ada", "SHA256:abc").comment("laptop").connection_id(9));
+    let router = Router::new()
+        .route("/who", get(who))
+        .route("/maybe", get(maybe));
+    let app = TestClient::new(router.clone()).with_peer(
+        PeerInfo::new("ada", "SHA256:abc")
+            .comment("laptop")
+            .connection_id(9),
+    );
     let (_, b) = json_of(app.call(req("GET", "/who")).await.unwrap()).await;
-    assert_eq!(b, serde_json::json!({"user": "ada", "fp": "SHA256:abc", "comment": "laptop", "conn": "9"}));
+    assert_eq!(
+        b,
+        serde_json::json!({"user": "ada", "fp": "SHA256:abc", "comment": "laptop", "conn": "9"})
+    );
     let anon = TestClient::new(router).without_peer();
-    assert_eq!(json_of(anon.call(req("GET", "/who")).await.unwrap()).await.0, 401);
-    assert_eq!(json_of(anon.call(req("GET", "/maybe")).await.unwrap()).await.1, "anonymous");
+    assert_eq!(
+        json_of(anon.call(req("GET", "/who")).await.unwrap())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        json_of(anon.call(req("GET", "/maybe")).await.unwrap())
+            .await
+            .1,
+        "anonymous"
+    );
 }
 
 #[tokio::test]
@@ -214,11 +305,24 @@ async fn option_and_result_extractors() {
         }
     }
     let app = TestClient::new(Router::new().route("/o", get(opt)).route("/r", post(res)));
-    assert_eq!(json_of(app.call(req("GET", "/o?org=a&repo=1")).await.unwrap()).await.1, "a");
-    assert_eq!(json_of(app.call(req("GET", "/o?org=a")).await.unwrap()).await.1, "none");
+    assert_eq!(
+        json_of(app.call(req("GET", "/o?org=a&repo=1")).await.unwrap())
+            .await
+            .1,
+        "a"
+    );
+    assert_eq!(
+        json_of(app.call(req("GET", "/o?org=a")).await.unwrap())
+            .await
+            .1,
+        "none"
+    );
     let (s, b) = json_of(app.call(req("POST", "/r")).await.unwrap()).await;
     assert_eq!(s, 200);
-    assert_eq!(b, "415: expected a request with `content-type: application/json`");
+    assert_eq!(
+        b,
+        "415: expected a request with `content-type: application/json`"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,30 +342,45 @@ async fn deadline_expired_answers_504_without_running_the_handler() {
     };
     let app = TestClient::new(Router::new().route("/slow", get(slow)));
     let mut r = req("GET", "/slow");
-    r.headers_mut().insert("rrssh-timeout", "0".parse().unwrap());
+    r.headers_mut()
+        .insert("rrssh-timeout", "0".parse().unwrap());
     let (s, b) = json_of(app.call(r).await.unwrap()).await;
-    assert_eq!((s, b["error"]["message"].as_str()), (504, Some("deadline exceeded")));
-    assert_eq!(runs.load(Ordering::SeqCst), 0, "an expired call must not run");
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (504, Some("deadline exceeded"))
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "an expired call must not run"
+    );
 
     let mut r = req("GET", "/slow");
-    r.headers_mut().insert("rrssh-timeout", "250".parse().unwrap());
+    r.headers_mut()
+        .insert("rrssh-timeout", "250".parse().unwrap());
     let (s, _) = json_of(app.call(r).await.unwrap()).await;
     assert_eq!(s, 504, "the handler is stopped at the deadline");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
     let mut r = req("GET", "/slow");
-    r.headers_mut().insert("rrssh-timeout", "soon".parse().unwrap());
+    r.headers_mut()
+        .insert("rrssh-timeout", "soon".parse().unwrap());
     assert_eq!(json_of(app.call(r).await.unwrap()).await.0, 400);
 }
 
 #[tokio::test]
 async fn deadline_extractor_sees_the_remaining_budget() {
     async fn left(d: Deadline) -> String {
-        d.remaining().map_or_else(|| "none".to_owned(), |l| (l.as_millis() > 4000).to_string())
+        d.remaining()
+            .map_or_else(|| "none".to_owned(), |l| (l.as_millis() > 4000).to_string())
     }
     let app = TestClient::new(Router::new().route("/l", get(left)));
-    assert_eq!(json_of(app.call(req("GET", "/l")).await.unwrap()).await.1, "none");
+    assert_eq!(
+        json_of(app.call(req("GET", "/l")).await.unwrap()).await.1,
+        "none"
+    );
     let mut r = req("GET", "/l");
-    r.headers_mut().insert("rrssh-timeout", "5000".parse().unwrap());
+    r.headers_mut()
+        .insert("rrssh-timeout", "5000".parse().unwrap());
     assert_eq!(json_of(app.call(r).await.unwrap()).await.1, true);
 }

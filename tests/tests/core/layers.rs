@@ -43,31 +43,67 @@ async fn trace_timeout_catch_panic_authorization_body_limit() {
         .route("/slow", get(slow))
         .route("/ok", get(|| async { "ok" }))
         .route("/echo", post(|b: String| async move { b }))
-        .route_layer(AsyncRequireAuthorizationLayer::new(|r: Request| admins_only(r)))
+        .route_layer(AsyncRequireAuthorizationLayer::new(|r: Request| {
+            admins_only(r)
+        }))
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())
                 .layer(RequestBodyLimitLayer::new(16))
                 .layer(CatchPanicLayer::new())
-                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_millis(50))),
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Duration::from_millis(50),
+                )),
         );
     let admin = TestClient::new(router.clone()).with_peer(PeerInfo::new("root", "SHA256:admin"));
     let other = TestClient::new(router.clone()).with_peer(PeerInfo::new("eve", "SHA256:eve"));
     let nobody = TestClient::new(router).without_peer();
 
-    assert_eq!(json_of(admin.call(req("GET", "/ok")).await.unwrap()).await, (200, "ok".into()));
-    assert_eq!(json_of(admin.call(req("GET", "/panic")).await.unwrap()).await.0, 500);
-    assert_eq!(json_of(admin.call(req("GET", "/slow")).await.unwrap()).await.0, 504);
-    let big = admin.post("/echo").body(vec![b'x'; 100]).send().await.unwrap();
+    assert_eq!(
+        json_of(admin.call(req("GET", "/ok")).await.unwrap()).await,
+        (200, "ok".into())
+    );
+    assert_eq!(
+        json_of(admin.call(req("GET", "/panic")).await.unwrap())
+            .await
+            .0,
+        500
+    );
+    assert_eq!(
+        json_of(admin.call(req("GET", "/slow")).await.unwrap())
+            .await
+            .0,
+        504
+    );
+    let big = admin
+        .post("/echo")
+        .body(vec![b'x'; 100])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let small = admin.post("/echo").body("hi").receive_text().await.unwrap();
     assert_eq!(small, "hi");
 
     let (s, b) = json_of(other.call(req("GET", "/ok")).await.unwrap()).await;
-    assert_eq!((s, b["error"]["message"].as_str()), (403, Some("admins only")));
-    assert_eq!(json_of(nobody.call(req("GET", "/ok")).await.unwrap()).await.0, 401);
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (403, Some("admins only"))
+    );
+    assert_eq!(
+        json_of(nobody.call(req("GET", "/ok")).await.unwrap())
+            .await
+            .0,
+        401
+    );
     // route_layer does not apply to unmatched paths: still a 404, not a 401.
-    assert_eq!(json_of(nobody.call(req("GET", "/none")).await.unwrap()).await.0, 404);
+    assert_eq!(
+        json_of(nobody.call(req("GET", "/none")).await.unwrap())
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -86,7 +122,9 @@ async fn concurrency_limit_around_the_whole_router() {
         }
     };
     let router: Router = Router::new().route("/work", get(handler));
-    let limited = ServiceBuilder::new().concurrency_limit(2).service(TestClient::new(router));
+    let limited = ServiceBuilder::new()
+        .concurrency_limit(2)
+        .service(TestClient::new(router));
     let calls = (0..20).map(|_| {
         let c = limited.clone();
         async move { c.get("/work").receive_text().await }
@@ -99,7 +137,9 @@ async fn concurrency_limit_around_the_whole_router() {
 #[tokio::test]
 async fn client_side_timeout_layer_gives_a_typed_error() {
     let router: Router = Router::new().route("/slow", get(slow));
-    let client = ServiceBuilder::new().timeout(Duration::from_millis(20)).service(TestClient::new(router));
+    let client = ServiceBuilder::new()
+        .timeout(Duration::from_millis(20))
+        .service(TestClient::new(router));
     match client.get("/slow").send().await {
         Err(Error::Timeout) => {}
         other => panic!("expected a timeout, got {other:?}"),

@@ -16,8 +16,9 @@ pub(crate) async fn json_of(res: Response) -> (u16, serde_json::Value) {
     let value = if bytes.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        })
     };
     (status, value)
 }
@@ -34,5 +35,9 @@ pub(crate) fn json_req(method: &str, uri: &str, body: &str) -> rrssh::Request {
 
 /// A request without a body.
 pub(crate) fn req(method: &str, uri: &str) -> rrssh::Request {
-    http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap()
 }

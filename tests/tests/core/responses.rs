@@ -38,14 +38,24 @@ async fn every_into_response() {
     let r = get_one((h.clone(), "h")).await;
     assert_eq!(r.headers()["x-y"], "z");
     let r = get_one((StatusCode::ACCEPTED, h, "h")).await;
-    assert_eq!((r.status().as_u16(), &r.headers()["x-y"]), (202, &HeaderValue::from_static("z")));
+    assert_eq!(
+        (r.status().as_u16(), &r.headers()["x-y"]),
+        (202, &HeaderValue::from_static("z"))
+    );
 
     let ok: Result<&'static str, StatusCode> = Ok("fine");
-    assert_eq!(json_of(get_one(ok).await).await, (200, serde_json::json!("fine")));
-    let err: Result<&'static str, ApiError> = Err(ApiError::new(StatusCode::CONFLICT, "taken").with_detail("x"));
+    assert_eq!(
+        json_of(get_one(ok).await).await,
+        (200, serde_json::json!("fine"))
+    );
+    let err: Result<&'static str, ApiError> =
+        Err(ApiError::new(StatusCode::CONFLICT, "taken").with_detail("x"));
     assert_eq!(
         json_of(get_one(err).await).await,
-        (409, serde_json::json!({"error": {"status": 409, "message": "taken", "detail": "x"}}))
+        (
+            409,
+            serde_json::json!({"error": {"status": 409, "message": "taken", "detail": "x"}})
+        )
     );
 }
 
@@ -59,5 +69,8 @@ async fn raw_response_passes_through() {
             r
         }),
     ));
-    assert_eq!(json_of(app.call(req("GET", "/")).await.unwrap()).await, (418, serde_json::json!("raw")));
+    assert_eq!(
+        json_of(app.call(req("GET", "/")).await.unwrap()).await,
+        (418, serde_json::json!("raw"))
+    );
 }

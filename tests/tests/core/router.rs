@@ -20,7 +20,11 @@ async fn unknown_path_is_404_with_error_json() {
 
 #[tokio::test]
 async fn wrong_method_is_405_with_allow() {
-    let app = TestClient::new(Router::new().route("/a", get(ok).post(ok)).route("/a", delete(ok)));
+    let app = TestClient::new(
+        Router::new()
+            .route("/a", get(ok).post(ok))
+            .route("/a", delete(ok)),
+    );
     let res = app.call(req("PUT", "/a")).await.unwrap();
     assert_eq!(res.headers()["allow"], "GET, POST, DELETE");
     let (status, body) = json_of(res).await;
@@ -30,9 +34,10 @@ async fn wrong_method_is_405_with_allow() {
 
 #[tokio::test]
 async fn korv_verbs_route_as_post_and_patch() {
-    let app = TestClient::new(
-        Router::new().route("/x", post(|| async { "created" }).patch(|| async { "changed" })),
-    );
+    let app = TestClient::new(Router::new().route(
+        "/x",
+        post(|| async { "created" }).patch(|| async { "changed" }),
+    ));
     let (s, b) = json_of(app.call(req("STORE", "/x")).await.unwrap()).await;
     assert_eq!((s, b.as_str()), (200, Some("created")));
     let (s, b) = json_of(app.call(req("UPDATE", "/x")).await.unwrap()).await;
@@ -41,9 +46,10 @@ async fn korv_verbs_route_as_post_and_patch() {
 
 #[tokio::test]
 async fn stream_is_its_own_method() {
-    let app = TestClient::new(
-        Router::new().route("/t", stream(|| async { JsonStream::new(futures_util::stream::iter([1, 2])) })),
-    );
+    let app = TestClient::new(Router::new().route(
+        "/t",
+        stream(|| async { JsonStream::new(futures_util::stream::iter([1, 2])) }),
+    ));
     assert_eq!(app.call(req("GET", "/t")).await.unwrap().status(), 405);
     assert_eq!(app.call(req("STREAM", "/t")).await.unwrap().status(), 200);
 }
@@ -60,7 +66,9 @@ async fn nest_merge_fallback_and_state() {
     async fn user(Path(id): Path<u32>) -> String {
         format!("user {id}")
     }
-    let api = Router::new().route("/users/{id}", get(user)).route("/", get(ok));
+    let api = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/", get(ok));
     let other = Router::new().route("/name", get(name));
     let app = Router::new()
         .nest("/api", api)
@@ -91,15 +99,21 @@ async fn catch_all_captures_the_rest() {
 }
 
 #[test]
-#[should_panic(expected = "overlapping routes: `/users/{name}` conflicts with the existing route `/users/{id}`")]
+#[should_panic(
+    expected = "overlapping routes: `/users/{name}` conflicts with the existing route `/users/{id}`"
+)]
 fn overlapping_paths_panic_naming_both() {
-    let _ = Router::<()>::new().route("/users/{id}", get(ok)).route("/users/{name}", get(ok));
+    let _ = Router::<()>::new()
+        .route("/users/{id}", get(ok))
+        .route("/users/{name}", get(ok));
 }
 
 #[test]
 #[should_panic(expected = "overlapping routes: `GET /a` is already routed")]
 fn same_method_twice_panics() {
-    let _ = Router::<()>::new().route("/a", get(ok)).route("/a", get(ok));
+    let _ = Router::<()>::new()
+        .route("/a", get(ok))
+        .route("/a", get(ok));
 }
 
 #[test]

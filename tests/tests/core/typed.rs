@@ -8,8 +8,8 @@ use rrssh::client::{CallExt, Error};
 use rrssh::extract::PeerInfo;
 use rrssh::test::TestClient;
 use rrssh::{
-    ApiError, IntoResponse, Json, JsonStream, Params, Path, Peer, Router, State, StatusCode, delete, get, patch,
-    post, put, route, routes, stream,
+    ApiError, IntoResponse, Json, JsonStream, Params, Path, Peer, Router, State, StatusCode,
+    delete, get, patch, post, put, route, routes, stream,
 };
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,13 @@ type Db = Arc<Mutex<Vec<User>>>;
 /// Fetch one user.
 #[get("/users/{id}")]
 async fn get_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<Json<User>, ApiError> {
-    db.lock().unwrap().iter().find(|u| u.id == id).cloned().map(Json).ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+    db.lock()
+        .unwrap()
+        .iter()
+        .find(|u| u.id == id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
 }
 
 /// List users, with paging.
@@ -54,18 +60,32 @@ async fn list_users(Params(page): Params<Page>, State(db): State<Db>) -> Json<Ve
 
 /// Create a user.
 #[post("/users")]
-async fn create_user(peer: Peer, State(db): State<Db>, Json(new): Json<NewUser>) -> (StatusCode, Json<User>) {
+async fn create_user(
+    peer: Peer,
+    State(db): State<Db>,
+    Json(new): Json<NewUser>,
+) -> (StatusCode, Json<User>) {
     let mut users = db.lock().unwrap();
-    let user = User { id: users.len() as u64 + 1, name: format!("{}@{}", new.name, peer.user()) };
+    let user = User {
+        id: users.len() as u64 + 1,
+        name: format!("{}@{}", new.name, peer.user()),
+    };
     users.push(user.clone());
     (StatusCode::CREATED, Json(user))
 }
 
 /// Rename a user.
 #[patch("/users/{id}")]
-async fn rename_user(Path(id): Path<u64>, State(db): State<Db>, Json(new): Json<NewUser>) -> Result<Json<User>, StatusCode> {
+async fn rename_user(
+    Path(id): Path<u64>,
+    State(db): State<Db>,
+    Json(new): Json<NewUser>,
+) -> Result<Json<User>, StatusCode> {
     let mut users = db.lock().unwrap();
-    let user = users.iter_mut().find(|u| u.id == id).ok_or(StatusCode::NOT_FOUND)?;
+    let user = users
+        .iter_mut()
+        .find(|u| u.id == id)
+        .ok_or(StatusCode::NOT_FOUND)?;
     user.name = new.name;
     Ok(Json(user.clone()))
 }
@@ -85,7 +105,11 @@ async fn delete_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<(), Ap
     let mut users = db.lock().unwrap();
     let before = users.len();
     users.retain(|u| u.id != id);
-    if users.len() == before { Err(ApiError::not_found("gone already")) } else { Ok(()) }
+    if users.len() == before {
+        Err(ApiError::not_found("gone already"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Count to `n`.
@@ -97,9 +121,14 @@ async fn count(Path(n): Path<u32>) -> JsonStream<u32> {
 /// Count, then fail.
 #[stream("/fail")]
 async fn fail_midway() -> JsonStream<u32> {
-    let items = futures_util::stream::iter(0..3).map(Ok).chain(futures_util::stream::once(async {
-        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backend went away"))
-    }));
+    let items = futures_util::stream::iter(0..3)
+        .map(Ok)
+        .chain(futures_util::stream::once(async {
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "backend went away",
+            ))
+        }));
     JsonStream::try_new(items)
 }
 
@@ -119,27 +148,85 @@ async fn options() -> impl IntoResponse {
 }
 
 fn app() -> TestClient {
-    let db: Db = Arc::new(Mutex::new(vec![User { id: 1, name: "root".into() }]));
-    let routes = routes![get_user, list_users, create_user, rename_user, put_user, delete_user, count, fail_midway, repo, upload, options];
-    TestClient::new(Router::new().mount(routes).with_state(db)).with_peer(PeerInfo::new("ada", "SHA256:x"))
+    let db: Db = Arc::new(Mutex::new(vec![User {
+        id: 1,
+        name: "root".into(),
+    }]));
+    let routes = routes![
+        get_user,
+        list_users,
+        create_user,
+        rename_user,
+        put_user,
+        delete_user,
+        count,
+        fail_midway,
+        repo,
+        upload,
+        options
+    ];
+    TestClient::new(Router::new().mount(routes).with_state(db))
+        .with_peer(PeerInfo::new("ada", "SHA256:x"))
 }
 
 #[tokio::test]
 async fn every_verb_through_typed_calls() {
     let c = app();
-    assert_eq!(get_user::call(&c, 1).await.unwrap(), User { id: 1, name: "root".into() });
-    let made = create_user::call(&c, NewUser { name: "bob".into() }).await.unwrap();
-    assert_eq!(made, User { id: 2, name: "bob@ada".into() });
-    let renamed = rename_user::call(&c, 2, NewUser { name: "robert".into() }).await.unwrap();
+    assert_eq!(
+        get_user::call(&c, 1).await.unwrap(),
+        User {
+            id: 1,
+            name: "root".into()
+        }
+    );
+    let made = create_user::call(&c, NewUser { name: "bob".into() })
+        .await
+        .unwrap();
+    assert_eq!(
+        made,
+        User {
+            id: 2,
+            name: "bob@ada".into()
+        }
+    );
+    let renamed = rename_user::call(
+        &c,
+        2,
+        NewUser {
+            name: "robert".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(renamed.name, "robert");
-    put_user::call(&c, 5, User { id: 0, name: "five".into() }).await.unwrap();
+    put_user::call(
+        &c,
+        5,
+        User {
+            id: 0,
+            name: "five".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(get_user::call(&c, 5).await.unwrap().name, "five");
-    let page = Page { offset: 1, names: vec!["robert".into(), "five".into()] };
+    let page = Page {
+        offset: 1,
+        names: vec!["robert".into(), "five".into()],
+    };
     let listed = list_users::call(&c, page).await.unwrap();
     assert_eq!(listed.iter().map(|u| u.id).collect::<Vec<_>>(), [2, 5]);
     delete_user::call(&c, 5).await.unwrap();
-    assert_eq!(repo::call(&c, "rust lang".into(), "a/b".into()).await.unwrap(), "rust lang/a/b");
-    assert_eq!(upload::call(&c, Bytes::from(vec![1; 3000])).await.unwrap(), 3000);
+    assert_eq!(
+        repo::call(&c, "rust lang".into(), "a/b".into())
+            .await
+            .unwrap(),
+        "rust lang/a/b"
+    );
+    assert_eq!(
+        upload::call(&c, Bytes::from(vec![1; 3000])).await.unwrap(),
+        3000
+    );
     let raw = options::call(&c).await.unwrap();
     assert_eq!(raw.status(), StatusCode::ACCEPTED);
 }
@@ -154,10 +241,18 @@ async fn non_2xx_is_a_status_error_with_the_error_json() {
         }
         other => panic!("expected a status error, got {other:?}"),
     }
-    let e = rename_user::call(&c, 99, NewUser { name: "x".into() }).await.unwrap_err();
+    let e = rename_user::call(&c, 99, NewUser { name: "x".into() })
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(StatusCode::NOT_FOUND));
-    assert_eq!(delete_user::call(&c, 1).await.map_err(|e| e.status()), Ok(()));
-    assert_eq!(delete_user::call(&c, 1).await.unwrap_err().status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(
+        delete_user::call(&c, 1).await.map_err(|e| e.status()),
+        Ok(())
+    );
+    assert_eq!(
+        delete_user::call(&c, 1).await.unwrap_err().status(),
+        Some(StatusCode::NOT_FOUND)
+    );
 }
 
 #[tokio::test]
@@ -177,7 +272,13 @@ async fn stream_error_is_an_error_not_a_silent_end() {
     let c = app();
     let items: Vec<_> = fail_midway::call(&c).await.unwrap().collect().await;
     assert_eq!(items.len(), 4);
-    assert_eq!(items[..3].iter().map(|r| *r.as_ref().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(
+        items[..3]
+            .iter()
+            .map(|r| *r.as_ref().unwrap())
+            .collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
     match &items[3] {
         Err(Error::Status { status, body }) => {
             assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
@@ -193,12 +294,17 @@ async fn truncated_stream_is_an_error() {
     let router: Router = Router::new().route(
         "/cut",
         rrssh::routing::stream(|| async {
-            rrssh::Body::from_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from("1\n2\n"))]))
+            rrssh::Body::from_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(
+                Bytes::from("1\n2\n"),
+            )]))
         }),
     );
     let c = TestClient::new(router);
     let items: Vec<Result<u32, Error>> = c.stream("/cut").items().await.unwrap().collect().await;
-    assert!(matches!(items.as_slice(), [Ok(1), Ok(2), Err(Error::Truncated)]), "{items:?}");
+    assert!(
+        matches!(items.as_slice(), [Ok(1), Ok(2), Err(Error::Truncated)]),
+        "{items:?}"
+    );
 }
 
 #[tokio::test]
@@ -206,9 +312,21 @@ async fn untyped_builder_like_the_seeds() {
     let c = app();
     let user: User = c.get("/users/1").receive().await.unwrap();
     assert_eq!(user.id, 1);
-    let made: User = c.post("/users").json(&NewUser { name: "z".into() }).receive().await.unwrap();
+    let made: User = c
+        .post("/users")
+        .json(&NewUser { name: "z".into() })
+        .receive()
+        .await
+        .unwrap();
     assert_eq!(made.name, "z@ada");
-    let n: Vec<u32> = c.stream("/count/3").items::<u32>().await.unwrap().map(Result::unwrap).collect().await;
+    let n: Vec<u32> = c
+        .stream("/count/3")
+        .items::<u32>()
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
     assert_eq!(n, [0, 1, 2]);
     let res = c.get("/nope").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -235,5 +353,8 @@ async fn cancelling_a_call_drops_the_handler() {
     let c = TestClient::new(Router::new().route("/hang", rrssh::routing::get(handler)));
     let call = c.get("/hang").send();
     let _ = tokio::time::timeout(std::time::Duration::from_millis(20), call).await;
-    tokio::time::timeout(std::time::Duration::from_secs(1), rx).await.unwrap().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(1), rx)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -70,16 +70,26 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'de> {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_unit(v)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
         v.visit_newtype_struct(self)
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        v.visit_seq(Seq { iter: self.params.iter() })
+        v.visit_seq(Seq {
+            iter: self.params.iter(),
+        })
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, v: V) -> Result<V::Value, Error> {
@@ -92,12 +102,20 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'de> {
         self.deserialize_seq(v)
     }
 
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _: &'static str, len: usize, v: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        len: usize,
+        v: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_tuple(len, v)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        v.visit_map(Map { iter: self.params.iter(), value: None })
+        v.visit_map(Map {
+            iter: self.params.iter(),
+            value: None,
+        })
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -126,7 +144,10 @@ struct Seq<'a> {
 impl<'de> SeqAccess<'de> for Seq<'de> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         match self.iter.next() {
             Some((name, value)) => seed.deserialize(Value { name, value }).map(Some),
             None => Ok(None),
@@ -142,7 +163,10 @@ struct Map<'a> {
 impl<'de> MapAccess<'de> for Map<'de> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.iter.next() {
             Some((name, value)) => {
                 self.value = Some(Value { name, value });
@@ -229,11 +253,19 @@ impl<'de> de::Deserializer<'de> for Value<'de> {
         v.visit_unit()
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
         v.visit_unit()
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
         v.visit_newtype_struct(self)
     }
 
@@ -262,7 +294,12 @@ impl<'de> de::Deserializer<'de> for Value<'de> {
         Err(self.unsupported("a tuple"))
     }
 
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _: &'static str, _: usize, _: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: usize,
+        _: V,
+    ) -> Result<V::Value, Error> {
         Err(self.unsupported("a tuple struct"))
     }
 
@@ -282,6 +319,9 @@ impl<'de> de::Deserializer<'de> for Value<'de> {
 
 impl Value<'_> {
     fn unsupported(&self, what: &str) -> Error {
-        Error(format!("capture `{}` is one value and cannot be parsed as {what}", self.name))
+        Error(format!(
+            "capture `{}` is one value and cannot be parsed as {what}",
+            self.name
+        ))
     }
 }
