@@ -11,6 +11,7 @@ pub mod extract;
 pub mod handler;
 mod json;
 pub mod method;
+pub mod proto;
 pub mod response;
 pub mod routing;
 pub mod test;

@@ -1,0 +1,188 @@
+//! `tokio_util::codec` framing for [`Frame`]s, with the frame size limit enforced before any
+//! allocation.
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::frame::{Frame, FrameType, HEADER_LEN};
+
+/// Why the byte stream is not a valid frame sequence. Each is fatal for the connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A frame declared a size over the limit.
+    #[error("frame of {size} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// The declared size, header included.
+        size: u64,
+        /// The limit.
+        limit: u32,
+    },
+    /// A frame declared a length too small to hold its header.
+    #[error("frame length {0} is shorter than the 6-byte header")]
+    TooShort(u32),
+    /// An unknown frame type.
+    #[error("unknown frame type 0x{0:02x}")]
+    UnknownType(u8),
+    /// The carrier failed.
+    #[error("carrier error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Encodes and decodes frames, refusing frames larger than `max_frame`.
+#[derive(Debug, Clone, Copy)]
+pub struct Codec {
+    max_frame: u32,
+}
+
+impl Codec {
+    /// A codec accepting frames of at most `max_frame` bytes, header included.
+    pub fn new(max_frame: u32) -> Self {
+        Self { max_frame }
+    }
+}
+
+impl Decoder for Codec {
+    type Item = Frame;
+    type Error = DecodeError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        if len < 6 {
+            return Err(DecodeError::TooShort(len));
+        }
+        let size = u64::from(len) + 4;
+        if size > u64::from(self.max_frame) {
+            return Err(DecodeError::TooLarge {
+                size,
+                limit: self.max_frame,
+            });
+        }
+        if src.len() >= 5 && FrameType::from_u8(src[4]).is_none() {
+            return Err(DecodeError::UnknownType(src[4]));
+        }
+        let size = size as usize;
+        if src.len() < size {
+            src.reserve(size - src.len());
+            return Ok(None);
+        }
+        let mut frame = src.split_to(size);
+        frame.advance(4);
+        let ty = FrameType::from_u8(frame.get_u8()).ok_or(DecodeError::UnknownType(0))?;
+        let flags = frame.get_u8();
+        let call = frame.get_u32();
+        debug_assert_eq!(HEADER_LEN, 10);
+        Ok(Some(Frame {
+            ty,
+            flags,
+            call,
+            payload: frame.freeze(),
+        }))
+    }
+}
+
+impl Encoder<Frame> for Codec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: Frame, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        item.encode(dst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::proto::frame::{self, Head};
+
+    fn any_type() -> impl Strategy<Value = FrameType> {
+        (1u8..=0x0b).prop_map(|b| FrameType::from_u8(b).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn any_frame_round_trips(ty in any_type(), flags: u8, call: u32, payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let f = Frame::new(ty, flags, call, Bytes::from(payload));
+            let mut buf = BytesMut::new();
+            Codec::new(1 << 20).encode(f.clone(), &mut buf).unwrap();
+            // Feed it in two pieces, as a carrier may.
+            let split = buf.len() / 2;
+            let mut first = buf.split_to(split);
+            let mut codec = Codec::new(1 << 20);
+            let mut got = codec.decode(&mut first).unwrap();
+            if got.is_none() {
+                first.extend_from_slice(&buf);
+                got = codec.decode(&mut first).unwrap();
+            }
+            prop_assert_eq!(got, Some(f));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let mut buf = BytesMut::from(&data[..]);
+            let mut codec = Codec::new(4096);
+            while let Ok(Some(f)) = codec.decode(&mut buf) {
+                let _ = Head::decode_request(&f.payload);
+                let _ = Head::decode_response(&f.payload);
+                let _ = frame::decode_reset(&f.payload);
+                let _ = frame::decode_goaway(&f.payload);
+                let _ = frame::decode_window(&f.payload);
+            }
+        }
+
+        #[test]
+        fn heads_round_trip(method in "[A-Z]{1,10}", target in "/[a-z0-9/?=&]{0,64}", names in proptest::collection::vec("[a-z][a-z0-9-]{0,20}", 0..8), status in 100u16..600) {
+            let mut headers = http::HeaderMap::new();
+            for n in &names {
+                headers.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), http::HeaderValue::from_static("v"));
+            }
+            let req = Head::Request { method, target, headers: headers.clone() };
+            let mut b = BytesMut::new();
+            req.encode(&mut b);
+            prop_assert_eq!(Head::decode_request(&b).unwrap(), req);
+            let res = Head::Response { status, headers };
+            let mut b = BytesMut::new();
+            res.encode(&mut b);
+            prop_assert_eq!(Head::decode_response(&b).unwrap(), res);
+        }
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_before_allocating() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0x04][..]);
+        match Codec::new(1 << 20).decode(&mut buf) {
+            Err(DecodeError::TooLarge { size, limit }) => {
+                assert_eq!((size, limit), (0xffff_ffff + 4, 1 << 20))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(buf.capacity() < 1024, "no allocation for a refused frame");
+    }
+
+    #[test]
+    fn unknown_type_and_short_length_are_errors() {
+        let mut buf = BytesMut::from(&[0, 0, 0, 6, 0x7f, 0, 0, 0, 0, 1][..]);
+        assert!(matches!(
+            Codec::new(1024).decode(&mut buf),
+            Err(DecodeError::UnknownType(0x7f))
+        ));
+        let mut buf = BytesMut::from(&[0, 0, 0, 2, 1, 0][..]);
+        assert!(matches!(
+            Codec::new(1024).decode(&mut buf),
+            Err(DecodeError::TooShort(2))
+        ));
+    }
+
+    #[test]
+    fn header_count_cannot_force_a_large_allocation() {
+        // count = 65535 with no header bytes behind it.
+        let buf = [0xff, 0xff];
+        assert!(frame::decode_headers(&mut &buf[..]).is_err());
+    }
+}

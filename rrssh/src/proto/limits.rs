@@ -1,0 +1,32 @@
+//! Protocol limits and their defaults.
+
+/// Limits a connection enforces; each has a documented default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest frame accepted, header included (default 1 MiB). A larger frame is a protocol
+    /// violation: the connection answers GOAWAY and closes.
+    pub max_frame: u32,
+    /// Largest DATA payload sent in one frame (default 64 KiB; at most `max_frame - 10`).
+    pub max_data_chunk: u32,
+    /// Initial per-call window in bytes, for each direction (default 256 KiB): how much body a
+    /// sender may have in flight before the receiver grants more.
+    pub initial_window: u32,
+    /// Most calls the peer may have in flight to us at once (default 1024); one more is
+    /// answered with RESET 429.
+    pub max_concurrent_calls: u32,
+    /// Largest head (method, path, headers) accepted (default 64 KiB).
+    pub max_head: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame: 1024 * 1024,
+            max_data_chunk: 64 * 1024,
+            initial_window: 256 * 1024,
+            max_concurrent_calls: 1024,
+            max_head: 64 * 1024,
+        }
+    }
+}
