@@ -9,12 +9,15 @@ pub mod client;
 mod error;
 pub mod extract;
 pub mod handler;
+pub mod hub;
 mod json;
+pub mod keys;
 pub mod method;
 pub mod proto;
 pub mod response;
 pub mod routing;
 pub mod test;
+pub mod transport;
 
 #[doc(hidden)]
 pub mod __private {
@@ -33,6 +36,7 @@ pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};
 pub use crate::json::Json;
 pub use crate::response::{IntoResponse, JsonStream};
 pub use crate::routing::Router;
+pub use crate::transport::{Client, Hub, Server};
 
 /// A request, as the `http` crate defines it, with rrssh's [`Body`].
 pub type Request<B = Body> = http::Request<B>;

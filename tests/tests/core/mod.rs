@@ -4,7 +4,7 @@ mod extractors;
 mod layers;
 mod responses;
 mod router;
-mod typed;
+pub(crate) mod typed;
 
 use http_body_util::BodyExt;
 use rrssh::{Body, Response};

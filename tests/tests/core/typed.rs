@@ -14,27 +14,30 @@ use rrssh::{
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct User {
-    id: u64,
-    name: String,
+pub(crate) struct User {
+    pub(crate) id: u64,
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct NewUser {
-    name: String,
+pub(crate) struct NewUser {
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-struct Page {
-    offset: u32,
-    names: Vec<String>,
+pub(crate) struct Page {
+    pub(crate) offset: u32,
+    pub(crate) names: Vec<String>,
 }
 
 type Db = Arc<Mutex<Vec<User>>>;
 
 /// Fetch one user.
 #[get("/users/{id}")]
-async fn get_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<Json<User>, ApiError> {
+pub(crate) async fn get_user(
+    Path(id): Path<u64>,
+    State(db): State<Db>,
+) -> Result<Json<User>, ApiError> {
     db.lock()
         .unwrap()
         .iter()
@@ -46,7 +49,10 @@ async fn get_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<Json<User
 
 /// List users, with paging.
 #[get("/users")]
-async fn list_users(Params(page): Params<Page>, State(db): State<Db>) -> Json<Vec<User>> {
+pub(crate) async fn list_users(
+    Params(page): Params<Page>,
+    State(db): State<Db>,
+) -> Json<Vec<User>> {
     let users = db.lock().unwrap();
     Json(
         users
@@ -60,7 +66,7 @@ async fn list_users(Params(page): Params<Page>, State(db): State<Db>) -> Json<Ve
 
 /// Create a user.
 #[post("/users")]
-async fn create_user(
+pub(crate) async fn create_user(
     peer: Peer,
     State(db): State<Db>,
     Json(new): Json<NewUser>,
@@ -76,7 +82,7 @@ async fn create_user(
 
 /// Rename a user.
 #[patch("/users/{id}")]
-async fn rename_user(
+pub(crate) async fn rename_user(
     Path(id): Path<u64>,
     State(db): State<Db>,
     Json(new): Json<NewUser>,
@@ -92,7 +98,11 @@ async fn rename_user(
 
 /// Replace a user.
 #[put("/users/{id}")]
-async fn put_user(Path(id): Path<u64>, State(db): State<Db>, Json(user): Json<User>) -> StatusCode {
+pub(crate) async fn put_user(
+    Path(id): Path<u64>,
+    State(db): State<Db>,
+    Json(user): Json<User>,
+) -> StatusCode {
     let mut users = db.lock().unwrap();
     users.retain(|u| u.id != id);
     users.push(User { id, ..user });
@@ -101,7 +111,7 @@ async fn put_user(Path(id): Path<u64>, State(db): State<Db>, Json(user): Json<Us
 
 /// Delete a user.
 #[delete("/users/{id}")]
-async fn delete_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<(), ApiError> {
+pub(crate) async fn delete_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<(), ApiError> {
     let mut users = db.lock().unwrap();
     let before = users.len();
     users.retain(|u| u.id != id);
@@ -114,13 +124,13 @@ async fn delete_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<(), Ap
 
 /// Count to `n`.
 #[stream("/count/{n}")]
-async fn count(Path(n): Path<u32>) -> JsonStream<u32> {
+pub(crate) async fn count(Path(n): Path<u32>) -> JsonStream<u32> {
     JsonStream::new(futures_util::stream::iter(0..n))
 }
 
 /// Count, then fail.
 #[stream("/fail")]
-async fn fail_midway() -> JsonStream<u32> {
+pub(crate) async fn fail_midway() -> JsonStream<u32> {
     let items = futures_util::stream::iter(0..3)
         .map(Ok)
         .chain(futures_util::stream::once(async {
@@ -133,21 +143,26 @@ async fn fail_midway() -> JsonStream<u32> {
 }
 
 #[get("/repos/{org}/{repo}")]
-async fn repo(Path((org, repo)): Path<(String, String)>) -> String {
+pub(crate) async fn repo(Path((org, repo)): Path<(String, String)>) -> String {
     format!("{org}/{repo}")
 }
 
 #[post("/upload")]
-async fn upload(body: Bytes) -> Json<usize> {
+pub(crate) async fn upload(body: Bytes) -> Json<usize> {
     Json(body.len())
 }
 
 #[route(OPTIONS, "/opts")]
-async fn options() -> impl IntoResponse {
+pub(crate) async fn options() -> impl IntoResponse {
     (StatusCode::ACCEPTED, "opts")
 }
 
 fn app() -> TestClient {
+    TestClient::new(router()).with_peer(PeerInfo::new("ada", "SHA256:x"))
+}
+
+/// The API of these tests, also served over SSH by the end-to-end tests.
+pub(crate) fn router() -> Router {
     let db: Db = Arc::new(Mutex::new(vec![User {
         id: 1,
         name: "root".into(),
@@ -165,8 +180,7 @@ fn app() -> TestClient {
         upload,
         options
     ];
-    TestClient::new(Router::new().mount(routes).with_state(db))
-        .with_peer(PeerInfo::new("ada", "SHA256:x"))
+    Router::new().mount(routes).with_state(db)
 }
 
 #[tokio::test]

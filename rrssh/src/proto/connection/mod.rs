@@ -326,8 +326,10 @@ impl Connection {
             next_id: AtomicU32::new(first_id),
             closed_tx,
         });
-        tokio::spawn(write_loop(wr, rx, shared.clone()));
-        tokio::spawn(read_loop(reader, shared.clone(), config));
+        // Subscribe before spawning, so that a close before the tasks first run is seen.
+        let (w_closed, r_closed) = (shared.closed_tx.subscribe(), shared.closed_tx.subscribe());
+        tokio::spawn(write_loop(wr, rx, shared.clone(), w_closed));
+        tokio::spawn(read_loop(reader, shared.clone(), config, r_closed));
         Ok(Connection { shared })
     }
 
@@ -499,10 +501,10 @@ async fn write_loop<W: AsyncWrite + Unpin + Send + 'static>(
     mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
+    mut closed: watch::Receiver<Option<String>>,
 ) {
     const BATCH: usize = 256 * 1024;
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut closed = shared.closed_tx.subscribe();
     loop {
         let first = tokio::select! {
             biased;
@@ -544,10 +546,10 @@ async fn read_loop<R>(
     mut reader: FramedRead<R, Codec>,
     shared: Arc<Shared>,
     config: ConnectionConfig,
+    mut closed: watch::Receiver<Option<String>>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
 {
-    let mut closed = shared.closed_tx.subscribe();
     let reason = loop {
         let next = tokio::select! {
             biased;

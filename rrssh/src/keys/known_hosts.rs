@@ -1,0 +1,144 @@
+//! Checking a server's host key against `known_hosts` (OpenSSH format: plain, hashed `|1|`,
+//! `[host]:port`).
+
+use std::path::{Path, PathBuf};
+
+use russh::keys::PublicKey;
+
+use super::fingerprint;
+
+/// How a client checks the server's host key.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum HostKeyPolicy {
+    /// The key must be in this `known_hosts` file (OpenSSH's `StrictHostKeyChecking yes`).
+    Strict(PathBuf),
+    /// An unknown host's key is recorded in the file; a changed key is still refused
+    /// (`StrictHostKeyChecking accept-new`).
+    AcceptNew(PathBuf),
+    /// The key must be exactly this one.
+    Pinned(PublicKey),
+}
+
+/// Why a host key was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostKeyError {
+    /// The host is not in `known_hosts`.
+    #[error(
+        "host key for {host} is not known ({got}); add it to {file} or connect with accept-new"
+    )]
+    Unknown {
+        /// `host:port`.
+        host: String,
+        /// Fingerprint of the key the server showed.
+        got: String,
+        /// The `known_hosts` file.
+        file: String,
+    },
+    /// The host is known with another key: possibly an attack.
+    #[error(
+        "host key for {host} changed: expected {expected}, got {got}; if the change is legitimate, remove the old line {line} of {file}"
+    )]
+    Changed {
+        /// `host:port`.
+        host: String,
+        /// Fingerprint(s) on record.
+        expected: String,
+        /// Fingerprint of the key the server showed.
+        got: String,
+        /// The first line on record.
+        line: usize,
+        /// The `known_hosts` file.
+        file: String,
+    },
+    /// The pinned key differs.
+    #[error("host key for {host} is {got}, expected the pinned {expected}")]
+    NotPinned {
+        /// `host:port`.
+        host: String,
+        /// The pinned key's fingerprint.
+        expected: String,
+        /// The key the server showed.
+        got: String,
+    },
+    /// `known_hosts` could not be read or written.
+    #[error("known_hosts {file}: {message}")]
+    File {
+        /// The file.
+        file: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl HostKeyPolicy {
+    /// Checks `key` for `host:port`. Any matching line accepts (so a host with several keys on
+    /// record, as during a rotation, is accepted for each of them).
+    pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), HostKeyError> {
+        let host_port = format!("{host}:{port}");
+        let got = fingerprint(key);
+        let path: &Path = match self {
+            HostKeyPolicy::Pinned(p) => {
+                return if p.key_data() == key.key_data() {
+                    Ok(())
+                } else {
+                    Err(HostKeyError::NotPinned {
+                        host: host_port,
+                        expected: fingerprint(p),
+                        got,
+                    })
+                };
+            }
+            HostKeyPolicy::Strict(p) | HostKeyPolicy::AcceptNew(p) => p,
+        };
+        let file = path.display().to_string();
+        let known =
+            russh::keys::known_hosts::known_host_keys_path(host, port, path).map_err(|e| {
+                HostKeyError::File {
+                    file: file.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        if known.iter().any(|(_, k)| k.key_data() == key.key_data()) {
+            return Ok(());
+        }
+        if let Some((line, _)) = known.first() {
+            let expected = known
+                .iter()
+                .map(|(_, k)| fingerprint(k))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(HostKeyError::Changed {
+                host: host_port,
+                expected,
+                got,
+                line: *line,
+                file,
+            });
+        }
+        match self {
+            HostKeyPolicy::AcceptNew(_) => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| HostKeyError::File {
+                        file: file.clone(),
+                        message: e.to_string(),
+                    })?;
+                }
+                russh::keys::known_hosts::learn_known_hosts_path(host, port, key, path).map_err(
+                    |e| HostKeyError::File {
+                        file,
+                        message: e.to_string(),
+                    },
+                )
+            }
+            _ => Err(HostKeyError::Unknown {
+                host: host_port,
+                got,
+                file,
+            }),
+        }
+    }
+}

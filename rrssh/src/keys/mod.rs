@@ -1,0 +1,106 @@
+//! SSH keys in OpenSSH's own formats: private keys, `authorized_keys` and `known_hosts`.
+
+mod authorized_keys;
+mod known_hosts;
+
+use std::path::Path;
+
+pub use russh::keys::{PrivateKey, PublicKey};
+
+pub use self::authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError};
+pub use self::known_hosts::{HostKeyError, HostKeyPolicy};
+
+/// A key operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key did not parse or decrypt.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Loads an OpenSSH private key (ed25519, ecdsa, rsa; encrypted ones need the passphrase).
+pub fn load_private_key(
+    path: impl AsRef<Path>,
+    passphrase: Option<&str>,
+) -> Result<PrivateKey, KeyError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    russh::keys::decode_secret_key(&text, passphrase).map_err(|e| KeyError::Format {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Generates a new ed25519 key.
+pub fn generate_ed25519(comment: &str) -> PrivateKey {
+    let mut key = PrivateKey::random(
+        &mut russh::keys::key::safe_rng(),
+        russh::keys::Algorithm::Ed25519,
+    )
+    .unwrap_or_else(|e| panic!("ed25519 key generation cannot fail: {e}"));
+    key.set_comment(comment);
+    key
+}
+
+/// Writes a private key in OpenSSH format (mode 0600) and its public key next to it (`.pub`).
+pub fn write_key_pair(key: &PrivateKey, path: impl AsRef<Path>) -> Result<(), KeyError> {
+    let path = path.as_ref();
+    let io = |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let fmt = |e: russh::keys::ssh_key::Error| KeyError::Format {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let pem = key
+        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+        .map_err(fmt)?;
+    write_private(path, pem.as_bytes()).map_err(io)?;
+    let public = key.public_key().to_openssh().map_err(fmt)?;
+    let pub_path = format!("{}.pub", path.display());
+    std::fs::write(&pub_path, format!("{public}\n")).map_err(|source| KeyError::Io {
+        path: pub_path,
+        source,
+    })
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, data)
+}
+
+/// The SHA-256 fingerprint of a key in OpenSSH's format (`SHA256:…`).
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(russh::keys::HashAlg::Sha256).to_string()
+}

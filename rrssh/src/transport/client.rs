@@ -1,0 +1,348 @@
+//! The SSH client side: dials a server, checks its host key, authenticates with a key, and
+//! opens the `rrssh` subsystem. The same client also serves a router to the server if given
+//! one (reverse mode).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use russh::ChannelMsg;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use tower_service::Service;
+
+use super::SUBSYSTEM;
+use crate::client::Error;
+use crate::keys::{HostKeyError, HostKeyPolicy, fingerprint};
+use crate::proto::connection::{HandshakeError, ResponseFuture};
+use crate::proto::{Connection, ConnectionConfig, Limits, Role};
+use crate::{Request, Response, Router};
+
+/// Why connecting failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The TCP connection failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server's host key was refused.
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
+    /// The server refused our key.
+    #[error("the server refused the key {fingerprint} for user {user}")]
+    AuthRejected {
+        /// The user name.
+        user: String,
+        /// Our key's fingerprint.
+        fingerprint: String,
+    },
+    /// No identity key was given.
+    #[error("no identity key: call `identity`")]
+    NoIdentity,
+    /// No host key policy was given.
+    #[error("no host key policy: call `host_keys` (known_hosts file or a pinned key)")]
+    NoHostKeyPolicy,
+    /// The server refused the rrssh subsystem.
+    #[error("the server refused the `rrssh` subsystem")]
+    SubsystemRefused,
+    /// The SSH layer failed.
+    #[error("SSH error: {0}")]
+    Ssh(#[from] russh::Error),
+    /// The rrssh handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// Connecting took too long.
+    #[error("connecting to {0} timed out")]
+    Timeout(String),
+}
+
+/// Builds a [`Client`].
+#[must_use]
+pub struct ClientBuilder {
+    addr: String,
+    user: String,
+    key: Option<Arc<PrivateKey>>,
+    host_keys: Option<HostKeyPolicy>,
+    router: Option<Router>,
+    service: Option<String>,
+    limits: Limits,
+    timeout: Duration,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("addr", &self.addr)
+            .field("user", &self.user)
+            .field("host_keys", &self.host_keys)
+            .field("serves", &self.router.is_some())
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// The user name to log in as (default: `$USER`, else `rrssh`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// The private key to authenticate with.
+    pub fn identity(mut self, key: PrivateKey) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// How to check the server's host key.
+    pub fn host_keys(mut self, policy: HostKeyPolicy) -> Self {
+        self.host_keys = Some(policy);
+        self
+    }
+
+    /// Serves `router` to the server on the same connection (reverse mode: the server calls it).
+    pub fn serve(mut self, router: Router) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// Announces a service name (a hub registers this connection under it).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Protocol limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long connecting (TCP, SSH, authentication, rrssh handshake) may take (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<Client, ConnectError> {
+        let addr = self.addr.clone();
+        tokio::time::timeout(self.timeout, self.connect_inner())
+            .await
+            .map_err(|_| ConnectError::Timeout(addr))?
+    }
+
+    async fn connect_inner(self) -> Result<Client, ConnectError> {
+        let key = self.key.ok_or(ConnectError::NoIdentity)?;
+        let policy = self.host_keys.ok_or(ConnectError::NoHostKeyPolicy)?;
+        let (host, port) = split_host_port(&self.addr);
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|source| ConnectError::Io {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let config = Arc::new(russh::client::Config {
+            nodelay: true,
+            preferred: super::preferred(),
+            keepalive_interval: Some(super::KEEPALIVE.0),
+            keepalive_max: super::KEEPALIVE.1,
+            inactivity_timeout: None,
+            ..Default::default()
+        });
+        let rejected = Arc::new(Mutex::new(None));
+        let server_key = Arc::new(Mutex::new(None));
+        let handler = ClientHandler {
+            policy,
+            host: host.clone(),
+            port,
+            rejected: rejected.clone(),
+            server_key: server_key.clone(),
+        };
+        let mut ssh = match russh::client::connect_stream(config, tcp, handler).await {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some(hk) = rejected.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    return Err(ConnectError::HostKey(hk));
+                }
+                return Err(ConnectError::Ssh(e));
+            }
+        };
+        let hash = if key.algorithm().is_rsa() {
+            ssh.best_supported_rsa_hash().await?.flatten()
+        } else {
+            None
+        };
+        let auth = ssh
+            .authenticate_publickey(
+                self.user.clone(),
+                PrivateKeyWithHashAlg::new(key.clone(), hash),
+            )
+            .await?;
+        if !auth.success() {
+            return Err(ConnectError::AuthRejected {
+                user: self.user,
+                fingerprint: fingerprint(key.public_key()),
+            });
+        }
+        let mut channel = ssh.channel_open_session().await?;
+        channel.request_subsystem(true, SUBSYSTEM).await?;
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => break,
+                Some(ChannelMsg::Failure)
+                | Some(ChannelMsg::Close)
+                | Some(ChannelMsg::Eof)
+                | None => {
+                    return Err(ConnectError::SubsystemRefused);
+                }
+                Some(_) => {}
+            }
+        }
+        let mut cfg = ConnectionConfig::new(Role::Initiator);
+        // Calls from the server side carry the server's identity: its host key, and the
+        // address we dialed (a server has no login name).
+        let server_fp = server_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        cfg.peer = Some(crate::extract::Peer::new(
+            crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
+        ));
+        cfg.router = self.router;
+        cfg.service = self.service;
+        cfg.limits = self.limits;
+        let conn = Connection::start(channel.into_stream(), cfg).await?;
+        Ok(Client {
+            conn,
+            ssh: Arc::new(ssh),
+        })
+    }
+}
+
+fn split_host_port(addr: &str) -> (String, u16) {
+    if let Some(rest) = addr.strip_prefix('[')
+        && let Some((h, p)) = rest.split_once("]:")
+    {
+        return (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT));
+    }
+    match addr.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => {
+            (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT))
+        }
+        _ => (addr.to_owned(), super::DEFAULT_PORT),
+    }
+}
+
+struct ClientHandler {
+    policy: HostKeyPolicy,
+    host: String,
+    port: u16,
+    rejected: Arc<Mutex<Option<HostKeyError>>>,
+    server_key: Arc<Mutex<Option<String>>>,
+}
+
+impl russh::client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false);
+        };
+        match self.policy.check(&self.host, self.port, key) {
+            Ok(()) => {
+                *self.server_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint(key));
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "host key refused");
+                *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// A connection to an rrssh server over SSH. A [`tower::Service`](Service): typed calls,
+/// the untyped builder and client-side layers work on it.
+///
+/// ```no_run
+/// # async fn run(key: rrssh::keys::PrivateKey) -> Result<(), Box<dyn std::error::Error>> {
+/// use rrssh::client::CallExt;
+/// use rrssh::keys::HostKeyPolicy;
+///
+/// let client = rrssh::Client::builder("127.0.0.1:8022")
+///     .identity(key)
+///     .host_keys(HostKeyPolicy::AcceptNew("known_hosts".into()))
+///     .connect()
+///     .await?;
+/// let hello: serde_json::Value = client.get("/hello").receive().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    conn: Connection,
+    ssh: Arc<russh::client::Handle<ClientHandler>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts building a client for `addr` (`host:port`; port 8022 if omitted).
+    pub fn builder(addr: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            addr: addr.into(),
+            user: std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned()),
+            key: None,
+            host_keys: None,
+            router: None,
+            service: None,
+            limits: Limits::default(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The rrssh connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        self.conn.close("client closed");
+        let _ = self
+            .ssh
+            .disconnect(russh::Disconnect::ByApplication, "bye", "")
+            .await;
+    }
+}
+
+impl Service<Request> for Client {
+    type Response = Response;
+    type Error = Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> ResponseFuture {
+        self.conn.call(req)
+    }
+}

@@ -1,0 +1,39 @@
+//! The SSH carrier (russh): servers that accept rrssh connections and clients that dial them.
+//!
+//! rrssh runs over an SSH session channel that requests the subsystem `rrssh`, opened by
+//! whichever side dialed. Who serves and who calls does not depend on who dialed: both ends of
+//! every connection may do both.
+
+mod client;
+mod server;
+
+use std::time::Duration;
+
+pub use self::client::{Client, ClientBuilder, ConnectError};
+pub use self::server::{Hub, Server, ServerError};
+
+/// The SSH subsystem name rrssh uses.
+pub const SUBSYSTEM: &str = "rrssh";
+
+/// The default port of an rrssh server (korv's).
+pub const DEFAULT_PORT: u16 = 8022;
+
+/// SSH algorithm preferences: russh's defaults with AES-256-GCM moved first (about twice as
+/// fast as chacha20-poly1305 on CPUs with AES instructions); key exchange lists, including the
+/// strict-kex (Terrapin) markers, are left as they are.
+pub(crate) fn preferred() -> russh::Preferred {
+    let mut p = russh::Preferred::default();
+    let mut ciphers: Vec<russh::cipher::Name> = p.cipher.iter().copied().collect();
+    if let Some(pos) = ciphers
+        .iter()
+        .position(|c| *c == russh::cipher::AES_256_GCM)
+    {
+        let c = ciphers.remove(pos);
+        ciphers.insert(0, c);
+    }
+    p.cipher = ciphers.into();
+    p
+}
+
+/// How often an idle SSH connection is probed, and after how many missed answers it is dead.
+pub(crate) const KEEPALIVE: (Duration, usize) = (Duration::from_secs(5), 3);

@@ -1,0 +1,426 @@
+//! The SSH server side: accepts connections, authenticates keys against `authorized_keys`, and
+//! runs an rrssh connection on every `rrssh` subsystem channel.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_core::Stream;
+use russh::keys::PrivateKey;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::task::JoinSet;
+
+use super::SUBSYSTEM;
+use crate::Router;
+use crate::extract::{Peer, PeerInfo};
+use crate::hub::{HubEvent, PeerClient, PeerSummary, Registry};
+use crate::keys::{AuthorizedKeys, fingerprint};
+use crate::proto::{Connection, ConnectionConfig, Limits, Role};
+
+/// Configuration of an rrssh SSH server: what it serves, its host key, who may connect.
+///
+/// ```no_run
+/// # async fn run(app: rrssh::Router, host_key: rrssh::keys::PrivateKey) -> Result<(), Box<dyn std::error::Error>> {
+/// use rrssh::keys::AuthorizedKeys;
+///
+/// let hub = rrssh::Server::new()
+///     .router(app)
+///     .host_key(host_key)
+///     .authorized_keys(AuthorizedKeys::load("authorized_keys")?)
+///     .bind("127.0.0.1:8022")
+///     .await?;
+/// println!("listening on {}", hub.local_addr());
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct Server {
+    router: Option<Router>,
+    host_keys: Vec<PrivateKey>,
+    authorized: AuthorizedKeys,
+    limits: Limits,
+    auth_rejection_time: Duration,
+    auth_timeout: Duration,
+    max_auth_attempts: usize,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("serves", &self.router.is_some())
+            .field("host_keys", &self.host_keys.len())
+            .field("authorized_keys", &self.authorized.len())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the address failed.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+    /// No host key was given.
+    #[error("the server needs a host key: call `host_key`")]
+    NoHostKey,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server that serves no routes yet (a pure hub until [`router`](Self::router) is set).
+    pub fn new() -> Self {
+        Self {
+            router: None,
+            host_keys: Vec::new(),
+            authorized: AuthorizedKeys::default(),
+            limits: Limits::default(),
+            auth_rejection_time: Duration::from_secs(1),
+            auth_timeout: Duration::from_secs(10),
+            max_auth_attempts: 4,
+        }
+    }
+
+    /// The routes served to every connected peer.
+    pub fn router(mut self, router: Router) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// Adds a host key.
+    pub fn host_key(mut self, key: PrivateKey) -> Self {
+        self.host_keys.push(key);
+        self
+    }
+
+    /// The keys allowed to connect (public-key authentication only).
+    pub fn authorized_keys(mut self, keys: AuthorizedKeys) -> Self {
+        self.authorized = keys;
+        self
+    }
+
+    /// Protocol limits for every connection.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long a failed authentication takes (default 1 s, constant time); lower it in tests.
+    pub fn auth_rejection_time(mut self, d: Duration) -> Self {
+        self.auth_rejection_time = d;
+        self
+    }
+
+    /// How long a connection may take to authenticate (default 10 s, like OpenSSH's
+    /// `LoginGraceTime`).
+    pub fn auth_timeout(mut self, d: Duration) -> Self {
+        self.auth_timeout = d;
+        self
+    }
+
+    /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
+        if self.host_keys.is_empty() {
+            return Err(ServerError::NoHostKey);
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let mut methods = MethodSet::empty();
+        methods.push(MethodKind::PublicKey);
+        let config = Arc::new(russh::server::Config {
+            keys: self.host_keys,
+            methods,
+            auth_rejection_time: self.auth_rejection_time,
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            max_auth_attempts: self.max_auth_attempts,
+            inactivity_timeout: None,
+            keepalive_interval: Some(super::KEEPALIVE.0),
+            keepalive_max: super::KEEPALIVE.1,
+            nodelay: true,
+            preferred: super::preferred(),
+            ..Default::default()
+        });
+        let registry = Registry::default();
+        let shared = Arc::new(Shared {
+            router: self.router,
+            authorized: self.authorized,
+            registry: registry.clone(),
+            limits: self.limits,
+            next_conn: AtomicU64::new(1),
+        });
+        let auth_timeout = self.auth_timeout;
+        let accept = tokio::spawn(async move {
+            let mut sessions = JoinSet::new();
+            loop {
+                let (tcp, remote) = tokio::select! {
+                    r = listener.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+                };
+                let _ = tcp.set_nodelay(true);
+                let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                let authed = Arc::new(AtomicBool::new(false));
+                let handler = ConnHandler {
+                    shared: shared.clone(),
+                    conn_id: id,
+                    remote: Some(remote),
+                    peer: None,
+                    authed: authed.clone(),
+                    channels: HashMap::new(),
+                };
+                let config = config.clone();
+                sessions.spawn(async move {
+                    let session = match russh::server::run_stream(config, tcp, handler).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(error = %e, %remote, "SSH handshake failed");
+                            return;
+                        }
+                    };
+                    let handle = session.handle();
+                    let mut session = std::pin::pin!(session);
+                    tokio::select! {
+                        r = &mut session => {
+                            if let Err(e) = r { tracing::debug!(error = %e, %remote, "session ended"); }
+                            return;
+                        }
+                        _ = tokio::time::sleep(auth_timeout) => {}
+                    }
+                    if !authed.load(Ordering::Acquire) {
+                        tracing::warn!(%remote, "authentication timed out");
+                        let _ = handle
+                            .disconnect(russh::Disconnect::ByApplication, "authentication timed out".into(), String::new())
+                            .await;
+                        return;
+                    }
+                    let _ = session.await;
+                });
+            }
+        });
+        Ok(Hub {
+            registry,
+            local_addr,
+            accept,
+        })
+    }
+}
+
+struct Shared {
+    router: Option<Router>,
+    authorized: AuthorizedKeys,
+    registry: Registry,
+    limits: Limits,
+    next_conn: AtomicU64,
+}
+
+struct ConnHandler {
+    shared: Arc<Shared>,
+    conn_id: u64,
+    remote: Option<SocketAddr>,
+    peer: Option<Peer>,
+    authed: Arc<AtomicBool>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl ConnHandler {
+    fn find(&self, key: &russh::keys::PublicKey) -> Option<&crate::keys::AuthorizedKey> {
+        self.shared
+            .authorized
+            .find(key, self.remote.map(|a| a.ip()))
+    }
+}
+
+impl russh::server::Handler for ConnHandler {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if self.find(offer.public_key).is_some() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(entry) = self.find(key.public_key) else {
+            tracing::warn!(user, fingerprint = %fingerprint(key.public_key), remote = ?self.remote, "key refused");
+            return Ok(Auth::reject());
+        };
+        let mut info = PeerInfo::new(user, fingerprint(key.public_key)).connection_id(self.conn_id);
+        info.comment = entry.comment.clone();
+        info.remote_addr = self.remote;
+        self.peer = Some(Peer::new(info));
+        self.authed.store(true, Ordering::Release);
+        Ok(Auth::Accept)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.peer.is_some() {
+            self.channels.insert(channel.id(), channel);
+            reply.accept().await;
+        } else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(ch), Some(peer)) = (self.channels.remove(&channel), self.peer.clone()) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        if name != SUBSYSTEM {
+            tracing::debug!(name, "refused unknown subsystem");
+            session.channel_failure(channel)?;
+            return Ok(());
+        }
+        session.channel_success(channel)?;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut cfg = ConnectionConfig::new(Role::Acceptor);
+            cfg.router = shared.router.clone();
+            cfg.peer = Some(peer.clone());
+            cfg.limits = shared.limits;
+            let conn = match Connection::start(ch.into_stream(), cfg).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rrssh handshake failed");
+                    return;
+                }
+            };
+            let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) | (1 << 63);
+            let name = conn.peer_hello().service.clone();
+            match shared.registry.register(id, name, peer, conn.clone()) {
+                Ok(()) => {
+                    let reason = conn.closed().await;
+                    shared.registry.unregister(id, reason);
+                }
+                Err(msg) => conn.close(&msg),
+            }
+        });
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+}
+
+/// A running rrssh server: its address, the peers connected to it, and clients to call them.
+/// In reverse mode this is the hub that services dial into.
+///
+/// Dropping it (or calling [`shutdown`](Self::shutdown)) stops accepting and closes every
+/// connection.
+pub struct Hub {
+    registry: Registry,
+    local_addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("local_addr", &self.local_addr)
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl Hub {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The connected peers.
+    pub fn peers(&self) -> Vec<PeerSummary> {
+        self.registry.peers()
+    }
+
+    /// Connect and disconnect events from now on.
+    pub fn events(&self) -> impl Stream<Item = HubEvent> + Send + Unpin + 'static {
+        self.registry.events()
+    }
+
+    /// A client for the peer that registered `name` (see [`PeerClient`]).
+    pub fn peer(&self, name: &str) -> PeerClient {
+        self.registry.peer(name)
+    }
+
+    /// The registry (cheap to clone, for handlers that call peers).
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its JoinSet, which aborts every session.
+        self.accept.abort();
+    }
+}

@@ -1,0 +1,109 @@
+//! Cancellation, deadlines and a stalled reader over SSH.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rrssh::client::CallExt;
+use rrssh::routing::{get, stream};
+use rrssh::{JsonStream, Router, StatusCode};
+
+use super::{Keys, client, eventually, server};
+
+#[tokio::test]
+async fn stalled_stream_reader_does_not_block_other_calls() {
+    let keys = Keys::new();
+    let produced = Arc::new(AtomicUsize::new(0));
+    let p = produced.clone();
+    let endless = move || {
+        let p = p.clone();
+        async move {
+            let big = "x".repeat(1000);
+            JsonStream::new(futures_util::stream::iter(0..).map(move |i: u64| {
+                p.fetch_add(1, Ordering::Relaxed);
+                (i, big.clone())
+            }))
+        }
+    };
+    let router: Router = Router::new()
+        .route("/endless", stream(endless))
+        .route("/quick", get(|| async { "quick" }));
+    let hub = server(&keys, Some(router)).await;
+    let c = client(&keys, &hub).connect().await.unwrap();
+    let mut s = c.stream("/endless").items::<(u64, String)>().await.unwrap();
+    let _first = s.next().await.unwrap().unwrap();
+    // Stop reading. Other calls on the same connection keep completing.
+    for _ in 0..200 {
+        assert_eq!(c.get("/quick").receive_text().await.unwrap(), "quick");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stalled_at = produced.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = produced.load(Ordering::Relaxed);
+    // The producer is not polled while the window is full: about 256 KiB of ~1 KiB items.
+    assert_eq!(
+        stalled_at, later,
+        "the producer must stop while the reader is stalled"
+    );
+    assert!(
+        later < 1_000,
+        "at most a window of items is produced ahead: {later}"
+    );
+    println!("stalled stream: {later} items produced (window 256 KiB, ~1 KiB each)");
+    drop(s);
+}
+
+#[tokio::test]
+async fn dropping_the_call_cancels_the_handler() {
+    let keys = Keys::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Guard(Arc<AtomicUsize>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let d = dropped.clone();
+    let hang = move || {
+        let g = Guard(d.clone());
+        async move {
+            let _g = g;
+            std::future::pending::<()>().await;
+        }
+    };
+    let hub = server(&keys, Some(Router::new().route("/hang", get(hang)))).await;
+    let c = client(&keys, &hub).connect().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_millis(100), c.get("/hang").send()).await;
+    assert!(
+        eventually(Duration::from_secs(5), || dropped.load(Ordering::SeqCst)
+            == 1)
+        .await,
+        "handler not dropped"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || c.connection().calls_in_flight()
+            == 0)
+        .await
+    );
+}
+
+#[tokio::test]
+async fn deadline_answers_504() {
+    let keys = Keys::new();
+    let slow = || async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        "late"
+    };
+    let hub = server(&keys, Some(Router::new().route("/slow", get(slow)))).await;
+    let c = client(&keys, &hub).connect().await.unwrap();
+    let started = std::time::Instant::now();
+    let res = c
+        .get("/slow")
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -1,0 +1,59 @@
+//! End to end over real russh connections on 127.0.0.1, forward and reverse mode.
+
+mod faults;
+mod modes;
+
+use std::time::Duration;
+
+use rrssh::keys::{AuthorizedKeys, HostKeyPolicy, PrivateKey, generate_ed25519};
+use rrssh::{Client, Hub, Router, Server};
+
+/// Keys for one test: a host key and a client key.
+pub(crate) struct Keys {
+    pub(crate) host: PrivateKey,
+    pub(crate) client: PrivateKey,
+}
+
+impl Keys {
+    pub(crate) fn new() -> Self {
+        Self {
+            host: generate_ed25519("host"),
+            client: generate_ed25519("ada@test"),
+        }
+    }
+}
+
+/// A server on an ephemeral port that authorizes `keys.client`.
+pub(crate) async fn server(keys: &Keys, router: Option<Router>) -> Hub {
+    let mut s = Server::new()
+        .host_key(keys.host.clone())
+        .authorized_keys(AuthorizedKeys::from_keys([keys
+            .client
+            .public_key()
+            .clone()]))
+        .auth_rejection_time(Duration::from_millis(10));
+    if let Some(r) = router {
+        s = s.router(r);
+    }
+    s.bind("127.0.0.1:0").await.expect("bind")
+}
+
+/// A client of `hub` authenticating with `keys.client`, pinning the host key.
+pub(crate) fn client(keys: &Keys, hub: &Hub) -> rrssh::transport::ClientBuilder {
+    Client::builder(hub.local_addr().to_string())
+        .user("ada")
+        .identity(keys.client.clone())
+        .host_keys(HostKeyPolicy::Pinned(keys.host.public_key().clone()))
+}
+
+/// Waits until `cond` holds, up to `limit`.
+pub(crate) async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
