@@ -221,7 +221,7 @@ impl Registry {
     }
 }
 
-/// A client for a named peer of a hub; a [`tower::Service`](Service), so typed calls work:
+/// A client for a named peer of a hub; a [`tower::Service`](tower_service::Service), so typed calls work:
 /// `get_user::call(&hub.peer("billing"), 7)`.
 #[derive(Clone)]
 pub struct PeerClient {

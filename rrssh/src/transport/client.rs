@@ -196,10 +196,7 @@ impl ClientBuilder {
         loop {
             match channel.wait().await {
                 Some(ChannelMsg::Success) => break,
-                Some(ChannelMsg::Failure)
-                | Some(ChannelMsg::Close)
-                | Some(ChannelMsg::Eof)
-                | None => {
+                Some(ChannelMsg::Failure | ChannelMsg::Close | ChannelMsg::Eof) | None => {
                     return Err(ConnectError::SubsystemRefused);
                 }
                 Some(_) => {}

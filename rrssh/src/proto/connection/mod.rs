@@ -594,8 +594,8 @@ async fn read_loop<R>(
 
 fn is_peer_id(role: Role, id: u32) -> bool {
     match role {
-        Role::Initiator => id % 2 == 0 && id != 0,
-        Role::Acceptor => id % 2 == 1,
+        Role::Initiator => id.is_multiple_of(2) && id != 0,
+        Role::Acceptor => !id.is_multiple_of(2),
     }
 }
 
