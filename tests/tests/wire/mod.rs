@@ -113,3 +113,71 @@ async fn closed_connection_fails_calls_with_unavailable() {
         Err(Error::Unavailable(_))
     ));
 }
+
+/// Speaks PROTOCOL.md's worked example as raw bytes, as a client in another language would.
+#[tokio::test]
+async fn raw_bytes_client_matches_the_worked_example() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    fn unhex(s: &str) -> Vec<u8> {
+        s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+    }
+    let (mut raw, server_end) = tokio::io::duplex(64 * 1024);
+    let hello: Router = Router::new().route(
+        "/hello",
+        get(|| async { rrssh::Json(serde_json::json!({"msg": "Hello World!"})) }),
+    );
+    let mut cfg = ConnectionConfig::new(Role::Acceptor);
+    cfg.router = Some(hello);
+    let server = tokio::spawn(Connection::start(server_end, cfg));
+
+    let hello_json = br#"{"version":1,"max_frame":1048576,"window":262144,"max_calls":1024}"#;
+    let mut out = Vec::new();
+    out.extend_from_slice(&((6 + hello_json.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0]);
+    out.extend_from_slice(hello_json);
+    out.extend(unhex(
+        "00 00 00 29 02 01 00 00 00 01 03 47 45 54 00 06 2f 68 65 6c 6c 6f 00 01 00 0d 72 72 73 73 68 2d 74 69 6d 65 6f 75 74 00 04 35 30 30 30",
+    ));
+    raw.write_all(&out).await.unwrap();
+    let _conn = server.await.unwrap().unwrap();
+
+    // The server's HELLO, then the answer.
+    let mut len = [0u8; 4];
+    raw.read_exact(&mut len).await.unwrap();
+    let mut server_hello = vec![0u8; u32::from_be_bytes(len) as usize];
+    raw.read_exact(&mut server_hello).await.unwrap();
+    assert_eq!(server_hello[0], 0x01);
+    let parsed: serde_json::Value = serde_json::from_slice(&server_hello[6..]).unwrap();
+    assert_eq!(parsed["version"], 1);
+    let expected = unhex(
+        "00 00 00 2a 03 00 00 00 00 01 00 c8 00 01 00 0c 63 6f 6e 74 65 6e 74 2d 74 79 70 65 00 10 61 70 70 6c 69 63 61 74 69 6f 6e 2f 6a 73 6f 6e 00 00 00 1c 04 01 00 00 00 01 7b 22 6d 73 67 22 3a 22 48 65 6c 6c 6f 20 57 6f 72 6c 64 21 22 7d",
+    );
+    let mut got = vec![0u8; expected.len()];
+    raw.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, expected);
+}
+
+/// A frame over the limit gets GOAWAY and a close, and the peer's calls fail as unavailable.
+#[tokio::test]
+async fn oversized_frame_gets_goaway_and_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut raw, server_end) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(Connection::start(server_end, ConnectionConfig::new(Role::Acceptor)));
+    let hello = br#"{"version":1,"max_frame":1048576,"window":262144,"max_calls":1024}"#;
+    let mut out = ((6 + hello.len()) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&[1, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(hello);
+    // A DATA frame claiming 2 GiB.
+    out.extend_from_slice(&[0x80, 0, 0, 0, 0x04, 0, 0, 0, 0, 1]);
+    raw.write_all(&out).await.unwrap();
+    let conn = server.await.unwrap().unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), raw.read_to_end(&mut rest)).await.unwrap();
+    // Skip the server's HELLO, then expect GOAWAY with code 2 (frame too large).
+    let hello_len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize + 4;
+    let goaway = &rest[hello_len..];
+    assert_eq!(goaway[4], 0x0b, "GOAWAY");
+    assert_eq!(u16::from_be_bytes([goaway[14], goaway[15]]), 2);
+    assert!(String::from_utf8_lossy(&goaway[16..]).contains("over the limit"));
+    assert!(conn.closed_reason().unwrap().contains("protocol violation"));
+}
