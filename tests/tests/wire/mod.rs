@@ -119,7 +119,9 @@ async fn closed_connection_fails_calls_with_unavailable() {
 async fn raw_bytes_client_matches_the_worked_example() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     fn unhex(s: &str) -> Vec<u8> {
-        s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
     }
     let (mut raw, server_end) = tokio::io::duplex(64 * 1024);
     let hello: Router = Router::new().route(
@@ -162,7 +164,10 @@ async fn raw_bytes_client_matches_the_worked_example() {
 async fn oversized_frame_gets_goaway_and_close() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut raw, server_end) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(Connection::start(server_end, ConnectionConfig::new(Role::Acceptor)));
+    let server = tokio::spawn(Connection::start(
+        server_end,
+        ConnectionConfig::new(Role::Acceptor),
+    ));
     let hello = br#"{"version":1,"max_frame":1048576,"window":262144,"max_calls":1024}"#;
     let mut out = ((6 + hello.len()) as u32).to_be_bytes().to_vec();
     out.extend_from_slice(&[1, 0, 0, 0, 0, 0]);
@@ -172,7 +177,9 @@ async fn oversized_frame_gets_goaway_and_close() {
     raw.write_all(&out).await.unwrap();
     let conn = server.await.unwrap().unwrap();
     let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(2), raw.read_to_end(&mut rest)).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), raw.read_to_end(&mut rest))
+        .await
+        .unwrap();
     // Skip the server's HELLO, then expect GOAWAY with code 2 (frame too large).
     let hello_len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize + 4;
     let goaway = &rest[hello_len..];
