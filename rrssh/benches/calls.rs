@@ -23,9 +23,15 @@ const REPS: usize = 3;
 
 struct Opts {
     quick: bool,
+    /// `--only unary|stream|connect|memory`: run one scenario (for profiling).
+    only: Option<String>,
 }
 
 impl Opts {
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == scenario)
+    }
+
     fn secs(&self) -> Duration {
         if self.quick {
             Duration::from_millis(400)
@@ -356,6 +362,7 @@ fn emit(name: &str, system: &str, f: Figure, unit: &str) {
 async fn main() {
     let opts = Opts {
         quick: std::env::args().any(|a| a == "--quick"),
+        only: std::env::args().skip_while(|a| a != "--only").nth(1),
     };
     let dur = opts.secs();
     let rig = rig().await;
@@ -373,132 +380,135 @@ async fn main() {
     );
 
     let mut table: Vec<(String, Figure, Figure, &'static str)> = Vec::new();
-    for conc in [1usize, 64] {
-        let (mut g_f, mut g_r, mut p_f, mut b) = (vec![], vec![], vec![], vec![]);
+    if opts.runs("unary") {
+        for conc in [1usize, 64] {
+            let (mut g_f, mut g_r, mut p_f, mut b) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..REPS {
+                let c = fwd.clone();
+                g_f.push(
+                    load(conc, dur, move || {
+                        let c = c.clone();
+                        async move {
+                            c.get("/hello").receive::<Value>().await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+                b.push(bare_echo(rig.bare, &rig.key, conc, 100, dur).await);
+                let c = rev.clone();
+                g_r.push(
+                    load(conc, dur, move || {
+                        let c = c.clone();
+                        async move {
+                            c.get("/hello").receive::<Value>().await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+                let (c, body) = (fwd.clone(), body.clone());
+                p_f.push(
+                    load(conc, dur, move || {
+                        let (c, body) = (c.clone(), body.clone());
+                        async move {
+                            c.post("/echo")
+                                .json(&body)
+                                .receive::<Value>()
+                                .await
+                                .unwrap();
+                        }
+                    })
+                    .await,
+                );
+            }
+            let base = median(b);
+            let tag = if conc == 1 { "seq" } else { "conc64" };
+            emit(&format!("echo_{tag}"), "bare-russh", base, "msg/s");
+            for (name, v) in [
+                ("get_forward", g_f),
+                ("get_reverse", g_r),
+                ("post_forward", p_f),
+            ] {
+                let m = median(v);
+                emit(&format!("{name}_{tag}"), "rrssh", m, "calls/s");
+                table.push((format!("{name} {tag}"), m, base, "bare russh echo"));
+            }
+        }
+    }
+    if opts.runs("stream") {
+        // STREAM of 64 KiB items vs bare bulk throughput.
+        let items = if opts.quick { 800 } else { 3000 };
+        let (mut s, mut bb) = (vec![], vec![]);
         for _ in 0..REPS {
-            let c = fwd.clone();
-            g_f.push(
-                load(conc, dur, move || {
-                    let c = c.clone();
-                    async move {
-                        c.get("/hello").receive::<Value>().await.unwrap();
-                    }
-                })
-                .await,
-            );
-            b.push(bare_echo(rig.bare, &rig.key, conc, 100, dur).await);
-            let c = rev.clone();
-            g_r.push(
-                load(conc, dur, move || {
-                    let c = c.clone();
-                    async move {
-                        c.get("/hello").receive::<Value>().await.unwrap();
-                    }
-                })
-                .await,
-            );
-            let (c, body) = (fwd.clone(), body.clone());
-            p_f.push(
-                load(conc, dur, move || {
-                    let (c, body) = (c.clone(), body.clone());
-                    async move {
-                        c.post("/echo")
-                            .json(&body)
-                            .receive::<Value>()
-                            .await
-                            .unwrap();
-                    }
-                })
-                .await,
-            );
+            let t = Instant::now();
+            let mut st = fwd
+                .stream(&format!("/bulk/{items}"))
+                .items::<String>()
+                .await
+                .unwrap();
+            let mut n = 0;
+            while let Some(i) = futures_util::StreamExt::next(&mut st).await {
+                n += i.unwrap().len() + 3;
+            }
+            s.push(Figure {
+                rate: n as f64 / t.elapsed().as_secs_f64(),
+                ..Default::default()
+            });
+            bb.push(Figure {
+                rate: bare_bulk(rig.bare, &rig.key, items * 64 * 1024).await,
+                ..Default::default()
+            });
         }
-        let base = median(b);
-        let tag = if conc == 1 { "seq" } else { "conc64" };
-        emit(&format!("echo_{tag}"), "bare-russh", base, "msg/s");
-        for (name, v) in [
-            ("get_forward", g_f),
-            ("get_reverse", g_r),
-            ("post_forward", p_f),
-        ] {
-            let m = median(v);
-            emit(&format!("{name}_{tag}"), "rrssh", m, "calls/s");
-            table.push((format!("{name} {tag}"), m, base, "bare russh echo"));
-        }
+        let (s, bb) = (median(s), median(bb));
+        emit("stream_64k", "rrssh", s, "B/s");
+        emit("bulk", "bare-russh", bb, "B/s");
+        table.push((
+            "stream 64 KiB items (MB/s)".into(),
+            Figure {
+                rate: s.rate / 1e6,
+                ..s
+            },
+            Figure {
+                rate: bb.rate / 1e6,
+                ..bb
+            },
+            "bare russh bulk",
+        ));
     }
-
-    // STREAM of 64 KiB items vs bare bulk throughput.
-    let items = if opts.quick { 800 } else { 3000 };
-    let (mut s, mut bb) = (vec![], vec![]);
-    for _ in 0..REPS {
-        let t = Instant::now();
-        let mut st = fwd
-            .stream(&format!("/bulk/{items}"))
-            .items::<String>()
-            .await
-            .unwrap();
-        let mut n = 0;
-        while let Some(i) = futures_util::StreamExt::next(&mut st).await {
-            n += i.unwrap().len() + 3;
+    if opts.runs("connect") {
+        // Connection setup: connect + auth + first call vs connect + auth.
+        let n = if opts.quick { 20 } else { 60 };
+        let (mut cs, mut cb) = (vec![], vec![]);
+        for _ in 0..REPS {
+            let mut lat = vec![];
+            let t = Instant::now();
+            for _ in 0..n {
+                let t0 = Instant::now();
+                let c = rrssh_client(&rig, &rig.forward, None).await;
+                c.get("/hello").receive::<Value>().await.unwrap();
+                lat.push(t0.elapsed());
+                c.close().await;
+            }
+            cs.push(summarize(lat, t.elapsed()));
+            let mut lat = vec![];
+            let t = Instant::now();
+            for _ in 0..n {
+                let t0 = Instant::now();
+                let h = bare_connect(rig.bare, &rig.key).await;
+                lat.push(t0.elapsed());
+                drop(h);
+            }
+            cb.push(summarize(lat, t.elapsed()));
         }
-        s.push(Figure {
-            rate: n as f64 / t.elapsed().as_secs_f64(),
-            ..Default::default()
-        });
-        bb.push(Figure {
-            rate: bare_bulk(rig.bare, &rig.key, items * 64 * 1024).await,
-            ..Default::default()
-        });
+        let (cs, cb) = (median(cs), median(cb));
+        emit("connect_auth_first_call", "rrssh", cs, "conn/s");
+        emit("connect_auth", "bare-russh", cb, "conn/s");
+        table.push((
+            "connect+auth(+first call)".into(),
+            cs,
+            cb,
+            "bare russh connect+auth",
+        ));
     }
-    let (s, bb) = (median(s), median(bb));
-    emit("stream_64k", "rrssh", s, "B/s");
-    emit("bulk", "bare-russh", bb, "B/s");
-    table.push((
-        "stream 64 KiB items (MB/s)".into(),
-        Figure {
-            rate: s.rate / 1e6,
-            ..s
-        },
-        Figure {
-            rate: bb.rate / 1e6,
-            ..bb
-        },
-        "bare russh bulk",
-    ));
-
-    // Connection setup: connect + auth + first call vs connect + auth.
-    let n = if opts.quick { 20 } else { 60 };
-    let (mut cs, mut cb) = (vec![], vec![]);
-    for _ in 0..REPS {
-        let mut lat = vec![];
-        let t = Instant::now();
-        for _ in 0..n {
-            let t0 = Instant::now();
-            let c = rrssh_client(&rig, &rig.forward, None).await;
-            c.get("/hello").receive::<Value>().await.unwrap();
-            lat.push(t0.elapsed());
-            c.close().await;
-        }
-        cs.push(summarize(lat, t.elapsed()));
-        let mut lat = vec![];
-        let t = Instant::now();
-        for _ in 0..n {
-            let t0 = Instant::now();
-            let h = bare_connect(rig.bare, &rig.key).await;
-            lat.push(t0.elapsed());
-            drop(h);
-        }
-        cb.push(summarize(lat, t.elapsed()));
-    }
-    let (cs, cb) = (median(cs), median(cb));
-    emit("connect_auth_first_call", "rrssh", cs, "conn/s");
-    emit("connect_auth", "bare-russh", cb, "conn/s");
-    table.push((
-        "connect+auth(+first call)".into(),
-        cs,
-        cb,
-        "bare russh connect+auth",
-    ));
-
     println!();
     println!(
         "{:<30} {:>12} {:>10} {:>10} | {:>12} {:>10} | {:>7} {:>9}",

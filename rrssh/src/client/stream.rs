@@ -20,6 +20,8 @@ use crate::{ApiError, Body};
 pub struct ClientStream<T> {
     body: Body,
     buf: BytesMut,
+    /// How much of `buf` is known to hold no newline.
+    scanned: usize,
     done: bool,
     _t: PhantomData<fn() -> T>,
 }
@@ -30,6 +32,7 @@ impl<T> ClientStream<T> {
         Self {
             body,
             buf: BytesMut::new(),
+            scanned: 0,
             done: false,
             _t: PhantomData,
         }
@@ -46,7 +49,12 @@ impl<T> fmt::Debug for ClientStream<T> {
 
 impl<T: DeserializeOwned> ClientStream<T> {
     fn next_line(&mut self) -> Option<Result<T, Error>> {
-        let pos = self.buf.iter().position(|&b| b == b'\n')?;
+        let Some(found) = memchr::memchr(b'\n', &self.buf[self.scanned..]) else {
+            self.scanned = self.buf.len();
+            return None;
+        };
+        let pos = self.scanned + found;
+        self.scanned = 0;
         let line = self.buf.split_to(pos + 1);
         Some(serde_json::from_slice(&line[..pos]).map_err(|e| Error::Decode(e.to_string())))
     }

@@ -9,7 +9,7 @@ pub struct Limits {
     pub max_frame: u32,
     /// Largest DATA payload sent in one frame (default 64 KiB; at most `max_frame - 10`).
     pub max_data_chunk: u32,
-    /// Initial per-call window in bytes, for each direction (default 256 KiB): how much body a
+    /// Initial per-call window in bytes, for each direction (default 1 MiB): how much body a
     /// sender may have in flight before the receiver grants more.
     pub initial_window: u32,
     /// Most calls the peer may have in flight to us at once (default 1024); one more is
@@ -24,7 +24,7 @@ impl Default for Limits {
         Self {
             max_frame: 1024 * 1024,
             max_data_chunk: 64 * 1024,
-            initial_window: 256 * 1024,
+            initial_window: 1024 * 1024,
             max_concurrent_calls: 1024,
             max_head: 64 * 1024,
         }

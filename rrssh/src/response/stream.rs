@@ -141,7 +141,7 @@ impl<T: Serialize> http_body::Body for StreamBody<T> {
             self.done = true;
             return Poll::Ready(Some(Ok(Frame::trailers(end_trailers(end.error())))));
         }
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(BATCH_BYTES);
         loop {
             match self.items.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(item))) => {
