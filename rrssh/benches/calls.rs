@@ -1,6 +1,7 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
-//! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s).
+//! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
+//! `-- --only unary|stream|connect|memory` runs one scenario.
 //! Prints one JSON line per figure, then a table with the ratios.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -265,25 +266,44 @@ async fn bare_echo(
     summarize(lat, start.elapsed())
 }
 
-/// Bulk throughput on one channel: bytes per second of `total` bytes one way.
-async fn bare_bulk(addr: std::net::SocketAddr, key: &PrivateKey, total: usize) -> f64 {
-    let h = bare_connect(addr, key).await;
-    let ch = h.channel_open_session().await.unwrap();
-    let (mut rd, mut wr) = tokio::io::split(ch.into_stream());
+/// Bulk throughput: `channels` channels on one connection, each downloading `each` bytes.
+async fn bare_bulk(
+    addr: std::net::SocketAddr,
+    key: &PrivateKey,
+    each: usize,
+    channels: usize,
+) -> Figure {
+    let h = Arc::new(bare_connect(addr, key).await);
     let start = Instant::now();
-    wr.write_all(&[0xff; 4]).await.unwrap();
-    wr.write_u64(total as u64).await.unwrap();
+    let tasks: Vec<_> = (0..channels)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let ch = h.channel_open_session().await.unwrap();
+                let (mut rd, mut wr) = tokio::io::split(ch.into_stream());
+                wr.write_all(&[0xff; 4]).await.unwrap();
+                wr.write_u64(each as u64).await.unwrap();
+                let mut got = 0;
+                let mut buf = vec![0u8; 256 * 1024];
+                while got < each {
+                    let n = rd.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                got
+            })
+        })
+        .collect();
     let mut got = 0;
-    let mut buf = vec![0u8; 256 * 1024];
-    while got < total {
-        let n = rd.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        got += n;
+    for t in tasks {
+        got += t.await.unwrap();
     }
-    drop(wr);
-    got as f64 / start.elapsed().as_secs_f64()
+    Figure {
+        rate: got as f64 / start.elapsed().as_secs_f64(),
+        ..Default::default()
+    }
 }
 
 // ---------------------------------------------------------------- rrssh
@@ -296,13 +316,16 @@ fn app() -> Router {
         )
         .route("/echo", post(|Json(v): Json<Value>| async move { Json(v) }))
         .route(
-            "/bulk/{n}",
-            stream(|rrssh::Path(n): rrssh::Path<usize>| async move {
-                let item = "y".repeat(64 * 1024 - 3);
-                JsonStream::new(futures_util::stream::iter(
-                    (0..n).map(move |_| item.clone()),
-                ))
-            }),
+            "/bulk/{size}/{n}",
+            stream(
+                |rrssh::Path((size, n)): rrssh::Path<(usize, usize)>| async move {
+                    // Each item is a JSON string of `size` bytes with its quotes and newline.
+                    let item = "y".repeat(size - 3);
+                    JsonStream::new(futures_util::stream::iter(
+                        (0..n).map(move |_| item.clone()),
+                    ))
+                },
+            ),
         )
 }
 
@@ -351,6 +374,337 @@ async fn rrssh_client(rig: &Rig, hub: &Hub, serve: Option<Router>) -> Client {
     b.connect().await.unwrap()
 }
 
+/// `streams` concurrent STREAM calls of `n` items of `size` bytes each: bytes per second.
+async fn rrssh_streams(c: &Client, size: usize, n: usize, streams: usize) -> Figure {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..streams)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut st = c
+                    .stream(&format!("/bulk/{size}/{n}"))
+                    .items::<String>()
+                    .await
+                    .unwrap();
+                let mut got = 0;
+                while let Some(i) = futures_util::StreamExt::next(&mut st).await {
+                    got += i.unwrap().len() + 3;
+                }
+                got
+            })
+        })
+        .collect();
+    let mut got = 0;
+    for t in tasks {
+        got += t.await.unwrap();
+    }
+    Figure {
+        rate: got as f64 / start.elapsed().as_secs_f64(),
+        ..Default::default()
+    }
+}
+
+// ---------------------------------------------------------------- ssh -R + axum baseline
+
+/// An axum JSON server behind a stock OpenSSH reverse tunnel: a private `sshd` on 127.0.0.1
+/// with its own config and keys, and `ssh -N -R` forwarding a port on it to axum.
+struct SshTunnel {
+    _sshd: tokio::process::Child,
+    _ssh: tokio::process::Child,
+    dir: std::path::PathBuf,
+    /// The forwarded port on the sshd side: HTTP clients connect here.
+    port: u16,
+}
+
+impl Drop for SshTunnel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn axum_server() -> u16 {
+    let app = axum::Router::new()
+        .route(
+            "/hello",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"msg": "Hello World!"})) }),
+        )
+        .route(
+            "/echo",
+            axum::routing::post(|axum::Json(v): axum::Json<Value>| async move { axum::Json(v) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// Starts the tunnel, or says why it cannot.
+async fn ssh_tunnel(
+    host: &PrivateKey,
+    key: &PrivateKey,
+    axum_port: u16,
+) -> Result<SshTunnel, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or("sshd is not installed (apt-get install openssh-server)")?;
+    let dir = std::env::temp_dir().join(format!("rrssh-bench-sshd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let d = dir.display();
+    rrssh::keys::write_key_pair(host, dir.join("ssh_host")).map_err(|e| e.to_string())?;
+    rrssh::keys::write_key_pair(key, dir.join("client")).map_err(|e| e.to_string())?;
+    for f in ["ssh_host", "client"] {
+        let _ = std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600));
+    }
+    std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys"))
+        .map_err(|e| e.to_string())?;
+    // sshd running as root wants its privilege-separation directory.
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let sshd_port = free_port();
+    let config = format!(
+        "Port {sshd_port}\nListenAddress 127.0.0.1\nHostKey {d}/ssh_host\nAuthorizedKeysFile {d}/authorized_keys\n\
+         PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowTcpForwarding yes\n\
+         PermitRootLogin prohibit-password\nCiphers aes256-gcm@openssh.com\nLogLevel ERROR\n"
+    );
+    std::fs::write(dir.join("sshd_config"), config).map_err(|e| e.to_string())?;
+    let sshd = tokio::process::Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("sshd: {e}"))?;
+    let user = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "root".into());
+    let port = free_port();
+    // Wait for sshd to listen.
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", sshd_port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ssh = tokio::process::Command::new("ssh")
+        .args(["-N", "-T", "-F", "/dev/null", "-i"])
+        .arg(dir.join("client"))
+        .args(["-p", &sshd_port.to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["-o", "Ciphers=aes256-gcm@openssh.com"])
+        .args(["-R", &format!("{port}:127.0.0.1:{axum_port}")])
+        .arg(format!("{user}@127.0.0.1"))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("ssh: {e}"))?;
+    let tunnel = SshTunnel {
+        _sshd: sshd,
+        _ssh: ssh,
+        dir,
+        port,
+    };
+    for _ in 0..250 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(tunnel);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err("the ssh -R tunnel did not come up within 5 s".into())
+}
+
+/// HTTP/1.1 keep-alive load: `conc` connections, one request in flight on each.
+async fn http_load(port: u16, conc: usize, dur: Duration, body: Option<Value>) -> Figure {
+    use http_body_util::BodyExt;
+    let start = Instant::now();
+    let deadline = start + dur;
+    let tasks: Vec<_> = (0..conc)
+        .map(|_| {
+            let body = body
+                .as_ref()
+                .map(|b| bytes::Bytes::from(serde_json::to_vec(b).unwrap()));
+            tokio::spawn(async move {
+                let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                tcp.set_nodelay(true).unwrap();
+                let (mut send, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let mut lat = Vec::with_capacity(4096);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let req = match &body {
+                        None => http::Request::get("/hello")
+                            .header("host", "127.0.0.1")
+                            .body(http_body_util::Full::new(bytes::Bytes::new())),
+                        Some(b) => http::Request::post("/echo")
+                            .header("host", "127.0.0.1")
+                            .header("content-type", "application/json")
+                            .body(http_body_util::Full::new(b.clone())),
+                    }
+                    .unwrap();
+                    send.ready().await.unwrap();
+                    let resp = send.send_request(req).await.unwrap();
+                    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                    let _: Value = serde_json::from_slice(&bytes).unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    summarize(all, start.elapsed())
+}
+
+// ---------------------------------------------------------------- idle memory
+
+/// Resident set size of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Child process roles for the memory figures: `--child server KIND DIR` prints its port and
+/// serves until stdin closes; `--child clients KIND DIR PORT N` opens N idle connections,
+/// prints `ready`, and holds them until stdin closes. KIND: `hub` (reverse services),
+/// `forward` (idle forward clients) or `bare` (bare russh, one open channel each).
+async fn child(args: &[String]) {
+    let dir = std::path::PathBuf::from(&args[2]);
+    let host = rrssh::keys::load_private_key(dir.join("host"), None).unwrap();
+    let key = rrssh::keys::load_private_key(dir.join("client"), None).unwrap();
+    let mut held: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+    match (args[0].as_str(), args[1].as_str()) {
+        ("server", "bare") => println!("{}", bare_server(&host).await.port()),
+        ("server", kind) => {
+            let mut server = Server::new()
+                .host_key(host)
+                .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]));
+            if kind == "forward" {
+                server = server.router(app());
+            }
+            let hub = server.bind("127.0.0.1:0").await.unwrap();
+            println!("{}", hub.local_addr().port());
+            held.push(Box::new(hub));
+        }
+        ("clients", kind) => {
+            let addr: std::net::SocketAddr = format!("127.0.0.1:{}", args[3]).parse().unwrap();
+            let n: usize = args[4].parse().unwrap();
+            for i in 0..n {
+                if kind == "bare" {
+                    let h = bare_connect(addr, &key).await;
+                    let ch = h.channel_open_session().await.unwrap();
+                    held.push(Box::new((h, ch)));
+                } else {
+                    let mut b = Client::builder(addr.to_string())
+                        .identity(key.clone())
+                        .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()));
+                    if kind == "hub" {
+                        b = b.serve(app()).service_name(format!("svc{i}"));
+                    }
+                    held.push(Box::new(b.connect().await.unwrap()));
+                }
+            }
+            println!("ready");
+        }
+        _ => panic!("unknown child role {args:?}"),
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await;
+    drop(held);
+}
+
+/// A child process of this benchmark, killed when dropped.
+struct ChildProc {
+    proc: tokio::process::Child,
+    out: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ChildProc {
+    fn spawn(args: &[&str]) -> Self {
+        let mut proc = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--child")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let out = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            proc.stdout.take().unwrap(),
+        ));
+        Self { proc, out }
+    }
+    async fn line(&mut self) -> String {
+        self.out.next_line().await.unwrap().expect("child exited")
+    }
+    fn pid(&self) -> u32 {
+        self.proc.id().unwrap()
+    }
+}
+
+/// Server RSS growth per idle connection, in KiB: `n` connections of `kind`.
+async fn idle_kib(dir: &std::path::Path, kind: &str, n: usize) -> f64 {
+    let d = dir.to_str().unwrap();
+    let mut server = ChildProc::spawn(&["server", kind, d]);
+    let port = server.line().await;
+    // One warm-up connection, so that one-time allocations are not counted.
+    let mut warm = ChildProc::spawn(&["clients", kind, d, &port, "1"]);
+    assert_eq!(warm.line().await, "ready");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(server.pid());
+    let mut clients = ChildProc::spawn(&["clients", kind, d, &port, &n.to_string()]);
+    assert_eq!(clients.line().await, "ready");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(server.pid());
+    drop((clients, warm, server));
+    (after.saturating_sub(before)) as f64 / n as f64
+}
+
 fn emit(name: &str, system: &str, f: Figure, unit: &str) {
     println!(
         "{{\"figure\":\"{name}\",\"system\":\"{system}\",\"rate\":{:.0},\"unit\":\"{unit}\",\"p50_us\":{:.1},\"p99_us\":{:.1}}}",
@@ -360,6 +714,10 @@ fn emit(name: &str, system: &str, f: Figure, unit: &str) {
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        return child(&args[i + 1..]).await;
+    }
     let opts = Opts {
         quick: std::env::args().any(|a| a == "--quick"),
         only: std::env::args().skip_while(|a| a != "--only").nth(1),
@@ -381,9 +739,21 @@ async fn main() {
 
     let mut table: Vec<(String, Figure, Figure, &'static str)> = Vec::new();
     if opts.runs("unary") {
+        let tunnel = match ssh_tunnel(&rig.host, &rig.key, axum_server().await).await {
+            Ok(t) => Some(t),
+            Err(why) => {
+                println!("# ssh -R + axum baseline skipped: {why}");
+                None
+            }
+        };
         for conc in [1usize, 64] {
             let (mut g_f, mut g_r, mut p_f, mut b) = (vec![], vec![], vec![], vec![]);
+            let (mut h_g, mut h_p) = (vec![], vec![]);
             for _ in 0..REPS {
+                if let Some(t) = &tunnel {
+                    h_g.push(http_load(t.port, conc, dur, None).await);
+                    h_p.push(http_load(t.port, conc, dur, Some(body.clone())).await);
+                }
                 let c = fwd.clone();
                 g_f.push(
                     load(conc, dur, move || {
@@ -423,56 +793,65 @@ async fn main() {
             let base = median(b);
             let tag = if conc == 1 { "seq" } else { "conc64" };
             emit(&format!("echo_{tag}"), "bare-russh", base, "msg/s");
-            for (name, v) in [
+            let (g_f, g_r, p_f) = (median(g_f), median(g_r), median(p_f));
+            for (name, m) in [
                 ("get_forward", g_f),
                 ("get_reverse", g_r),
                 ("post_forward", p_f),
             ] {
-                let m = median(v);
                 emit(&format!("{name}_{tag}"), "rrssh", m, "calls/s");
                 table.push((format!("{name} {tag}"), m, base, "bare russh echo"));
+            }
+            if tunnel.is_some() {
+                let (h_g, h_p) = (median(h_g), median(h_p));
+                emit(&format!("get_{tag}"), "ssh-R+axum", h_g, "req/s");
+                emit(&format!("post_{tag}"), "ssh-R+axum", h_p, "req/s");
+                table.push((format!("get_reverse {tag}"), g_r, h_g, "ssh -R + axum GET"));
+                table.push((
+                    format!("post_forward {tag}"),
+                    p_f,
+                    h_p,
+                    "ssh -R + axum POST",
+                ));
             }
         }
     }
     if opts.runs("stream") {
-        // STREAM of 64 KiB items vs bare bulk throughput.
-        let items = if opts.quick { 800 } else { 3000 };
-        let (mut s, mut bb) = (vec![], vec![]);
-        for _ in 0..REPS {
-            let t = Instant::now();
-            let mut st = fwd
-                .stream(&format!("/bulk/{items}"))
-                .items::<String>()
-                .await
-                .unwrap();
-            let mut n = 0;
-            while let Some(i) = futures_util::StreamExt::next(&mut st).await {
-                n += i.unwrap().len() + 3;
+        // STREAM of 1 KiB and 64 KiB items, 1 and 16 streams at once, vs bare bulk throughput
+        // on as many channels.
+        let scale = if opts.quick { 1 } else { 3 };
+        for (size, streams, total) in [
+            (1024usize, 1usize, 24 << 20),
+            (64 * 1024, 1, 48 << 20),
+            (1024, 16, 24 << 20),
+            (64 * 1024, 16, 48 << 20),
+        ] {
+            let total = total * scale;
+            let per_stream = total / streams / size;
+            let (mut s, mut bb) = (vec![], vec![]);
+            for _ in 0..REPS {
+                s.push(rrssh_streams(&fwd, size, per_stream, streams).await);
+                bb.push(bare_bulk(rig.bare, &rig.key, per_stream * size, streams).await);
             }
-            s.push(Figure {
-                rate: n as f64 / t.elapsed().as_secs_f64(),
-                ..Default::default()
-            });
-            bb.push(Figure {
-                rate: bare_bulk(rig.bare, &rig.key, items * 64 * 1024).await,
-                ..Default::default()
-            });
+            let (s, bb) = (median(s), median(bb));
+            let name = format!("stream_{}k_x{streams}", size / 1024);
+            emit(&name, "rrssh", s, "B/s");
+            emit(&format!("bulk_x{streams}"), "bare-russh", bb, "B/s");
+            println!(
+                "{{\"figure\":\"{name}_items\",\"system\":\"rrssh\",\"rate\":{:.0},\"unit\":\"items/s\"}}",
+                s.rate / size as f64
+            );
+            let mb = |f: Figure| Figure {
+                rate: f.rate / 1e6,
+                ..f
+            };
+            table.push((
+                format!("stream {} KiB x{streams} (MB/s)", size / 1024),
+                mb(s),
+                mb(bb),
+                "bare russh bulk",
+            ));
         }
-        let (s, bb) = (median(s), median(bb));
-        emit("stream_64k", "rrssh", s, "B/s");
-        emit("bulk", "bare-russh", bb, "B/s");
-        table.push((
-            "stream 64 KiB items (MB/s)".into(),
-            Figure {
-                rate: s.rate / 1e6,
-                ..s
-            },
-            Figure {
-                rate: bb.rate / 1e6,
-                ..bb
-            },
-            "bare russh bulk",
-        ));
     }
     if opts.runs("connect") {
         // Connection setup: connect + auth + first call vs connect + auth.
@@ -509,6 +888,37 @@ async fn main() {
             "bare russh connect+auth",
         ));
     }
+    if opts.runs("memory") {
+        // Idle memory: server RSS growth per connection, measured in child processes.
+        let n = if opts.quick { 200 } else { 1000 };
+        let dir = std::env::temp_dir().join(format!("rrssh-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        rrssh::keys::write_key_pair(&rig.host, dir.join("host")).unwrap();
+        rrssh::keys::write_key_pair(&rig.key, dir.join("client")).unwrap();
+        let bare = idle_kib(&dir, "bare", n).await;
+        let hub = idle_kib(&dir, "hub", n).await;
+        let fwd = idle_kib(&dir, "forward", n).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, v) in [("idle_reverse_service", hub), ("idle_forward_client", fwd)] {
+            println!(
+                "{{\"figure\":\"{name}\",\"system\":\"rrssh\",\"kib_per_conn\":{v:.1},\"connections\":{n}}}"
+            );
+            let kib = |rate| Figure {
+                rate,
+                ..Default::default()
+            };
+            table.push((
+                format!("{name} (KiB, lower is better)"),
+                kib(v),
+                kib(bare),
+                "bare russh idle connection + channel",
+            ));
+        }
+        println!(
+            "{{\"figure\":\"idle_connection_with_channel\",\"system\":\"bare-russh\",\"kib_per_conn\":{bare:.1},\"connections\":{n}}}"
+        );
+    }
+
     println!();
     println!(
         "{:<30} {:>12} {:>10} {:>10} | {:>12} {:>10} | {:>7} {:>9}",

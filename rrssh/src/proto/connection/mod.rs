@@ -283,7 +283,7 @@ impl Connection {
             .map_err(|e| HandshakeError::Io(e.to_string()))?;
 
         let mut reader =
-            FramedRead::with_capacity(rd, Codec::new(config.limits.max_frame), 64 * 1024);
+            FramedRead::with_capacity(rd, Codec::new(config.limits.max_frame), 8 * 1024);
         let first = tokio::time::timeout(config.hello_timeout, reader.next()).await;
         let peer_hello: Hello = match first {
             Err(_) => return Err(HandshakeError::Timeout),
@@ -504,7 +504,7 @@ async fn write_loop<W: AsyncWrite + Unpin + Send + 'static>(
     mut closed: watch::Receiver<Option<String>>,
 ) {
     const BATCH: usize = 256 * 1024;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(4 * 1024);
     loop {
         let first = tokio::select! {
             biased;
