@@ -483,6 +483,7 @@ async fn ssh_tunnel(
     let sshd = tokio::process::Command::new(sshd)
         .args(["-D", "-e", "-f"])
         .arg(dir.join("sshd_config"))
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("sshd: {e}"))?;
