@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rrssh::hub::HubEvent;
-use rrssh::keys::{
-    AuthorizedKeys, HostKeyPolicy, PrivateKey, generate_ed25519, load_private_key, write_key_pair,
-};
+use rrssh::keys::{AuthorizedKeys, HostKeyPolicy, PrivateKey, load_or_generate_ed25519};
 use rrssh::{Client, Hub, Json, JsonStream, Router, Server, get, post, routes, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,13 +59,8 @@ async fn numbers() -> JsonStream<u32> {
     }))
 }
 
-fn key(dir: &Path, name: &str, comment: &str) -> Result<PrivateKey, Box<dyn std::error::Error>> {
-    let path = dir.join(name);
-    if !path.exists() {
-        std::fs::create_dir_all(dir)?;
-        write_key_pair(&generate_ed25519(comment), &path)?;
-    }
-    Ok(load_private_key(&path, None)?)
+fn key(dir: &Path, name: &str, comment: &str) -> Result<PrivateKey, rrssh::keys::KeyError> {
+    load_or_generate_ed25519(dir.join(name), comment)
 }
 
 fn keys_dir() -> PathBuf {

@@ -67,6 +67,15 @@ fn median(mut v: Vec<Figure>) -> Figure {
     v[v.len() / 2]
 }
 
+/// Waits for every task, in order.
+async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 /// Runs `op` with `conc` workers for `dur`, measuring each operation.
 async fn load<F, Fut>(conc: usize, dur: Duration, op: F) -> Figure
 where
@@ -89,10 +98,7 @@ where
             })
         })
         .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
+    let all = join_all(tasks).await.into_iter().flatten().collect();
     summarize(all, start.elapsed())
 }
 
@@ -296,10 +302,7 @@ async fn bare_bulk(
             })
         })
         .collect();
-    let mut got = 0;
-    for t in tasks {
-        got += t.await.unwrap();
-    }
+    let got: usize = join_all(tasks).await.into_iter().sum();
     Figure {
         rate: got as f64 / start.elapsed().as_secs_f64(),
         ..Default::default()
@@ -394,10 +397,7 @@ async fn rrssh_streams(c: &Client, size: usize, n: usize, streams: usize) -> Fig
             })
         })
         .collect();
-    let mut got = 0;
-    for t in tasks {
-        got += t.await.unwrap();
-    }
+    let got: usize = join_all(tasks).await.into_iter().sum();
     Figure {
         rate: got as f64 / start.elapsed().as_secs_f64(),
         ..Default::default()
@@ -588,10 +588,7 @@ async fn http_load(port: u16, conc: usize, dur: Duration, body: Option<Value>) -
             })
         })
         .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
+    let all = join_all(tasks).await.into_iter().flatten().collect();
     summarize(all, start.elapsed())
 }
 

@@ -59,6 +59,25 @@ pub fn generate_ed25519(comment: &str) -> PrivateKey {
     key
 }
 
+/// Loads the unencrypted private key at `path`, first generating an ed25519 key pair there (with
+/// `comment`, and its `.pub` next to it) if the file does not exist yet.
+pub fn load_or_generate_ed25519(
+    path: impl AsRef<Path>,
+    comment: &str,
+) -> Result<PrivateKey, KeyError> {
+    let path = path.as_ref();
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        write_key_pair(&generate_ed25519(comment), path)?;
+    }
+    load_private_key(path, None)
+}
+
 /// Writes a private key in OpenSSH format (mode 0600) and its public key next to it (`.pub`).
 pub fn write_key_pair(key: &PrivateKey, path: impl AsRef<Path>) -> Result<(), KeyError> {
     let path = path.as_ref();
@@ -103,4 +122,24 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// The SHA-256 fingerprint of a key in OpenSSH's format (`SHA256:…`).
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(russh::keys::HashAlg::Sha256).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_or_generate_makes_a_key_once_then_loads_it() {
+        let dir = std::env::temp_dir().join(format!("rrssh-keys-test-{}", std::process::id()));
+        let path = dir.join("nested").join("id_ed25519");
+        let first = load_or_generate_ed25519(&path, "made@test").unwrap();
+        assert!(dir.join("nested").join("id_ed25519.pub").exists());
+        let again = load_or_generate_ed25519(&path, "ignored").unwrap();
+        assert_eq!(
+            fingerprint(first.public_key()),
+            fingerprint(again.public_key())
+        );
+        assert_eq!(again.comment().to_string(), "made@test");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
