@@ -36,7 +36,7 @@ pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};
 pub use crate::json::Json;
 pub use crate::response::{IntoResponse, JsonStream};
 pub use crate::routing::Router;
-pub use crate::transport::{Client, Hub, Server};
+pub use crate::transport::{Client, Hub, ReconnectingClient, Server};
 
 /// A request, as the `http` crate defines it, with rrssh's [`Body`].
 pub type Request<B = Body> = http::Request<B>;

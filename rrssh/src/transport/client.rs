@@ -63,6 +63,7 @@ pub enum ConnectError {
 
 /// Builds a [`Client`].
 #[must_use]
+#[derive(Clone)]
 pub struct ClientBuilder {
     addr: String,
     user: String,
@@ -72,6 +73,7 @@ pub struct ClientBuilder {
     service: Option<String>,
     limits: Limits,
     timeout: Duration,
+    backoff: super::Backoff,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -129,7 +131,23 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects.
+    /// The backoff between reconnection attempts of [`connect_persistent`](Self::connect_persistent).
+    pub fn backoff(mut self, backoff: super::Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Returns a client that connects in the background and reconnects after any failure, with
+    /// [`backoff`](Self::backoff), forever; a reverse service registers its name again on every
+    /// connection. Wait for the first connection with
+    /// [`ReconnectingClient::connected`](super::ReconnectingClient::connected). Needs a Tokio
+    /// runtime.
+    pub fn connect_persistent(self) -> super::ReconnectingClient {
+        let backoff = self.backoff;
+        super::ReconnectingClient::start(self, backoff)
+    }
+
+    /// Connects once.
     pub async fn connect(self) -> Result<Client, ConnectError> {
         let addr = self.addr.clone();
         tokio::time::timeout(self.timeout, self.connect_inner())
@@ -312,6 +330,7 @@ impl Client {
             service: None,
             limits: Limits::default(),
             timeout: Duration::from_secs(10),
+            backoff: super::Backoff::default(),
         }
     }
 

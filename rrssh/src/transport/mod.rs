@@ -5,11 +5,13 @@
 //! every connection may do both.
 
 mod client;
+mod reconnect;
 mod server;
 
 use std::time::Duration;
 
 pub use self::client::{Client, ClientBuilder, ConnectError};
+pub use self::reconnect::{Backoff, ConnectionEvent, ReconnectingClient};
 pub use self::server::{Hub, Server, ServerError};
 
 /// The SSH subsystem name rrssh uses.

@@ -194,6 +194,8 @@ impl Server {
                         }
                     };
                     let handle = session.handle();
+                    // russh runs the session in its own task: end it when this task is aborted.
+                    let _guard = DisconnectOnDrop(handle.clone());
                     let mut session = std::pin::pin!(session);
                     tokio::select! {
                         r = &mut session => {
@@ -367,6 +369,26 @@ impl russh::server::Handler for ConnHandler {
 }
 
 /// A running rrssh server: its address, the peers connected to it, and clients to call them.
+/// Disconnects an SSH session when dropped (the hub went away).
+struct DisconnectOnDrop(russh::server::Handle);
+
+impl Drop for DisconnectOnDrop {
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let handle = self.0.clone();
+            rt.spawn(async move {
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "server shutting down".into(),
+                        String::new(),
+                    )
+                    .await;
+            });
+        }
+    }
+}
+
 /// In reverse mode this is the hub that services dial into.
 ///
 /// Dropping it (or calling [`shutdown`](Self::shutdown)) stops accepting and closes every
