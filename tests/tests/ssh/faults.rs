@@ -1,4 +1,4 @@
-//! Cancellation, deadlines and a stalled reader over SSH.
+//! Cancellation, deadlines, a stalled reader and panicking handlers over SSH.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,4 +106,64 @@ async fn deadline_answers_504() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A panicking handler or stream fails only its own call, with a 500; the connection and other
+/// calls carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_handlers_answer_500_and_the_connection_survives() {
+    use rrssh::client::Error;
+    let router: Router = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
+            "/boom-stream",
+            stream(|| async {
+                JsonStream::new(futures_util::stream::iter(0..10).map(|i: u32| {
+                    assert!(i < 3, "stream bug");
+                    i
+                }))
+            }),
+        )
+        .route("/quick", get(|| async { "quick" }));
+    let keys = Keys::new();
+    let hub = server(&keys, Some(router)).await;
+    let c = client(&keys, &hub).connect().await.unwrap();
+    let calls = (0..1000).map(|_| {
+        let c = c.clone();
+        async move { c.get("/boom").receive_text().await }
+    });
+    for r in futures_util::future::join_all(calls).await {
+        match r {
+            Err(Error::Status { status, body }) => {
+                assert_eq!(status, 500);
+                assert!(!body.message.contains("handler bug"), "no panic text leaks");
+            }
+            other => panic!("expected 500, got {other:?}"),
+        }
+    }
+    // A stream that panics after some items ends with an error, never a clean end.
+    let mut s = c.stream("/boom-stream").items::<u32>().await.unwrap();
+    let mut got = Vec::new();
+    let end = loop {
+        match s.next().await {
+            Some(Ok(i)) => got.push(i),
+            Some(Err(e)) => break Some(e),
+            None => break None,
+        }
+    };
+    assert!(end.is_some(), "a panicked stream must not end cleanly");
+    // Items batched with the one that panicked may be lost; none is invented or reordered.
+    assert!(
+        got.len() <= 3 && got.iter().copied().eq(0..got.len() as u32),
+        "{got:?}"
+    );
+    assert_eq!(c.get("/quick").receive_text().await.unwrap(), "quick");
 }

@@ -871,16 +871,31 @@ fn on_request(shared: &Arc<Shared>, config: &ConnectionConfig, f: Frame) {
     let router = config.router.clone();
     let task_shared = shared.clone();
     let task = tokio::spawn(async move {
-        let res = match router {
-            Some(mut r) => match r.call(req).await {
-                Ok(res) => res,
-                Err(never) => match never {},
-            },
-            None => crate::IntoResponse::into_response(ApiError::not_found(
-                "this peer serves no routes",
-            )),
+        let serve = async {
+            let res = match router {
+                Some(mut r) => match r.call(req).await {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                },
+                None => crate::IntoResponse::into_response(ApiError::not_found(
+                    "this peer serves no routes",
+                )),
+            };
+            respond(&task_shared, id, res, credit, max_chunk).await;
         };
-        respond(&task_shared, id, res, credit, max_chunk).await;
+        // A panicking handler (or response body) fails its own call with a 500, nothing else.
+        if futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(serve))
+            .await
+            .is_err()
+        {
+            tracing::error!(call = id, "handler panicked");
+            reset(
+                &task_shared,
+                id,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the handler panicked",
+            );
+        }
         task_shared.finish_incoming(id);
     });
     if let Some(c) = shared.lock().incoming.get_mut(&id) {
