@@ -74,6 +74,7 @@ pub struct ClientBuilder {
     limits: Limits,
     timeout: Duration,
     backoff: super::Backoff,
+    keepalive: (Duration, usize),
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -131,6 +132,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Dead-peer detection: an SSH keepalive every `interval` when the connection is quiet, and
+    /// the connection is declared dead after `misses` unanswered ones (default 5 s × 3). Every
+    /// call in flight on a dead connection fails with `Error::Unavailable`.
+    pub fn keepalive(mut self, interval: Duration, misses: usize) -> Self {
+        self.keepalive = (interval, misses.max(1));
+        self
+    }
+
     /// The backoff between reconnection attempts of [`connect_persistent`](Self::connect_persistent).
     pub fn backoff(mut self, backoff: super::Backoff) -> Self {
         self.backoff = backoff;
@@ -169,8 +178,8 @@ impl ClientBuilder {
         let config = Arc::new(russh::client::Config {
             nodelay: true,
             preferred: super::preferred(),
-            keepalive_interval: Some(super::KEEPALIVE.0),
-            keepalive_max: super::KEEPALIVE.1,
+            keepalive_interval: Some(self.keepalive.0),
+            keepalive_max: self.keepalive.1,
             inactivity_timeout: None,
             ..Default::default()
         });
@@ -331,6 +340,7 @@ impl Client {
             limits: Limits::default(),
             timeout: Duration::from_secs(10),
             backoff: super::Backoff::default(),
+            keepalive: super::KEEPALIVE,
         }
     }
 

@@ -46,6 +46,7 @@ pub struct Server {
     auth_rejection_time: Duration,
     auth_timeout: Duration,
     max_auth_attempts: usize,
+    keepalive: (Duration, usize),
 }
 
 impl fmt::Debug for Server {
@@ -88,6 +89,7 @@ impl Server {
             auth_rejection_time: Duration::from_secs(1),
             auth_timeout: Duration::from_secs(10),
             max_auth_attempts: 4,
+            keepalive: super::KEEPALIVE,
         }
     }
 
@@ -128,6 +130,13 @@ impl Server {
         self
     }
 
+    /// Dead-peer detection: an SSH keepalive every `interval` when the connection is quiet, and
+    /// the peer is dropped after `misses` unanswered ones (default 5 s × 3).
+    pub fn keepalive(mut self, interval: Duration, misses: usize) -> Self {
+        self.keepalive = (interval, misses.max(1));
+        self
+    }
+
     /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
         if self.host_keys.is_empty() {
@@ -144,8 +153,8 @@ impl Server {
             auth_rejection_time_initial: Some(Duration::ZERO),
             max_auth_attempts: self.max_auth_attempts,
             inactivity_timeout: None,
-            keepalive_interval: Some(super::KEEPALIVE.0),
-            keepalive_max: super::KEEPALIVE.1,
+            keepalive_interval: Some(self.keepalive.0),
+            keepalive_max: self.keepalive.1,
             nodelay: true,
             preferred: super::preferred(),
             ..Default::default()

@@ -2,6 +2,7 @@
 
 mod faults;
 mod modes;
+mod proxy;
 mod reconnect;
 
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! Reconnection: services come back after the hub restarts; calls during an outage fail typed.
+//! Reconnection and dead peers: services come back after the hub restarts, black holes are
+//! detected by keepalives, cut connections fail calls and streams with typed errors.
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use rrssh::routing::get;
 use rrssh::transport::{Backoff, ConnectionEvent};
 use rrssh::{Router, Server};
 
+use super::proxy::Proxy;
 use super::{Keys, client, eventually, server};
 
 fn named(name: &'static str) -> Router {
@@ -143,4 +145,130 @@ async fn a_call_with_a_deadline_waits_for_the_connection() {
         .unwrap();
     c.reconnect_now();
     assert_eq!(waiting.await.unwrap().unwrap(), "hub again");
+}
+
+/// A black-holed connection is declared dead within keepalive interval × misses; the call in
+/// flight fails `Unavailable`, and the client reconnects once the path heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_hole_is_detected_by_keepalives_and_recovered() {
+    let keys = Keys::new();
+    let slow: Router = named("hub").route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let hub = Server::new()
+        .router(slow)
+        .host_key(keys.host.clone())
+        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
+            .client
+            .public_key()
+            .clone()]))
+        .keepalive(Duration::from_millis(200), 3)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let proxy = Proxy::start(hub.local_addr()).await;
+    let c = rrssh::Client::builder(proxy.addr().to_string())
+        .user("ada")
+        .identity(keys.client.clone())
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            keys.host.public_key().clone(),
+        ))
+        .keepalive(Duration::from_millis(200), 3)
+        .backoff(
+            Backoff::default()
+                .initial(Duration::from_millis(50))
+                .max(Duration::from_millis(200)),
+        )
+        .connect_persistent();
+    c.connected().await;
+    let c2 = c.clone();
+    let in_flight = tokio::spawn(async move { c2.get("/slow").receive_text().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let cut = Instant::now();
+    proxy.black_hole(true);
+    let err = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the call in flight must not hang")
+        .unwrap()
+        .unwrap_err();
+    let detected = cut.elapsed();
+    println!(
+        "black hole detected after {} ms (keepalive 200 ms x 3)",
+        detected.as_millis()
+    );
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    // Interval × misses plus one interval of slack for the timer's phase, and scheduling.
+    assert!(
+        detected < Duration::from_millis(200 * 4 + 700),
+        "{detected:?}"
+    );
+
+    proxy.black_hole(false);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match c.get("/name").receive_text().await {
+                    Ok(t) => break t,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        })
+        .await
+        .expect("recovers after the path heals"),
+        "hub"
+    );
+}
+
+/// A connection cut in the middle of a STREAM gives the reader an error, never a clean end.
+#[tokio::test]
+async fn reset_in_the_middle_of_a_stream_is_an_error() {
+    use futures_util::StreamExt;
+    let keys = Keys::new();
+    let ticks: Router = Router::new().route(
+        "/ticks",
+        rrssh::routing::stream(|| async {
+            rrssh::JsonStream::new(futures_util::stream::iter(0u64..).then(|i| async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                i
+            }))
+        }),
+    );
+    let hub = server(&keys, Some(ticks)).await;
+    let proxy = Proxy::start(hub.local_addr()).await;
+    let c = rrssh::Client::builder(proxy.addr().to_string())
+        .user("ada")
+        .identity(keys.client.clone())
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            keys.host.public_key().clone(),
+        ))
+        .connect()
+        .await
+        .unwrap();
+    let mut s = c.stream("/ticks").items::<u64>().await.unwrap();
+    for want in 0..10 {
+        assert_eq!(s.next().await.unwrap().unwrap(), want);
+    }
+    proxy.reset_all();
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match s.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break Some(e),
+                None => break None,
+            }
+        }
+    })
+    .await
+    .expect("the reader must not hang");
+    let e = end.expect("a cut stream must end with an error, not a clean end");
+    println!("stream cut: {e}");
+    assert!(
+        matches!(e, Error::Truncated | Error::Unavailable(_)),
+        "{e:?}"
+    );
 }

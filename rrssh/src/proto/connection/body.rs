@@ -19,8 +19,10 @@ pub(super) enum BodyMsg {
     Data(Bytes),
     /// The body ended (with trailers if any).
     End(Option<HeaderMap>),
-    /// The body failed (RESET, or the connection was lost).
+    /// The body failed (RESET).
     Error(String),
+    /// The connection was lost.
+    Lost(String),
 }
 
 /// Which table the call is in.
@@ -77,9 +79,17 @@ impl http_body::Body for RecvBody {
                 self.done = true;
                 Poll::Ready(Some(Err(Box::new(BodyError(e)))))
             }
+            Poll::Ready(Some(BodyMsg::Lost(reason))) => {
+                self.done = true;
+                Poll::Ready(Some(Err(Box::new(crate::client::Error::Unavailable(
+                    format!("connection lost: {reason}"),
+                )))))
+            }
             Poll::Ready(None) => {
                 self.done = true;
-                Poll::Ready(Some(Err(Box::new(BodyError("connection lost".into())))))
+                Poll::Ready(Some(Err(Box::new(crate::client::Error::Unavailable(
+                    "connection lost".into(),
+                )))))
             }
         }
     }

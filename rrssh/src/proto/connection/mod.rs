@@ -209,7 +209,7 @@ impl Shared {
                 let _ = h.send(Err(Error::Unavailable(reason.clone())));
             }
             if let Some(b) = c.body.take() {
-                let _ = b.send(BodyMsg::Error(format!("connection lost: {reason}")));
+                let _ = b.send(BodyMsg::Lost(reason.clone()));
             }
         }
         for (_, c) in incoming {
