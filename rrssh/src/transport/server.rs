@@ -195,10 +195,21 @@ impl Server {
                 };
                 let config = config.clone();
                 sessions.spawn(async move {
-                    let session = match russh::server::run_stream(config, tcp, handler).await {
-                        Ok(s) => s,
-                        Err(e) => {
+                    // The whole handshake (version exchange, key exchange, authentication)
+                    // must finish within the auth timeout, however slowly the peer sends.
+                    let deadline = tokio::time::Instant::now() + auth_timeout;
+                    let started = tokio::time::timeout_at(
+                        deadline,
+                        russh::server::run_stream(config, tcp, handler),
+                    );
+                    let session = match started.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
                             tracing::debug!(error = %e, %remote, "SSH handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%remote, "SSH handshake timed out");
                             return;
                         }
                     };
@@ -211,7 +222,7 @@ impl Server {
                             if let Err(e) = r { tracing::debug!(error = %e, %remote, "session ended"); }
                             return;
                         }
-                        _ = tokio::time::sleep(auth_timeout) => {}
+                        _ = tokio::time::sleep_until(deadline) => {}
                     }
                     if !authed.load(Ordering::Acquire) {
                         tracing::warn!(%remote, "authentication timed out");

@@ -167,3 +167,42 @@ async fn panicking_handlers_answer_500_and_the_connection_survives() {
     );
     assert_eq!(c.get("/quick").receive_text().await.unwrap(), "quick");
 }
+
+/// A client that dribbles its handshake (one byte at a time) is cut at the auth timeout.
+#[tokio::test]
+async fn slow_handshake_is_cut_at_the_auth_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let keys = Keys::new();
+    let hub = rrssh::Server::new()
+        .host_key(keys.host.clone())
+        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
+            .client
+            .public_key()
+            .clone()]))
+        .auth_timeout(Duration::from_millis(500))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(hub.local_addr())
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let writer = async {
+        for b in b"SSH-2.0-slowloris_client_that_never_finishes"
+            .iter()
+            .cycle()
+        {
+            tcp.write_all(&[*b]).await?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    let cut = start.elapsed();
+    println!(
+        "slow handshake cut after {} ms (auth timeout 500 ms)",
+        cut.as_millis()
+    );
+    assert!(closed.is_ok(), "the server must close the connection");
+    assert!(cut < Duration::from_secs(3), "{cut:?}");
+}
