@@ -188,3 +188,39 @@ async fn oversized_frame_gets_goaway_and_close() {
     assert!(String::from_utf8_lossy(&goaway[16..]).contains("over the limit"));
     assert!(conn.closed_reason().unwrap().contains("protocol violation"));
 }
+
+/// One call over the concurrency limit gets 429 and one head over the limit gets 431; calls
+/// already in flight are unaffected and the connection keeps working.
+#[tokio::test]
+async fn over_the_limits_calls_are_refused_and_others_continue() {
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let ca = ConnectionConfig::new(Role::Initiator);
+    let mut cb = ConnectionConfig::new(Role::Acceptor);
+    cb.router = Some(app("b"));
+    cb.limits.max_concurrent_calls = 2;
+    cb.limits.max_head = 1024;
+    let (a, _b) = tokio::join!(Connection::start(x, ca), Connection::start(y, cb));
+    let a = a.unwrap();
+
+    let slow = |a: &Connection| {
+        let a = a.clone();
+        tokio::spawn(async move { a.get("/sleep/300").receive_text().await })
+    };
+    let (s1, s2) = (slow(&a), slow(&a));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    match a.get("/name").receive_text().await {
+        Err(Error::Status { status, body }) => {
+            assert_eq!(status, 429);
+            println!("third call: {}", body.message);
+        }
+        other => panic!("expected 429, got {other:?}"),
+    }
+    let long = format!("/name?pad={}", "x".repeat(2000));
+    match a.get(&long).receive_text().await {
+        Err(Error::Status { status, .. }) => assert_eq!(status, 431),
+        other => panic!("expected 431, got {other:?}"),
+    }
+    assert_eq!(s1.await.unwrap().unwrap(), "300");
+    assert_eq!(s2.await.unwrap().unwrap(), "300");
+    assert_eq!(a.get("/name").receive_text().await.unwrap(), "b");
+}
