@@ -9,7 +9,7 @@ use rrssh::client::CallExt;
 use rrssh::routing::{get, stream};
 use rrssh::{JsonStream, Router, StatusCode};
 
-use super::{Keys, client, eventually, server};
+use super::{Keys, client, eventually, server, server_builder};
 
 #[tokio::test]
 async fn stalled_stream_reader_does_not_block_other_calls() {
@@ -189,12 +189,7 @@ async fn panicking_handlers_answer_500_and_the_connection_survives() {
 async fn slow_handshake_is_cut_at_the_auth_timeout() {
     use tokio::io::AsyncWriteExt;
     let keys = Keys::new();
-    let hub = rrssh::Server::new()
-        .host_key(keys.host.clone())
-        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
+    let hub = server_builder(&keys)
         .auth_timeout(Duration::from_millis(500))
         .bind("127.0.0.1:0")
         .await

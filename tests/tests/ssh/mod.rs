@@ -27,22 +27,35 @@ impl Keys {
 
 /// A server on an ephemeral port that authorizes `keys.client`.
 pub(crate) async fn server(keys: &Keys, router: Option<Router>) -> Hub {
-    let mut s = Server::new()
-        .host_key(keys.host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
-        .auth_rejection_time(Duration::from_millis(10));
+    let mut s = server_builder(keys);
     if let Some(r) = router {
         s = s.router(r);
     }
     s.bind("127.0.0.1:0").await.expect("bind")
 }
 
+/// A server with `keys.host` that authorizes `keys.client`, not yet bound.
+pub(crate) fn server_builder(keys: &Keys) -> Server {
+    Server::new()
+        .host_key(keys.host.clone())
+        .authorized_keys(AuthorizedKeys::from_keys([keys
+            .client
+            .public_key()
+            .clone()]))
+        .auth_rejection_time(Duration::from_millis(10))
+}
+
 /// A client of `hub` authenticating with `keys.client`, pinning the host key.
 pub(crate) fn client(keys: &Keys, hub: &Hub) -> rrssh::transport::ClientBuilder {
-    Client::builder(hub.local_addr().to_string())
+    client_to(keys, hub.local_addr())
+}
+
+/// A client of `addr` authenticating with `keys.client`, pinning the host key.
+pub(crate) fn client_to(
+    keys: &Keys,
+    addr: std::net::SocketAddr,
+) -> rrssh::transport::ClientBuilder {
+    Client::builder(addr.to_string())
         .user("ada")
         .identity(keys.client.clone())
         .host_keys(HostKeyPolicy::Pinned(keys.host.public_key().clone()))

@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use rrssh::Router;
 use rrssh::client::{CallExt, Error};
 use rrssh::routing::get;
 use rrssh::transport::{Backoff, ConnectionEvent};
-use rrssh::{Router, Server};
 
 use super::proxy::Proxy;
-use super::{Keys, client, eventually, server};
+use super::{Keys, client, client_to, eventually, server, server_builder};
 
 fn named(name: &'static str) -> Router {
     Router::new().route("/name", get(move || async move { name }))
@@ -64,12 +64,7 @@ async fn services_return_after_the_hub_restarts_on_the_same_port() {
 
     // Restart on the same port: all N are back within 5 s.
     let restarted = Instant::now();
-    let hub = Server::new()
-        .host_key(keys.host.clone())
-        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
+    let hub = server_builder(&keys)
         .bind(addr)
         .await
         .expect("rebind the same port");
@@ -133,13 +128,8 @@ async fn a_call_with_a_deadline_waits_for_the_connection() {
             .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _hub = Server::new()
+    let _hub = server_builder(&keys)
         .router(named("hub again"))
-        .host_key(keys.host.clone())
-        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
         .bind(addr)
         .await
         .unwrap();
@@ -159,24 +149,14 @@ async fn black_hole_is_detected_by_keepalives_and_recovered() {
             "late"
         }),
     );
-    let hub = Server::new()
+    let hub = server_builder(&keys)
         .router(slow)
-        .host_key(keys.host.clone())
-        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
         .keepalive(Duration::from_millis(200), 3)
         .bind("127.0.0.1:0")
         .await
         .unwrap();
     let proxy = Proxy::start(hub.local_addr()).await;
-    let c = rrssh::Client::builder(proxy.addr().to_string())
-        .user("ada")
-        .identity(keys.client.clone())
-        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
-            keys.host.public_key().clone(),
-        ))
+    let c = client_to(&keys, proxy.addr())
         .keepalive(Duration::from_millis(200), 3)
         .backoff(
             Backoff::default()
@@ -240,15 +220,7 @@ async fn reset_in_the_middle_of_a_stream_is_an_error() {
     );
     let hub = server(&keys, Some(ticks)).await;
     let proxy = Proxy::start(hub.local_addr()).await;
-    let c = rrssh::Client::builder(proxy.addr().to_string())
-        .user("ada")
-        .identity(keys.client.clone())
-        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
-            keys.host.public_key().clone(),
-        ))
-        .connect()
-        .await
-        .unwrap();
+    let c = client_to(&keys, proxy.addr()).connect().await.unwrap();
     let mut s = c.stream("/ticks").items::<u64>().await.unwrap();
     for want in 0..10 {
         assert_eq!(s.next().await.unwrap().unwrap(), want);
