@@ -102,6 +102,21 @@ where
     summarize(all, start.elapsed())
 }
 
+/// GET `/hello` through any rrssh client with `conc` calls in flight.
+async fn get_load<C>(c: &C, conc: usize, dur: Duration) -> Figure
+where
+    C: rrssh::client::Call + Clone + Send + Sync + 'static,
+{
+    let c = c.clone();
+    load(conc, dur, move || {
+        let c = c.clone();
+        async move {
+            c.get("/hello").receive::<Value>().await.unwrap();
+        }
+    })
+    .await
+}
+
 // ---------------------------------------------------------------- bare russh baseline
 
 #[derive(Clone)]
@@ -752,27 +767,9 @@ async fn main() {
                     h_g.push(http_load(t.port, conc, dur, None).await);
                     h_p.push(http_load(t.port, conc, dur, Some(body.clone())).await);
                 }
-                let c = fwd.clone();
-                g_f.push(
-                    load(conc, dur, move || {
-                        let c = c.clone();
-                        async move {
-                            c.get("/hello").receive::<Value>().await.unwrap();
-                        }
-                    })
-                    .await,
-                );
+                g_f.push(get_load(&fwd, conc, dur).await);
                 b.push(bare_echo(rig.bare, &rig.key, conc, 100, dur).await);
-                let c = rev.clone();
-                g_r.push(
-                    load(conc, dur, move || {
-                        let c = c.clone();
-                        async move {
-                            c.get("/hello").receive::<Value>().await.unwrap();
-                        }
-                    })
-                    .await,
-                );
+                g_r.push(get_load(&rev, conc, dur).await);
                 let (c, body) = (fwd.clone(), body.clone());
                 p_f.push(
                     load(conc, dur, move || {
