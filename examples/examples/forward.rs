@@ -106,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let hub = server().await?;
             client().await?;
-            hub.shutdown();
+            hub.shutdown(std::time::Duration::from_secs(5)).await;
         }
         Some(other) => return Err(format!("unknown mode `{other}`: use server or client").into()),
     }

@@ -146,7 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             call_service(&hub, NAME).await?;
             client.close().await;
-            hub.shutdown();
+            hub.shutdown(std::time::Duration::from_secs(5)).await;
         }
         Some(other) => return Err(format!("unknown mode `{other}`: use hub or service").into()),
     }

@@ -214,6 +214,11 @@ impl Registry {
         }
     }
 
+    /// Every open connection.
+    pub(crate) fn connections(&self) -> Vec<Connection> {
+        self.lock().by_id.values().map(|e| e.conn.clone()).collect()
+    }
+
     fn connection_of(&self, name: &str) -> Option<Connection> {
         let st = self.lock();
         let (_, id) = st.names.get(name)?;

@@ -308,4 +308,6 @@ pub mod goaway {
     pub const VERSION: u16 = 3;
     /// The peer went silent (keepalive timeout).
     pub const TIMEOUT: u16 = 4;
+    /// A server limit refused the connection (for example connections per key).
+    pub const LIMIT: u16 = 5;
 }

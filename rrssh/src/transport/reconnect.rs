@@ -211,7 +211,19 @@ async fn supervise(
                 let up = Instant::now();
                 let _ = events.send(ConnectionEvent::Connected);
                 current.send_replace(Some(client.clone()));
-                let reason = client.connection().closed().await;
+                let conn = client.connection().clone();
+                let reason = tokio::select! {
+                    r = conn.closed() => r,
+                    why = conn.going_away() => {
+                        // The peer takes no new calls: dial again now, and let the calls
+                        // still in flight on the old connection finish there.
+                        let old = client.clone();
+                        tokio::spawn(async move {
+                            let _ = old.connection().closed().await;
+                        });
+                        format!("the peer is going away: {why}")
+                    }
+                };
                 current.send_replace(None);
                 tracing::info!(%reason, "rrssh connection lost; reconnecting");
                 let _ = events.send(ConnectionEvent::Disconnected { reason });

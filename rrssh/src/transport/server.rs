@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -13,6 +13,7 @@ use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::SUBSYSTEM;
@@ -20,6 +21,7 @@ use crate::Router;
 use crate::extract::{Peer, PeerInfo};
 use crate::hub::{HubEvent, PeerClient, PeerSummary, Registry};
 use crate::keys::{AuthorizedKeys, fingerprint};
+use crate::proto::frame::goaway;
 use crate::proto::{Connection, ConnectionConfig, Limits, Role};
 
 /// Configuration of an rrssh SSH server: what it serves, its host key, who may connect.
@@ -47,6 +49,8 @@ pub struct Server {
     auth_timeout: Duration,
     max_auth_attempts: usize,
     keepalive: (Duration, usize),
+    max_per_key: usize,
+    max_unauthenticated: usize,
 }
 
 impl fmt::Debug for Server {
@@ -90,6 +94,8 @@ impl Server {
             auth_timeout: Duration::from_secs(10),
             max_auth_attempts: 4,
             keepalive: super::KEEPALIVE,
+            max_per_key: 1024,
+            max_unauthenticated: 100,
         }
     }
 
@@ -137,6 +143,28 @@ impl Server {
         self
     }
 
+    /// How many authentication attempts a connection gets before it is cut (default 4, like
+    /// OpenSSH's `MaxAuthTries` is 6).
+    pub fn max_auth_attempts(mut self, n: usize) -> Self {
+        self.max_auth_attempts = n.max(1);
+        self
+    }
+
+    /// How many connections one key may hold at once (default 1024). The next one authenticates
+    /// but its rrssh channel is refused with a `GOAWAY` (code 5) that names the limit.
+    pub fn max_connections_per_key(mut self, n: usize) -> Self {
+        self.max_per_key = n.max(1);
+        self
+    }
+
+    /// How many connections may be in the handshake (not yet authenticated) at once (default
+    /// 100, like the top of OpenSSH's `MaxStartups`). Over it, a new TCP connection gets one line saying so
+    /// and is closed before any SSH is spoken.
+    pub fn max_unauthenticated(mut self, n: usize) -> Self {
+        self.max_unauthenticated = n.max(1);
+        self
+    }
+
     /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
         if self.host_keys.is_empty() {
@@ -166,12 +194,18 @@ impl Server {
             registry: registry.clone(),
             limits: self.limits,
             next_conn: AtomicU64::new(1),
+            max_per_key: self.max_per_key,
+            per_key: Mutex::new(HashMap::new()),
         });
         let auth_timeout = self.auth_timeout;
+        let max_unauthenticated = self.max_unauthenticated;
+        let unauthenticated = Arc::new(AtomicUsize::new(0));
+        let (stop_tx, mut stop_rx) = watch::channel(false);
         let accept = tokio::spawn(async move {
             let mut sessions = JoinSet::new();
             loop {
-                let (tcp, remote) = tokio::select! {
+                let (mut tcp, remote) = tokio::select! {
+                    _ = stop_rx.changed() => break,
                     r = listener.accept() => match r {
                         Ok(x) => x,
                         Err(e) => {
@@ -183,6 +217,20 @@ impl Server {
                     Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
                 };
                 let _ = tcp.set_nodelay(true);
+                let pending = Pending::enter(&unauthenticated);
+                if pending.count > max_unauthenticated {
+                    tracing::warn!(%remote, limit = max_unauthenticated, "too many unauthenticated connections; refused");
+                    sessions.spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        let line = format!(
+                            "rrssh: too many unauthenticated connections (limit {max_unauthenticated}); try again later\r\n"
+                        );
+                        let _ = tcp.write_all(line.as_bytes()).await;
+                        let _ = tcp.shutdown().await;
+                        drop(pending);
+                    });
+                    continue;
+                }
                 let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
                 let authed = Arc::new(AtomicBool::new(false));
                 let handler = ConnHandler {
@@ -191,6 +239,7 @@ impl Server {
                     remote: Some(remote),
                     peer: None,
                     authed: authed.clone(),
+                    pending: Some(pending),
                     channels: HashMap::new(),
                 };
                 let config = config.clone();
@@ -234,11 +283,15 @@ impl Server {
                     let _ = session.await;
                 });
             }
+            // Stopped accepting: the listener closes here; sessions run on until shut down.
+            drop(listener);
+            while sessions.join_next().await.is_some() {}
         });
         Ok(Hub {
             registry,
             local_addr,
             accept,
+            stop: stop_tx,
         })
     }
 }
@@ -249,6 +302,69 @@ struct Shared {
     registry: Registry,
     limits: Limits,
     next_conn: AtomicU64,
+    max_per_key: usize,
+    /// Open rrssh connections per key fingerprint.
+    per_key: Mutex<HashMap<String, usize>>,
+}
+
+/// Counts a connection as unauthenticated until dropped.
+struct Pending {
+    counter: Arc<AtomicUsize>,
+    count: usize,
+}
+
+impl Pending {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        let count = counter.fetch_add(1, Ordering::AcqRel) + 1;
+        Self {
+            counter: counter.clone(),
+            count,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Holds one of a key's connection slots until dropped.
+struct KeySlot {
+    shared: Arc<Shared>,
+    fingerprint: String,
+}
+
+impl KeySlot {
+    /// Takes a slot, or says how many the key already holds.
+    fn take(shared: &Arc<Shared>, fingerprint: &str) -> Result<Self, usize> {
+        let mut map = shared.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(fingerprint.to_owned()).or_insert(0);
+        if *n >= shared.max_per_key {
+            return Err(*n);
+        }
+        *n += 1;
+        Ok(Self {
+            shared: shared.clone(),
+            fingerprint: fingerprint.to_owned(),
+        })
+    }
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .per_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.fingerprint) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.fingerprint);
+            }
+        }
+    }
 }
 
 struct ConnHandler {
@@ -257,6 +373,8 @@ struct ConnHandler {
     remote: Option<SocketAddr>,
     peer: Option<Peer>,
     authed: Arc<AtomicBool>,
+    /// Counts this connection as unauthenticated until it authenticates.
+    pending: Option<Pending>,
     channels: HashMap<ChannelId, Channel<Msg>>,
 }
 
@@ -297,6 +415,7 @@ impl russh::server::Handler for ConnHandler {
         info.remote_addr = self.remote;
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);
+        self.pending = None;
         Ok(Auth::Accept)
     }
 
@@ -343,6 +462,26 @@ impl russh::server::Handler for ConnHandler {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "rrssh handshake failed");
+                    return;
+                }
+            };
+            let _slot = match KeySlot::take(&shared, peer.fingerprint()) {
+                Ok(slot) => slot,
+                Err(held) => {
+                    tracing::warn!(
+                        fingerprint = %peer.fingerprint(),
+                        user = %peer.user(),
+                        limit = shared.max_per_key,
+                        "too many connections for one key; refused"
+                    );
+                    conn.close_with(
+                        goaway::LIMIT,
+                        &format!(
+                            "too many connections for key {} ({held} open, limit {})",
+                            peer.fingerprint(),
+                            shared.max_per_key
+                        ),
+                    );
                     return;
                 }
             };
@@ -417,6 +556,7 @@ pub struct Hub {
     registry: Registry,
     local_addr: SocketAddr,
     accept: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
 }
 
 impl fmt::Debug for Hub {
@@ -454,9 +594,37 @@ impl Hub {
         self.registry.clone()
     }
 
-    /// Stops accepting and closes every connection.
-    pub fn shutdown(self) {
-        drop(self);
+    /// Stops accepting new connections; those already open go on.
+    pub fn stop_accepting(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Shuts down gracefully: stops accepting, says `GOAWAY` on every connection (new calls
+    /// from peers are refused with 503, and reconnecting services go elsewhere or come back
+    /// later), lets the calls in flight in both directions finish for up to `grace`, then
+    /// closes everything.
+    /// Returns how many calls were still running when the grace period ended.
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        self.stop_accepting();
+        let conns = self.registry.connections();
+        for c in &conns {
+            c.go_away("server shutting down");
+        }
+        let drained = futures_util::future::join_all(conns.iter().map(Connection::drained));
+        let _ = tokio::time::timeout(grace, drained).await;
+        let mut cut = 0;
+        for c in &conns {
+            cut += c.calls_in_flight();
+            c.close("server shut down");
+        }
+        if cut > 0 {
+            tracing::warn!(calls = cut, "grace period over; calls cut");
+        }
+        // Let the final GOAWAYs reach the carriers before the sessions are dropped.
+        let flushed = futures_util::future::join_all(conns.iter().map(Connection::flushed));
+        let _ = tokio::time::timeout(Duration::from_secs(1), flushed).await;
+        // Dropping `self` ends the sessions.
+        cut
     }
 }
 

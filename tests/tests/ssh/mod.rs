@@ -1,6 +1,8 @@
 //! End to end over real russh connections on 127.0.0.1, forward and reverse mode.
 
 mod faults;
+mod lifecycle;
+mod limits;
 mod modes;
 mod proxy;
 mod reconnect;

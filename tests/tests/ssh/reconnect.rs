@@ -41,7 +41,7 @@ async fn services_return_after_the_hub_restarts_on_the_same_port() {
     let mut events = services[0].events();
 
     // Kill the hub abruptly; every service notices and backs off.
-    hub.shutdown();
+    drop(hub);
     assert!(
         eventually(Duration::from_secs(5), || services
             .iter()
@@ -105,7 +105,7 @@ async fn a_call_with_a_deadline_waits_for_the_connection() {
         .backoff(Backoff::default().initial(Duration::from_millis(20)))
         .connect_persistent();
     c.connected().await;
-    hub.shutdown();
+    drop(hub);
     assert!(eventually(Duration::from_secs(5), || !c.is_connected()).await);
 
     // Nothing listens: a call with a 300 ms budget times out, typed.
@@ -243,4 +243,82 @@ async fn reset_in_the_middle_of_a_stream_is_an_error() {
         matches!(e, Error::Truncated | Error::Unavailable(_)),
         "{e:?}"
     );
+}
+
+/// Calls through a slow path still succeed, and take the added latency.
+#[tokio::test]
+async fn calls_through_added_latency_succeed() {
+    let keys = Keys::new();
+    let hub = server(&keys, Some(named("hub"))).await;
+    let proxy = Proxy::start(hub.local_addr()).await;
+    let c = client_to(&keys, proxy.addr()).connect().await.unwrap();
+    proxy.latency(Duration::from_millis(25));
+    let t = Instant::now();
+    assert_eq!(c.get("/name").receive_text().await.unwrap(), "hub");
+    let rtt = t.elapsed();
+    println!(
+        "call round trip with 25 ms added each way: {} ms",
+        rtt.as_millis()
+    );
+    assert!(rtt >= Duration::from_millis(50), "{rtt:?}");
+}
+
+/// A connection cut after N bytes, over and over: every call ends with its own answer or a
+/// typed error, none hangs, and the client is back once the path is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_after_n_bytes_fail_calls_typed_and_recover() {
+    let keys = Keys::new();
+    let echo: Router = named("hub").route(
+        "/echo",
+        rrssh::routing::post(|body: String| async move { body }),
+    );
+    let hub = server(&keys, Some(echo)).await;
+    let proxy = Proxy::start(hub.local_addr()).await;
+    // Enough for the SSH handshake and a few calls, not for the big bodies below.
+    proxy.cut_after(64 * 1024);
+    let c = client_to(&keys, proxy.addr())
+        .backoff(
+            Backoff::default()
+                .initial(Duration::from_millis(10))
+                .max(Duration::from_millis(50)),
+        )
+        .connect_persistent();
+    let (mut ok, mut failed) = (0, 0);
+    for i in 0..40 {
+        let body = format!("{i}:{}", "x".repeat(8 * 1024));
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.post("/echo")
+                .timeout(Duration::from_secs(2))
+                .body(body.clone())
+                .receive_text(),
+        )
+        .await
+        .expect("no call may hang");
+        match r {
+            Ok(t) => {
+                assert_eq!(t, body, "a call got another call's answer");
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::Unavailable(_) | Error::Timeout), "{e:?}");
+                failed += 1;
+            }
+        }
+    }
+    println!("cut after 64 KiB: {ok} calls answered, {failed} failed typed");
+    assert!(failed > 0, "the cuts must have hit some calls");
+    assert!(ok > 0, "calls between cuts must succeed");
+    proxy.cut_after(0);
+    let back = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(t) = c.get("/name").receive_text().await {
+                break t;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("recovers on a clean path");
+    assert_eq!(back, "hub");
 }

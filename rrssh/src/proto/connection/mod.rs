@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio_util::codec::FramedRead;
 use tower_service::Service;
@@ -128,8 +128,12 @@ struct Calls {
     outgoing: HashMap<u32, OutCall>,
     incoming: HashMap<u32, InCall>,
     closed: Option<String>,
-    /// GOAWAY received: no new calls.
+    /// GOAWAY received: no new calls to the peer.
     draining: bool,
+    /// GOAWAY sent: new calls from the peer are refused with 503.
+    refusing: bool,
+    /// Highest call id the peer has started.
+    last_peer_call: u32,
 }
 
 struct Shared {
@@ -139,6 +143,12 @@ struct Shared {
     peer_hello: Hello,
     next_id: AtomicU32,
     closed_tx: watch::Sender<Option<String>>,
+    /// Set when the peer says GOAWAY, with its message.
+    goaway_tx: watch::Sender<Option<String>>,
+    /// Woken whenever a call from the peer finishes.
+    incoming_done: Notify,
+    /// Set when the writer has stopped.
+    writer_done: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -183,8 +193,10 @@ impl Shared {
     }
 
     fn finish_incoming(&self, call: u32) {
-        if let Some(c) = self.lock().incoming.remove(&call) {
+        let removed = self.lock().incoming.remove(&call);
+        if let Some(c) = removed {
             c.credit.close();
+            self.incoming_done.notify_waiters();
         }
     }
 
@@ -218,6 +230,7 @@ impl Shared {
                 t.abort();
             }
         }
+        self.incoming_done.notify_waiters();
         let _ = self.closed_tx.send(Some(reason));
     }
 }
@@ -325,10 +338,17 @@ impl Connection {
             peer_hello,
             next_id: AtomicU32::new(first_id),
             closed_tx,
+            goaway_tx: watch::channel(None).0,
+            incoming_done: Notify::new(),
+            writer_done: watch::channel(false).0,
         });
         // Subscribe before spawning, so that a close before the tasks first run is seen.
         let (w_closed, r_closed) = (shared.closed_tx.subscribe(), shared.closed_tx.subscribe());
-        tokio::spawn(write_loop(wr, rx, shared.clone(), w_closed));
+        let w_shared = shared.clone();
+        tokio::spawn(async move {
+            write_loop(wr, rx, w_shared.clone(), w_closed).await;
+            w_shared.writer_done.send_replace(true);
+        });
         tokio::spawn(read_loop(reader, shared.clone(), config, r_closed));
         Ok(Connection { shared })
     }
@@ -361,14 +381,83 @@ impl Connection {
     /// Closes the connection: says GOAWAY, fails calls in flight with
     /// [`Error::Unavailable`], and stops serving.
     pub fn close(&self, reason: &str) {
-        let last = self.shared.next_id.load(Ordering::Relaxed);
+        self.close_with(goaway::NORMAL, reason);
+    }
+
+    /// Closes the connection with a `GOAWAY` of this code (see [`goaway`]) and reason, which
+    /// the peer reports as why the connection ended.
+    pub fn close_with(&self, code: u16, reason: &str) {
+        let last = self.shared.lock().last_peer_call;
+        self.shared.send_frame(
+            FrameType::GoAway,
+            0,
+            0,
+            &frame::encode_goaway(last, code, reason),
+        );
+        self.shared.close(reason.to_owned());
+    }
+
+    /// Starts a graceful close: says GOAWAY (code 0, with `reason`), after which new calls from
+    /// the peer are refused with 503 while the calls already started run to the end. Calls to
+    /// the peer are not affected. Follow with [`drained`](Self::drained) and
+    /// [`close`](Self::close).
+    pub fn go_away(&self, reason: &str) {
+        let last = {
+            let mut calls = self.shared.lock();
+            if calls.refusing || calls.closed.is_some() {
+                return;
+            }
+            calls.refusing = true;
+            calls.last_peer_call
+        };
         self.shared.send_frame(
             FrameType::GoAway,
             0,
             0,
             &frame::encode_goaway(last, goaway::NORMAL, reason),
         );
-        self.shared.close(reason.to_owned());
+    }
+
+    /// Waits until no call is in flight in either direction (or the connection closed).
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.shared.incoming_done.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let calls = self.shared.lock();
+                if (calls.incoming.is_empty() && calls.outgoing.is_empty())
+                    || calls.closed.is_some()
+                {
+                    return;
+                }
+            }
+            // Calls to the peer end in several places; a short tick covers them.
+            let _ = tokio::time::timeout(Duration::from_millis(10), notified).await;
+        }
+    }
+
+    /// Waits until the connection is closed and everything queued before the close (such as a
+    /// final `GOAWAY`) has been handed to the carrier.
+    pub async fn flushed(&self) {
+        let mut rx = self.shared.writer_done.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// Waits until the peer says GOAWAY (it takes no new calls); returns its message. Never
+    /// resolves if the connection closes without one.
+    pub fn going_away(&self) -> impl Future<Output = String> + Send + 'static {
+        let mut rx = self.shared.goaway_tx.subscribe();
+        async move {
+            loop {
+                if let Some(r) = rx.borrow_and_update().clone() {
+                    return r;
+                }
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
     }
 
     /// Number of calls in flight (both directions).
@@ -377,10 +466,12 @@ impl Connection {
         c.outgoing.len() + c.incoming.len()
     }
 
+    /// Sends a call's head (and a small body); returns its id and where its response arrives.
+    #[allow(clippy::type_complexity)]
     fn start_call(
         &self,
         req: Request,
-    ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
+    ) -> Result<(u32, oneshot::Receiver<Result<Response, Error>>), Error> {
         let shared = &self.shared;
         let (parts, body) = req.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -418,7 +509,8 @@ impl Connection {
                 return Err(Error::Unavailable(reason.clone()));
             }
             if calls.draining {
-                return Err(Error::Unavailable("the peer is going away".into()));
+                let why = shared.goaway_tx.borrow().clone().unwrap_or_default();
+                return Err(Error::Unavailable(format!("the peer is going away: {why}")));
             }
             calls.outgoing.insert(
                 id,
@@ -439,7 +531,7 @@ impl Connection {
                 c.pump = Some(pump.abort_handle());
             }
         }
-        Ok(head_rx)
+        Ok((id, head_rx))
     }
 
     fn max_chunk(&self) -> usize {
@@ -557,7 +649,10 @@ async fn read_loop<R>(
             n = reader.next() => n,
         };
         match next {
-            None => break "the peer closed the connection".to_owned(),
+            None => match shared.goaway_tx.borrow().clone() {
+                Some(why) => break format!("the peer went away: {why}"),
+                None => break "the peer closed the connection".to_owned(),
+            },
             Some(Err(DecodeError::Io(e))) => break format!("carrier failed: {e}"),
             Some(Err(e)) => {
                 let code = match e {
@@ -613,6 +708,11 @@ fn handle_frame(shared: &Arc<Shared>, config: &ConnectionConfig, f: Frame) -> Re
             let (_, code, msg) = frame::decode_goaway(&f.payload).map_err(|e| e.to_string())?;
             tracing::debug!(code, %msg, "peer is going away");
             shared.lock().draining = true;
+            shared.goaway_tx.send_replace(Some(if msg.is_empty() {
+                "the peer is going away".to_owned()
+            } else {
+                msg
+            }));
             Ok(())
         }
         FrameType::Request => {
@@ -725,11 +825,13 @@ fn handle_frame(shared: &Arc<Shared>, config: &ConnectionConfig, f: Frame) -> Re
             Ok(())
         }
         FrameType::Cancel => {
-            if let Some(c) = shared.lock().incoming.remove(&id) {
+            let removed = shared.lock().incoming.remove(&id);
+            if let Some(c) = removed {
                 c.credit.close();
                 if let Some(t) = c.task {
                     t.abort();
                 }
+                shared.incoming_done.notify_waiters();
             }
             Ok(())
         }
@@ -814,6 +916,16 @@ fn on_request(shared: &Arc<Shared>, config: &ConnectionConfig, f: Frame) {
         }
     };
     let mut calls = shared.lock();
+    calls.last_peer_call = calls.last_peer_call.max(id);
+    if calls.refusing {
+        drop(calls);
+        return reset(
+            shared,
+            id,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down (GOAWAY sent)",
+        );
+    }
     if calls.incoming.len() >= config.limits.max_concurrent_calls as usize {
         drop(calls);
         tracing::warn!(
@@ -1023,9 +1135,8 @@ impl Service<Request> for Connection {
                     Duration::from_millis(ms) + Duration::from_millis(50),
                 ))
             });
-        let id = self.shared.next_id.load(Ordering::Relaxed);
         match self.start_call(req) {
-            Ok(rx) => ResponseFuture {
+            Ok((id, rx)) => ResponseFuture {
                 state: FutState::Waiting {
                     rx,
                     guard: CancelGuard {
