@@ -1,11 +1,13 @@
 //! End to end over real russh connections on 127.0.0.1, forward and reverse mode.
 
 mod faults;
+mod isolated;
 mod lifecycle;
 mod limits;
 mod modes;
 mod proxy;
 mod reconnect;
+mod soak;
 
 use std::time::Duration;
 
