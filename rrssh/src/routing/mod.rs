@@ -2,6 +2,8 @@
 
 mod future;
 mod method_routing;
+#[cfg(test)]
+mod proptests;
 mod route;
 mod route_def;
 
