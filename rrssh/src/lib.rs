@@ -4,6 +4,7 @@
 #[macro_use]
 mod macros;
 
+pub mod auth;
 mod body;
 pub mod client;
 mod error;

@@ -7,6 +7,7 @@ use http::request::Parts;
 
 use super::FromRequestParts;
 use super::rejection::PeerRejection;
+use crate::auth::Grants;
 
 /// Who is calling: the SSH identity the transport authenticated.
 ///
@@ -33,6 +34,12 @@ pub struct PeerInfo {
     pub connection_id: u64,
     /// The service name the caller announced (reverse mode), if any.
     pub service: Option<String>,
+    /// The scopes its `authorized_keys` line grants (`rrssh-scopes="…"`).
+    pub scopes: Grants,
+    /// The groups its `authorized_keys` line puts it in (`rrssh-groups="…"`).
+    pub groups: Grants,
+    /// The service names it may register on a hub (`rrssh-services="…"`); `None`: any.
+    pub services: Option<Grants>,
 }
 
 impl PeerInfo {
@@ -45,7 +52,24 @@ impl PeerInfo {
             remote_addr: None,
             connection_id: 0,
             service: None,
+            scopes: Grants::default(),
+            groups: Grants::default(),
+            services: None,
         }
+    }
+
+    /// Sets the granted scopes.
+    #[must_use]
+    pub fn scopes(mut self, scopes: Grants) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Sets the groups.
+    #[must_use]
+    pub fn groups(mut self, groups: Grants) -> Self {
+        self.groups = groups;
+        self
     }
 
     /// Sets the key comment.
@@ -111,6 +135,26 @@ impl Peer {
     /// The service name the caller announced, if any.
     pub fn service(&self) -> Option<&str> {
         self.0.service.as_deref()
+    }
+
+    /// The scopes its key is granted.
+    pub fn scopes(&self) -> &Grants {
+        &self.0.scopes
+    }
+
+    /// The groups its key is in.
+    pub fn groups(&self) -> &Grants {
+        &self.0.groups
+    }
+
+    /// Whether its key is granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.grants(scope)
+    }
+
+    /// Whether its key may register the service name `name` on a hub.
+    pub fn may_serve(&self, name: &str) -> bool {
+        self.0.services.as_ref().is_none_or(|s| s.grants(name))
     }
 
     /// All fields.

@@ -49,7 +49,8 @@ pub enum HubEvent {
         /// Why.
         reason: String,
     },
-    /// A peer tried to register a name owned by another key, and was refused.
+    /// A peer tried to register a name owned by another key, or one its `authorized_keys` line
+    /// does not allow (`rrssh-services`), and was refused.
     Refused {
         /// The name it asked for.
         name: String,
@@ -115,6 +116,18 @@ impl Registry {
             let mut st = self.lock();
             let mut replaced = None;
             if let Some(n) = &name {
+                if !peer.may_serve(n) {
+                    drop(st);
+                    tracing::warn!(name = %n, fingerprint = %peer.fingerprint(), "refused: the key may not register this name (rrssh-services)");
+                    let _ = self.events.send(HubEvent::Refused {
+                        name: n.clone(),
+                        peer: peer.clone(),
+                    });
+                    return Err(format!(
+                        "key {} may not register the service name `{n}` (its rrssh-services option does not list it)",
+                        peer.fingerprint()
+                    ));
+                }
                 match st.names.get(n) {
                     Some((owner, _)) if owner != peer.fingerprint() => {
                         drop(st);

@@ -6,6 +6,9 @@ use std::path::Path;
 
 use russh::keys::PublicKey;
 
+use crate::auth::Grants;
+use crate::extract::PeerInfo;
+
 /// One line of an `authorized_keys` file.
 #[derive(Debug, Clone)]
 pub struct AuthorizedKey {
@@ -45,7 +48,40 @@ impl AuthorizedKey {
     pub fn option(&self, name: &str) -> Option<&str> {
         self.options.get(name).and_then(|v| v.as_deref())
     }
+
+    /// The scopes granted by `rrssh-scopes="…"` (none without it).
+    pub fn scopes(&self) -> Grants {
+        self.grants("rrssh-scopes").unwrap_or_default()
+    }
+
+    /// The groups from `rrssh-groups="…"` (none without it).
+    pub fn groups(&self) -> Grants {
+        self.grants("rrssh-groups").unwrap_or_default()
+    }
+
+    /// The service names it may register, from `rrssh-services="…"` (`None`: any).
+    pub fn services(&self) -> Option<Grants> {
+        self.grants("rrssh-services")
+    }
+
+    /// The identity a connection with this key has.
+    pub fn peer_info(&self, user: &str, fingerprint: String) -> PeerInfo {
+        let mut info = PeerInfo::new(user, fingerprint)
+            .scopes(self.scopes())
+            .groups(self.groups());
+        info.comment = self.comment.clone();
+        info.services = self.services();
+        info
+    }
+
+    fn grants(&self, option: &str) -> Option<Grants> {
+        // Checked when the file was parsed.
+        self.option(option).and_then(|v| Grants::parse(v).ok())
+    }
 }
+
+/// The options that hold grant lists, checked at load time.
+const GRANT_OPTIONS: [&str; 3] = ["rrssh-scopes", "rrssh-groups", "rrssh-services"];
 
 /// `*` and `?` wildcard matching.
 fn glob(pattern: &str, text: &str) -> bool {
@@ -165,6 +201,17 @@ impl AuthorizedKeys {
                 let (opts, rest) = split_options(line).map_err(err)?;
                 (parse_options(opts).map_err(err)?, rest)
             };
+            for name in GRANT_OPTIONS {
+                match options.get(name) {
+                    None => {}
+                    Some(None) => {
+                        return Err(err(format!("`{name}` needs a value: {name}=\"a,b\"")));
+                    }
+                    Some(Some(v)) => {
+                        Grants::parse(v).map_err(|e| err(format!("bad `{name}`: {e}")))?;
+                    }
+                }
+            }
             let mut parts = rest.splitn(3, char::is_whitespace);
             let ty = parts.next().unwrap_or("");
             if !KEY_TYPES.contains(&ty) {

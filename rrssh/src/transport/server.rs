@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::SUBSYSTEM;
 use crate::Router;
-use crate::extract::{Peer, PeerInfo};
+use crate::extract::Peer;
 use crate::hub::{HubEvent, PeerClient, PeerSummary, Registry};
 use crate::keys::{AuthorizedKeys, fingerprint};
 use crate::proto::frame::goaway;
@@ -410,8 +410,9 @@ impl russh::server::Handler for ConnHandler {
             tracing::warn!(user, fingerprint = %fingerprint(key.public_key), remote = ?self.remote, "key refused");
             return Ok(Auth::reject());
         };
-        let mut info = PeerInfo::new(user, fingerprint(key.public_key)).connection_id(self.conn_id);
-        info.comment = entry.comment.clone();
+        let mut info = entry
+            .peer_info(user, fingerprint(key.public_key))
+            .connection_id(self.conn_id);
         info.remote_addr = self.remote;
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);

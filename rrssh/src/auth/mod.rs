@@ -1,0 +1,23 @@
+#![doc = include_str!("../docs/auth.md")]
+
+mod future;
+mod layer;
+mod rule;
+mod scopes;
+mod service;
+
+pub use self::future::AuthorizeFuture;
+pub use self::layer::AuthorizeLayer;
+pub use self::rule::Rule;
+pub use self::scopes::{Grants, GrantsError};
+pub use self::service::Authorize;
+
+/// A layer that lets through peers granted `scope` (see [`Rule::scope`]).
+pub fn require_scope(scope: impl Into<String>) -> AuthorizeLayer {
+    AuthorizeLayer::new(Rule::scope(scope))
+}
+
+/// A layer that lets through peers satisfying `rule`.
+pub fn require(rule: Rule) -> AuthorizeLayer {
+    AuthorizeLayer::new(rule)
+}

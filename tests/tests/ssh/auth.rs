@@ -1,0 +1,231 @@
+//! Authorization by SSH identity over real connections: scopes, groups and service names from
+//! `authorized_keys`, 401 vs 403, and refused service registrations.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rrssh::auth::{self, Rule};
+use rrssh::client::{CallExt, Error};
+use rrssh::extract::PeerInfo;
+use rrssh::hub::HubEvent;
+use rrssh::keys::{AuthorizedKeys, HostKeyPolicy, PrivateKey, generate_ed25519};
+use rrssh::routing::get;
+use rrssh::test::TestClient;
+use rrssh::transport::ConnectionEvent;
+use rrssh::{Client, Path, Router, StatusCode, routes};
+
+use super::eventually;
+
+/// Lists the invoices.
+#[rrssh::get("/invoices", scope = "billing:read")]
+async fn invoices() -> &'static str {
+    "[]"
+}
+
+/// Refunds an invoice.
+#[rrssh::post("/refund/{id}", scope = "billing:write")]
+async fn refund(Path(id): Path<u64>) -> String {
+    format!("refunded {id}")
+}
+
+fn line(options: &str, key: &PrivateKey) -> String {
+    format!("{options} {}\n", key.public_key().to_openssh().unwrap())
+}
+
+struct Setup {
+    host: PrivateKey,
+    reader: PrivateKey,
+    admin: PrivateKey,
+    nobody: PrivateKey,
+    sensor: PrivateKey,
+    authorized: AuthorizedKeys,
+}
+
+fn setup() -> Setup {
+    let (host, reader, admin, nobody, sensor) = (
+        generate_ed25519("host"),
+        generate_ed25519("reader"),
+        generate_ed25519("admin"),
+        generate_ed25519("nobody"),
+        generate_ed25519("sensor"),
+    );
+    let text = [
+        line(r#"rrssh-scopes="billing:read""#, &reader),
+        line(r#"rrssh-scopes="billing:*",rrssh-groups="ops""#, &admin),
+        line("", &nobody).trim_start().to_owned(),
+        line(r#"rrssh-services="sensor-*""#, &sensor),
+    ]
+    .concat();
+    let authorized = AuthorizedKeys::parse(&text, "authorized_keys").unwrap();
+    Setup {
+        host,
+        reader,
+        admin,
+        nobody,
+        sensor,
+        authorized,
+    }
+}
+
+async fn connect(s: &Setup, hub: &rrssh::Hub, key: &PrivateKey) -> Client {
+    Client::builder(hub.local_addr().to_string())
+        .user("ada")
+        .identity(key.clone())
+        .host_keys(HostKeyPolicy::Pinned(s.host.public_key().clone()))
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn status_of(e: Error) -> (StatusCode, String) {
+    match e {
+        Error::Status { status, body } => (status, body.message),
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn scopes_from_authorized_keys_decide_per_route() {
+    let s = setup();
+    let app = Router::new().mount(routes![invoices, refund]).route(
+        "/ops",
+        get(|| async { "restarted" }).layer(auth::require(Rule::group("ops"))),
+    );
+    let hub = rrssh::Server::new()
+        .router(app)
+        .host_key(s.host.clone())
+        .authorized_keys(s.authorized.clone())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let reader = connect(&s, &hub, &s.reader).await;
+    let admin = connect(&s, &hub, &s.admin).await;
+    let nobody = connect(&s, &hub, &s.nobody).await;
+
+    assert_eq!(invoices::call(&reader).await.unwrap(), "[]");
+    let (status, msg) = status_of(refund::call(&reader, 7).await.unwrap_err());
+    println!("reader refunding: {status} {msg}");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(msg.contains("requires scope `billing:write`"), "{msg}");
+    assert!(msg.contains("SHA256:"), "the 403 names the key: {msg}");
+
+    assert_eq!(invoices::call(&admin).await.unwrap(), "[]");
+    assert_eq!(refund::call(&admin, 7).await.unwrap(), "refunded 7");
+    assert_eq!(admin.get("/ops").receive_text().await.unwrap(), "restarted");
+
+    for call in [invoices::call(&nobody).await.unwrap_err()] {
+        assert_eq!(status_of(call).0, StatusCode::FORBIDDEN);
+    }
+    let (status, msg) = status_of(nobody.get("/ops").receive_text().await.unwrap_err());
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(msg.contains("group `ops`"), "{msg}");
+}
+
+#[tokio::test]
+async fn no_peer_is_401_and_a_wrong_peer_is_403() {
+    let app = Router::new()
+        .route("/keys", get(|| async { "ok" }))
+        .route_layer(auth::require(
+            Rule::keys(["SHA256:ada"]).or(Rule::users(["root"])),
+        ));
+    let ada = TestClient::new(app.clone()).with_peer(PeerInfo::new("ada", "SHA256:ada"));
+    let root = TestClient::new(app.clone()).with_peer(PeerInfo::new("root", "SHA256:other"));
+    let eve = TestClient::new(app.clone()).with_peer(PeerInfo::new("eve", "SHA256:eve"));
+    let anonymous = TestClient::new(app).without_peer();
+    assert_eq!(ada.get("/keys").receive_text().await.unwrap(), "ok");
+    assert_eq!(root.get("/keys").receive_text().await.unwrap(), "ok");
+    let (status, msg) = status_of(eve.get("/keys").receive_text().await.unwrap_err());
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        msg.contains("one of the keys SHA256:ada or one of the users root"),
+        "{msg}"
+    );
+    let (status, _) = status_of(anonymous.get("/keys").receive_text().await.unwrap_err());
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // route_layer leaves unknown paths alone.
+    let (status, _) = status_of(anonymous.get("/nope").receive_text().await.unwrap_err());
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn malformed_scopes_are_a_startup_error_naming_the_line() {
+    let key = generate_ed25519("k");
+    let text = format!(
+        "{}{}",
+        line(r#"rrssh-scopes="billing:read""#, &key),
+        line(r#"rrssh-scopes="billing read,,x""#, &key)
+    );
+    let err = AuthorizedKeys::parse(&text, "/etc/rrssh/authorized_keys").unwrap_err();
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(msg.contains("/etc/rrssh/authorized_keys"), "{msg}");
+    assert!(msg.contains("line 2"), "{msg}");
+    assert!(msg.contains("rrssh-scopes"), "{msg}");
+    let flag = format!("rrssh-groups {}", key.public_key().to_openssh().unwrap());
+    let msg = AuthorizedKeys::parse(&flag, "keys")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("needs a value"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_service_may_register_only_the_names_its_key_lists() {
+    let s = setup();
+    let hub = rrssh::Server::new()
+        .host_key(s.host.clone())
+        .authorized_keys(s.authorized.clone())
+        .auth_rejection_time(Duration::from_millis(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = hub.events();
+    let service = |name: &str| {
+        Client::builder(hub.local_addr().to_string())
+            .user("sensor")
+            .identity(s.sensor.clone())
+            .host_keys(HostKeyPolicy::Pinned(s.host.public_key().clone()))
+            .serve(Router::new().route("/t", get(|| async { "21.5" })))
+            .service_name(name)
+    };
+    let wrong = service("billing").connect_persistent();
+    let mut wrong_events = wrong.events();
+    let refused = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(HubEvent::Refused { name, peer }) = events.next().await {
+                break (name, peer);
+            }
+        }
+    })
+    .await
+    .expect("the hub reports the refusal");
+    assert_eq!(refused.0, "billing");
+    let reason = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(ConnectionEvent::Disconnected { reason }) = wrong_events.recv().await {
+                break reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    println!("service told: {reason}");
+    assert!(
+        reason.contains("may not register the service name `billing`"),
+        "{reason}"
+    );
+    assert!(!hub.peer("billing").is_connected());
+    drop(wrong);
+
+    let right = service("sensor-1").connect_persistent();
+    assert!(
+        eventually(Duration::from_secs(5), || hub
+            .peer("sensor-1")
+            .is_connected())
+        .await
+    );
+    assert_eq!(
+        hub.peer("sensor-1").get("/t").receive_text().await.unwrap(),
+        "21.5"
+    );
+    drop(right);
+}
