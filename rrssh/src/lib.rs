@@ -8,6 +8,7 @@ pub mod auth;
 mod body;
 pub mod client;
 mod error;
+pub mod error_handling;
 pub mod extract;
 pub mod handler;
 pub mod hub;
@@ -18,6 +19,7 @@ pub mod proto;
 pub mod response;
 pub mod routing;
 pub mod test;
+pub mod trace;
 pub mod transport;
 
 #[doc(hidden)]

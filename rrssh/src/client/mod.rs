@@ -20,14 +20,20 @@
 //! ```
 
 mod call;
+mod deadline;
 mod error;
 mod from_response;
 pub(crate) mod path;
 mod request;
+mod request_id;
+mod retry;
 mod stream;
 
 pub use self::call::Call;
+pub use self::deadline::{DefaultDeadline, DefaultDeadlineLayer};
 pub use self::error::Error;
 pub use self::from_response::{FromResponse, check_status};
 pub use self::request::{CallExt, RequestBuilder};
+pub use self::request_id::{REQUEST_ID_HEADER, RequestId, RequestIdLayer, new_request_id};
+pub use self::retry::RetryPolicy;
 pub use self::stream::ClientStream;

@@ -3,6 +3,7 @@
 mod auth;
 mod faults;
 mod isolated;
+mod layers;
 mod lifecycle;
 mod limits;
 mod modes;
