@@ -47,3 +47,6 @@ pub type Request<B = Body> = http::Request<B>;
 pub type Response<B = Body> = http::Response<B>;
 /// A boxed error, as tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[doc = include_str!("docs/middleware.md")]
+pub mod middleware {}
