@@ -59,6 +59,20 @@ pub enum ConnectError {
     /// Connecting took too long.
     #[error("connecting to {0} timed out")]
     Timeout(String),
+    /// The SSH server refused to listen for us (`tcpip-forward`).
+    #[error("the SSH server refused to forward {0}")]
+    ForwardRefused(String),
+    /// The carrier command (such as `ssh`) could not start or exited during the handshake;
+    /// its standard error says why.
+    #[error("{program} exited with {status}: {stderr}")]
+    Command {
+        /// The program.
+        program: String,
+        /// Its exit status (or why there is none).
+        status: String,
+        /// What it wrote to standard error, trimmed.
+        stderr: String,
+    },
 }
 
 /// Builds a [`Client`].
@@ -165,8 +179,45 @@ impl ClientBuilder {
     }
 
     async fn connect_inner(self) -> Result<Client, ConnectError> {
-        let key = self.key.ok_or(ConnectError::NoIdentity)?;
-        let policy = self.host_keys.ok_or(ConnectError::NoHostKeyPolicy)?;
+        let (ssh, server_fp) = self.dial(None).await?;
+        let mut channel = ssh.channel_open_session().await?;
+        channel.request_subsystem(true, SUBSYSTEM).await?;
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => break,
+                Some(ChannelMsg::Failure | ChannelMsg::Close | ChannelMsg::Eof) | None => {
+                    return Err(ConnectError::SubsystemRefused);
+                }
+                Some(_) => {}
+            }
+        }
+        let mut cfg = ConnectionConfig::new(Role::Initiator);
+        // Calls from the server side carry the server's identity: its host key, and the
+        // address we dialed (a server has no login name).
+        cfg.peer = Some(crate::extract::Peer::new(
+            crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
+        ));
+        cfg.router = self.router;
+        cfg.service = self.service;
+        cfg.limits = self.limits;
+        let conn = Connection::start(channel.into_stream(), cfg).await?;
+        Ok(Client {
+            conn,
+            carrier: Arc::new(Carrier::Ssh(ssh)),
+        })
+    }
+
+    /// Dials, checks the host key and authenticates; returns the session and the server's
+    /// key fingerprint. `forward` serves connections the server forwards to us.
+    pub(super) async fn dial(
+        &self,
+        forward: Option<ForwardServe>,
+    ) -> Result<(russh::client::Handle<ClientHandler>, String), ConnectError> {
+        let key = self.key.clone().ok_or(ConnectError::NoIdentity)?;
+        let policy = self
+            .host_keys
+            .clone()
+            .ok_or(ConnectError::NoHostKeyPolicy)?;
         let (host, port) = split_host_port(&self.addr);
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
@@ -191,6 +242,7 @@ impl ClientBuilder {
             port,
             rejected: rejected.clone(),
             server_key: server_key.clone(),
+            forward,
         };
         let mut ssh = match russh::client::connect_stream(config, tcp, handler).await {
             Ok(h) => h,
@@ -214,40 +266,32 @@ impl ClientBuilder {
             .await?;
         if !auth.success() {
             return Err(ConnectError::AuthRejected {
-                user: self.user,
+                user: self.user.clone(),
                 fingerprint: fingerprint(key.public_key()),
             });
         }
-        let mut channel = ssh.channel_open_session().await?;
-        channel.request_subsystem(true, SUBSYSTEM).await?;
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => break,
-                Some(ChannelMsg::Failure | ChannelMsg::Close | ChannelMsg::Eof) | None => {
-                    return Err(ConnectError::SubsystemRefused);
-                }
-                Some(_) => {}
-            }
-        }
-        let mut cfg = ConnectionConfig::new(Role::Initiator);
-        // Calls from the server side carry the server's identity: its host key, and the
-        // address we dialed (a server has no login name).
         let server_fp = server_key
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .unwrap_or_default();
-        cfg.peer = Some(crate::extract::Peer::new(
-            crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
-        ));
-        cfg.router = self.router;
-        cfg.service = self.service;
-        cfg.limits = self.limits;
-        let conn = Connection::start(channel.into_stream(), cfg).await?;
-        Ok(Client {
-            conn,
-            ssh: Arc::new(ssh),
-        })
+        Ok((ssh, server_fp))
+    }
+
+    pub(super) fn router(&self) -> Option<&Router> {
+        self.router.as_ref()
+    }
+
+    pub(super) fn limits_of(&self) -> Limits {
+        self.limits
+    }
+
+    pub(super) fn timeout_of(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(super) fn addr_of(&self) -> &str {
+        &self.addr
     }
 }
 
@@ -265,12 +309,20 @@ fn split_host_port(addr: &str) -> (String, u16) {
     }
 }
 
-struct ClientHandler {
+pub(super) struct ClientHandler {
     policy: HostKeyPolicy,
     host: String,
     port: u16,
     rejected: Arc<Mutex<Option<HostKeyError>>>,
     server_key: Arc<Mutex<Option<String>>>,
+    forward: Option<ForwardServe>,
+}
+
+/// What to serve on connections the SSH server forwards to us (`tcpip-forward`).
+#[derive(Clone)]
+pub(super) struct ForwardServe {
+    pub(super) router: Option<Router>,
+    pub(super) limits: Limits,
 }
 
 impl russh::client::Handler for ClientHandler {
@@ -295,6 +347,43 @@ impl russh::client::Handler for ClientHandler {
             }
         }
     }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(forward) = self.forward.clone() else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        tracing::debug!(
+            listen = %format!("{connected_address}:{connected_port}"),
+            from = %format!("{originator_address}:{originator_port}"),
+            "forwarded connection"
+        );
+        tokio::spawn(async move {
+            let mut cfg = ConnectionConfig::new(Role::Acceptor);
+            cfg.router = forward.router;
+            cfg.limits = forward.limits;
+            match Connection::start(channel.into_stream(), cfg).await {
+                Ok(conn) => {
+                    let reason = conn.closed().await;
+                    tracing::debug!(%reason, "forwarded connection closed");
+                }
+                Err(e) => tracing::debug!(error = %e, "forwarded connection failed its handshake"),
+            }
+        });
+        Ok(())
+    }
 }
 
 /// A connection to an rrssh server over SSH. A [`tower::Service`](Service): typed calls,
@@ -315,8 +404,18 @@ impl russh::client::Handler for ClientHandler {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    conn: Connection,
-    ssh: Arc<russh::client::Handle<ClientHandler>>,
+    pub(super) conn: Connection,
+    pub(super) carrier: Arc<Carrier>,
+}
+
+/// What carries a client's connection; dropped with the last clone of the client.
+pub(super) enum Carrier {
+    /// An SSH session this process dialed.
+    Ssh(russh::client::Handle<ClientHandler>),
+    /// A plain TCP connection.
+    Tcp,
+    /// A child process's stdin and stdout (killed when dropped).
+    Command(super::command::ChildGuard),
 }
 
 impl fmt::Debug for Client {
@@ -352,10 +451,16 @@ impl Client {
     /// Closes the connection.
     pub async fn close(&self) {
         self.conn.close("client closed");
-        let _ = self
-            .ssh
-            .disconnect(russh::Disconnect::ByApplication, "bye", "")
-            .await;
+        self.conn.flushed().await;
+        match &*self.carrier {
+            Carrier::Ssh(ssh) => {
+                let _ = ssh
+                    .disconnect(russh::Disconnect::ByApplication, "bye", "")
+                    .await;
+            }
+            Carrier::Tcp => {}
+            Carrier::Command(child) => child.kill(),
+        }
     }
 }
 

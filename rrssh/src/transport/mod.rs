@@ -1,17 +1,24 @@
-//! The SSH carrier (russh): servers that accept rrssh connections and clients that dial them.
+//! Carriers: the SSH carrier (russh) with servers that accept rrssh connections and clients
+//! that dial them, plus rrssh over a spawned `ssh` ([`Client::over_command`]), services behind a
+//! stock `sshd` ([`RemoteForward`]) and plain TCP ([`Client::tcp`], [`Server::bind_tcp`]).
 //!
-//! rrssh runs over an SSH session channel that requests the subsystem `rrssh`, opened by
+//! Over SSH, rrssh runs on a session channel that requests the subsystem `rrssh`, opened by
 //! whichever side dialed. Who serves and who calls does not depend on who dialed: both ends of
 //! every connection may do both.
 
 mod client;
+mod command;
 mod reconnect;
+mod remote_forward;
 mod server;
+mod tcp;
 
 use std::time::Duration;
 
 pub use self::client::{Client, ClientBuilder, ConnectError};
+pub use self::command::ssh_command;
 pub use self::reconnect::{Backoff, ConnectionEvent, ReconnectingClient};
+pub use self::remote_forward::RemoteForward;
 pub use self::server::{Hub, Server, ServerError};
 
 /// The SSH subsystem name rrssh uses.

@@ -143,6 +143,14 @@ impl Server {
         self
     }
 
+    pub(super) fn router_ref(&self) -> Option<&Router> {
+        self.router.as_ref()
+    }
+
+    pub(super) fn limits_of(&self) -> Limits {
+        self.limits
+    }
+
     /// How many authentication attempts a connection gets before it is cut (default 4, like
     /// OpenSSH's `MaxAuthTries` is 6).
     pub fn max_auth_attempts(mut self, n: usize) -> Self {
@@ -287,12 +295,7 @@ impl Server {
             drop(listener);
             while sessions.join_next().await.is_some() {}
         });
-        Ok(Hub {
-            registry,
-            local_addr,
-            accept,
-            stop: stop_tx,
-        })
+        Ok(Hub::new(registry, local_addr, accept, stop_tx))
     }
 }
 
@@ -570,6 +573,20 @@ impl fmt::Debug for Hub {
 }
 
 impl Hub {
+    pub(super) fn new(
+        registry: Registry,
+        local_addr: SocketAddr,
+        accept: tokio::task::JoinHandle<()>,
+        stop: watch::Sender<bool>,
+    ) -> Self {
+        Self {
+            registry,
+            local_addr,
+            accept,
+            stop,
+        }
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -1,0 +1,112 @@
+//! rrssh over a spawned OpenSSH `ssh` against an rrssh server.
+
+use std::time::Duration;
+
+use rrssh::client::{CallExt, Error};
+use rrssh::keys::{AuthorizedKeys, generate_ed25519};
+use rrssh::{Client, Server};
+
+use super::{
+    TempDir, check_verbs, known_hosts_line, openssh_available, ssh_config, verbs, write_key,
+};
+
+struct Setup {
+    hub: rrssh::Hub,
+    dir: TempDir,
+    config: std::path::PathBuf,
+}
+
+async fn setup(correct_host_key: bool) -> Setup {
+    let host = generate_ed25519("rrssh-host");
+    let client = generate_ed25519("ada@laptop");
+    let hub = Server::new()
+        .router(verbs())
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dir = TempDir::new("over-ssh");
+    let id = write_key(&dir, "id_ed25519", &client);
+    let shown = if correct_host_key {
+        host
+    } else {
+        generate_ed25519("impostor")
+    };
+    let kh = dir.path("known_hosts");
+    std::fs::write(&kh, known_hosts_line(hub.local_addr().port(), &shown)).unwrap();
+    let config = ssh_config(&dir, "api", hub.local_addr().port(), "ada", &id, &kh);
+    Setup { hub, dir, config }
+}
+
+fn command(s: &Setup) -> Vec<String> {
+    rrssh::transport::ssh_command("api", &["-F", s.config.to_str().unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_verb_and_a_stream_over_a_spawned_ssh() {
+    if !openssh_available() {
+        return;
+    }
+    let s = setup(true).await;
+    let cmd = command(&s);
+    println!("carrier: {}", cmd.join(" "));
+    let c = Client::over_command(&cmd).await.unwrap();
+    check_verbs(&c).await;
+    // The server sees OpenSSH's authentication: the user and the key from the ssh_config.
+    let who = c.get("/whoami").receive_text().await.unwrap();
+    println!("the server sees: {who}");
+    assert!(who.starts_with("ada SHA256:"), "{who}");
+    c.close().await;
+    drop(s.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_host_key_gives_openssh_own_error() {
+    if !openssh_available() {
+        return;
+    }
+    let s = setup(false).await;
+    let err = Client::over_command(command(&s)).await.unwrap_err();
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(msg.starts_with("ssh exited with 255"), "{msg}");
+    assert!(msg.contains("Host key verification failed."), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_ssh_dies_calls_in_flight_fail_unavailable() {
+    if !openssh_available() {
+        return;
+    }
+    let s = setup(true).await;
+    let c = Client::over_command(command(&s)).await.unwrap();
+    let c2 = c.clone();
+    let in_flight = tokio::spawn(async move { c2.get("/slow").receive_text().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The server goes away: ssh exits, and the call in flight fails typed.
+    drop(s.hub);
+    let err = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("must not hang")
+        .unwrap()
+        .unwrap_err();
+    println!("in flight when ssh exited: {err}");
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    assert!(matches!(
+        c.get("/items/1").receive_text().await.unwrap_err(),
+        Error::Unavailable(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_program_is_a_clear_error() {
+    let err = Client::over_command(["/nonexistent/ssh", "host"])
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/nonexistent/ssh") && msg.contains("not started"),
+        "{msg}"
+    );
+}
