@@ -1,7 +1,7 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|stream|connect|memory` runs one scenario.
+//! `-- --only unary|overssh|stream|connect|memory` runs one scenario.
 //! Prints one JSON line per figure, then a table with the ratios.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -24,7 +24,7 @@ const REPS: usize = 3;
 
 struct Opts {
     quick: bool,
-    /// `--only unary|stream|connect|memory`: run one scenario (for profiling).
+    /// `--only unary|overssh|stream|connect|memory`: run one scenario (for profiling).
     only: Option<String>,
 }
 
@@ -464,6 +464,53 @@ async fn axum_server() -> u16 {
     port
 }
 
+/// A client of the rig's forward server over a spawned `ssh` with a throwaway config; the
+/// directory holding the config and key is removed when the guard drops.
+async fn over_ssh_client(rig: &Rig) -> Result<(rrssh::Client, TempDirGuard), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("rrssh-bench-overssh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let guard = TempDirGuard(dir.clone());
+    rrssh::keys::write_key_pair(&rig.key, dir.join("id")).map_err(|e| e.to_string())?;
+    let _ = std::fs::set_permissions(dir.join("id"), std::fs::Permissions::from_mode(0o600));
+    let port = rig.forward.local_addr().port();
+    std::fs::write(
+        dir.join("known_hosts"),
+        format!(
+            "[127.0.0.1]:{port} {}\n",
+            rig.host
+                .public_key()
+                .to_openssh()
+                .map_err(|e| e.to_string())?
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let d = dir.display();
+    std::fs::write(
+        dir.join("ssh_config"),
+        format!(
+            "Host bench\n  HostName 127.0.0.1\n  Port {port}\n  User bench\n  IdentityFile {d}/id\n  \
+             IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n  \
+             Ciphers aes256-gcm@openssh.com\n  LogLevel ERROR\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let config = dir.join("ssh_config");
+    let cmd = rrssh::transport::ssh_command("bench", &["-F", config.to_str().unwrap_or_default()]);
+    let client = rrssh::Client::over_command(cmd)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((client, guard))
+}
+
+struct TempDirGuard(std::path::PathBuf);
+
+impl Drop for TempDirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Starts the tunnel, or says why it cannot.
 async fn ssh_tunnel(
     host: &PrivateKey,
@@ -809,6 +856,32 @@ async fn main() {
                     "ssh -R + axum POST",
                 ));
             }
+        }
+    }
+    if opts.runs("overssh") {
+        // rrssh over a spawned OpenSSH `ssh` (Client::over_command) vs rrssh's own SSH client,
+        // to the same server: what the convenience costs.
+        match over_ssh_client(&rig).await {
+            Ok((via_ssh, _dir)) => {
+                for conc in [1usize, 64] {
+                    let (mut o, mut d) = (vec![], vec![]);
+                    for _ in 0..REPS {
+                        o.push(get_load(&via_ssh, conc, dur).await);
+                        d.push(get_load(&fwd, conc, dur).await);
+                    }
+                    let (o, d) = (median(o), median(d));
+                    let tag = if conc == 1 { "seq" } else { "conc64" };
+                    emit(&format!("get_over_ssh_{tag}"), "rrssh", o, "calls/s");
+                    table.push((
+                        format!("get over spawned ssh {tag}"),
+                        o,
+                        d,
+                        "rrssh's own client",
+                    ));
+                }
+                via_ssh.close().await;
+            }
+            Err(why) => println!("# over spawned ssh skipped: {why}"),
         }
     }
     if opts.runs("stream") {
