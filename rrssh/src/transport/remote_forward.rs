@@ -1,26 +1,27 @@
-//! A service behind a stock `sshd`: the service dials the SSH server and asks it to listen on a
-//! port for it with the standard `tcpip-forward` request (what `ssh -R` does); each connection
-//! to that port is forwarded over SSH to the service, which serves its router on it. Callers on
-//! that host use [`Client::tcp`](super::Client::tcp) on the port, or reach it from anywhere with
-//! `ssh -W` through [`Client::over_command`](super::Client::over_command).
-//!
-//! The `sshd_config` of the host needs (for the key's user, in a `Match` block if you like):
-//!
-//! ```text
-//! AllowTcpForwarding remote      # callers on the sshd host only (Client::tcp)
-//! GatewayPorts no                # the port listens on loopback only
-//! PermitListen 127.0.0.1:9000    # OpenSSH 7.8+: only the ports you mean
-//! ```
-//!
-//! For callers elsewhere, through `ssh -W 127.0.0.1:9000 host`, use `AllowTcpForwarding yes`
-//! with `PermitOpen 127.0.0.1:9000` so that local forwarding reaches only that port.
+//! Services behind a stock `sshd`, through `tcpip-forward`.
 
 use std::fmt;
 
 use super::client::{ClientBuilder, ClientHandler, ConnectError, ForwardServe};
 
-/// A service that a remote `sshd` listens for (see the [module docs](self)); forwarding stops
-/// when it is dropped or [closed](Self::close).
+/// A service behind a stock `sshd`: the service dials the SSH server and asks it to listen on a
+/// port for it with the standard `tcpip-forward` request (what `ssh -R` does); each connection
+/// to that port is forwarded over SSH to the service, which serves its router on it. Callers on
+/// that host use [`Client::tcp`](super::Client::tcp) on the port, or reach it from anywhere with
+/// `ssh -W` through [`Client::over_command`](super::Client::over_command).
+///
+/// The `sshd_config` of the host needs (for the key's user, in a `Match` block if you like):
+///
+/// ```text
+/// AllowTcpForwarding remote      # callers on the sshd host only (Client::tcp)
+/// GatewayPorts no                # the port listens on loopback only
+/// PermitListen 127.0.0.1:9000    # OpenSSH 7.8+: only the ports you mean
+/// ```
+///
+/// For callers elsewhere, through `ssh -W 127.0.0.1:9000 host`, use `AllowTcpForwarding yes`
+/// with `PermitOpen 127.0.0.1:9000` so that local forwarding reaches only that port.
+///
+/// Forwarding stops when it is dropped or [closed](Self::close).
 pub struct RemoteForward {
     ssh: russh::client::Handle<ClientHandler>,
     bind: String,

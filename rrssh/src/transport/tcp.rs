@@ -16,7 +16,9 @@ use crate::hub::Registry;
 use crate::proto::{Connection, ConnectionConfig, Role};
 
 impl Client {
-    /// Connects over plain TCP (no SSH: see the [module docs](self)).
+    /// Connects over plain TCP: no SSH, so no encryption and no authentication. Only for
+    /// loopback, trusted networks, or a port that `sshd` forwards to a service
+    /// ([`RemoteForward`](super::RemoteForward)).
     pub async fn tcp(addr: impl ToSocketAddrs) -> Result<Client, ConnectError> {
         let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(addr)
             .await
@@ -51,9 +53,9 @@ impl Drop for CloseOnDrop {
 }
 
 impl Server {
-    /// Serves the router over plain TCP on `addr`, without SSH (see the
-    /// [module docs](self)): no host key or `authorized_keys` is used, and calls carry no
-    /// [`Peer`](crate::Peer). The returned [`Hub`] works as for [`bind`](Self::bind).
+    /// Serves the router over plain TCP on `addr`, without SSH: no encryption, no host key, no
+    /// `authorized_keys`, and calls carry no [`Peer`](crate::Peer) (authorization layers
+    /// answer them 401). Only for loopback or trusted networks. The returned [`Hub`] works as for [`bind`](Self::bind).
     pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
