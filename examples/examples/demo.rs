@@ -1,7 +1,9 @@
 //! The rrssh tour on loopback, with freshly generated keys: a hub, a reverse-mode service that
 //! dials it, and a forward-mode server, called through typed clients in both directions.
 //!
-//! Run with `cargo run --example demo`.
+//! Run with `cargo run --example demo`. `cargo run --example demo -- serve` instead serves the
+//! inventory on 127.0.0.1:8022 until Ctrl-C, for the `rrssh` command-line tool (keys in
+//! `./rrssh-example-keys`).
 
 use std::time::Duration;
 
@@ -115,8 +117,37 @@ fn inventory() -> Router {
         .with_state(Store::default())
 }
 
+/// Serves the inventory on 127.0.0.1:8022 until Ctrl-C, with keys in `./rrssh-example-keys`.
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::path::PathBuf::from("rrssh-example-keys");
+    std::fs::create_dir_all(&dir)?;
+    let host = rrssh::keys::load_or_generate_ed25519(dir.join("host_ed25519"), "demo-host")?;
+    rrssh::keys::load_or_generate_ed25519(dir.join("id_ed25519"), "demo-client")?;
+    let authorized = AuthorizedKeys::parse(
+        &std::fs::read_to_string(dir.join("id_ed25519.pub"))?,
+        "id_ed25519.pub",
+    )?;
+    let server = Server::new()
+        .router(inventory())
+        .host_key(host)
+        .authorized_keys(authorized)
+        .bind("127.0.0.1:8022")
+        .await?;
+    println!(
+        "serving the inventory on {} (key for callers: {}/id_ed25519); Ctrl-C stops",
+        server.local_addr(),
+        dir.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    server.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return serve().await;
+    }
     // Keys, in OpenSSH's formats, in a scratch directory.
     let dir = std::env::temp_dir().join(format!("rrssh-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

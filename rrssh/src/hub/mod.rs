@@ -1,6 +1,8 @@
 //! The registry of connected peers on a serving end (the hub in reverse mode): who is
 //! connected, under which service name, and a client to call each of them.
 
+pub mod relay;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,7 @@
 //! The [`Router`]: paths and methods to handlers, as a [`tower::Service`](tower_service::Service).
 
 mod future;
+pub mod introspect;
 mod method_routing;
 #[cfg(test)]
 mod proptests;
@@ -56,6 +57,7 @@ struct Inner<S> {
     fallback: Option<MakeRoute<S>>,
     infos: Vec<RouteInfo>,
     body_limit: Option<usize>,
+    introspection: bool,
 }
 
 impl<S> Clone for Inner<S> {
@@ -66,6 +68,7 @@ impl<S> Clone for Inner<S> {
             fallback: self.fallback.clone(),
             infos: self.infos.clone(),
             body_limit: self.body_limit,
+            introspection: self.introspection,
         }
     }
 }
@@ -106,15 +109,29 @@ impl<S> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    /// A router with no routes; every request answers 404.
+    /// A router with no routes but the built-in route listing
+    /// ([`introspect::ROUTES_PATH`]; see [`introspection`](Self::introspection)); every other
+    /// request answers 404.
     pub fn new() -> Self {
-        Self::from_inner(Inner {
+        let mut inner = Inner {
             paths: Vec::new(),
             matcher: matchit::Router::new(),
             fallback: None,
             infos: Vec::new(),
             body_limit: None,
-        })
+            introspection: true,
+        };
+        inner.add(introspect::ROUTES_PATH, get(introspect::routes));
+        Self::from_inner(inner)
+    }
+
+    /// Turns the built-in route listing (`GET /.well-known/rrssh/routes`, used by
+    /// `rrssh routes`) on or off (default on). It is a route like the others: layers added
+    /// after `Router::new` (authorization included) apply to it.
+    pub fn introspection(self, on: bool) -> Self {
+        let mut inner = self.into_inner();
+        inner.introspection = on;
+        Self::from_inner(inner)
     }
 
     fn from_inner(inner: Inner<S>) -> Self {
@@ -187,6 +204,9 @@ where
         let mut inner = self.into_inner();
         let other = router.into_inner();
         for (path, mr) in other.paths {
+            if path == introspect::ROUTES_PATH {
+                continue;
+            }
             let full = if path == "/" {
                 prefix.to_owned()
             } else {
@@ -210,6 +230,9 @@ where
         let mut inner = self.into_inner();
         let other = other.into_inner();
         for (path, mr) in other.paths {
+            if path == introspect::ROUTES_PATH {
+                continue;
+            }
             inner.add(&path, mr);
         }
         inner.infos.extend(other.infos);
@@ -315,6 +338,7 @@ where
             fallback: inner.fallback.map(bind),
             infos: inner.infos,
             body_limit: inner.body_limit,
+            introspection: inner.introspection,
         })
     }
 
@@ -323,11 +347,12 @@ where
         &self.inner.infos
     }
 
-    /// Every path routed, with its methods.
+    /// Every path routed, with its methods (the built-in route listing left out).
     pub fn paths(&self) -> impl Iterator<Item = (&str, Vec<&http::Method>)> {
         self.inner
             .paths
             .iter()
+            .filter(|(p, _)| p != introspect::ROUTES_PATH)
             .map(|(p, mr)| (p.as_str(), mr.methods().collect()))
     }
 }
@@ -390,6 +415,13 @@ where
                 .collect(),
             fallback,
             body_limit: self.body_limit,
+            listing: self.introspection.then(|| {
+                let paths = self
+                    .paths
+                    .iter()
+                    .map(|(p, mr)| (p.as_str(), mr.methods().collect()));
+                introspect::Listing(introspect::listing(paths, &self.infos))
+            }),
         }
     }
 }
@@ -420,6 +452,7 @@ struct Compiled {
     capture_names: Vec<Vec<Arc<str>>>,
     fallback: Route,
     body_limit: Option<usize>,
+    listing: Option<introspect::Listing>,
 }
 
 #[derive(Clone, Copy)]
@@ -472,6 +505,11 @@ impl Router<()> {
             req.extensions_mut().insert(BodyLimit(limit));
         }
 
+        if let Some(listing) = &compiled.listing
+            && req.uri().path() == introspect::ROUTES_PATH
+        {
+            req.extensions_mut().insert(listing.clone());
+        }
         let path = req.uri().path();
         let route = match compiled.matcher.at(path) {
             Ok(found) => {

@@ -51,6 +51,7 @@ pub struct Server {
     keepalive: (Duration, usize),
     max_per_key: usize,
     max_unauthenticated: usize,
+    relay: bool,
 }
 
 impl fmt::Debug for Server {
@@ -96,6 +97,7 @@ impl Server {
             keepalive: super::KEEPALIVE,
             max_per_key: 1024,
             max_unauthenticated: 100,
+            relay: false,
         }
     }
 
@@ -151,6 +153,14 @@ impl Server {
         self.limits
     }
 
+    /// Serves caller access on the hub (default off): clients connected to it may call its
+    /// named peers by relay, each as far as its key's `call:NAME` scopes allow (see
+    /// [`hub::relay`](crate::hub::relay)).
+    pub fn relay(mut self, on: bool) -> Self {
+        self.relay = on;
+        self
+    }
+
     /// How many authentication attempts a connection gets before it is cut (default 4, like
     /// OpenSSH's `MaxAuthTries` is 6).
     pub fn max_auth_attempts(mut self, n: usize) -> Self {
@@ -196,8 +206,17 @@ impl Server {
             ..Default::default()
         });
         let registry = Registry::default();
+        let router = if self.relay {
+            let relay = crate::hub::relay::relay_router(registry.clone());
+            Some(match self.router {
+                Some(r) => r.merge(relay),
+                None => relay.introspection(true),
+            })
+        } else {
+            self.router
+        };
         let shared = Arc::new(Shared {
-            router: self.router,
+            router,
             authorized: self.authorized,
             registry: registry.clone(),
             limits: self.limits,

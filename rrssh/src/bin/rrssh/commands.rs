@@ -1,0 +1,375 @@
+//! The commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use rrssh::client::{CallExt, Error};
+use rrssh::hub::HubEvent;
+use rrssh::hub::relay::{PEERS_PATH, PeerListing};
+use rrssh::keys::{AuthorizedKeys, HostKeyPolicy};
+use rrssh::routing::introspect::{ROUTES_PATH, RouteSummary};
+use rrssh::{Client, Server};
+
+use crate::args::{Cli, Command, Common};
+use crate::output::{pretty, print_body};
+use crate::target::Target;
+
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let common = cli.common;
+    match cli.command {
+        Command::Keygen {
+            file,
+            comment,
+            force,
+        } => keygen(&file, comment, force),
+        Command::Call {
+            target,
+            method,
+            path,
+            params,
+            json,
+            include,
+        } => call(&common, &target, &method, &path, &params, json, include).await,
+        Command::Stream {
+            target,
+            path,
+            params,
+            limit,
+        } => stream(&common, &target, &path, &params, limit).await,
+        Command::Routes { target } => routes(&common, &target).await,
+        Command::Hub {
+            listen,
+            host_key,
+            authorized_keys,
+        } => hub(&listen, &host_key, &authorized_keys).await,
+        Command::Peers { target } => peers(&common, &target).await,
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+fn keygen(file: &Path, comment: Option<String>, force: bool) -> Result<ExitCode, String> {
+    if !force && (file.exists() || pub_path(file).exists()) {
+        return Err(format!(
+            "{} already exists; refusing to overwrite it (use --force)",
+            file.display()
+        ));
+    }
+    let comment = comment.unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "rrssh".into());
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{user}@{}", host.trim())
+    });
+    let key = rrssh::keys::generate_ed25519(&comment);
+    rrssh::keys::write_key_pair(&key, file).map_err(|e| e.to_string())?;
+    println!("wrote {} and {}", file.display(), pub_path(file).display());
+    println!("{}", rrssh::keys::fingerprint(key.public_key()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pub_path(file: &Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".pub");
+    PathBuf::from(p)
+}
+
+async fn connect(common: &Common, target: &Target) -> Result<Client, String> {
+    let identity = common
+        .identity
+        .clone()
+        .unwrap_or_else(|| home().join(".ssh/id_ed25519"));
+    let key = rrssh::keys::load_private_key(&identity, None).map_err(|e| e.to_string())?;
+    let known_hosts = common
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| home().join(".ssh/known_hosts"));
+    let policy = if common.accept_new {
+        HostKeyPolicy::AcceptNew(known_hosts)
+    } else {
+        HostKeyPolicy::Strict(known_hosts)
+    };
+    let mut builder = Client::builder(target.addr.clone())
+        .identity(key)
+        .host_keys(policy);
+    if let Some(u) = &target.user {
+        builder = builder.user(u.clone());
+    }
+    builder.connect().await.map_err(|e| e.to_string())
+}
+
+/// `key=value` pairs as a query string.
+fn query(params: &[String]) -> Result<String, String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let mut parts = Vec::new();
+    for p in params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("`{p}` is not key=value"))?;
+        parts.push(format!(
+            "{}={}",
+            utf8_percent_encode(k, NON_ALPHANUMERIC),
+            utf8_percent_encode(v, NON_ALPHANUMERIC)
+        ));
+    }
+    Ok(parts.join("&"))
+}
+
+fn with_query(path: String, params: &[String]) -> Result<String, String> {
+    let q = query(params)?;
+    Ok(if q.is_empty() {
+        path
+    } else if path.contains('?') {
+        format!("{path}&{q}")
+    } else {
+        format!("{path}?{q}")
+    })
+}
+
+fn read_json_arg(arg: &str) -> Result<Vec<u8>, String> {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| e.to_string())?;
+        s
+    } else if let Some(file) = arg.strip_prefix('@') {
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?
+    } else {
+        arg.to_owned()
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| format!("--json is not valid JSON: {e}"))?;
+    Ok(text.into_bytes())
+}
+
+fn exit_for(status: u16) -> ExitCode {
+    match status {
+        200..=299 => ExitCode::SUCCESS,
+        400..=499 => ExitCode::from(4),
+        _ => ExitCode::from(5),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    common: &Common,
+    target: &str,
+    method: &str,
+    path: &str,
+    params: &[String],
+    json: Option<String>,
+    include: bool,
+) -> Result<ExitCode, String> {
+    let target = Target::parse(target)?;
+    let method = rrssh::method::parse(&method.to_ascii_uppercase())
+        .ok_or_else(|| format!("`{method}` is not a method"))?;
+    let body = json.as_deref().map(read_json_arg).transpose()?;
+    let client = connect(common, &target).await?;
+    let path = with_query(target.path(path), params)?;
+    let mut req = client.request(method, &path);
+    if let Some(b) = body {
+        req = req
+            .header(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            )
+            .body(b);
+    }
+    if let Some(t) = common.timeout {
+        req = req.timeout(t);
+    }
+    let res = match req.send().await {
+        Ok(r) => r,
+        Err(Error::Status { status, body }) => {
+            eprintln!("{}", String::from_utf8_lossy(&body.to_json()));
+            return Ok(exit_for(status.as_u16()));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = res.status();
+    if include {
+        println!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        for (k, v) in res.headers() {
+            println!("{k}: {}", v.to_str().unwrap_or("<binary>"));
+        }
+        println!();
+    }
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    if status.is_success() {
+        print_body(&bytes, common.color).map_err(|e| e.to_string())?;
+    } else {
+        eprintln!("{}", String::from_utf8_lossy(&bytes).trim_end());
+    }
+    client.close().await;
+    Ok(exit_for(status.as_u16()))
+}
+
+async fn stream(
+    common: &Common,
+    target: &str,
+    path: &str,
+    params: &[String],
+    limit: Option<u64>,
+) -> Result<ExitCode, String> {
+    use std::io::Write;
+    let target = Target::parse(target)?;
+    let client = connect(common, &target).await?;
+    let path = with_query(target.path(path), params)?;
+    let mut req = client.stream(&path);
+    if let Some(t) = common.timeout {
+        req = req.timeout(t);
+    }
+    let mut items = match req.items::<serde_json::Value>().await {
+        Ok(s) => s,
+        Err(Error::Status { status, body }) => {
+            eprintln!("{}", String::from_utf8_lossy(&body.to_json()));
+            return Ok(exit_for(status.as_u16()));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut seen = 0u64;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let code = loop {
+        if limit.is_some_and(|l| seen >= l) {
+            break ExitCode::SUCCESS;
+        }
+        let next = tokio::select! {
+            n = items.next() => n,
+            _ = &mut ctrl_c => break ExitCode::from(130),
+        };
+        match next {
+            Some(Ok(item)) => {
+                seen += 1;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{item}").map_err(|e| e.to_string())?;
+                out.flush().map_err(|e| e.to_string())?;
+            }
+            Some(Err(Error::Status { status, body })) => {
+                eprintln!("{}", String::from_utf8_lossy(&body.to_json()));
+                break exit_for(status.as_u16());
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            None => break ExitCode::SUCCESS,
+        }
+    };
+    // Dropping the stream cancels the call on the server.
+    drop(items);
+    client.close().await;
+    Ok(code)
+}
+
+async fn get_json<T: serde::de::DeserializeOwned + Send>(
+    client: &Client,
+    path: &str,
+) -> Result<T, String> {
+    client.get(path).receive::<T>().await.map_err(|e| match e {
+        Error::Status { body, .. } => String::from_utf8_lossy(&body.to_json()).into_owned(),
+        e => e.to_string(),
+    })
+}
+
+async fn routes(common: &Common, target: &str) -> Result<ExitCode, String> {
+    let target = Target::parse(target)?;
+    let client = connect(common, &target).await?;
+    let routes: Vec<RouteSummary> = get_json(&client, &target.path(ROUTES_PATH)).await?;
+    if pretty(common.color) {
+        for r in &routes {
+            println!(
+                "{:<7} {:<30} {}",
+                r.method,
+                r.path,
+                r.summary.as_deref().unwrap_or("")
+            );
+            if !r.args.is_empty() {
+                println!("        args: {}", r.args.join(", "));
+            }
+            if let Some(o) = &r.output {
+                println!("        returns: {o}");
+            }
+            if let Some(s) = &r.scope {
+                println!("        scope: {s}");
+            }
+        }
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string(&routes).map_err(|e| e.to_string())?
+        );
+    }
+    client.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn peers(common: &Common, target: &str) -> Result<ExitCode, String> {
+    let target = Target::parse(target)?;
+    let client = connect(common, &target).await?;
+    let peers: Vec<PeerListing> = get_json(&client, PEERS_PATH).await?;
+    if pretty(common.color) {
+        for p in &peers {
+            println!("{:<20} {:<12} {}", p.name, p.user, p.fingerprint);
+        }
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string(&peers).map_err(|e| e.to_string())?
+        );
+    }
+    client.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn hub(listen: &str, host_key: &Path, authorized: &Path) -> Result<ExitCode, String> {
+    let key =
+        rrssh::keys::load_or_generate_ed25519(host_key, "rrssh-hub").map_err(|e| e.to_string())?;
+    let fp = rrssh::keys::fingerprint(key.public_key());
+    let authorized = AuthorizedKeys::load(authorized).map_err(|e| e.to_string())?;
+    let hub = Server::new()
+        .host_key(key)
+        .authorized_keys(authorized)
+        .relay(true)
+        .bind(listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("hub listening on {} (host key {fp})", hub.local_addr());
+    let mut events = hub.events();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            e = events.next() => match e {
+                Some(HubEvent::Connected { name, peer }) => println!(
+                    "connected    {} {} {}",
+                    name.as_deref().unwrap_or("-"), peer.user(), peer.fingerprint()
+                ),
+                Some(HubEvent::Disconnected { name, peer, reason }) => println!(
+                    "disconnected {} {} ({reason})",
+                    name.as_deref().unwrap_or("-"), peer.fingerprint()
+                ),
+                Some(HubEvent::Refused { name, peer }) => println!(
+                    "refused      {name} {} (the name is not this key's)",
+                    peer.fingerprint()
+                ),
+                Some(_) => {}
+                None => break,
+            },
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+    let cut = hub.shutdown(std::time::Duration::from_secs(5)).await;
+    println!("hub stopped ({cut} calls cut)");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,144 @@
+//! Caller access through a hub: a client connected to the hub calls a peer connected to the
+//! same hub, by name, without reaching it directly (it may be behind NAT).
+//!
+//! - `GET /.well-known/rrssh/peers` lists the peers the caller may call;
+//! - `METHOD /.well-known/rrssh/peers/{name}/{path…}` relays the call to `METHOD /{path…}` on
+//!   that peer, with its query, headers, body (streamed both ways) and the deadline left.
+//!
+//! A caller may reach the peer `name` if its `authorized_keys` line grants the scope
+//! `call:name` (`call:*` for every peer); others get 403. The peer sees the caller in the
+//! `rrssh-caller-user` and `rrssh-caller-fingerprint` headers, set by the hub.
+
+use std::time::UNIX_EPOCH;
+
+use http::{HeaderValue, StatusCode, Uri};
+use serde::{Deserialize, Serialize};
+use tower_service::Service;
+
+use super::Registry;
+use crate::client::Error;
+use crate::extract::{Deadline, TIMEOUT_HEADER};
+use crate::routing::MethodRouter;
+use crate::{ApiError, IntoResponse, Json, Path, Peer, Request, Response, Router};
+
+/// The path of the peer listing; relayed calls go under it.
+pub const PEERS_PATH: &str = "/.well-known/rrssh/peers";
+
+/// A peer as the listing shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerListing {
+    /// The service name.
+    pub name: String,
+    /// The SSH user it logged in as.
+    pub user: String,
+    /// Its key's fingerprint.
+    pub fingerprint: String,
+    /// When it connected, in seconds since the Unix epoch.
+    pub connected_at: u64,
+}
+
+fn may_call(caller: &Peer, name: &str) -> bool {
+    caller.has_scope(&format!("call:{name}"))
+}
+
+/// The routes of caller access for `registry` (see the [module docs](self)); a hub serves them
+/// when built with [`Server::relay`](crate::Server::relay).
+pub fn relay_router(registry: Registry) -> Router {
+    let list = {
+        let registry = registry.clone();
+        move |caller: Peer| {
+            let registry = registry.clone();
+            async move {
+                let peers: Vec<PeerListing> = registry
+                    .peers()
+                    .into_iter()
+                    .filter_map(|p| {
+                        let name = p.name?;
+                        may_call(&caller, &name).then(|| PeerListing {
+                            name,
+                            user: p.peer.user().to_owned(),
+                            fingerprint: p.peer.fingerprint().to_owned(),
+                            connected_at: p
+                                .connected_at
+                                .duration_since(UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs()),
+                        })
+                    })
+                    .collect();
+                Json(peers)
+            }
+        }
+    };
+    let relay = move |caller: Peer, Path((name, rest)): Path<(String, String)>, req: Request| {
+        let registry = registry.clone();
+        async move { relay_call(&registry, &caller, &name, &rest, req).await }
+    };
+    let mut any = MethodRouter::new();
+    for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "STREAM"] {
+        any = any.on(crate::method::parse(m).unwrap_or_default(), relay.clone());
+    }
+    Router::new()
+        .introspection(false)
+        .route(PEERS_PATH, crate::routing::get(list))
+        .route(&format!("{PEERS_PATH}/{{name}}/{{*rest}}"), any)
+}
+
+async fn relay_call(
+    registry: &Registry,
+    caller: &Peer,
+    name: &str,
+    rest: &str,
+    req: Request,
+) -> Response {
+    if !may_call(caller, name) {
+        tracing::warn!(caller = %caller.fingerprint(), peer = name, "relay refused");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "key {} may not call the peer `{name}` (it needs the scope call:{name})",
+                caller.fingerprint()
+            ),
+        )
+        .into_response();
+    }
+    let (mut parts, body) = req.into_parts();
+    let target = match parts.uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    parts.uri = match target.parse::<Uri>() {
+        Ok(u) => u,
+        Err(e) => return ApiError::bad_request(format!("bad target: {e}")).into_response(),
+    };
+    // The budget left, not the one the caller started with.
+    if let Some(left) = Deadline::of(&parts.extensions, &parts.headers)
+        .ok()
+        .and_then(|d| d.remaining())
+    {
+        parts.headers.insert(
+            TIMEOUT_HEADER,
+            HeaderValue::from(left.as_millis().min(u128::from(u64::MAX)) as u64),
+        );
+    }
+    for (h, v) in [
+        ("rrssh-caller-user", caller.user()),
+        ("rrssh-caller-fingerprint", caller.fingerprint()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            parts.headers.insert(h, v);
+        }
+    }
+    let mut out = Request::new(body);
+    *out.method_mut() = parts.method;
+    *out.uri_mut() = parts.uri;
+    *out.headers_mut() = parts.headers;
+    match registry.peer(name).call(out).await {
+        Ok(res) => res,
+        Err(Error::Unavailable(why)) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+        }
+        Err(Error::Timeout) => crate::routing::deadline_exceeded(),
+        Err(Error::Status { status, body }) => ApiError::new(status, body.message).into_response(),
+        Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}

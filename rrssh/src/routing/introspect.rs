@@ -1,0 +1,101 @@
+//! The built-in route listing: `GET /.well-known/rrssh/routes` answers the router's routes
+//! (method, path, summary, argument and output types), for tools such as `rrssh routes`.
+//!
+//! It is a route like any other, added by [`Router::new`](super::Router::new), so layers added
+//! afterwards (authorization included) apply to it; [`Router::introspection`] turns it off.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use serde::Serialize;
+
+use super::{ArgInfo, RouteInfo};
+use crate::extract::FromRequestParts;
+use crate::{ApiError, Json};
+
+/// The path of the route listing.
+pub const ROUTES_PATH: &str = "/.well-known/rrssh/routes";
+
+/// One route, as the listing shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RouteSummary {
+    /// The method (`GET`, …, `STREAM`).
+    pub method: String,
+    /// The path template.
+    pub path: String,
+    /// The handler's name, for attribute routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The first paragraph of the handler's doc comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The arguments of its typed call: `name: Type (path|params|json|body)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The handler's return type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The scope it requires, if its attribute named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn arg(a: &ArgInfo) -> String {
+    let kind = serde_json::to_value(a.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!("{}: {} ({kind})", a.name, a.ty)
+}
+
+/// The listing of a router's paths and attribute infos.
+pub(super) fn listing<'a>(
+    paths: impl Iterator<Item = (&'a str, Vec<&'a http::Method>)>,
+    infos: &[RouteInfo],
+) -> Arc<Vec<RouteSummary>> {
+    let mut out = Vec::new();
+    for (path, methods) in paths {
+        if path.ends_with(ROUTES_PATH) {
+            continue;
+        }
+        for m in methods {
+            let info = infos.iter().find(|i| i.path == path && i.method() == *m);
+            out.push(RouteSummary {
+                method: m.as_str().to_owned(),
+                path: path.to_owned(),
+                name: info.map(|i| i.name.to_owned()),
+                summary: info.and_then(|i| i.summary.map(str::to_owned)),
+                args: info
+                    .map(|i| i.args.iter().map(arg).collect())
+                    .unwrap_or_default(),
+                output: info.map(|i| i.output.to_owned()),
+                scope: info.and_then(|i| i.scope.map(str::to_owned)),
+            });
+        }
+    }
+    Arc::new(out)
+}
+
+/// Put into the request by the router for [`ROUTES_PATH`] when introspection is on.
+#[derive(Clone)]
+pub(super) struct Listing(pub(super) Arc<Vec<RouteSummary>>);
+
+/// The listing handler's argument: the listing, if the router put one in.
+pub(super) struct MaybeListing(Option<Listing>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeListing {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Listing>().cloned()))
+    }
+}
+
+pub(super) async fn routes(listing: MaybeListing) -> Result<Json<Vec<RouteSummary>>, ApiError> {
+    match listing.0 {
+        Some(Listing(l)) => Ok(Json((*l).clone())),
+        None => Err(ApiError::not_found(format!(
+            "no route for GET {ROUTES_PATH}"
+        ))),
+    }
+}

@@ -1,0 +1,494 @@
+//! The `rrssh` command-line tool, run as a built binary against a server and a hub started by
+//! the test on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use rrssh::keys::{AuthorizedKeys, generate_ed25519, load_private_key};
+use rrssh::routing::{get, post, stream};
+use rrssh::{ApiError, Json, JsonStream, Params, Router, Server, StatusCode, routes};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rrssh");
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("rrssh-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn rrssh(args: &[&str], stdin: Option<&str>) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("rrssh must finish")
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Fetches a user.
+#[rrssh::get("/users/{id}")]
+async fn get_user(rrssh::Path(id): rrssh::Path<u64>) -> Json<Value> {
+    Json(json!({"id": id, "name": "ada"}))
+}
+
+fn app() -> Router {
+    Router::new()
+        .mount(routes![get_user])
+        .route(
+            "/search",
+            get(|Params(q): Params<std::collections::BTreeMap<String, String>>| async move { Json(q) }),
+        )
+        .route(
+            "/items",
+            post(|Json(v): Json<Value>| async move { (StatusCode::CREATED, Json(json!({"created": v}))) })
+                .put(|Json(v): Json<Value>| async move { Json(json!({"put": v})) })
+                .patch(|Json(v): Json<Value>| async move { Json(json!({"patch": v})) })
+                .delete(|| async { Json(json!({"deleted": true})) }),
+        )
+        .route(
+            "/boom",
+            get(|| async { Err::<String, _>(ApiError::internal("the database is down")) }),
+        )
+        .route(
+            "/ticks",
+            stream(|| async {
+                JsonStream::new(futures_util::StreamExt::then(futures_util::stream::iter(0u64..), |i| async move {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    json!({"tick": i})
+                }))
+            }),
+        )
+}
+
+struct Setup {
+    dir: Dir,
+    _hub: rrssh::Hub,
+    target: String,
+    common: Vec<String>,
+}
+
+impl Setup {
+    fn args<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut v: Vec<&str> = rest.to_vec();
+        v.extend(self.common.iter().map(String::as_str));
+        v
+    }
+}
+
+async fn setup(tag: &str) -> Setup {
+    let dir = Dir::new(tag);
+    // keygen makes the caller's key.
+    let id = dir.path("id_ed25519");
+    let out = rrssh(
+        &["keygen", "-f", id.to_str().unwrap(), "-C", "ada@test"],
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = load_private_key(&id, None).unwrap();
+    let host = generate_ed25519("host");
+    let hub = Server::new()
+        .router(app())
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = hub.local_addr().port();
+    std::fs::write(
+        dir.path("known_hosts"),
+        format!(
+            "[127.0.0.1]:{port} {}\n",
+            host.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let common = vec![
+        "-i".to_owned(),
+        id.display().to_string(),
+        "--known-hosts".to_owned(),
+        dir.path("known_hosts").display().to_string(),
+    ];
+    Setup {
+        dir,
+        _hub: hub,
+        target: format!("ssh://ada@127.0.0.1:{port}"),
+        common,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_writes_openssh_keys_and_refuses_to_overwrite() {
+    let dir = Dir::new("keygen");
+    let f = dir.path("k");
+    let out = rrssh(
+        &["keygen", "-f", f.to_str().unwrap(), "-C", "me@here"],
+        None,
+    )
+    .await;
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().last().unwrap().starts_with("SHA256:"),
+        "{stdout}"
+    );
+    let public = std::fs::read_to_string(dir.path("k.pub")).unwrap();
+    assert!(public.starts_with("ssh-ed25519 ") && public.trim_end().ends_with("me@here"));
+    // The .pub is usable in authorized_keys.
+    AuthorizedKeys::parse(&public, "k.pub").unwrap();
+    let again = rrssh(&["keygen", "-f", f.to_str().unwrap()], None).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("refusing to overwrite"),
+        "{}",
+        text(&again.stderr)
+    );
+    let forced = rrssh(&["keygen", "-f", f.to_str().unwrap(), "--force"], None).await;
+    assert!(forced.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_every_verb_with_params_and_json_bodies() {
+    let s = setup("verbs").await;
+    let t = s.target.as_str();
+    let json_of = |o: &Output| -> Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("stdout: {}", text(&o.stdout)))
+    };
+
+    let out = rrssh(&s.args(&["call", t, "GET", "/users/7"]), None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_of(&out), json!({"id": 7, "name": "ada"}));
+    // Piped: the body as received, compact.
+    assert_eq!(text(&out.stdout), "{\"id\":7,\"name\":\"ada\"}\n");
+
+    let out = rrssh(
+        &s.args(&["call", t, "GET", "/search", "q=rust lang", "page=2"]),
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&out), json!({"q": "rust lang", "page": "2"}));
+
+    let out = rrssh(
+        &s.args(&["call", t, "POST", "/items", "--json", r#"{"n":1}"#]),
+        None,
+    )
+    .await;
+    assert!(out.status.success());
+    assert_eq!(json_of(&out), json!({"created": {"n": 1}}));
+
+    std::fs::write(s.dir.path("body.json"), r#"{"n":2}"#).unwrap();
+    let at = format!("@{}", s.dir.path("body.json").display());
+    let out = rrssh(&s.args(&["call", t, "PUT", "/items", "--json", &at]), None).await;
+    assert_eq!(json_of(&out), json!({"put": {"n": 2}}));
+
+    let out = rrssh(
+        &s.args(&["call", t, "PATCH", "/items", "--json", "-"]),
+        Some(r#"{"n":3}"#),
+    )
+    .await;
+    assert_eq!(json_of(&out), json!({"patch": {"n": 3}}));
+
+    let out = rrssh(&s.args(&["call", t, "DELETE", "/items"]), None).await;
+    assert_eq!(json_of(&out), json!({"deleted": true}));
+
+    // -I: status and headers first.
+    let out = rrssh(
+        &s.args(&["call", "-I", t, "POST", "/items", "--json", "{}"]),
+        None,
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("201 Created\n"), "{stdout}");
+    assert!(
+        stdout.contains("content-type: application/json"),
+        "{stdout}"
+    );
+
+    // Pretty and coloured when asked (as on a terminal).
+    let out = rrssh(
+        &s.args(&["call", "--color", "always", t, "GET", "/users/7"]),
+        None,
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("\x1b[") && stdout.contains("\n  "),
+        "{stdout:?}"
+    );
+
+    // Invalid JSON is refused before anything is sent.
+    let out = rrssh(
+        &s.args(&["call", t, "POST", "/items", "--json", "{nope"]),
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not valid JSON"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_for_404_500_and_refused_keys() {
+    let s = setup("codes").await;
+    let t = s.target.as_str();
+    let out = rrssh(&s.args(&["call", t, "GET", "/nope"]), None).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["status"], 404);
+
+    let out = rrssh(&s.args(&["call", t, "GET", "/boom"]), None).await;
+    assert_eq!(out.status.code(), Some(5));
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["message"], "the database is down");
+
+    // A key the server does not know: a transport error, exit 1, in plain words.
+    let other = s.dir.path("other");
+    rrssh(&["keygen", "-f", other.to_str().unwrap()], None).await;
+    let kh = s.dir.path("known_hosts");
+    let out = rrssh(
+        &[
+            "call",
+            t,
+            "GET",
+            "/users/1",
+            "-i",
+            other.to_str().unwrap(),
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    println!("{stderr}");
+    assert!(stderr.contains("refused the key SHA256:"), "{stderr}");
+
+    // An unknown host key: refused, with what to do.
+    std::fs::write(s.dir.path("empty_known_hosts"), "").unwrap();
+    let empty = s.dir.path("empty_known_hosts");
+    let id = s.dir.path("id_ed25519");
+    let out = rrssh(
+        &[
+            "call",
+            t,
+            "GET",
+            "/users/1",
+            "-i",
+            id.to_str().unwrap(),
+            "--known-hosts",
+            empty.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not known"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --accept-new records it, and the next call works with strict checking.
+    let out = rrssh(
+        &[
+            "call",
+            t,
+            "GET",
+            "/users/1",
+            "-i",
+            id.to_str().unwrap(),
+            "--known-hosts",
+            empty.to_str().unwrap(),
+            "--accept-new",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read_to_string(&empty)
+            .unwrap()
+            .contains("ssh-ed25519")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_with_a_limit_and_routes() {
+    let s = setup("stream").await;
+    let t = s.target.as_str();
+    let out = rrssh(&s.args(&["stream", t, "/ticks", "--limit", "3"]), None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"tick\":0}\n{\"tick\":1}\n{\"tick\":2}\n"
+    );
+
+    let out = rrssh(&s.args(&["routes", t]), None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let routes: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let user = routes.iter().find(|r| r["path"] == "/users/{id}").unwrap();
+    assert_eq!(user["method"], "GET");
+    assert_eq!(user["summary"], "Fetches a user.");
+    assert_eq!(user["args"][0], "id: u64 (path)");
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["method"] == "STREAM" && r["path"] == "/ticks")
+    );
+    let out = rrssh(&s.args(&["routes", "--color", "always", t]), None).await;
+    assert!(
+        text(&out.stdout).contains("GET     /users/{id}"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_its_peers_and_calls_through_it() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = Dir::new("hub");
+    let caller = generate_ed25519("caller");
+    let service = generate_ed25519("service");
+    let id = dir.path("caller");
+    rrssh::keys::write_key_pair(&caller, &id).unwrap();
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!(
+            "rrssh-scopes=\"call:*\" {}\nrrssh-services=\"svc\" {}\n",
+            caller.public_key().to_openssh().unwrap(),
+            service.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut hub = tokio::process::Command::new(BIN)
+        .args(["hub", "--listen", &listen, "--host-key"])
+        .arg(dir.path("hub_host"))
+        .arg("--authorized-keys")
+        .arg(dir.path("authorized_keys"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(hub.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    println!("{first}");
+    assert!(
+        first.starts_with(&format!("hub listening on {listen}")),
+        "{first}"
+    );
+    let host_key = load_private_key(dir.path("hub_host"), None).unwrap();
+
+    // A service connects to the hub; the hub prints the event.
+    let svc = rrssh::Client::builder(listen.clone())
+        .user("svc")
+        .identity(service)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            host_key.public_key().clone(),
+        ))
+        .serve(app())
+        .service_name("svc")
+        .connect()
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    println!("{event}");
+    assert!(event.starts_with("connected    svc svc SHA256:"), "{event}");
+
+    std::fs::write(
+        dir.path("known_hosts"),
+        format!(
+            "[127.0.0.1]:{port} {}\n",
+            host_key.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let common = [
+        "-i",
+        id.to_str().unwrap(),
+        "--known-hosts",
+        dir.path("known_hosts").to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let with = |rest: &[&str]| -> Vec<String> {
+        rest.iter()
+            .map(|s| (*s).to_owned())
+            .chain(common.iter().cloned())
+            .collect()
+    };
+    let run = |args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        rrssh(&refs, None).await
+    };
+    let out = run(with(&["peers", &format!("ssh://127.0.0.1:{port}")])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let peers: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["name"], "svc");
+
+    let through = format!("hub://127.0.0.1:{port}/svc");
+    let out = run(with(&["call", &through, "GET", "/users/9"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"id": 9, "name": "ada"})
+    );
+    let out = run(with(&["stream", &through, "/ticks", "-n", "2"])).await;
+    assert_eq!(text(&out.stdout), "{\"tick\":0}\n{\"tick\":1}\n");
+    let out = run(with(&[
+        "call",
+        &format!("hub://127.0.0.1:{port}/ghost"),
+        "GET",
+        "/x",
+    ]))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "a peer that is not connected is 503"
+    );
+    svc.close().await;
+    let _ = hub.kill().await;
+    let _ = Path::new(".");
+}
