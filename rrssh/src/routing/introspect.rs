@@ -2,7 +2,7 @@
 //! (method, path, summary, argument and output types), for tools such as `rrssh routes`.
 //!
 //! It is a route like any other, added by [`Router::new`](super::Router::new), so layers added
-//! afterwards (authorization included) apply to it; [`Router::introspection`] turns it off.
+//! afterwards (authorization included) apply to it; [`Router::introspection`](super::Router::introspection) turns it off.
 
 use std::sync::Arc;
 
