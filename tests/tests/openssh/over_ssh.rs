@@ -110,3 +110,39 @@ async fn a_missing_program_is_a_clear_error() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_client_kills_the_child() {
+    if !openssh_available() {
+        return;
+    }
+    let s = setup(true).await;
+    let pidfile = s.dir.path("ssh.pid");
+    // A shell that records its pid, then becomes ssh (same pid).
+    let script = format!(
+        "echo $$ > {}; exec {}",
+        pidfile.display(),
+        command(&s).join(" ")
+    );
+    let c = Client::over_command(["sh", "-c", &script]).await.unwrap();
+    assert_eq!(
+        c.get("/items/1").receive_text().await.unwrap(),
+        "{\"get\":1}"
+    );
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+    };
+    assert!(alive(), "ssh runs while the client is open");
+    drop(c);
+    let mut gone = false;
+    for _ in 0..100 {
+        if !alive() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "ssh (pid {pid}) must be killed when the client goes");
+}

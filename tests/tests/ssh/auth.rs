@@ -228,3 +228,92 @@ async fn a_service_may_register_only_the_names_its_key_lists() {
     );
     drop(right);
 }
+
+/// Caller access through a hub: each caller reaches only the peers its `call:NAME` scopes name.
+#[tokio::test]
+async fn callers_reach_only_the_peers_their_keys_may_call() {
+    let host = generate_ed25519("host");
+    let (svc_key, billing_caller, stranger) = (
+        generate_ed25519("svc"),
+        generate_ed25519("billing-caller"),
+        generate_ed25519("stranger"),
+    );
+    let text = [
+        line("", &svc_key).trim_start().to_owned(),
+        line(r#"rrssh-scopes="call:billing""#, &billing_caller),
+        line("", &stranger).trim_start().to_owned(),
+    ]
+    .concat();
+    let hub = rrssh::Server::new()
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::parse(&text, "authorized_keys").unwrap())
+        .relay(true)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dial = |key: &PrivateKey| {
+        Client::builder(hub.local_addr().to_string())
+            .user("u")
+            .identity(key.clone())
+            .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+    };
+    let echo_caller = Router::new().route(
+        "/who",
+        get(|h: http::HeaderMap| async move {
+            h.get("rrssh-caller-fingerprint")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        }),
+    );
+    let mut services = Vec::new();
+    for name in ["billing", "payroll"] {
+        services.push(
+            dial(&svc_key)
+                .serve(echo_caller.clone())
+                .service_name(name)
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(eventually(Duration::from_secs(5), || hub.peers().len() == 2).await);
+    let base = rrssh::hub::relay::PEERS_PATH;
+
+    let caller = dial(&billing_caller).connect().await.unwrap();
+    let listed: Vec<rrssh::hub::relay::PeerListing> = caller.get(base).receive().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["billing"],
+        "only the peers it may call"
+    );
+    let who = caller
+        .get(&format!("{base}/billing/who"))
+        .receive_text()
+        .await
+        .unwrap();
+    assert_eq!(who, rrssh::keys::fingerprint(billing_caller.public_key()));
+    let (status, msg) = status_of(
+        caller
+            .get(&format!("{base}/payroll/who"))
+            .receive_text()
+            .await
+            .unwrap_err(),
+    );
+    println!("billing caller to payroll: {status} {msg}");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(msg.contains("call:payroll"), "{msg}");
+
+    let nobody = dial(&stranger).connect().await.unwrap();
+    let listed: Vec<rrssh::hub::relay::PeerListing> = nobody.get(base).receive().await.unwrap();
+    assert!(listed.is_empty());
+    let (status, _) = status_of(
+        nobody
+            .get(&format!("{base}/billing/who"))
+            .receive_text()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    drop(services);
+}
