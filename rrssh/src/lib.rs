@@ -10,6 +10,9 @@ pub mod client;
 mod error;
 pub mod error_handling;
 pub mod extract;
+#[cfg(feature = "gateway")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gateway")))]
+pub mod gateway;
 pub mod handler;
 pub mod hub;
 mod json;

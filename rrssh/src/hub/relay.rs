@@ -41,6 +41,26 @@ fn may_call(caller: &Peer, name: &str) -> bool {
     caller.has_scope(&format!("call:{name}"))
 }
 
+/// The peers `caller` may call, sorted by name.
+pub(crate) fn listing(registry: &Registry, caller: &Peer) -> Vec<PeerListing> {
+    registry
+        .peers()
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.name?;
+            may_call(caller, &name).then(|| PeerListing {
+                name,
+                user: p.peer.user().to_owned(),
+                fingerprint: p.peer.fingerprint().to_owned(),
+                connected_at: p
+                    .connected_at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            })
+        })
+        .collect()
+}
+
 /// The routes of caller access for `registry` (see the [module docs](self)); a hub serves them
 /// when built with [`Server::relay`](crate::Server::relay).
 pub fn relay_router(registry: Registry) -> Router {
@@ -48,25 +68,7 @@ pub fn relay_router(registry: Registry) -> Router {
         let registry = registry.clone();
         move |caller: Peer| {
             let registry = registry.clone();
-            async move {
-                let peers: Vec<PeerListing> = registry
-                    .peers()
-                    .into_iter()
-                    .filter_map(|p| {
-                        let name = p.name?;
-                        may_call(&caller, &name).then(|| PeerListing {
-                            name,
-                            user: p.peer.user().to_owned(),
-                            fingerprint: p.peer.fingerprint().to_owned(),
-                            connected_at: p
-                                .connected_at
-                                .duration_since(UNIX_EPOCH)
-                                .map_or(0, |d| d.as_secs()),
-                        })
-                    })
-                    .collect();
-                Json(peers)
-            }
+            async move { Json(listing(&registry, &caller)) }
         }
     };
     let relay = move |caller: Peer, Path((name, rest)): Path<(String, String)>, req: Request| {
@@ -83,7 +85,9 @@ pub fn relay_router(registry: Registry) -> Router {
         .route(&format!("{PEERS_PATH}/{{name}}/{{*rest}}"), any)
 }
 
-async fn relay_call(
+/// Relays `req` from `caller` to `METHOD /{rest}` on the peer `name`, checking the caller's
+/// `call:NAME` scope; every failure is an error response (403, 503, 504, 502).
+pub(crate) async fn relay_call(
     registry: &Registry,
     caller: &Peer,
     name: &str,

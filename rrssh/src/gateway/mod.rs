@@ -1,0 +1,214 @@
+#![doc = include_str!("../docs/gateway.md")]
+
+mod body;
+mod tokens;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse as _;
+use http::header::{self, HeaderName};
+use http::{HeaderValue, Method, StatusCode};
+
+use self::body::RelayBody;
+pub use self::tokens::{MIN_TOKEN_LEN, Tokens, TokensError};
+use crate::auth::Grants;
+use crate::extract::{PeerInfo, TIMEOUT_HEADER};
+use crate::hub::Registry;
+use crate::hub::relay::{listing, relay_call};
+use crate::response::APPLICATION_NDJSON;
+use crate::{ApiError, Body, IntoResponse, Peer};
+
+/// The HTTP path prefix under which the gateway serves the peers.
+pub const PEERS_PREFIX: &str = "/peers";
+
+/// An HTTP gateway to the peers connected to a hub (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    registry: Registry,
+    tokens: Tokens,
+    anonymous: Option<Peer>,
+    default_timeout: Option<Duration>,
+}
+
+impl Gateway {
+    /// A gateway to the peers of `registry` (from [`Hub::registry`](crate::Hub::registry)).
+    /// It admits nobody until given [`tokens`](Self::tokens) or an
+    /// [`anonymous`](Self::anonymous) caller.
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            tokens: Tokens::new(),
+            anonymous: None,
+            default_timeout: None,
+        }
+    }
+
+    /// The bearer tokens callers present (`Authorization: Bearer TOKEN`), with their scopes.
+    pub fn tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Admits callers without a token, as the caller `anonymous` holding `scopes`
+    /// (`call:*` opens every peer). Only for a gateway bound to a trusted address, or behind
+    /// an authentication layer of your own: a layer may also insert a [`Peer`] into the request
+    /// extensions, and the gateway then takes that as the caller.
+    pub fn anonymous(mut self, scopes: Grants) -> Self {
+        self.anonymous = Some(Peer::new(
+            PeerInfo::new("anonymous", "anonymous").scopes(scopes),
+        ));
+        self
+    }
+
+    /// The deadline given to calls whose request has no `rrssh-timeout` header (none by default).
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    /// The gateway as an axum [`Router`](axum::Router): nest or merge it into an HTTP server of
+    /// your own, or add tower-http layers (CORS, tracing, compression) to it.
+    pub fn into_router(self) -> axum::Router {
+        let relay = axum::routing::any(relay);
+        axum::Router::new()
+            .route(PEERS_PREFIX, axum::routing::get(list))
+            .route(&format!("{PEERS_PREFIX}/{{name}}"), relay.clone())
+            .route(&format!("{PEERS_PREFIX}/{{name}}/"), relay.clone())
+            .route(&format!("{PEERS_PREFIX}/{{name}}/{{*rest}}"), relay)
+            .with_state(Arc::new(self))
+    }
+
+    /// Serves HTTP/1.1 on `listener` until the listener fails.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.into_router()).await
+    }
+
+    /// Serves HTTP/1.1 on `listener` until `signal` completes, then lets the calls in flight
+    /// finish.
+    pub async fn serve_with_shutdown<F>(
+        self,
+        listener: tokio::net::TcpListener,
+        signal: F,
+    ) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        axum::serve(listener, self.into_router())
+            .with_graceful_shutdown(signal)
+            .await
+    }
+
+    /// The caller of an HTTP request: a [`Peer`] a layer put in the extensions, else the holder
+    /// of the bearer token, else the anonymous caller.
+    fn caller(&self, req: &axum::extract::Request) -> Result<Peer, &'static str> {
+        if let Some(peer) = req.extensions().get::<Peer>() {
+            return Ok(peer.clone());
+        }
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+            return self
+                .anonymous
+                .clone()
+                .ok_or("this gateway needs `Authorization: Bearer TOKEN`");
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let Some(token) = token else {
+            return Err("the Authorization header must be `Bearer TOKEN`");
+        };
+        self.tokens
+            .find(token.as_bytes())
+            .cloned()
+            .ok_or("unknown bearer token")
+    }
+}
+
+fn unauthorized(message: &str) -> crate::Response {
+    let mut res = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"rrssh\""),
+    );
+    res
+}
+
+fn to_http(res: crate::Response, stream: bool) -> axum::response::Response {
+    let stream = stream && res.status().is_success();
+    res.map(|b| axum::body::Body::new(RelayBody::new(b, stream)))
+}
+
+async fn list(
+    State(gw): State<Arc<Gateway>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    match gw.caller(&req) {
+        Ok(caller) => axum::Json(listing(&gw.registry, &caller)).into_response(),
+        Err(why) => to_http(unauthorized(why), false),
+    }
+}
+
+/// Request headers that belong to the HTTP hop, not to the call.
+const HOP_HEADERS: [HeaderName; 8] = [
+    header::AUTHORIZATION,
+    header::HOST,
+    header::CONNECTION,
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::CONTENT_LENGTH,
+    header::EXPECT,
+];
+
+async fn relay(
+    State(gw): State<Arc<Gateway>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let caller = match gw.caller(&req) {
+        Ok(c) => c,
+        Err(why) => return to_http(unauthorized(why), false),
+    };
+    let path = req.uri().path();
+    let after = path
+        .strip_prefix(PEERS_PREFIX)
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or_default();
+    let (name, rest) = after.split_once('/').unwrap_or((after, ""));
+    let Ok(name) = percent_encoding::percent_decode_str(name).decode_utf8() else {
+        return to_http(
+            ApiError::bad_request("the peer name is not UTF-8").into_response(),
+            false,
+        );
+    };
+    let (name, rest) = (name.into_owned(), rest.to_owned());
+
+    let (mut parts, body) = req.into_parts();
+    let wants_ndjson = parts
+        .headers
+        .get(header::ACCEPT)
+        .is_some_and(|v| v.as_bytes().starts_with(APPLICATION_NDJSON.as_bytes()));
+    if parts.method == Method::GET && wants_ndjson {
+        parts.method = crate::method::STREAM.clone();
+    }
+    let stream = parts.method == *crate::method::STREAM;
+    for h in HOP_HEADERS {
+        parts.headers.remove(h);
+    }
+    if let Some(t) = gw.default_timeout
+        && !parts.headers.contains_key(TIMEOUT_HEADER)
+    {
+        parts.headers.insert(
+            TIMEOUT_HEADER,
+            HeaderValue::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        );
+    }
+    tracing::debug!(caller = caller.user(), peer = %name, method = %parts.method, path = %parts.uri.path(), "gateway call");
+    let req = crate::Request::from_parts(parts, Body::new(body));
+    let res = relay_call(&gw.registry, &caller, &name, &rest, req).await;
+    to_http(res, stream)
+}
