@@ -398,11 +398,28 @@ async fn a_hub_its_peers_and_calls_through_it() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
+    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw_token = "6f1c0e7d9a4b43a8b2d1e5f0c3a7b9d2";
+    std::fs::write(
+        dir.path("tokens"),
+        format!("# gateway callers\nweb {gw_token} call:svc\n"),
+    )
+    .unwrap();
     let mut hub = tokio::process::Command::new(BIN)
         .args(["hub", "--listen", &listen, "--host-key"])
         .arg(dir.path("hub_host"))
         .arg("--authorized-keys")
         .arg(dir.path("authorized_keys"))
+        .args([
+            "--gateway",
+            &format!("127.0.0.1:{gw_port}"),
+            "--gateway-tokens",
+        ])
+        .arg(dir.path("tokens"))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -413,6 +430,11 @@ async fn a_hub_its_peers_and_calls_through_it() {
     assert!(
         first.starts_with(&format!("hub listening on {listen}")),
         "{first}"
+    );
+    let second = lines.next_line().await.unwrap().unwrap();
+    assert_eq!(
+        second,
+        format!("gateway listening on http://127.0.0.1:{gw_port} (1 tokens)")
     );
     let host_key = load_private_key(dir.path("hub_host"), None).unwrap();
 
@@ -488,6 +510,25 @@ async fn a_hub_its_peers_and_calls_through_it() {
         Some(5),
         "a peer that is not connected is 503"
     );
+
+    // The same service over plain HTTP, through the hub's gateway.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw_port))
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!(
+            "GET /peers/svc/users/9 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {gw_token}\r\nconnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = String::new();
+    tcp.read_to_string(&mut raw).await.unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
+    assert!(raw.contains(r#"{"id":9,"name":"ada"}"#), "{raw}");
+
     svc.close().await;
     let _ = hub.kill().await;
     let _ = Path::new(".");

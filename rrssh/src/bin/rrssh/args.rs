@@ -108,6 +108,12 @@ pub(crate) enum Command {
         /// Who may connect, and with `rrssh-scopes="call:NAME"` which peers a caller may call.
         #[arg(long, value_name = "FILE")]
         authorized_keys: PathBuf,
+        /// Also serve the HTTP gateway on this address (`GET /peers`, `METHOD /peers/NAME/PATH`).
+        #[arg(long, value_name = "ADDR", requires = "gateway_tokens")]
+        gateway: Option<String>,
+        /// The gateway's bearer tokens: lines of `NAME TOKEN [call:PEER,…]`.
+        #[arg(long, value_name = "FILE", requires = "gateway")]
+        gateway_tokens: Option<PathBuf>,
     },
     /// Lists the peers connected to a hub (those this key may call).
     Peers {

@@ -43,7 +43,12 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             listen,
             host_key,
             authorized_keys,
-        } => hub(&listen, &host_key, &authorized_keys).await,
+            gateway,
+            gateway_tokens,
+        } => {
+            let gateway = gateway.zip(gateway_tokens);
+            hub(&listen, &host_key, &authorized_keys, gateway).await
+        }
         Command::Peers { target } => peers(&common, &target).await,
     }
 }
@@ -330,7 +335,12 @@ async fn peers(common: &Common, target: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn hub(listen: &str, host_key: &Path, authorized: &Path) -> Result<ExitCode, String> {
+async fn hub(
+    listen: &str,
+    host_key: &Path,
+    authorized: &Path,
+    gateway: Option<(String, std::path::PathBuf)>,
+) -> Result<ExitCode, String> {
     let key =
         rrssh::keys::load_or_generate_ed25519(host_key, "rrssh-hub").map_err(|e| e.to_string())?;
     let fp = rrssh::keys::fingerprint(key.public_key());
@@ -343,6 +353,23 @@ async fn hub(listen: &str, host_key: &Path, authorized: &Path) -> Result<ExitCod
         .await
         .map_err(|e| e.to_string())?;
     println!("hub listening on {} (host key {fp})", hub.local_addr());
+    if let Some((addr, tokens)) = gateway {
+        let tokens = rrssh::gateway::Tokens::read_file(&tokens).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("gateway: cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "gateway listening on http://{local} ({} tokens)",
+            tokens.len()
+        );
+        let gw = rrssh::gateway::Gateway::new(hub.registry()).tokens(tokens);
+        tokio::spawn(async move {
+            if let Err(e) = gw.serve(listener).await {
+                eprintln!("gateway stopped: {e}");
+            }
+        });
+    }
     let mut events = hub.events();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
