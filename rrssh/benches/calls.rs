@@ -1,7 +1,8 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|overssh|stream|connect|memory` runs one scenario.
+//! `-- --only unary|gateway|overssh|stream|connect|memory` runs one scenario (`gateway` needs
+//! `--features gateway`).
 //! Prints one JSON line per figure, then a table with the ratios.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -24,7 +25,7 @@ const REPS: usize = 3;
 
 struct Opts {
     quick: bool,
-    /// `--only unary|overssh|stream|connect|memory`: run one scenario (for profiling).
+    /// `--only unary|gateway|overssh|stream|connect|memory`: run one scenario (for profiling).
     only: Option<String>,
 }
 
@@ -608,7 +609,13 @@ async fn ssh_tunnel(
 }
 
 /// HTTP/1.1 keep-alive load: `conc` connections, one request in flight on each.
-async fn http_load(port: u16, conc: usize, dur: Duration, body: Option<Value>) -> Figure {
+async fn http_load(
+    port: u16,
+    prefix: &'static str,
+    conc: usize,
+    dur: Duration,
+    body: Option<Value>,
+) -> Figure {
     use http_body_util::BodyExt;
     let start = Instant::now();
     let deadline = start + dur;
@@ -631,10 +638,10 @@ async fn http_load(port: u16, conc: usize, dur: Duration, body: Option<Value>) -
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let req = match &body {
-                        None => http::Request::get("/hello")
+                        None => http::Request::get(format!("{prefix}/hello"))
                             .header("host", "127.0.0.1")
                             .body(http_body_util::Full::new(bytes::Bytes::new())),
-                        Some(b) => http::Request::post("/echo")
+                        Some(b) => http::Request::post(format!("{prefix}/echo"))
                             .header("host", "127.0.0.1")
                             .header("content-type", "application/json")
                             .body(http_body_util::Full::new(b.clone())),
@@ -811,8 +818,8 @@ async fn main() {
             let (mut h_g, mut h_p) = (vec![], vec![]);
             for _ in 0..REPS {
                 if let Some(t) = &tunnel {
-                    h_g.push(http_load(t.port, conc, dur, None).await);
-                    h_p.push(http_load(t.port, conc, dur, Some(body.clone())).await);
+                    h_g.push(http_load(t.port, "", conc, dur, None).await);
+                    h_p.push(http_load(t.port, "", conc, dur, Some(body.clone())).await);
                 }
                 g_f.push(get_load(&fwd, conc, dur).await);
                 b.push(bare_echo(rig.bare, &rig.key, conc, 100, dur).await);
@@ -856,6 +863,37 @@ async fn main() {
                     "ssh -R + axum POST",
                 ));
             }
+        }
+    }
+    #[cfg(feature = "gateway")]
+    if opts.runs("gateway") {
+        // HTTP clients → the hub's HTTP gateway → SSH → the reverse service, against HTTP
+        // clients → sshd's `ssh -R` port → axum: both put a service behind NAT on HTTP.
+        match ssh_tunnel(&rig.host, &rig.key, axum_server().await).await {
+            Ok(tunnel) => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let gw_port = listener.local_addr().unwrap().port();
+                let gw = rrssh::gateway::Gateway::new(rig.hub.registry())
+                    .anonymous(rrssh::auth::Grants::parse("call:*").unwrap());
+                tokio::spawn(gw.serve(listener));
+                for conc in [1usize, 64] {
+                    let (mut g, mut h, mut gp, mut hp) = (vec![], vec![], vec![], vec![]);
+                    for _ in 0..REPS {
+                        g.push(http_load(gw_port, "/peers/bench", conc, dur, None).await);
+                        h.push(http_load(tunnel.port, "", conc, dur, None).await);
+                        let b = Some(body.clone());
+                        gp.push(http_load(gw_port, "/peers/bench", conc, dur, b.clone()).await);
+                        hp.push(http_load(tunnel.port, "", conc, dur, b).await);
+                    }
+                    let (g, h, gp, hp) = (median(g), median(h), median(gp), median(hp));
+                    let tag = if conc == 1 { "seq" } else { "conc64" };
+                    emit(&format!("gateway_get_{tag}"), "rrssh", g, "req/s");
+                    emit(&format!("gateway_post_{tag}"), "rrssh", gp, "req/s");
+                    table.push((format!("gateway GET {tag}"), g, h, "ssh -R + axum GET"));
+                    table.push((format!("gateway POST {tag}"), gp, hp, "ssh -R + axum POST"));
+                }
+            }
+            Err(why) => println!("# gateway vs ssh -R skipped: {why}"),
         }
     }
     if opts.runs("overssh") {

@@ -24,6 +24,7 @@ pub mod routing;
 pub mod test;
 pub mod trace;
 pub mod transport;
+pub mod tunnel;
 
 #[doc(hidden)]
 pub mod __private {

@@ -212,6 +212,11 @@ impl AuthorizedKeys {
                     }
                 }
             }
+            if let Some(v) = options.get("permitopen") {
+                let v = v.as_deref().unwrap_or_default();
+                crate::tunnel::PermitOpen::parse(v)
+                    .map_err(|e| err(format!("bad `permitopen`: {e}")))?;
+            }
             let mut parts = rest.splitn(3, char::is_whitespace);
             let ty = parts.next().unwrap_or("");
             if !KEY_TYPES.contains(&ty) {

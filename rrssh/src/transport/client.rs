@@ -3,6 +3,7 @@
 //! one (reverse mode).
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -446,6 +447,36 @@ impl Client {
     /// The rrssh connection.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Opens a `direct-tcpip` channel to `host:port` as the server sees it (a tunnel).
+    pub(crate) async fn open_direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+        from: SocketAddr,
+    ) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
+        match &*self.carrier {
+            Carrier::Ssh(h) => h
+                .channel_open_direct_tcpip(
+                    host,
+                    u32::from(port),
+                    from.ip().to_string(),
+                    u32::from(from.port()),
+                )
+                .await
+                .map(russh::Channel::into_stream)
+                .map_err(|e| match e {
+                    russh::Error::ChannelOpenFailure(why) => {
+                        format!("the server refused the tunnel to {host}:{port} ({why:?})")
+                    }
+                    e => format!("cannot open a tunnel to {host}:{port}: {e}"),
+                }),
+            Carrier::Tcp | Carrier::Command(_) => Err(
+                "tunnels need rrssh's own SSH connection, not a plain-TCP or spawned-command carrier"
+                    .to_owned(),
+            ),
+        }
     }
 
     /// Closes the connection.

@@ -52,6 +52,7 @@ pub struct Server {
     max_per_key: usize,
     max_unauthenticated: usize,
     relay: bool,
+    permit_open: crate::tunnel::PermitOpen,
 }
 
 impl fmt::Debug for Server {
@@ -98,12 +99,21 @@ impl Server {
             max_per_key: 1024,
             max_unauthenticated: 100,
             relay: false,
+            permit_open: crate::tunnel::PermitOpen::none(),
         }
     }
 
     /// The routes served to every connected peer.
     pub fn router(mut self, router: Router) -> Self {
         self.router = Some(router);
+        self
+    }
+
+    /// The targets callers may open TCP tunnels to (`ssh -L`, or
+    /// [`Client::forward_local`](crate::Client::forward_local)); none by default. See
+    /// [`tunnel`](crate::tunnel) for the per-key options that narrow it.
+    pub fn permit_open(mut self, targets: crate::tunnel::PermitOpen) -> Self {
+        self.permit_open = targets;
         self
     }
 
@@ -223,6 +233,7 @@ impl Server {
             next_conn: AtomicU64::new(1),
             max_per_key: self.max_per_key,
             per_key: Mutex::new(HashMap::new()),
+            permit_open: self.permit_open,
         });
         let auth_timeout = self.auth_timeout;
         let max_unauthenticated = self.max_unauthenticated;
@@ -268,6 +279,7 @@ impl Server {
                     authed: authed.clone(),
                     pending: Some(pending),
                     channels: HashMap::new(),
+                    tunnels: None,
                 };
                 let config = config.clone();
                 sessions.spawn(async move {
@@ -327,6 +339,7 @@ struct Shared {
     max_per_key: usize,
     /// Open rrssh connections per key fingerprint.
     per_key: Mutex<HashMap<String, usize>>,
+    permit_open: crate::tunnel::PermitOpen,
 }
 
 /// Counts a connection as unauthenticated until dropped.
@@ -398,6 +411,8 @@ struct ConnHandler {
     /// Counts this connection as unauthenticated until it authenticates.
     pending: Option<Pending>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// What the authenticated key may tunnel to.
+    tunnels: Option<crate::tunnel::serve::KeyTunnels>,
 }
 
 impl ConnHandler {
@@ -436,6 +451,7 @@ impl russh::server::Handler for ConnHandler {
             .peer_info(user, fingerprint(key.public_key))
             .connection_id(self.conn_id);
         info.remote_addr = self.remote;
+        self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(entry));
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);
         self.pending = None;
@@ -456,6 +472,46 @@ impl russh::server::Handler for ConnHandler {
                 .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
         }
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(peer), Some(tunnels)) = (&self.peer, &self.tunnels) else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        if let Some(why) =
+            tunnels.refusal(&self.shared.permit_open, host_to_connect, port_to_connect)
+        {
+            tracing::warn!(
+                fingerprint = %peer.fingerprint(),
+                user = %peer.user(),
+                target = %format!("{host_to_connect}:{port_to_connect}"),
+                "tunnel refused: {why}"
+            );
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        tracing::debug!(fingerprint = %peer.fingerprint(), target = %format!("{host_to_connect}:{port_to_connect}"), "tunnel opened");
+        tokio::spawn(crate::tunnel::serve::join(
+            channel,
+            reply,
+            host_to_connect.to_owned(),
+            port_to_connect,
+        ));
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! Without `ssh`/`sshd` installed these tests say so and pass, unless `RRSSH_REQUIRE_OPENSSH`
 //! is set (CI sets it, after installing OpenSSH).
 
+mod local_forward;
 mod over_ssh;
 mod remote_forward;
 

@@ -10,6 +10,7 @@ mod modes;
 mod proxy;
 mod reconnect;
 mod soak;
+mod tunnel;
 
 use std::time::Duration;
 

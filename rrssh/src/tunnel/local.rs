@@ -1,0 +1,179 @@
+//! Local forwarding: a local listener whose connections are carried to a target the server
+//! reaches (`ssh -L`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::task::JoinSet;
+
+use crate::{Client, ReconnectingClient};
+
+/// How long an accepted connection waits for a reconnecting client to be connected.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
+
+/// A running local forward: a listener on this machine whose connections go, through the SSH
+/// connection, to a target the server reaches. Dropping it (or [`close`](Self::close)) stops
+/// the listener and cuts the connections it carries.
+pub struct LocalForward {
+    local_addr: SocketAddr,
+    target: String,
+    stats: Arc<Stats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Stats {
+    opened: AtomicU64,
+    refused: AtomicU64,
+}
+
+#[derive(Clone)]
+enum Source {
+    One(Client),
+    Persistent(ReconnectingClient),
+}
+
+impl Source {
+    async fn client(&self) -> Option<Client> {
+        match self {
+            Source::One(c) => Some(c.clone()),
+            Source::Persistent(r) => {
+                if let Some(c) = r.current() {
+                    return Some(c);
+                }
+                tokio::time::timeout(WAIT_FOR_CONNECTION, r.connected())
+                    .await
+                    .ok()
+            }
+        }
+    }
+}
+
+impl LocalForward {
+    async fn start(
+        source: Source,
+        listen: impl ToSocketAddrs,
+        host: &str,
+        port: u16,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
+        let local_addr = listener.local_addr()?;
+        let stats = Arc::new(Stats::default());
+        let target = format!("{host}:{port}");
+        let host: Arc<str> = Arc::from(host);
+        let task = tokio::spawn({
+            let stats = stats.clone();
+            async move {
+                // Owned by this task: aborting it cuts every tunnel it carries.
+                let mut tunnels = JoinSet::new();
+                loop {
+                    let (tcp, from) = tokio::select! {
+                        r = listener.accept() => match r {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "tunnel listener: accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        },
+                        Some(_) = tunnels.join_next(), if !tunnels.is_empty() => continue,
+                    };
+                    let _ = tcp.set_nodelay(true);
+                    let (source, host, stats) = (source.clone(), host.clone(), stats.clone());
+                    tunnels.spawn(async move {
+                        let Some(client) = source.client().await else {
+                            tracing::warn!(%from, "tunnel: not connected; connection closed");
+                            stats.refused.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        };
+                        match client.open_direct_tcpip(&host, port, from).await {
+                            Ok(channel) => {
+                                stats.opened.fetch_add(1, Ordering::Relaxed);
+                                super::serve::pipe(tcp, channel).await;
+                            }
+                            Err(why) => {
+                                tracing::warn!(%from, "tunnel: {why}");
+                                stats.refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Ok(Self {
+            local_addr,
+            target,
+            stats,
+            task,
+        })
+    }
+
+    /// The local address it listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// How many connections were carried so far.
+    pub fn opened(&self) -> u64 {
+        self.stats.opened.load(Ordering::Relaxed)
+    }
+
+    /// How many connections were closed at once because the server refused the tunnel or no
+    /// connection was up.
+    pub fn refused(&self) -> u64 {
+        self.stats.refused.load(Ordering::Relaxed)
+    }
+
+    /// Stops listening and cuts the connections it carries.
+    pub fn close(self) {}
+}
+
+impl Drop for LocalForward {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl fmt::Debug for LocalForward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalForward")
+            .field("local_addr", &self.local_addr)
+            .field("target", &self.target)
+            .field("opened", &self.opened())
+            .field("refused", &self.refused())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Listens on `listen` and carries each connection to `host:port` as the server sees it,
+    /// like `ssh -L listen:host:port`. The server must permit the target (see
+    /// [`tunnel`](crate::tunnel)); a refused tunnel closes the local connection at once.
+    /// Needs rrssh's own SSH connection (not [`Client::tcp`] or [`Client::over_command`]).
+    pub async fn forward_local(
+        &self,
+        listen: impl ToSocketAddrs,
+        host: &str,
+        port: u16,
+    ) -> std::io::Result<LocalForward> {
+        LocalForward::start(Source::One(self.clone()), listen, host, port).await
+    }
+}
+
+impl ReconnectingClient {
+    /// Like [`Client::forward_local`], but persistent: the listener stays up across
+    /// reconnections, and each new connection goes through whichever SSH connection is up
+    /// (waiting up to 10 s for one). Connections carried when a connection drops are cut.
+    pub async fn forward_local(
+        &self,
+        listen: impl ToSocketAddrs,
+        host: &str,
+        port: u16,
+    ) -> std::io::Result<LocalForward> {
+        LocalForward::start(Source::Persistent(self.clone()), listen, host, port).await
+    }
+}

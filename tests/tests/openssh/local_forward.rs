@@ -1,0 +1,87 @@
+//! OpenSSH's `ssh -L` against an rrssh server: rrssh's tunnels are plain `direct-tcpip`.
+
+use std::time::Duration;
+
+use rrssh::Server;
+use rrssh::keys::{AuthorizedKeys, generate_ed25519};
+use rrssh::tunnel::PermitOpen;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{TempDir, free_port, known_hosts_line, openssh_available, ssh_config, write_key};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
+    if !openssh_available() {
+        return;
+    }
+    // The target: a TCP server that answers one greeting per connection.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = target.accept().await {
+            tokio::spawn(async move {
+                let mut name = String::new();
+                let _ = s.read_to_string(&mut name).await;
+                let _ = s.write_all(format!("hello, {name}").as_bytes()).await;
+            });
+        }
+    });
+
+    let host = generate_ed25519("rrssh-host");
+    let client = generate_ed25519("ada@laptop");
+    let hub = Server::new()
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]))
+        .permit_open(PermitOpen::parse(&format!("127.0.0.1:{target_port}")).unwrap())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dir = TempDir::new("ssh-l");
+    let id = write_key(&dir, "id_ed25519", &client);
+    let kh = dir.path("known_hosts");
+    std::fs::write(&kh, known_hosts_line(hub.local_addr().port(), &host)).unwrap();
+    let config = ssh_config(&dir, "api", hub.local_addr().port(), "ada", &id, &kh);
+
+    let local = free_port();
+    let mut ssh = tokio::process::Command::new("ssh")
+        .arg("-F")
+        .arg(&config)
+        .args([
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            &format!("127.0.0.1:{local}:127.0.0.1:{target_port}"),
+            "api",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // ssh listens once it is authenticated.
+    let mut conn = None;
+    for _ in 0..200 {
+        if let Ok(c) = tokio::net::TcpStream::connect(("127.0.0.1", local)).await {
+            conn = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut conn = conn.expect("ssh -L listens");
+    conn.write_all(b"openssh").await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply, "hello, openssh");
+
+    ssh.kill().await.unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = ssh.stderr.take() {
+        let _ = e.read_to_string(&mut err).await;
+    }
+    assert!(!err.contains("administratively prohibited"), "{err}");
+}
