@@ -123,6 +123,7 @@ async fn setup(tag: &str) -> Setup {
         .router(app())
         .host_key(host.clone())
         .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]))
+        .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -532,4 +533,69 @@ async fn a_hub_its_peers_and_calls_through_it() {
     svc.close().await;
     let _ = hub.kill().await;
     let _ = Path::new(".");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_carries_tcp_like_ssh_dash_l() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let s = setup("forward").await;
+    // The target: answers each connection with what it read, upper-cased.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = target.accept().await {
+            tokio::spawn(async move {
+                let mut v = String::new();
+                let _ = c.read_to_string(&mut v).await;
+                let _ = c.write_all(v.to_uppercase().as_bytes()).await;
+            });
+        }
+    });
+    let local = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = format!("{local}:127.0.0.1:{target_port}");
+    let mut child = tokio::process::Command::new(BIN)
+        .args(s.args(&["forward", "-L", &spec, &s.target]))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "forwarding 127.0.0.1:{local} to 127.0.0.1:{target_port}"
+        )),
+        "{first}"
+    );
+    for word in ["tunnel", "again"] {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", local))
+            .await
+            .unwrap();
+        c.write_all(word.as_bytes()).await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut back = String::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, word.to_uppercase());
+    }
+    let _ = child.kill().await;
+
+    // A malformed spec is refused in plain words, exit status 1.
+    let out = rrssh(&s.args(&["forward", "-L", "nonsense", &s.target]), None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("expected [BIND:]PORT:HOST:HOSTPORT"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -115,6 +115,15 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE", requires = "gateway")]
         gateway_tokens: Option<PathBuf>,
     },
+    /// Carries local TCP connections to a host the server reaches, like `ssh -L`, reconnecting
+    /// as needed, until Ctrl-C.
+    Forward {
+        /// [BIND:]PORT:HOST:HOSTPORT (BIND defaults to 127.0.0.1)
+        #[arg(short = 'L', value_name = "SPEC")]
+        local: String,
+        /// ssh://[user@]host[:port] of the server
+        target: String,
+    },
     /// Lists the peers connected to a hub (those this key may call).
     Peers {
         /// ssh://[user@]host[:port] of the hub

@@ -50,6 +50,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             hub(&listen, &host_key, &authorized_keys, gateway).await
         }
         Command::Peers { target } => peers(&common, &target).await,
+        Command::Forward { local, target } => forward(&common, &target, &local).await,
     }
 }
 
@@ -83,6 +84,13 @@ fn pub_path(file: &Path) -> PathBuf {
 }
 
 async fn connect(common: &Common, target: &Target) -> Result<Client, String> {
+    builder(common, target)?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn builder(common: &Common, target: &Target) -> Result<rrssh::transport::ClientBuilder, String> {
     let identity = common
         .identity
         .clone()
@@ -103,7 +111,70 @@ async fn connect(common: &Common, target: &Target) -> Result<Client, String> {
     if let Some(u) = &target.user {
         builder = builder.user(u.clone());
     }
-    builder.connect().await.map_err(|e| e.to_string())
+    Ok(builder)
+}
+
+/// `[BIND:]PORT:HOST:HOSTPORT`, as `ssh -L` takes it; BIND defaults to 127.0.0.1.
+fn parse_forward(spec: &str) -> Result<(String, String, u16), String> {
+    let bad = || format!("bad -L `{spec}`: expected [BIND:]PORT:HOST:HOSTPORT");
+    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    let [hostport, host, local] = parts[..] else {
+        return Err(bad());
+    };
+    let hostport: u16 = hostport.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let listen = if local.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{local}")
+    } else {
+        local.to_owned()
+    };
+    Ok((listen, host.to_owned(), hostport))
+}
+
+async fn forward(common: &Common, target: &str, spec: &str) -> Result<ExitCode, String> {
+    let (listen, host, port) = parse_forward(spec)?;
+    let target_parsed = Target::parse(target)?;
+    if target_parsed.peer.is_some() {
+        return Err("tunnels go to a server (ssh://…), not to a peer behind a hub".to_owned());
+    }
+    // Fail early on bad keys or host keys, then stay connected.
+    connect(common, &target_parsed).await?.close().await;
+    let client = builder(common, &target_parsed)?.connect_persistent();
+    let fwd = client
+        .forward_local(listen.as_str(), &host, port)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    println!(
+        "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
+        fwd.local_addr()
+    );
+    let mut events = client.events();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            e = events.recv() => match e {
+                Ok(rrssh::transport::ConnectionEvent::Disconnected { reason }) => {
+                    println!("disconnected ({reason}); reconnecting");
+                }
+                Ok(rrssh::transport::ConnectionEvent::Connected) => println!("connected"),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            },
+        }
+    }
+    println!(
+        "stopped ({} connections carried, {} refused)",
+        fwd.opened(),
+        fwd.refused()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `key=value` pairs as a query string.
