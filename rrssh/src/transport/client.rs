@@ -202,10 +202,7 @@ impl ClientBuilder {
         cfg.service = self.service;
         cfg.limits = self.limits;
         let conn = Connection::start(channel.into_stream(), cfg).await?;
-        Ok(Client {
-            conn,
-            carrier: Arc::new(Carrier::Ssh(ssh)),
-        })
+        Ok(Client::new(conn, Carrier::Ssh(ssh)))
     }
 
     /// Dials, checks the host key and authenticates; returns the session and the server's
@@ -390,6 +387,9 @@ impl russh::client::Handler for ClientHandler {
 /// A connection to an rrssh server over SSH. A [`tower::Service`](Service): typed calls,
 /// the untyped builder and client-side layers work on it.
 ///
+/// Clones share the connection. Dropping the last clone closes it (for a reverse service, that
+/// stops serving); [`close`](Self::close) does the same and waits until the close is sent.
+///
 /// ```no_run
 /// # async fn run(key: rrssh::keys::PrivateKey) -> Result<(), Box<dyn std::error::Error>> {
 /// use rrssh::client::CallExt;
@@ -406,7 +406,31 @@ impl russh::client::Handler for ClientHandler {
 #[derive(Clone)]
 pub struct Client {
     pub(super) conn: Connection,
-    pub(super) carrier: Arc<Carrier>,
+    pub(super) carrier: Arc<Carried>,
+}
+
+/// A client's carrier with its connection: dropping the last clone of a client closes both,
+/// as dropping any client does (a reverse service stops serving when its client is dropped).
+pub(super) struct Carried {
+    conn: Connection,
+    pub(super) kind: Carrier,
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        self.conn.close("client dropped");
+        if let Carrier::Ssh(ssh) = std::mem::replace(&mut self.kind, Carrier::Tcp)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let conn = self.conn.clone();
+            rt.spawn(async move {
+                conn.flushed().await;
+                let _ = ssh
+                    .disconnect(russh::Disconnect::ByApplication, "client dropped", "")
+                    .await;
+            });
+        }
+    }
 }
 
 /// What carries a client's connection; dropped with the last clone of the client.
@@ -428,6 +452,16 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
+    pub(super) fn new(conn: Connection, kind: Carrier) -> Self {
+        Self {
+            carrier: Arc::new(Carried {
+                conn: conn.clone(),
+                kind,
+            }),
+            conn,
+        }
+    }
+
     /// Starts building a client for `addr` (`host:port`; port 8022 if omitted).
     pub fn builder(addr: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
@@ -456,7 +490,7 @@ impl Client {
         port: u16,
         from: SocketAddr,
     ) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
-        match &*self.carrier {
+        match &self.carrier.kind {
             Carrier::Ssh(h) => h
                 .channel_open_direct_tcpip(
                     host,
@@ -483,7 +517,7 @@ impl Client {
     pub async fn close(&self) {
         self.conn.close("client closed");
         self.conn.flushed().await;
-        match &*self.carrier {
+        match &self.carrier.kind {
             Carrier::Ssh(ssh) => {
                 let _ = ssh
                     .disconnect(russh::Disconnect::ByApplication, "bye", "")

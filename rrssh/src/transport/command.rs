@@ -160,12 +160,12 @@ impl Client {
             tracing::debug!(%reason, "carrier command ended");
             watched.close(&reason);
         });
-        Ok(Client {
+        Ok(Client::new(
             conn,
-            carrier: Arc::new(Carrier::Command(ChildGuard {
+            Carrier::Command(ChildGuard {
                 kill: Mutex::new(Some(kill_tx)),
-            })),
-        })
+            }),
+        ))
     }
 
     /// [`over_command`](Self::over_command) with OpenSSH's `ssh`, for a target written

@@ -3,7 +3,6 @@
 //! `sshd` forwards to a service, see [`RemoteForward`](super::RemoteForward)). Calls carry no
 //! [`Peer`](crate::Peer), so authorization layers answer them 401.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -36,10 +35,7 @@ impl Client {
             })?;
         let _ = tcp.set_nodelay(true);
         let conn = Connection::start(tcp, ConnectionConfig::new(Role::Initiator)).await?;
-        Ok(Client {
-            conn,
-            carrier: Arc::new(Carrier::Tcp),
-        })
+        Ok(Client::new(conn, Carrier::Tcp))
     }
 }
 

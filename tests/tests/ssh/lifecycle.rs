@@ -139,3 +139,36 @@ async fn a_service_told_to_go_away_moves_to_the_next_hub() {
         "svc"
     );
 }
+
+/// Dropping the last clone of a client closes its connection, as dropping any client does:
+/// connections made and dropped in a loop do not pile up on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_client_clone_closes_the_connection() {
+    let keys = Keys::new();
+    let hub = server(&keys, Some(sleeper("hub", 1))).await;
+    for _ in 0..3 {
+        let c = client(&keys, &hub).connect().await.unwrap();
+        let c2 = c.clone();
+        assert_eq!(c.get("/name").receive_text().await.unwrap(), "hub");
+        drop(c);
+        assert_eq!(
+            c2.get("/name").receive_text().await.unwrap(),
+            "hub",
+            "a clone still works"
+        );
+        drop(c2);
+    }
+    let svc = client(&keys, &hub)
+        .serve(sleeper("svc", 1))
+        .service_name("svc")
+        .connect()
+        .await
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || hub.peer("svc").is_connected()).await);
+    drop(svc);
+    assert!(
+        eventually(Duration::from_secs(5), || hub.peers().is_empty()).await,
+        "connections left open: {:?}",
+        hub.peers().len()
+    );
+}
