@@ -124,6 +124,7 @@ async fn setup(tag: &str) -> Setup {
         .host_key(host.clone())
         .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]))
         .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
+        .permit_listen(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -588,6 +589,42 @@ async fn forward_carries_tcp_like_ssh_dash_l() {
             .unwrap();
         assert_eq!(back, word.to_uppercase());
     }
+    let _ = child.kill().await;
+
+    // -R: the server listens, and connections come back to the target on this side.
+    let remote = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = format!("{remote}:127.0.0.1:{target_port}");
+    let mut child = tokio::process::Command::new(BIN)
+        .args(s.args(&["forward", "-R", &spec, &s.target]))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.starts_with(&format!("the server listens on 127.0.0.1:{remote}")),
+        "{first}"
+    );
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", remote))
+        .await
+        .unwrap();
+    c.write_all(b"back").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut back = String::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, "BACK");
     let _ = child.kill().await;
 
     // A malformed spec is refused in plain words, exit status 1.

@@ -212,10 +212,12 @@ impl AuthorizedKeys {
                     }
                 }
             }
-            if let Some(v) = options.get("permitopen") {
-                let v = v.as_deref().unwrap_or_default();
-                crate::tunnel::PermitOpen::parse(v)
-                    .map_err(|e| err(format!("bad `permitopen`: {e}")))?;
+            for name in ["permitopen", "permitlisten"] {
+                if let Some(v) = options.get(name) {
+                    let v = v.as_deref().unwrap_or_default();
+                    crate::tunnel::PermitOpen::parse(v)
+                        .map_err(|e| err(format!("bad `{name}`: {e}")))?;
+                }
             }
             let mut parts = rest.splitn(3, char::is_whitespace);
             let ty = parts.next().unwrap_or("");

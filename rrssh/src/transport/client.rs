@@ -2,6 +2,7 @@
 //! opens the `rrssh` subsystem. The same client also serves a router to the server if given
 //! one (reverse mode).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -180,7 +181,7 @@ impl ClientBuilder {
     }
 
     async fn connect_inner(self) -> Result<Client, ConnectError> {
-        let (ssh, server_fp) = self.dial(None).await?;
+        let (ssh, server_fp, targets) = self.dial(None).await?;
         let mut channel = ssh.channel_open_session().await?;
         channel.request_subsystem(true, SUBSYSTEM).await?;
         loop {
@@ -202,7 +203,7 @@ impl ClientBuilder {
         cfg.service = self.service;
         cfg.limits = self.limits;
         let conn = Connection::start(channel.into_stream(), cfg).await?;
-        Ok(Client::new(conn, Carrier::Ssh(ssh)))
+        Ok(Client::new(conn, Carrier::Ssh(ssh, targets)))
     }
 
     /// Dials, checks the host key and authenticates; returns the session and the server's
@@ -210,7 +211,7 @@ impl ClientBuilder {
     pub(super) async fn dial(
         &self,
         forward: Option<ForwardServe>,
-    ) -> Result<(russh::client::Handle<ClientHandler>, String), ConnectError> {
+    ) -> Result<(russh::client::Handle<ClientHandler>, String, RemoteTargets), ConnectError> {
         let key = self.key.clone().ok_or(ConnectError::NoIdentity)?;
         let policy = self
             .host_keys
@@ -234,7 +235,9 @@ impl ClientBuilder {
         });
         let rejected = Arc::new(Mutex::new(None));
         let server_key = Arc::new(Mutex::new(None));
+        let targets = RemoteTargets::default();
         let handler = ClientHandler {
+            targets: targets.clone(),
             policy,
             host: host.clone(),
             port,
@@ -273,7 +276,7 @@ impl ClientBuilder {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .unwrap_or_default();
-        Ok((ssh, server_fp))
+        Ok((ssh, server_fp, targets))
     }
 
     pub(super) fn router(&self) -> Option<&Router> {
@@ -314,7 +317,12 @@ pub(super) struct ClientHandler {
     rejected: Arc<Mutex<Option<HostKeyError>>>,
     server_key: Arc<Mutex<Option<String>>>,
     forward: Option<ForwardServe>,
+    targets: RemoteTargets,
 }
+
+/// Where connections forwarded by the server go, by the port the server listens on
+/// ([`Client::forward_remote`]).
+pub(crate) type RemoteTargets = Arc<Mutex<HashMap<u32, (String, u16)>>>;
 
 /// What to serve on connections the SSH server forwards to us (`tcpip-forward`).
 #[derive(Clone)]
@@ -356,6 +364,27 @@ impl russh::client::Handler for ClientHandler {
         reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
+        let target = self
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&connected_port)
+            .cloned();
+        if let Some((host, port)) = target {
+            tracing::debug!(
+                listen = %format!("{connected_address}:{connected_port}"),
+                from = %format!("{originator_address}:{originator_port}"),
+                target = %format!("{host}:{port}"),
+                "remote tunnel connection"
+            );
+            tokio::spawn(crate::tunnel::serve::join(
+                channel,
+                reply,
+                host,
+                u32::from(port),
+            ));
+            return Ok(());
+        }
         let Some(forward) = self.forward.clone() else {
             reply
                 .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
@@ -419,7 +448,7 @@ pub(super) struct Carried {
 impl Drop for Carried {
     fn drop(&mut self) {
         self.conn.close("client dropped");
-        if let Carrier::Ssh(ssh) = std::mem::replace(&mut self.kind, Carrier::Tcp)
+        if let Carrier::Ssh(ssh, _) = std::mem::replace(&mut self.kind, Carrier::Tcp)
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             let conn = self.conn.clone();
@@ -435,8 +464,8 @@ impl Drop for Carried {
 
 /// What carries a client's connection; dropped with the last clone of the client.
 pub(super) enum Carrier {
-    /// An SSH session this process dialed.
-    Ssh(russh::client::Handle<ClientHandler>),
+    /// An SSH session this process dialed, and where its remote tunnels go.
+    Ssh(russh::client::Handle<ClientHandler>, RemoteTargets),
     /// A plain TCP connection.
     Tcp,
     /// A child process's stdin and stdout (killed when dropped).
@@ -491,7 +520,7 @@ impl Client {
         from: SocketAddr,
     ) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
         match &self.carrier.kind {
-            Carrier::Ssh(h) => h
+            Carrier::Ssh(h, _) => h
                 .channel_open_direct_tcpip(
                     host,
                     u32::from(port),
@@ -513,12 +542,83 @@ impl Client {
         }
     }
 
+    /// Asks the server to listen on `bind:port` (0: any free port) and to forward each
+    /// connection there to us, for `host:target` on this side; returns the port it listens on.
+    pub(crate) async fn request_remote(
+        &self,
+        bind: &str,
+        port: u16,
+        host: &str,
+        target: u16,
+    ) -> Result<u16, String> {
+        let Carrier::Ssh(ssh, targets) = &self.carrier.kind else {
+            return Err(
+                "tunnels need rrssh's own SSH connection, not a plain-TCP or spawned-command carrier"
+                    .to_owned(),
+            );
+        };
+        let set = |p: u16| {
+            targets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(u32::from(p), (host.to_owned(), target));
+        };
+        // A fixed port is known before the server starts listening: route it first.
+        if port != 0 {
+            set(port);
+        }
+        match ssh.tcpip_forward(bind, u32::from(port)).await {
+            Ok(allocated) => {
+                let actual = if port == 0 {
+                    u16::try_from(allocated).map_err(|_| "bad port from the server".to_owned())?
+                } else {
+                    port
+                };
+                set(actual);
+                Ok(actual)
+            }
+            Err(e) => {
+                if port != 0 {
+                    targets
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&u32::from(port));
+                }
+                Err(match e {
+                    russh::Error::RequestDenied => {
+                        format!("the server refused to listen on {bind}:{port}")
+                    }
+                    e => format!("cannot ask the server to listen on {bind}:{port}: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Stops a remote tunnel started with [`request_remote`](Self::request_remote).
+    pub(crate) fn cancel_remote(&self, bind: String, port: u16) {
+        let Carrier::Ssh(_, targets) = &self.carrier.kind else {
+            return;
+        };
+        targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&u32::from(port));
+        let client = self.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Carrier::Ssh(ssh, _) = &client.carrier.kind {
+                    let _ = ssh.cancel_tcpip_forward(bind, u32::from(port)).await;
+                }
+            });
+        }
+    }
+
     /// Closes the connection.
     pub async fn close(&self) {
         self.conn.close("client closed");
         self.conn.flushed().await;
         match &self.carrier.kind {
-            Carrier::Ssh(ssh) => {
+            Carrier::Ssh(ssh, _) => {
                 let _ = ssh
                     .disconnect(russh::Disconnect::ByApplication, "bye", "")
                     .await;

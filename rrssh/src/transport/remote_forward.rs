@@ -54,7 +54,7 @@ impl ClientBuilder {
                 router: self.router().cloned(),
                 limits: self.limits_of(),
             };
-            let (ssh, _) = self.dial(Some(forward)).await?;
+            let (ssh, _, _) = self.dial(Some(forward)).await?;
             let got = ssh
                 .tcpip_forward(bind.clone(), port)
                 .await

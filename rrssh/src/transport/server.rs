@@ -53,6 +53,7 @@ pub struct Server {
     max_unauthenticated: usize,
     relay: bool,
     permit_open: crate::tunnel::PermitOpen,
+    permit_listen: crate::tunnel::PermitOpen,
 }
 
 impl fmt::Debug for Server {
@@ -100,6 +101,7 @@ impl Server {
             max_unauthenticated: 100,
             relay: false,
             permit_open: crate::tunnel::PermitOpen::none(),
+            permit_listen: crate::tunnel::PermitOpen::none(),
         }
     }
 
@@ -114,6 +116,14 @@ impl Server {
     /// [`tunnel`](crate::tunnel) for the per-key options that narrow it.
     pub fn permit_open(mut self, targets: crate::tunnel::PermitOpen) -> Self {
         self.permit_open = targets;
+        self
+    }
+
+    /// The addresses callers may ask the server to listen on for remote tunnels (`ssh -R`, or
+    /// [`Client::forward_remote`](crate::Client::forward_remote)), as `host:port` patterns;
+    /// none by default. `localhost` and an empty address mean `127.0.0.1`.
+    pub fn permit_listen(mut self, addresses: crate::tunnel::PermitOpen) -> Self {
+        self.permit_listen = addresses;
         self
     }
 
@@ -234,6 +244,7 @@ impl Server {
             max_per_key: self.max_per_key,
             per_key: Mutex::new(HashMap::new()),
             permit_open: self.permit_open,
+            permit_listen: self.permit_listen,
         });
         let auth_timeout = self.auth_timeout;
         let max_unauthenticated = self.max_unauthenticated;
@@ -280,6 +291,7 @@ impl Server {
                     pending: Some(pending),
                     channels: HashMap::new(),
                     tunnels: None,
+                    listeners: HashMap::new(),
                 };
                 let config = config.clone();
                 sessions.spawn(async move {
@@ -340,6 +352,7 @@ struct Shared {
     /// Open rrssh connections per key fingerprint.
     per_key: Mutex<HashMap<String, usize>>,
     permit_open: crate::tunnel::PermitOpen,
+    permit_listen: crate::tunnel::PermitOpen,
 }
 
 /// Counts a connection as unauthenticated until dropped.
@@ -413,6 +426,17 @@ struct ConnHandler {
     channels: HashMap<ChannelId, Channel<Msg>>,
     /// What the authenticated key may tunnel to.
     tunnels: Option<crate::tunnel::serve::KeyTunnels>,
+    /// Ports listened on for the client's remote tunnels; stopped when dropped.
+    listeners: HashMap<(String, u32), AbortOnDrop>,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl ConnHandler {
@@ -513,6 +537,60 @@ impl russh::server::Handler for ConnHandler {
             port_to_connect,
         ));
         Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let (Some(peer), Some(tunnels)) = (&self.peer, &self.tunnels) else {
+            return Ok(false);
+        };
+        let host = crate::tunnel::serve::listen_host(address);
+        if let Some(why) = tunnels.listen_refusal(&self.shared.permit_listen, &host, *port) {
+            tracing::warn!(
+                fingerprint = %peer.fingerprint(),
+                user = %peer.user(),
+                listen = %format!("{host}:{port}"),
+                "remote tunnel refused: {why}"
+            );
+            return Ok(false);
+        }
+        let Ok(requested) = u16::try_from(*port) else {
+            return Ok(false);
+        };
+        let listener = match TcpListener::bind((host.as_str(), requested)).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(listen = %format!("{host}:{requested}"), error = %e, "remote tunnel: cannot listen");
+                return Ok(false);
+            }
+        };
+        let actual = u32::from(listener.local_addr().map(|a| a.port()).unwrap_or(requested));
+        if *port == 0 {
+            *port = actual;
+        }
+        tracing::info!(fingerprint = %peer.fingerprint(), listen = %format!("{host}:{actual}"), "remote tunnel listening");
+        let task = tokio::spawn(crate::tunnel::serve::accept_forwarded(
+            listener,
+            session.handle(),
+            address.to_owned(),
+            actual,
+        ));
+        self.listeners
+            .insert((address.to_owned(), actual), AbortOnDrop(task));
+        Ok(true)
+    }
+
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(self.listeners.remove(&(address.to_owned(), port)).is_some())
     }
 
     async fn subsystem_request(

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use russh::server::{ChannelOpenHandle, Msg};
-use russh::{Channel, ChannelOpenFailure};
+use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelOpenHandleInner};
+use tokio::task::JoinSet;
 
 use super::PermitOpen;
 use crate::keys::AuthorizedKey;
@@ -16,10 +16,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct KeyTunnels {
     allowed: bool,
     narrowed: Option<PermitOpen>,
+    listen_narrowed: Option<PermitOpen>,
 }
 
 impl KeyTunnels {
-    /// Reads `no-port-forwarding`, `restrict`, `port-forwarding` and `permitopen="…"`.
+    /// Reads `no-port-forwarding`, `restrict`, `port-forwarding`, `permitopen="…"` and
+    /// `permitlisten="…"`.
     pub(crate) fn of(entry: &AuthorizedKey) -> Self {
         let has = |o: &str| entry.options.contains_key(o);
         let allowed = !has("no-port-forwarding") && (!has("restrict") || has("port-forwarding"));
@@ -27,7 +29,36 @@ impl KeyTunnels {
         let narrowed = entry
             .option("permitopen")
             .map(|v| PermitOpen::parse(v).unwrap_or_default());
-        Self { allowed, narrowed }
+        let listen_narrowed = entry
+            .option("permitlisten")
+            .map(|v| PermitOpen::parse(v).unwrap_or_default());
+        Self {
+            allowed,
+            narrowed,
+            listen_narrowed,
+        }
+    }
+
+    /// Why listening on `host:port` is refused, if it is.
+    pub(crate) fn listen_refusal(
+        &self,
+        server: &PermitOpen,
+        host: &str,
+        port: u32,
+    ) -> Option<&'static str> {
+        if !self.allowed {
+            Some("port forwarding is turned off for this key")
+        } else if !server.allows(host, port) {
+            Some("the server does not permit listening there")
+        } else if self
+            .listen_narrowed
+            .as_ref()
+            .is_some_and(|n| !n.allows(host, port))
+        {
+            Some("this key's permitlisten does not include this address")
+        } else {
+            None
+        }
     }
 
     /// Why `host:port` is refused, if it is.
@@ -56,7 +87,14 @@ impl KeyTunnels {
 /// Connects to `host:port` and, once connected, accepts the channel and copies both ways until
 /// either side closes; answers `ConnectFailed` if the target cannot be reached. Run it in a task
 /// of its own (it must not block the SSH session's loop).
-pub(crate) async fn join(channel: Channel<Msg>, reply: ChannelOpenHandle, host: String, port: u32) {
+pub(crate) async fn join<M>(
+    channel: Channel<M>,
+    reply: ChannelOpenHandleInner<M>,
+    host: String,
+    port: u32,
+) where
+    M: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static,
+{
     let Ok(port16) = u16::try_from(port) else {
         reply.reject(ChannelOpenFailure::ConnectFailed).await;
         return;
@@ -93,5 +131,59 @@ where
     match tokio::io::copy_bidirectional(&mut tcp, &mut channel).await {
         Ok((up, down)) => tracing::debug!(up, down, "tunnel closed"),
         Err(e) => tracing::debug!(error = %e, "tunnel ended with an error"),
+    }
+}
+
+/// The address a server binds for a `tcpip-forward` request: OpenSSH clients send
+/// `localhost` (or nothing) for "the loopback interface".
+pub(crate) fn listen_host(requested: &str) -> String {
+    match requested {
+        "" | "localhost" => "127.0.0.1".to_owned(),
+        other => other
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase(),
+    }
+}
+
+/// Accepts connections on a server's forwarded port and carries each to the client in a
+/// `forwarded-tcpip` channel, named with the address the client asked for and the port.
+pub(crate) async fn accept_forwarded(
+    listener: tokio::net::TcpListener,
+    session: russh::server::Handle,
+    address: String,
+    port: u32,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        let (tcp, from) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "forwarded port: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (session, address) = (session.clone(), address.clone());
+        conns.spawn(async move {
+            match session
+                .channel_open_forwarded_tcpip(
+                    address,
+                    port,
+                    from.ip().to_string(),
+                    u32::from(from.port()),
+                )
+                .await
+            {
+                Ok(channel) => pipe(tcp, channel.into_stream()).await,
+                Err(e) => {
+                    tracing::info!(%from, error = %e, "the client refused a forwarded connection")
+                }
+            }
+        });
     }
 }

@@ -1,4 +1,4 @@
-//! OpenSSH's `ssh -L` against an rrssh server: rrssh's tunnels are plain `direct-tcpip`.
+//! OpenSSH's `ssh -L` and `ssh -R` against an rrssh server: rrssh's tunnels are plain SSH.
 
 use std::time::Duration;
 
@@ -84,4 +84,80 @@ async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
         let _ = e.read_to_string(&mut err).await;
     }
     assert!(!err.contains("administratively prohibited"), "{err}");
+}
+
+/// A TCP server that answers each connection with "hello, " and what it read.
+async fn greeter() -> u16 {
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = target.accept().await {
+            tokio::spawn(async move {
+                let mut name = String::new();
+                let _ = s.read_to_string(&mut name).await;
+                let _ = s.write_all(format!("hello, {name}").as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+async fn greet(port: u16, name: &str) -> String {
+    let mut conn = None;
+    for _ in 0..200 {
+        if let Ok(c) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            conn = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut conn = conn.expect("the forwarded port listens");
+    conn.write_all(name.as_bytes()).await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    reply
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_dash_r_listens_on_an_rrssh_server() {
+    if !openssh_available() {
+        return;
+    }
+    let target_port = greeter().await;
+    let host = generate_ed25519("rrssh-host");
+    let client = generate_ed25519("ada@laptop");
+    let hub = Server::new()
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]))
+        .permit_listen(PermitOpen::parse("127.0.0.1:*").unwrap())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dir = TempDir::new("ssh-r");
+    let id = write_key(&dir, "id_ed25519", &client);
+    let kh = dir.path("known_hosts");
+    std::fs::write(&kh, known_hosts_line(hub.local_addr().port(), &host)).unwrap();
+    let config = ssh_config(&dir, "api", hub.local_addr().port(), "ada", &id, &kh);
+    let remote = free_port();
+    let mut ssh = tokio::process::Command::new("ssh")
+        .arg("-F")
+        .arg(&config)
+        .args([
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            &format!("{remote}:127.0.0.1:{target_port}"),
+            "api",
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // OpenSSH asks for `localhost`, which the rrssh server binds as 127.0.0.1.
+    assert_eq!(greet(remote, "ssh -R").await, "hello, ssh -R");
+    ssh.kill().await.unwrap();
 }

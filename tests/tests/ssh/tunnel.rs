@@ -245,3 +245,135 @@ async fn a_persistent_forward_survives_a_server_restart() {
     );
     assert_eq!(fwd.opened(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_forward_brings_the_servers_port_to_this_side() {
+    let keys = Keys::new();
+    let target = echo_server().await;
+    let hub = server_builder(&keys)
+        .permit_listen(PermitOpen::parse("127.0.0.1:*").unwrap())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = client(&keys, &hub).connect().await.unwrap();
+    let tunnel = c
+        .forward_remote("localhost", 0, "127.0.0.1", target.port())
+        .await
+        .unwrap();
+    let port = tunnel.port();
+    assert_ne!(port, 0);
+    let on_server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+    assert!(round_trip(on_server, &data).await.unwrap() == data);
+    for i in 0..10u8 {
+        assert_eq!(round_trip(on_server, &[i; 100]).await.unwrap(), [i; 100]);
+    }
+    // Dropping the tunnel makes the server stop listening.
+    drop(tunnel);
+    assert!(
+        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(
+            on_server
+        )
+        .is_err())
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_forwards_are_refused_unless_permitted() {
+    let keys = Keys::new();
+    let key = keys.client.public_key().to_openssh().unwrap();
+    for (line, permit, ok) in [
+        (key.clone(), PermitOpen::none(), false),
+        (
+            key.clone(),
+            PermitOpen::parse("127.0.0.1:1").unwrap(),
+            false,
+        ),
+        (key.clone(), PermitOpen::parse("127.0.0.1:*").unwrap(), true),
+        (
+            format!("no-port-forwarding {key}"),
+            PermitOpen::any(),
+            false,
+        ),
+        (
+            format!("permitlisten=\"127.0.0.1:1\" {key}"),
+            PermitOpen::any(),
+            false,
+        ),
+    ] {
+        let hub = server_builder(&keys)
+            .authorized_keys(AuthorizedKeys::parse(&line, "authorized_keys").unwrap())
+            .permit_listen(permit)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let c = client(&keys, &hub).connect().await.unwrap();
+        match c.forward_remote("127.0.0.1", 0, "127.0.0.1", 9).await {
+            Ok(t) => assert!(ok, "{line}: listening on {}", t.port()),
+            Err(e) => {
+                assert!(!ok, "{line}: {e}");
+                assert!(e.to_string().contains("refused to listen"), "{e}");
+            }
+        }
+        // The connection is fine either way.
+        assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_remote_forward_comes_back_after_a_server_restart() {
+    let keys = Keys::new();
+    let target = echo_server().await;
+    let start = |addr: String| {
+        server_builder(&keys)
+            .permit_listen(PermitOpen::parse("127.0.0.1:*").unwrap())
+            .bind(addr)
+    };
+    let hub = start("127.0.0.1:0".into()).await.unwrap();
+    let addr = hub.local_addr();
+    let c = client(&keys, &hub)
+        .backoff(
+            Backoff::default()
+                .initial(Duration::from_millis(20))
+                .max(Duration::from_millis(100)),
+        )
+        .connect_persistent();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tunnel = c
+        .forward_remote("127.0.0.1", port, "127.0.0.1", target.port())
+        .await
+        .unwrap();
+    let on_server = std::net::SocketAddr::from(([127, 0, 0, 1], tunnel.port()));
+    assert_eq!(round_trip(on_server, b"one").await.unwrap(), b"one");
+
+    drop(hub);
+    assert!(eventually(Duration::from_secs(5), || !c.is_connected()).await);
+    let restarted = std::time::Instant::now();
+    let _hub = loop {
+        match start(addr.to_string()).await {
+            Ok(h) => break h,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let mut back = None;
+    for _ in 0..200 {
+        if let Ok(b) = round_trip(on_server, b"two").await
+            && b == b"two"
+        {
+            back = Some(b);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(back.is_some(), "the remote port is served again");
+    println!(
+        "remote tunnel served again {} ms after the server restarted",
+        restarted.elapsed().as_millis()
+    );
+}

@@ -115,12 +115,20 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE", requires = "gateway")]
         gateway_tokens: Option<PathBuf>,
     },
-    /// Carries local TCP connections to a host the server reaches, like `ssh -L`, reconnecting
-    /// as needed, until Ctrl-C.
+    /// A persistent TCP tunnel, like `ssh -N -L` or `ssh -N -R`, reconnecting as needed, until
+    /// Ctrl-C.
     Forward {
-        /// [BIND:]PORT:HOST:HOSTPORT (BIND defaults to 127.0.0.1)
-        #[arg(short = 'L', value_name = "SPEC")]
-        local: String,
+        /// -L [BIND:]PORT:HOST:HOSTPORT: listen here, connect to HOST:HOSTPORT from the server
+        #[arg(
+            short = 'L',
+            value_name = "SPEC",
+            required_unless_present = "remote",
+            conflicts_with = "remote"
+        )]
+        local: Option<String>,
+        /// -R [BIND:]PORT:HOST:HOSTPORT: the server listens, connect to HOST:HOSTPORT from here
+        #[arg(short = 'R', value_name = "SPEC")]
+        remote: Option<String>,
         /// ssh://[user@]host[:port] of the server
         target: String,
     },

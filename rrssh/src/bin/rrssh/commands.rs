@@ -50,7 +50,15 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             hub(&listen, &host_key, &authorized_keys, gateway).await
         }
         Command::Peers { target } => peers(&common, &target).await,
-        Command::Forward { local, target } => forward(&common, &target, &local).await,
+        Command::Forward {
+            local,
+            remote,
+            target,
+        } => match (local, remote) {
+            (Some(spec), _) => forward(&common, &target, &spec, false).await,
+            (None, Some(spec)) => forward(&common, &target, &spec, true).await,
+            (None, None) => Err("give -L or -R".to_owned()),
+        },
     }
 }
 
@@ -114,9 +122,9 @@ fn builder(common: &Common, target: &Target) -> Result<rrssh::transport::ClientB
     Ok(builder)
 }
 
-/// `[BIND:]PORT:HOST:HOSTPORT`, as `ssh -L` takes it; BIND defaults to 127.0.0.1.
+/// `[BIND:]PORT:HOST:HOSTPORT`, as `ssh -L` and `ssh -R` take it; BIND defaults to 127.0.0.1.
 fn parse_forward(spec: &str) -> Result<(String, String, u16), String> {
-    let bad = || format!("bad -L `{spec}`: expected [BIND:]PORT:HOST:HOSTPORT");
+    let bad = || format!("bad forward `{spec}`: expected [BIND:]PORT:HOST:HOSTPORT");
     let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
     let [hostport, host, local] = parts[..] else {
         return Err(bad());
@@ -134,7 +142,12 @@ fn parse_forward(spec: &str) -> Result<(String, String, u16), String> {
     Ok((listen, host.to_owned(), hostport))
 }
 
-async fn forward(common: &Common, target: &str, spec: &str) -> Result<ExitCode, String> {
+async fn forward(
+    common: &Common,
+    target: &str,
+    spec: &str,
+    remote: bool,
+) -> Result<ExitCode, String> {
     let (listen, host, port) = parse_forward(spec)?;
     let target_parsed = Target::parse(target)?;
     if target_parsed.peer.is_some() {
@@ -143,14 +156,33 @@ async fn forward(common: &Common, target: &str, spec: &str) -> Result<ExitCode, 
     // Fail early on bad keys or host keys, then stay connected.
     connect(common, &target_parsed).await?.close().await;
     let client = builder(common, &target_parsed)?.connect_persistent();
-    let fwd = client
-        .forward_local(listen.as_str(), &host, port)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    println!(
-        "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
-        fwd.local_addr()
-    );
+    let mut local_fwd = None;
+    let mut _remote_fwd = None;
+    if remote {
+        let (bind, bind_port) = listen
+            .rsplit_once(':')
+            .and_then(|(b, p)| Some((b.to_owned(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| format!("bad forward `{spec}`: PORT must be a number"))?;
+        let t = client
+            .forward_remote(&bind, bind_port, &host, port)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "the server listens on {bind}:{}; forwarding to {host}:{port} here (Ctrl-C stops)",
+            t.port()
+        );
+        _remote_fwd = Some(t);
+    } else {
+        let fwd = client
+            .forward_local(listen.as_str(), &host, port)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        println!(
+            "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
+            fwd.local_addr()
+        );
+        local_fwd = Some(fwd);
+    }
     let mut events = client.events();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -169,11 +201,14 @@ async fn forward(common: &Common, target: &str, spec: &str) -> Result<ExitCode, 
             },
         }
     }
-    println!(
-        "stopped ({} connections carried, {} refused)",
-        fwd.opened(),
-        fwd.refused()
-    );
+    match local_fwd {
+        Some(fwd) => println!(
+            "stopped ({} connections carried, {} refused)",
+            fwd.opened(),
+            fwd.refused()
+        ),
+        None => println!("stopped"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
