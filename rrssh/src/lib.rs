@@ -21,6 +21,9 @@ pub mod method;
 pub mod proto;
 pub mod response;
 pub mod routing;
+#[cfg(all(feature = "terminal", unix))]
+#[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
+pub mod terminal;
 pub mod test;
 pub mod trace;
 pub mod transport;

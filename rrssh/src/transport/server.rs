@@ -54,6 +54,8 @@ pub struct Server {
     relay: bool,
     permit_open: crate::tunnel::PermitOpen,
     permit_listen: crate::tunnel::PermitOpen,
+    #[cfg(feature = "terminal")]
+    terminal: Option<crate::terminal::Terminal>,
 }
 
 impl fmt::Debug for Server {
@@ -102,6 +104,8 @@ impl Server {
             relay: false,
             permit_open: crate::tunnel::PermitOpen::none(),
             permit_listen: crate::tunnel::PermitOpen::none(),
+            #[cfg(feature = "terminal")]
+            terminal: None,
         }
     }
 
@@ -124,6 +128,15 @@ impl Server {
     /// none by default. `localhost` and an empty address mean `127.0.0.1`.
     pub fn permit_listen(mut self, addresses: crate::tunnel::PermitOpen) -> Self {
         self.permit_listen = addresses;
+        self
+    }
+
+    /// Serves interactive terminal sessions (`ssh -t`) with this program; off by default. See
+    /// [`terminal`](crate::terminal).
+    #[cfg(feature = "terminal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
+    pub fn terminal(mut self, terminal: crate::terminal::Terminal) -> Self {
+        self.terminal = Some(terminal);
         self
     }
 
@@ -245,6 +258,8 @@ impl Server {
             per_key: Mutex::new(HashMap::new()),
             permit_open: self.permit_open,
             permit_listen: self.permit_listen,
+            #[cfg(feature = "terminal")]
+            terminal: self.terminal,
         });
         let auth_timeout = self.auth_timeout;
         let max_unauthenticated = self.max_unauthenticated;
@@ -292,6 +307,11 @@ impl Server {
                     channels: HashMap::new(),
                     tunnels: None,
                     listeners: HashMap::new(),
+                    pty_allowed: false,
+                    #[cfg(feature = "terminal")]
+                    ptys: HashMap::new(),
+                    #[cfg(feature = "terminal")]
+                    resizers: HashMap::new(),
                 };
                 let config = config.clone();
                 sessions.spawn(async move {
@@ -353,6 +373,8 @@ struct Shared {
     per_key: Mutex<HashMap<String, usize>>,
     permit_open: crate::tunnel::PermitOpen,
     permit_listen: crate::tunnel::PermitOpen,
+    #[cfg(feature = "terminal")]
+    terminal: Option<crate::terminal::Terminal>,
 }
 
 /// Counts a connection as unauthenticated until dropped.
@@ -428,6 +450,55 @@ struct ConnHandler {
     tunnels: Option<crate::tunnel::serve::KeyTunnels>,
     /// Ports listened on for the client's remote tunnels; stopped when dropped.
     listeners: HashMap<(String, u32), AbortOnDrop>,
+    /// Whether the key may have a pseudo-terminal (`no-pty`, `restrict`).
+    pty_allowed: bool,
+    /// Pty requests per channel, until the shell or command starts.
+    #[cfg(feature = "terminal")]
+    ptys: HashMap<ChannelId, crate::terminal::PtyRequest>,
+    /// Window size changes for running terminal sessions.
+    #[cfg(feature = "terminal")]
+    resizers: HashMap<ChannelId, tokio::sync::mpsc::UnboundedSender<(u16, u16)>>,
+}
+
+impl ConnHandler {
+    /// Starts a terminal session on `channel` if the server serves them and the key may;
+    /// `false` otherwise.
+    #[cfg(feature = "terminal")]
+    fn start_terminal(
+        &mut self,
+        channel: ChannelId,
+        command: Option<String>,
+        session: &mut Session,
+    ) -> bool {
+        let (Some(terminal), Some(peer)) = (self.shared.terminal.clone(), self.peer.clone()) else {
+            return false;
+        };
+        if !self.pty_allowed {
+            tracing::warn!(fingerprint = %peer.fingerprint(), "terminal refused: no-pty for this key");
+            return false;
+        }
+        let Some(ch) = self.channels.remove(&channel) else {
+            return false;
+        };
+        let pty = self.ptys.remove(&channel).unwrap_or_default();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.resizers.insert(channel, tx);
+        tokio::spawn(crate::terminal::run(
+            terminal,
+            command,
+            pty,
+            peer,
+            ch,
+            session.handle(),
+            rx,
+        ));
+        true
+    }
+
+    #[cfg(not(feature = "terminal"))]
+    fn start_terminal(&mut self, _: ChannelId, _: Option<String>, _: &mut Session) -> bool {
+        false
+    }
 }
 
 /// Aborts a task when dropped.
@@ -475,7 +546,13 @@ impl russh::server::Handler for ConnHandler {
             .peer_info(user, fingerprint(key.public_key))
             .connection_id(self.conn_id);
         info.remote_addr = self.remote;
-        self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(entry));
+        let tunnels = crate::tunnel::serve::KeyTunnels::of(entry);
+        let pty_allowed = {
+            let has = |o: &str| entry.options.contains_key(o);
+            !has("no-pty") && (!has("restrict") || has("pty"))
+        };
+        self.tunnels = Some(tunnels);
+        self.pty_allowed = pty_allowed;
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);
         self.pending = None;
@@ -658,10 +735,15 @@ impl russh::server::Handler for ConnHandler {
     async fn exec_request(
         &mut self,
         channel: ChannelId,
-        _data: &[u8],
+        data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)?;
+        let command = String::from_utf8_lossy(data).into_owned();
+        if self.start_terminal(channel, Some(command), session) {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 
@@ -670,7 +752,61 @@ impl russh::server::Handler for ConnHandler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)?;
+        if self.start_terminal(channel, None, session) {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "terminal")]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.shared.terminal.is_some()
+            && self.pty_allowed
+            && self.channels.contains_key(&channel)
+        {
+            self.ptys.insert(
+                channel,
+                crate::terminal::PtyRequest {
+                    term: term.to_owned(),
+                    cols: u16::try_from(col_width).unwrap_or(u16::MAX),
+                    rows: u16::try_from(row_height).unwrap_or(u16::MAX),
+                },
+            );
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "terminal")]
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(tx) = self.resizers.get(&channel) {
+            let _ = tx.send((
+                u16::try_from(col_width).unwrap_or(u16::MAX),
+                u16::try_from(row_height).unwrap_or(u16::MAX),
+            ));
+        }
         Ok(())
     }
 
@@ -680,6 +816,11 @@ impl russh::server::Handler for ConnHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
+        #[cfg(feature = "terminal")]
+        {
+            self.ptys.remove(&channel);
+            self.resizers.remove(&channel);
+        }
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 mod local_forward;
 mod over_ssh;
 mod remote_forward;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,56 @@
+//! Interactive terminal sessions served by an rrssh [`Server`](crate::Server), as `sshd` serves
+//! them: `ssh -t host` opens a shell in a pseudo-terminal, `ssh -t host CMD` runs a command in
+//! one. Needs the `terminal` feature (Unix only), and is off until
+//! [`Server::terminal`](crate::Server::terminal) is set.
+//!
+//! - The program runs as the server's own user (rrssh does not switch users), with `TERM` from
+//!   the client's pty request and `RRSSH_USER` / `RRSSH_FINGERPRINT` naming the caller.
+//! - Window size changes reach the program (`SIGWINCH`); its exit status is sent back, so
+//!   `ssh` exits with it.
+//! - A key's `authorized_keys` line may forbid terminals with `no-pty` (or `restrict` without
+//!   `pty`); such keys still make calls.
+//! - Sessions without a pty request get one of 80×24: rrssh always runs terminal programs in a
+//!   pseudo-terminal.
+
+mod session;
+
+use std::ffi::OsString;
+
+pub(crate) use self::session::{PtyRequest, run};
+
+/// What a server runs for terminal sessions.
+#[derive(Debug, Clone)]
+pub struct Terminal {
+    pub(crate) program: OsString,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) envs: Vec<(OsString, OsString)>,
+}
+
+impl Terminal {
+    /// Runs `program` for a shell request, and `program -c CMD` for a command
+    /// (`/bin/bash`, `/bin/sh`, …).
+    pub fn shell(program: impl Into<OsString>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            envs: Vec::new(),
+        }
+    }
+
+    /// The shell named by `$SHELL`, else `/bin/sh`.
+    pub fn login_shell() -> Self {
+        Self::shell(std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into()))
+    }
+
+    /// An argument given to the program before `-c CMD` (`-l` for a login shell).
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// An environment variable for the program.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+}

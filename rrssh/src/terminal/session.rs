@@ -1,0 +1,130 @@
+//! One terminal session: a program in a pseudo-terminal joined to an SSH channel.
+
+use pty_process::Size;
+use russh::server::{Handle, Msg};
+use russh::{Channel, ChannelId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::Terminal;
+use crate::Peer;
+
+/// What the client asked for in its `pty-req`.
+#[derive(Debug, Clone)]
+pub(crate) struct PtyRequest {
+    pub(crate) term: String,
+    pub(crate) cols: u16,
+    pub(crate) rows: u16,
+}
+
+impl Default for PtyRequest {
+    fn default() -> Self {
+        Self {
+            term: "xterm".to_owned(),
+            cols: 80,
+            rows: 24,
+        }
+    }
+}
+
+fn size(cols: u16, rows: u16) -> Size {
+    Size::new(rows.max(1), cols.max(1))
+}
+
+/// Runs `terminal` (with `-c command` if given) in a pseudo-terminal, copying between it and
+/// the channel, applying window changes from `resize`, and ending the channel with the
+/// program's exit status.
+pub(crate) async fn run(
+    terminal: Terminal,
+    command: Option<String>,
+    pty: PtyRequest,
+    peer: Peer,
+    channel: Channel<Msg>,
+    session: Handle,
+    mut resize: mpsc::UnboundedReceiver<(u16, u16)>,
+) {
+    let id: ChannelId = channel.id();
+    let started = async {
+        let (master, pts) = pty_process::open()?;
+        master.resize(size(pty.cols, pty.rows))?;
+        let mut cmd = pty_process::Command::new(&terminal.program)
+            .args(&terminal.args)
+            .env("TERM", &pty.term)
+            .env("RRSSH_USER", peer.user())
+            .env("RRSSH_FINGERPRINT", peer.fingerprint())
+            .kill_on_drop(true);
+        for (k, v) in &terminal.envs {
+            cmd = cmd.env(k, v);
+        }
+        if let Some(c) = &command {
+            cmd = cmd.arg("-c").arg(c);
+        }
+        let child = cmd.spawn(pts)?;
+        Ok::<_, pty_process::Error>((master, child))
+    }
+    .await;
+    let (master, mut child) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "terminal: cannot start the program");
+            let _ = session
+                .data(
+                    id,
+                    format!("rrssh: cannot start the terminal: {e}\r\n").into_bytes(),
+                )
+                .await;
+            let _ = session.exit_status_request(id, 127).await;
+            let _ = session.eof(id).await;
+            let _ = session.close(id).await;
+            return;
+        }
+    };
+    tracing::info!(user = %peer.user(), fingerprint = %peer.fingerprint(), command = ?command, "terminal session started");
+    let (mut from_pty, mut to_pty) = master.into_split();
+    let (mut from_ch, mut to_ch) = tokio::io::split(channel.into_stream());
+    let mut input_open = true;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut inbuf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            r = from_pty.read(&mut buf) => match r {
+                // The program's side closed (it exited): Linux reports EIO.
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to_ch.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            },
+            r = from_ch.read(&mut inbuf), if input_open => match r {
+                Ok(0) | Err(_) => input_open = false,
+                Ok(n) => {
+                    if to_pty.write_all(&inbuf[..n]).await.is_err() {
+                        input_open = false;
+                    }
+                }
+            },
+            Some((cols, rows)) = resize.recv() => {
+                if let Err(e) = to_pty.resize(size(cols, rows)) {
+                    tracing::debug!(error = %e, "terminal: resize failed");
+                }
+            }
+        }
+    }
+    let code = match child.wait().await {
+        Ok(st) => st
+            .code()
+            .map_or(128 + st_signal(&st), |c| u32::try_from(c).unwrap_or(1)),
+        Err(_) => 1,
+    };
+    let _ = to_ch.flush().await;
+    tracing::info!(user = %peer.user(), code, "terminal session ended");
+    let _ = session.exit_status_request(id, code).await;
+    let _ = session.eof(id).await;
+    let _ = session.close(id).await;
+}
+
+fn st_signal(st: &std::process::ExitStatus) -> u32 {
+    use std::os::unix::process::ExitStatusExt;
+    st.signal().and_then(|s| u32::try_from(s).ok()).unwrap_or(0)
+}
