@@ -394,17 +394,9 @@ async fn a_hub_its_peers_and_calls_through_it() {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let gw_port = free_port();
     let gw_token = "6f1c0e7d9a4b43a8b2d1e5f0c3a7b9d2";
     std::fs::write(
         dir.path("tokens"),
@@ -536,9 +528,53 @@ async fn a_hub_its_peers_and_calls_through_it() {
     let _ = Path::new(".");
 }
 
+/// Runs `rrssh forward FLAG SPEC TARGET` until dropped; returns it with its first line.
+async fn forwarding(s: &Setup, flag: &str, spec: &str) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(s.args(&["forward", flag, spec, &s.target]))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // Keep reading, so the tool's later lines have somewhere to go.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, first)
+}
+
+/// Sends `word` to 127.0.0.1:`port`, half-closes, and reads the answer.
+async fn exchange(port: u16, word: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    c.write_all(word.as_bytes()).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut back = String::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    back
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forward_carries_tcp_like_ssh_dash_l() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+async fn forward_carries_tcp_like_ssh_dash_l_and_dash_r() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = setup("forward").await;
     // The target: answers each connection with what it read, upper-cased.
     let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -552,24 +588,11 @@ async fn forward_carries_tcp_like_ssh_dash_l() {
             });
         }
     });
-    let local = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let spec = format!("{local}:127.0.0.1:{target_port}");
-    let mut child = tokio::process::Command::new(BIN)
-        .args(s.args(&["forward", "-L", &spec, &s.target]))
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+
+    // -L: listen here, connect from the server.
+    let local = free_port();
+    let (mut child, first) =
+        forwarding(&s, "-L", &format!("{local}:127.0.0.1:{target_port}")).await;
     assert!(
         first.starts_with(&format!(
             "forwarding 127.0.0.1:{local} to 127.0.0.1:{target_port}"
@@ -577,54 +600,19 @@ async fn forward_carries_tcp_like_ssh_dash_l() {
         "{first}"
     );
     for word in ["tunnel", "again"] {
-        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", local))
-            .await
-            .unwrap();
-        c.write_all(word.as_bytes()).await.unwrap();
-        c.shutdown().await.unwrap();
-        let mut back = String::new();
-        tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut back))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(back, word.to_uppercase());
+        assert_eq!(exchange(local, word).await, word.to_uppercase());
     }
     let _ = child.kill().await;
 
     // -R: the server listens, and connections come back to the target on this side.
-    let remote = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let spec = format!("{remote}:127.0.0.1:{target_port}");
-    let mut child = tokio::process::Command::new(BIN)
-        .args(s.args(&["forward", "-R", &spec, &s.target]))
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let remote = free_port();
+    let (mut child, first) =
+        forwarding(&s, "-R", &format!("{remote}:127.0.0.1:{target_port}")).await;
     assert!(
         first.starts_with(&format!("the server listens on 127.0.0.1:{remote}")),
         "{first}"
     );
-    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", remote))
-        .await
-        .unwrap();
-    c.write_all(b"back").await.unwrap();
-    c.shutdown().await.unwrap();
-    let mut back = String::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut back))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(back, "BACK");
+    assert_eq!(exchange(remote, "back").await, "BACK");
     let _ = child.kill().await;
 
     // A malformed spec is refused in plain words, exit status 1.

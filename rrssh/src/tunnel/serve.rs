@@ -39,49 +39,60 @@ impl KeyTunnels {
         }
     }
 
-    /// Why listening on `host:port` is refused, if it is.
+    /// Why listening on `host:port` (a remote tunnel) is refused, if it is.
     pub(crate) fn listen_refusal(
         &self,
         server: &PermitOpen,
         host: &str,
         port: u32,
     ) -> Option<&'static str> {
-        if !self.allowed {
-            Some("port forwarding is turned off for this key")
-        } else if !server.allows(host, port) {
-            Some("the server does not permit listening there")
-        } else if self
-            .listen_narrowed
-            .as_ref()
-            .is_some_and(|n| !n.allows(host, port))
-        {
-            Some("this key's permitlisten does not include this address")
-        } else {
-            None
-        }
+        self.check(server, self.listen_narrowed.as_ref(), host, port)
+            .map(|why| match why {
+                Refusal::Off => "port forwarding is turned off for this key",
+                Refusal::Server => "the server does not permit listening there",
+                Refusal::Key => "this key's permitlisten does not include this address",
+            })
     }
 
-    /// Why `host:port` is refused, if it is.
+    /// Why connecting to `host:port` (a local tunnel) is refused, if it is.
     pub(crate) fn refusal(
         &self,
         server: &PermitOpen,
         host: &str,
         port: u32,
     ) -> Option<&'static str> {
+        self.check(server, self.narrowed.as_ref(), host, port)
+            .map(|why| match why {
+                Refusal::Off => "port forwarding is turned off for this key",
+                Refusal::Server => "the server does not permit this target",
+                Refusal::Key => "this key's permitopen does not include this target",
+            })
+    }
+
+    fn check(
+        &self,
+        server: &PermitOpen,
+        key: Option<&PermitOpen>,
+        host: &str,
+        port: u32,
+    ) -> Option<Refusal> {
         if !self.allowed {
-            Some("port forwarding is turned off for this key")
+            Some(Refusal::Off)
         } else if !server.allows(host, port) {
-            Some("the server does not permit this target")
-        } else if self
-            .narrowed
-            .as_ref()
-            .is_some_and(|n| !n.allows(host, port))
-        {
-            Some("this key's permitopen does not include this target")
+            Some(Refusal::Server)
+        } else if key.is_some_and(|n| !n.allows(host, port)) {
+            Some(Refusal::Key)
         } else {
             None
         }
     }
+}
+
+/// Which rule refused a tunnel.
+enum Refusal {
+    Off,
+    Server,
+    Key,
 }
 
 /// Connects to `host:port` and, once connected, accepts the channel and copies both ways until

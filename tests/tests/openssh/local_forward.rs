@@ -14,19 +14,7 @@ async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
     if !openssh_available() {
         return;
     }
-    // The target: a TCP server that answers one greeting per connection.
-    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let target_port = target.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = target.accept().await {
-            tokio::spawn(async move {
-                let mut name = String::new();
-                let _ = s.read_to_string(&mut name).await;
-                let _ = s.write_all(format!("hello, {name}").as_bytes()).await;
-            });
-        }
-    });
-
+    let target_port = greeter().await;
     let host = generate_ed25519("rrssh-host");
     let client = generate_ed25519("ada@laptop");
     let hub = Server::new()
@@ -60,23 +48,7 @@ async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
         .unwrap();
 
     // ssh listens once it is authenticated.
-    let mut conn = None;
-    for _ in 0..200 {
-        if let Ok(c) = tokio::net::TcpStream::connect(("127.0.0.1", local)).await {
-            conn = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let mut conn = conn.expect("ssh -L listens");
-    conn.write_all(b"openssh").await.unwrap();
-    conn.shutdown().await.unwrap();
-    let mut reply = String::new();
-    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut reply))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(reply, "hello, openssh");
+    assert_eq!(greet(local, "openssh").await, "hello, openssh");
 
     ssh.kill().await.unwrap();
     let mut err = String::new();

@@ -31,6 +31,20 @@ async fn echo_server() -> std::net::SocketAddr {
     addr
 }
 
+/// Starts a server on `addr` again once the port is free, and says when it did.
+async fn restart<F, Fut>(start: F) -> (rrssh::Hub, std::time::Instant)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<rrssh::Hub, rrssh::transport::ServerError>>,
+{
+    loop {
+        match start().await {
+            Ok(h) => return (h, std::time::Instant::now()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
 /// Sends `data` through `addr`, half-closes, and reads everything back.
 async fn round_trip(addr: std::net::SocketAddr, data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(addr).await?;
@@ -230,13 +244,7 @@ async fn a_persistent_forward_survives_a_server_restart() {
 
     drop(hub);
     assert!(eventually(Duration::from_secs(5), || !c.is_connected()).await);
-    let restarted = std::time::Instant::now();
-    let _hub = loop {
-        match start(&addr.to_string()).await {
-            Ok(h) => break h,
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
+    let (_hub, restarted) = restart(|| start(&addr.to_string())).await;
     // A connection made while the client reconnects waits for it.
     assert_eq!(round_trip(fwd.local_addr(), b"two").await.unwrap(), b"two");
     println!(
@@ -354,13 +362,7 @@ async fn a_persistent_remote_forward_comes_back_after_a_server_restart() {
 
     drop(hub);
     assert!(eventually(Duration::from_secs(5), || !c.is_connected()).await);
-    let restarted = std::time::Instant::now();
-    let _hub = loop {
-        match start(addr.to_string()).await {
-            Ok(h) => break h,
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
+    let (_hub, restarted) = restart(|| start(addr.to_string())).await;
     let mut back = None;
     for _ in 0..200 {
         if let Ok(b) = round_trip(on_server, b"two").await

@@ -142,6 +142,16 @@ fn parse_forward(spec: &str) -> Result<(String, String, u16), String> {
     Ok((listen, host.to_owned(), hostport))
 }
 
+/// Prints a line, ignoring a closed stdout (a long-running command must not die of it).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 async fn forward(
     common: &Common,
     target: &str,
@@ -167,7 +177,7 @@ async fn forward(
             .forward_remote(&bind, bind_port, &host, port)
             .await
             .map_err(|e| e.to_string())?;
-        println!(
+        say!(
             "the server listens on {bind}:{}; forwarding to {host}:{port} here (Ctrl-C stops)",
             t.port()
         );
@@ -177,7 +187,7 @@ async fn forward(
             .forward_local(listen.as_str(), &host, port)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        println!(
+        say!(
             "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
             fwd.local_addr()
         );
@@ -193,21 +203,21 @@ async fn forward(
             _ = &mut ctrl_c => break,
             e = events.recv() => match e {
                 Ok(rrssh::transport::ConnectionEvent::Disconnected { reason }) => {
-                    println!("disconnected ({reason}); reconnecting");
+                    say!("disconnected ({reason}); reconnecting");
                 }
-                Ok(rrssh::transport::ConnectionEvent::Connected) => println!("connected"),
+                Ok(rrssh::transport::ConnectionEvent::Connected) => say!("connected"),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => break,
             },
         }
     }
     match local_fwd {
-        Some(fwd) => println!(
+        Some(fwd) => say!(
             "stopped ({} connections carried, {} refused)",
             fwd.opened(),
             fwd.refused()
         ),
-        None => println!("stopped"),
+        None => say!("stopped"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -458,21 +468,21 @@ async fn hub(
         .bind(listen)
         .await
         .map_err(|e| e.to_string())?;
-    println!("hub listening on {} (host key {fp})", hub.local_addr());
+    say!("hub listening on {} (host key {fp})", hub.local_addr());
     if let Some((addr, tokens)) = gateway {
         let tokens = rrssh::gateway::Tokens::read_file(&tokens).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("gateway: cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!(
+        say!(
             "gateway listening on http://{local} ({} tokens)",
             tokens.len()
         );
         let gw = rrssh::gateway::Gateway::new(hub.registry()).tokens(tokens);
         tokio::spawn(async move {
             if let Err(e) = gw.serve(listener).await {
-                eprintln!("gateway stopped: {e}");
+                esay!("gateway stopped: {e}");
             }
         });
     }
@@ -483,15 +493,15 @@ async fn hub(
         tokio::select! {
             _ = &mut ctrl_c => break,
             e = events.next() => match e {
-                Some(HubEvent::Connected { name, peer }) => println!(
+                Some(HubEvent::Connected { name, peer }) => say!(
                     "connected    {} {} {}",
                     name.as_deref().unwrap_or("-"), peer.user(), peer.fingerprint()
                 ),
-                Some(HubEvent::Disconnected { name, peer, reason }) => println!(
+                Some(HubEvent::Disconnected { name, peer, reason }) => say!(
                     "disconnected {} {} ({reason})",
                     name.as_deref().unwrap_or("-"), peer.fingerprint()
                 ),
-                Some(HubEvent::Refused { name, peer }) => println!(
+                Some(HubEvent::Refused { name, peer }) => say!(
                     "refused      {name} {} (the name is not this key's)",
                     peer.fingerprint()
                 ),
@@ -503,6 +513,6 @@ async fn hub(
         let _ = std::io::stdout().flush();
     }
     let cut = hub.shutdown(std::time::Duration::from_secs(5)).await;
-    println!("hub stopped ({cut} calls cut)");
+    say!("hub stopped ({cut} calls cut)");
     Ok(ExitCode::SUCCESS)
 }
