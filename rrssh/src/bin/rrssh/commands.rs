@@ -482,7 +482,7 @@ async fn hub(
         let gw = rrssh::gateway::Gateway::new(hub.registry()).tokens(tokens);
         tokio::spawn(async move {
             if let Err(e) = gw.serve(listener).await {
-                esay!("gateway stopped: {e}");
+                eprintln!("gateway stopped: {e}");
             }
         });
     }
