@@ -21,7 +21,7 @@ pub mod method;
 pub mod proto;
 pub mod response;
 pub mod routing;
-#[cfg(all(feature = "terminal", unix))]
+#[cfg(feature = "terminal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
 pub mod terminal;
 pub mod test;

@@ -118,7 +118,7 @@ async fn one_connection_over_the_unauthenticated_limit_is_told_and_closed() {
     assert_eq!(c.get("/quick").receive_text().await.unwrap(), "quick");
 }
 
-struct AnyHost;
+pub(crate) struct AnyHost;
 
 impl russh::client::Handler for AnyHost {
     type Error = russh::Error;

@@ -10,6 +10,7 @@ mod modes;
 mod proxy;
 mod reconnect;
 mod soak;
+mod terminal;
 mod tunnel;
 
 use std::time::Duration;
