@@ -21,8 +21,6 @@ pub mod method;
 pub mod proto;
 pub mod response;
 pub mod routing;
-#[cfg(feature = "terminal")]
-#[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
 pub mod terminal;
 pub mod test;
 pub mod trace;

@@ -1,7 +1,13 @@
-//! Interactive terminal sessions served by an rrssh [`Server`](crate::Server), as `sshd` serves
-//! them: `ssh -t host` opens a shell in a pseudo-terminal, `ssh -t host CMD` runs a command in
-//! one. Needs the `terminal` feature (Unix only), and is off until
-//! [`Server::terminal`](crate::Server::terminal) is set.
+//! Interactive terminal sessions, as `sshd` serves them.
+//!
+//! **Serving** needs the `terminal` feature (Unix only) and is off until
+//! `Server::terminal` is set: `ssh -t host` then opens a shell in a pseudo-terminal, and
+//! `ssh -t host CMD` runs a command in one.
+//!
+//! **Opening** one needs no feature: [`Client::terminal`](crate::Client::terminal) gives a
+//! [`TerminalSession`] whose [`input`](TerminalSession::input) writes keystrokes and resizes the
+//! window, and whose [`output`](TerminalSession::output) yields what the program prints, then its
+//! exit status, over the same SSH connection as the calls (so the server is an rrssh `Server`).
 //!
 //! - The program runs as the server's own user (rrssh does not switch users), with `TERM` from
 //!   the client's pty request and `RRSSH_USER` / `RRSSH_FINGERPRINT` naming the caller.
@@ -12,13 +18,22 @@
 //! - Sessions without a pty request get one of 80×24: rrssh always runs terminal programs in a
 //!   pseudo-terminal.
 
+mod client;
+#[cfg(feature = "terminal")]
 mod session;
 
+#[cfg(feature = "terminal")]
 use std::ffi::OsString;
 
+pub use self::client::{
+    TerminalError, TerminalInput, TerminalOptions, TerminalOutput, TerminalSession,
+};
+#[cfg(feature = "terminal")]
 pub(crate) use self::session::{PtyRequest, run};
 
 /// What a server runs for terminal sessions.
+#[cfg(feature = "terminal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
 #[derive(Debug, Clone)]
 pub struct Terminal {
     pub(crate) program: OsString,
@@ -26,6 +41,7 @@ pub struct Terminal {
     pub(crate) envs: Vec<(OsString, OsString)>,
 }
 
+#[cfg(feature = "terminal")]
 impl Terminal {
     /// Runs `program` for a shell request, and `program -c CMD` for a command
     /// (`/bin/bash`, `/bin/sh`, …).

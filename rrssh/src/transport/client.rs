@@ -512,6 +512,22 @@ impl Client {
         &self.conn
     }
 
+    /// Opens a session channel next to the rrssh one (for a terminal).
+    pub(crate) async fn open_session_channel(
+        &self,
+    ) -> Result<russh::Channel<russh::client::Msg>, String> {
+        match &self.carrier.kind {
+            Carrier::Ssh(h, _) => h
+                .channel_open_session()
+                .await
+                .map_err(|e| format!("cannot open a session channel: {e}")),
+            Carrier::Tcp | Carrier::Command(_) => Err(
+                "terminals need rrssh's own SSH connection, not a plain-TCP or spawned-command carrier"
+                    .to_owned(),
+            ),
+        }
+    }
+
     /// Opens a `direct-tcpip` channel to `host:port` as the server sees it (a tunnel).
     pub(crate) async fn open_direct_tcpip(
         &self,

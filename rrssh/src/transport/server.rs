@@ -496,6 +496,7 @@ impl ConnHandler {
     }
 
     #[cfg(not(feature = "terminal"))]
+    #[allow(clippy::unused_self, reason = "the same signature as with the terminal feature")]
     fn start_terminal(&mut self, _: ChannelId, _: Option<String>, _: &mut Session) -> bool {
         false
     }

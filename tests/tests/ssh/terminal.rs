@@ -75,3 +75,74 @@ async fn a_window_change_reaches_the_program_and_its_exit_status_comes_back() {
     );
     assert_eq!(status, Some(4));
 }
+
+/// Reads output until it contains `needle` (or the session ends); returns all of it.
+async fn read_until(out: &mut rrssh::terminal::TerminalOutput, needle: &str) -> String {
+    let mut seen = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(needle) {
+            match out.next().await {
+                Some(b) => seen.push_str(&String::from_utf8_lossy(&b)),
+                None => break,
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_terminal_types_resizes_and_gets_the_exit_status() {
+    use rrssh::terminal::TerminalOptions;
+    let keys = Keys::new();
+    let hub = server_builder(&keys)
+        .terminal(Terminal::shell("/bin/sh"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = super::client(&keys, &hub).connect().await.unwrap();
+    let mut t = c
+        .terminal(TerminalOptions::new().size(90, 20))
+        .await
+        .unwrap();
+    t.input.write("stty size\n").await.unwrap();
+    let seen = read_until(&mut t.output, "20 90").await;
+    assert!(seen.contains("20 90"), "{seen:?}");
+    t.input.resize(100, 30).await.unwrap();
+    t.input.write("stty size\n").await.unwrap();
+    let seen = read_until(&mut t.output, "30 100").await;
+    assert!(seen.contains("30 100"), "{seen:?}");
+    t.input.write("exit 6\n").await.unwrap();
+    let _ = read_until(&mut t.output, "\u{0}never").await;
+    assert_eq!(t.output.exit_status(), Some(6));
+    // The calls on the same connection are unaffected.
+    use rrssh::client::CallExt as _;
+    assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminals_are_refused_without_the_server_option_or_for_no_pty_keys() {
+    use rrssh::terminal::TerminalOptions;
+    let keys = Keys::new();
+    // No `Server::terminal`: refused.
+    let hub = server_builder(&keys).bind("127.0.0.1:0").await.unwrap();
+    let c = super::client(&keys, &hub).connect().await.unwrap();
+    let err = c.terminal(TerminalOptions::new()).await.unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    // A `no-pty` key: refused, while its calls work.
+    let line = format!("no-pty {}", keys.client.public_key().to_openssh().unwrap());
+    let hub = server_builder(&keys)
+        .authorized_keys(rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys").unwrap())
+        .terminal(Terminal::shell("/bin/sh"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = super::client(&keys, &hub).connect().await.unwrap();
+    let err = c
+        .terminal(TerminalOptions::new().command("echo no"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "the server refused the pseudo-terminal");
+    use rrssh::client::CallExt as _;
+    assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
+}
