@@ -125,6 +125,7 @@ async fn setup(tag: &str) -> Setup {
         .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]))
         .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .permit_listen(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
+        .terminal(rrssh::terminal::Terminal::shell("/bin/sh"))
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -623,4 +624,30 @@ async fn forward_carries_tcp_like_ssh_dash_l_and_dash_r() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_runs_a_command_in_a_terminal_and_exits_with_its_status() {
+    let s = setup("shell").await;
+    let out = rrssh(
+        &s.args(&["shell", &s.target, "echo hi-$((6*7)); tty; exit 3"]),
+        None,
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("hi-42"), "{stdout:?} {}", text(&out.stderr));
+    assert!(stdout.contains("/dev/pts/"), "{stdout:?}");
+    assert_eq!(out.status.code(), Some(3));
+    // Typed input reaches an interactive shell.
+    let out = rrssh(
+        &s.args(&["shell", &s.target]),
+        Some("echo typed-$((2+3))\nexit 7\n"),
+    )
+    .await;
+    assert!(
+        text(&out.stdout).contains("typed-5"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(7));
 }

@@ -496,7 +496,10 @@ impl ConnHandler {
     }
 
     #[cfg(not(feature = "terminal"))]
-    #[allow(clippy::unused_self, reason = "the same signature as with the terminal feature")]
+    #[allow(
+        clippy::unused_self,
+        reason = "the same signature as with the terminal feature"
+    )]
     fn start_terminal(&mut self, _: ChannelId, _: Option<String>, _: &mut Session) -> bool {
         false
     }

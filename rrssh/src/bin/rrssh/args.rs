@@ -132,6 +132,13 @@ pub(crate) enum Command {
         /// ssh://[user@]host[:port] of the server
         target: String,
     },
+    /// Opens a terminal on a server, like `ssh -t`: a shell, or COMMAND; exits with its status.
+    Shell {
+        /// ssh://[user@]host[:port] of the server
+        target: String,
+        /// A command to run instead of a shell.
+        command: Option<String>,
+    },
     /// Lists the peers connected to a hub (those this key may call).
     Peers {
         /// ssh://[user@]host[:port] of the hub

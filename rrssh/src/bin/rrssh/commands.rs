@@ -50,6 +50,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             hub(&listen, &host_key, &authorized_keys, gateway).await
         }
         Command::Peers { target } => peers(&common, &target).await,
+        Command::Shell { target, command } => shell(&common, &target, command).await,
         Command::Forward {
             local,
             remote,
@@ -515,4 +516,114 @@ async fn hub(
     let cut = hub.shutdown(std::time::Duration::from_secs(5)).await;
     say!("hub stopped ({cut} calls cut)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the terminal on stdin in raw mode until dropped.
+struct RawMode(rustix::termios::Termios);
+
+impl RawMode {
+    fn enter() -> Result<Self, String> {
+        let stdin = rustix::stdio::stdin();
+        let saved = rustix::termios::tcgetattr(stdin).map_err(|e| e.to_string())?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw)
+            .map_err(|e| e.to_string())?;
+        Ok(Self(saved))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            rustix::stdio::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.0,
+        );
+    }
+}
+
+/// The size of the terminal on stdin, if it is one.
+fn window_size() -> Option<(u16, u16)> {
+    let ws = rustix::termios::tcgetwinsize(rustix::stdio::stdin()).ok()?;
+    (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
+async fn shell(common: &Common, target: &str, command: Option<String>) -> Result<ExitCode, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Target::parse(target)?;
+    if t.peer.is_some() {
+        return Err(
+            "terminals are opened on a server (ssh://…), not on a peer behind a hub".to_owned(),
+        );
+    }
+    let client = connect(common, &t).await?;
+    let tty = rustix::termios::isatty(rustix::stdio::stdin());
+    let (cols, rows) = window_size().unwrap_or((80, 24));
+    let mut options = rrssh::terminal::TerminalOptions::new()
+        .term(std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_owned()))
+        .size(cols, rows);
+    if let Some(c) = command {
+        options = options.command(c);
+    }
+    let rrssh::terminal::TerminalSession { input, mut output } =
+        client.terminal(options).await.map_err(|e| e.to_string())?;
+    let raw = if tty { Some(RawMode::enter()?) } else { None };
+    let input = std::sync::Arc::new(input);
+    let typing = tokio::spawn({
+        let input = input.clone();
+        async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match stdin.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = input.eof().await;
+                        break;
+                    }
+                    Ok(n) => {
+                        if input
+                            .write(bytes::Bytes::copy_from_slice(&buf[..n]))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let resizing = tokio::spawn({
+        let input = input.clone();
+        async move {
+            let Ok(mut winch) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+            else {
+                return;
+            };
+            while winch.recv().await.is_some() {
+                if let Some((c, r)) = window_size() {
+                    let _ = input.resize(c, r).await;
+                }
+            }
+        }
+    });
+    let mut stdout = tokio::io::stdout();
+    while let Some(bytes) = output.next().await {
+        if stdout.write_all(&bytes).await.is_err() {
+            break;
+        }
+        let _ = stdout.flush().await;
+    }
+    typing.abort();
+    resizing.abort();
+    drop(raw);
+    let code = output.exit_status().unwrap_or(255);
+    // The blocking read of stdin may still be waiting: leave without waiting for it.
+    #[allow(
+        clippy::exit,
+        reason = "stdin's blocking read must not keep the process alive"
+    )]
+    std::process::exit(i32::try_from(code).unwrap_or(255));
 }
