@@ -291,6 +291,10 @@ impl ClientBuilder {
         self.timeout
     }
 
+    pub(super) fn backoff_of(&self) -> super::Backoff {
+        self.backoff
+    }
+
     pub(super) fn addr_of(&self) -> &str {
         &self.addr
     }

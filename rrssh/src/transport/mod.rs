@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use self::client::{Client, ClientBuilder, ConnectError};
 pub use self::command::ssh_command;
 pub use self::reconnect::{Backoff, ConnectionEvent, ReconnectingClient};
-pub use self::remote_forward::RemoteForward;
+pub use self::remote_forward::{PersistentRemoteForward, RemoteForward};
 pub use self::server::{Hub, Server, ServerError};
 
 /// The SSH subsystem name rrssh uses.

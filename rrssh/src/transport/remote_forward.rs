@@ -1,6 +1,11 @@
 //! Services behind a stock `sshd`, through `tcpip-forward`.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::client::{ClientBuilder, ClientHandler, ConnectError, ForwardServe};
 
@@ -71,6 +76,86 @@ impl ClientBuilder {
         tokio::time::timeout(timeout, work)
             .await
             .map_err(|_| ConnectError::Timeout(addr.clone()))?
+    }
+}
+
+/// A [`RemoteForward`] that dials again, with the builder's backoff, whenever the SSH session
+/// ends or the server refuses; see
+/// [`serve_remote_forward_persistent`](ClientBuilder::serve_remote_forward_persistent).
+/// Stops when dropped.
+pub struct PersistentRemoteForward {
+    /// The port the server listens on now (0 while not listening).
+    port: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for PersistentRemoteForward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersistentRemoteForward")
+            .field("port", &self.port())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PersistentRemoteForward {
+    /// The port the SSH server listens on for this service now; `None` between sessions.
+    pub fn port(&self) -> Option<u16> {
+        match self.port.load(Ordering::Acquire) {
+            0 => None,
+            p => Some(p),
+        }
+    }
+}
+
+impl Drop for PersistentRemoteForward {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How often a persistent forward looks whether its SSH session ended (keepalives end a dead
+/// one).
+const SESSION_CHECK: Duration = Duration::from_millis(200);
+
+impl ClientBuilder {
+    /// [`serve_remote_forward`](Self::serve_remote_forward), kept up: when the SSH session ends
+    /// (the server restarted, the network failed and keepalives noticed) or the request is
+    /// refused, it dials again with the builder's [`backoff`](Self::backoff), forever, until
+    /// the returned handle is dropped. Use a fixed `port`, so callers find the service again.
+    pub fn serve_remote_forward_persistent(
+        self,
+        bind: impl Into<String>,
+        port: u32,
+    ) -> PersistentRemoteForward {
+        let bind = bind.into();
+        let shared = Arc::new(AtomicU16::new(0));
+        let backoff = self.backoff_of();
+        let task = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                let mut attempt = 0u32;
+                loop {
+                    match self.clone().serve_remote_forward(bind.clone(), port).await {
+                        Ok(fwd) => {
+                            let up = Instant::now();
+                            shared.store(fwd.port(), Ordering::Release);
+                            while !fwd.is_closed() {
+                                tokio::time::sleep(SESSION_CHECK).await;
+                            }
+                            shared.store(0, Ordering::Release);
+                            tracing::info!(%bind, port, "remote forward lost; dialing again");
+                            if up.elapsed() >= backoff.reset_after {
+                                attempt = 0;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, attempt, "remote forward failed"),
+                    }
+                    tokio::time::sleep(backoff.delay(attempt)).await;
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        });
+        PersistentRemoteForward { port: shared, task }
     }
 }
 

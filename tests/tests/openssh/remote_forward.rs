@@ -102,3 +102,60 @@ async fn a_port_the_sshd_does_not_permit_is_refused_clearly() {
     assert!(matches!(err, ConnectError::ForwardRefused(_)), "{err:?}");
     assert!(err.to_string().contains("PermitListen"));
 }
+
+/// A persistent forward comes back after its SSH connection is reset: the sshd session that
+/// held the port ends, and the service asks again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_forward_comes_back_after_the_connection_is_reset() {
+    if !openssh_available() {
+        return;
+    }
+    let dir = TempDir::new("remote-forward-persistent");
+    let (host, key) = (generate_ed25519("sshd-host"), generate_ed25519("service"));
+    let port = free_port();
+    let sshd = Sshd::start(
+        &dir,
+        &host,
+        &key,
+        &format!("AllowTcpForwarding remote\nGatewayPorts no\nPermitListen 127.0.0.1:{port}"),
+    )
+    .await;
+    let proxy = crate::ssh::proxy::Proxy::start(([127, 0, 0, 1], sshd.port).into()).await;
+    let fwd = Client::builder(proxy.addr().to_string())
+        .user(current_user())
+        .identity(key.clone())
+        .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+        .serve(verbs())
+        .backoff(
+            rrssh::transport::Backoff::default()
+                .initial(std::time::Duration::from_millis(50))
+                .max(std::time::Duration::from_millis(200)),
+        )
+        .serve_remote_forward_persistent("127.0.0.1", u32::from(port));
+    let serving = || async {
+        match Client::tcp(("127.0.0.1", port)).await {
+            Ok(c) => c.get("/items/1").receive_text().await.is_ok(),
+            Err(_) => false,
+        }
+    };
+    let wait = |what: &'static str| async move {
+        for _ in 0..200 {
+            if serving().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{what}: the forwarded port never served");
+    };
+    wait("first").await;
+    assert_eq!(fwd.port(), Some(port));
+
+    proxy.reset_all();
+    let reset = std::time::Instant::now();
+    wait("after the reset").await;
+    println!(
+        "served again through sshd {} ms after the connection was reset",
+        reset.elapsed().as_millis()
+    );
+    assert_eq!(fwd.port(), Some(port));
+}

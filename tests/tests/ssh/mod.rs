@@ -7,7 +7,7 @@ mod layers;
 mod lifecycle;
 mod limits;
 mod modes;
-mod proxy;
+pub(crate) mod proxy;
 mod reconnect;
 mod soak;
 mod terminal;
