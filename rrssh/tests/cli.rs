@@ -531,9 +531,14 @@ async fn a_hub_its_peers_and_calls_through_it() {
 
 /// Runs `rrssh forward FLAG SPEC TARGET` until dropped; returns it with its first line.
 async fn forwarding(s: &Setup, flag: &str, spec: &str) -> (tokio::process::Child, String) {
+    running(&s.args(&["forward", flag, spec, &s.target])).await
+}
+
+/// Runs `rrssh ARGS` until dropped; returns it with its first line.
+async fn running(args: &[&str]) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(BIN)
-        .args(s.args(&["forward", flag, spec, &s.target]))
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -650,4 +655,66 @@ async fn shell_runs_a_command_in_a_terminal_and_exits_with_its_status() {
         text(&out.stdout)
     );
     assert_eq!(out.status.code(), Some(7));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webshell_serves_a_terminal_to_the_browser_behind_a_token() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let s = setup("webshell").await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut child, first) = running(&s.args(&[
+        "webshell",
+        &s.target,
+        "read x; echo web-$x-$((6*7)); exit 5",
+        "--listen",
+        &listen,
+    ]))
+    .await;
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the address to open: {first}"));
+    let token = url.split_once("?token=").unwrap().1;
+    assert_eq!(url, format!("http://{listen}/?token={token}"));
+
+    let status = |path: String| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        c.write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut back = String::new();
+        c.read_to_string(&mut back).await.unwrap();
+        back[9..12].to_owned()
+    };
+    assert_eq!(status(format!("/?token={token}")).await, "200");
+    assert_eq!(status("/?token=guess".to_owned()).await, "401");
+
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{listen}/socket?token={token}"))
+            .await
+            .unwrap();
+    ws.send(Message::Binary("typed\n".into())).await.unwrap();
+    let mut out = String::new();
+    let mut exit = None;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                Message::Binary(b) => out.push_str(&String::from_utf8_lossy(&b)),
+                Message::Text(t) => exit = Some(serde_json::from_str::<Value>(&t).unwrap()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("web-typed-42"), "{out:?}");
+    assert_eq!(exit, Some(json!({"type": "exit", "status": 5})));
+    let _ = child.kill().await;
 }

@@ -5,4 +5,5 @@ mod gateway;
 mod openssh;
 mod ssh;
 mod ui;
+mod web_terminal;
 mod wire;

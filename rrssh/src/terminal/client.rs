@@ -109,9 +109,16 @@ impl TerminalInput {
             .map_err(gone)
     }
 
-    /// Closes the input (end of file).
+    /// Closes the input (end of file). The program keeps running.
     pub async fn eof(&self) -> Result<(), TerminalError> {
         self.0.eof().await.map_err(gone)
+    }
+
+    /// Hangs up: closes the session, and the server ends the program (as when a terminal
+    /// window is closed). Dropping the session without this leaves the program running until
+    /// the connection closes.
+    pub async fn close(&self) -> Result<(), TerminalError> {
+        self.0.close().await.map_err(gone)
     }
 }
 

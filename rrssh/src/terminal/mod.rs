@@ -17,10 +17,19 @@
 //!   `pty`); such keys still make calls.
 //! - Sessions without a pty request get one of 80×24: rrssh always runs terminal programs in a
 //!   pseudo-terminal.
+//! - Closing the session from the client ([`TerminalInput::close`]) hangs up: the program gets
+//!   `SIGHUP`, and is killed if it is still running a second later. An end of input
+//!   ([`TerminalInput::eof`]) leaves it running, as under `sshd`.
+//!
+//! **In the browser** (the `web-terminal` feature): [`web::WebTerminal`] serves a page with
+//! xterm.js whose sessions are opened with `Client::terminal`; `rrssh webshell` runs it.
 
 mod client;
 #[cfg(feature = "terminal")]
 mod session;
+#[cfg(feature = "web-terminal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web-terminal")))]
+pub mod web;
 
 #[cfg(feature = "terminal")]
 use std::ffi::OsString;

@@ -2,7 +2,7 @@
 
 use pty_process::Size;
 use russh::server::{Handle, Msg};
-use russh::{Channel, ChannelId};
+use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -81,28 +81,36 @@ pub(crate) async fn run(
     };
     tracing::info!(user = %peer.user(), fingerprint = %peer.fingerprint(), command = ?command, "terminal session started");
     let (mut from_pty, mut to_pty) = master.into_split();
-    let (mut from_ch, mut to_ch) = tokio::io::split(channel.into_stream());
+    let (mut from_ch, to_ch) = channel.split();
     let mut input_open = true;
+    let mut hung_up = false;
     let mut buf = vec![0u8; 16 * 1024];
-    let mut inbuf = vec![0u8; 16 * 1024];
     loop {
         tokio::select! {
             r = from_pty.read(&mut buf) => match r {
                 // The program's side closed (it exited): Linux reports EIO.
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if to_ch.write_all(&buf[..n]).await.is_err() {
+                    if to_ch.data_bytes(bytes::Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        hung_up = true;
                         break;
                     }
                 }
             },
-            r = from_ch.read(&mut inbuf), if input_open => match r {
-                Ok(0) | Err(_) => input_open = false,
-                Ok(n) => {
-                    if to_pty.write_all(&inbuf[..n]).await.is_err() {
+            msg = from_ch.wait(), if input_open => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    if to_pty.write_all(&data).await.is_err() {
                         input_open = false;
                     }
                 }
+                // End of input: the program keeps running, as under sshd.
+                Some(ChannelMsg::Eof) => input_open = false,
+                // The client closed the channel (or the connection is gone): hang up.
+                Some(ChannelMsg::Close) | None => {
+                    hung_up = true;
+                    break;
+                }
+                Some(_) => {}
             },
             Some((cols, rows)) = resize.recv() => {
                 if let Err(e) = to_pty.resize(size(cols, rows)) {
@@ -111,13 +119,26 @@ pub(crate) async fn run(
             }
         }
     }
+    if hung_up {
+        // Closing the terminal's master side sends the session SIGHUP; a program that ignores
+        // it is killed.
+        drop((from_pty, to_pty));
+        if tokio::time::timeout(std::time::Duration::from_secs(1), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        tracing::info!(user = %peer.user(), "terminal session hung up by the client");
+        return;
+    }
     let code = match child.wait().await {
         Ok(st) => st
             .code()
             .map_or(128 + st_signal(&st), |c| u32::try_from(c).unwrap_or(1)),
         Err(_) => 1,
     };
-    let _ = to_ch.flush().await;
     tracing::info!(user = %peer.user(), code, "terminal session ended");
     let _ = session.exit_status_request(id, code).await;
     let _ = session.eof(id).await;

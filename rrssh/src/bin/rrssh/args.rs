@@ -139,6 +139,17 @@ pub(crate) enum Command {
         /// A command to run instead of a shell.
         command: Option<String>,
     },
+    /// Serves a terminal on a server in the browser (xterm.js), until Ctrl-C; prints the
+    /// address to open, which carries a random access token.
+    Webshell {
+        /// ssh://[user@]host[:port] of the server
+        target: String,
+        /// A command to run instead of a shell.
+        command: Option<String>,
+        /// Address to serve the page on (keep it on loopback, or behind a TLS proxy).
+        #[arg(long, default_value = "127.0.0.1:7681")]
+        listen: String,
+    },
     /// Lists the peers connected to a hub (those this key may call).
     Peers {
         /// ssh://[user@]host[:port] of the hub

@@ -51,6 +51,11 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Peers { target } => peers(&common, &target).await,
         Command::Shell { target, command } => shell(&common, &target, command).await,
+        Command::Webshell {
+            target,
+            command,
+            listen,
+        } => webshell(&common, &target, command, &listen).await,
         Command::Forward {
             local,
             remote,
@@ -220,6 +225,43 @@ async fn forward(
         ),
         None => say!("stopped"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn webshell(
+    common: &Common,
+    target: &str,
+    command: Option<String>,
+    listen: &str,
+) -> Result<ExitCode, String> {
+    let t = Target::parse(target)?;
+    if t.peer.is_some() {
+        return Err(
+            "terminals are opened on a server (ssh://…), not on a peer behind a hub".to_owned(),
+        );
+    }
+    // Fail early on bad keys or host keys, then stay connected.
+    connect(common, &t).await?.close().await;
+    let client = builder(common, &t)?.connect_persistent();
+    let mut options = rrssh::terminal::TerminalOptions::new();
+    if let Some(c) = command {
+        options = options.command(c);
+    }
+    let web = rrssh::terminal::web::WebTerminal::persistent(client).options(options);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    say!(
+        "terminal on {target}: open http://{addr}/?token={} (Ctrl-C stops)",
+        web.access_token()
+    );
+    let app = web.into_router();
+    tokio::select! {
+        r = axum::serve(listener, app) => r.map_err(|e| e.to_string())?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    say!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
