@@ -217,6 +217,7 @@ async fn chromium_types_into_the_terminal_reads_it_resizes_it_and_sees_the_exit(
 
     // The program sees the size of the terminal in the page, before and after the window
     // changes size.
+    let mut previous = String::new();
     for (width, height) in [(1000, 600), (640, 360)] {
         browser
             .call(
@@ -224,11 +225,26 @@ async fn chromium_types_into_the_terminal_reads_it_resizes_it_and_sees_the_exit(
                 json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
             )
             .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let size = browser
-            .eval("`${window.rrsshTerminal.rows} ${window.rrsshTerminal.cols}`")
-            .await;
-        let size = size.as_str().unwrap().to_owned();
+        // Wait for the page to fit the terminal to the window: a new size, the same twice in a
+        // row. The resize travels to the server ahead of the keystrokes below.
+        let mut size = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = browser
+                .eval("`${window.rrsshTerminal.rows} ${window.rrsshTerminal.cols}`")
+                .await
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let stable = now == size && now != previous;
+            size = now;
+            if stable || tokio::time::Instant::now() > deadline {
+                break;
+            }
+        }
+        assert_ne!(size, previous, "the terminal must fit the new window size");
+        previous.clone_from(&size);
         browser.type_line("stty size").await;
         let screen = browser.wait_for(SCREEN, |s| has_line(s, &size)).await;
         assert!(
