@@ -4,6 +4,8 @@ mod future;
 mod layer;
 mod rule;
 mod scopes;
+#[cfg(any(feature = "gateway", feature = "web-terminal", test))]
+pub(crate) mod secret;
 mod service;
 
 pub use self::future::AuthorizeFuture;

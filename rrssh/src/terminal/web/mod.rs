@@ -42,6 +42,7 @@ use serde::Deserialize;
 
 use super::{TerminalOptions, TerminalSession};
 use crate::Client;
+use crate::auth::secret::constant_time_eq;
 use crate::transport::ReconnectingClient;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -179,10 +180,6 @@ fn random_token() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
