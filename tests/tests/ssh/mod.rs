@@ -10,7 +10,7 @@ mod modes;
 pub(crate) mod proxy;
 mod reconnect;
 mod soak;
-mod terminal;
+pub(crate) mod terminal;
 mod tunnel;
 
 use std::time::Duration;

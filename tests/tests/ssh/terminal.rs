@@ -10,14 +10,19 @@ use russh::ChannelMsg;
 use super::limits::AnyHost;
 use super::{Keys, server_builder};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_window_change_reaches_the_program_and_its_exit_status_comes_back() {
-    let keys = Keys::new();
-    let hub = server_builder(&keys)
+/// A server that serves `/bin/sh` terminals to `keys.client`.
+pub(crate) async fn terminal_server(keys: &Keys) -> rrssh::Hub {
+    server_builder(keys)
         .terminal(Terminal::shell("/bin/sh"))
         .bind("127.0.0.1:0")
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_change_reaches_the_program_and_its_exit_status_comes_back() {
+    let keys = Keys::new();
+    let hub = terminal_server(&keys).await;
     let mut ssh = russh::client::connect(
         Arc::new(russh::client::Config::default()),
         hub.local_addr(),
@@ -95,11 +100,7 @@ async fn read_until(out: &mut rrssh::terminal::TerminalOutput, needle: &str) -> 
 async fn client_terminal_types_resizes_and_gets_the_exit_status() {
     use rrssh::terminal::TerminalOptions;
     let keys = Keys::new();
-    let hub = server_builder(&keys)
-        .terminal(Terminal::shell("/bin/sh"))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let hub = terminal_server(&keys).await;
     let c = super::client(&keys, &hub).connect().await.unwrap();
     let mut t = c
         .terminal(TerminalOptions::new().size(90, 20))

@@ -7,23 +7,19 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use rrssh::terminal::Terminal;
 use rrssh::terminal::TerminalOptions;
 use rrssh::terminal::web::WebTerminal;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use crate::ssh::{Keys, client, eventually, server_builder};
+use crate::ssh::terminal::terminal_server;
+use crate::ssh::{Keys, client, eventually};
 
 /// A server that serves `/bin/sh` terminals, and a web terminal for it on 127.0.0.1.
 async fn start(options: TerminalOptions) -> (SocketAddr, WebTerminal, rrssh::Hub, Keys) {
     let keys = Keys::new();
-    let server = server_builder(&keys)
-        .terminal(Terminal::shell("/bin/sh"))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = terminal_server(&keys).await;
     let c = client(&keys, &server).connect().await.unwrap();
     let web = WebTerminal::new(c).options(options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
