@@ -58,15 +58,12 @@ const CONNECT_WAIT: Duration = Duration::from_secs(10);
 /// [module documentation](self)).
 #[derive(Clone)]
 pub struct WebTerminal {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     source: Source,
     options: TerminalOptions,
-    token: String,
+    token: Arc<str>,
 }
 
+#[derive(Clone)]
 enum Source {
     Client(Client),
     Persistent(ReconnectingClient),
@@ -75,7 +72,7 @@ enum Source {
 impl fmt::Debug for WebTerminal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebTerminal")
-            .field("options", &self.inner.options)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -94,46 +91,30 @@ impl WebTerminal {
 
     fn with_source(source: Source) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                source,
-                options: TerminalOptions::new(),
-                token: random_token(),
-            }),
+            source,
+            options: TerminalOptions::new(),
+            token: random_token().into(),
         }
     }
 
     /// What each session asks for: the terminal type, and a command instead of a shell. The
     /// size comes from the browser's window.
     #[must_use]
-    pub fn options(self, options: TerminalOptions) -> Self {
-        self.map(|inner| inner.options = options)
+    pub fn options(mut self, options: TerminalOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// Sets the access token instead of a random one.
     #[must_use]
-    pub fn token(self, token: impl Into<String>) -> Self {
-        let token = token.into();
-        self.map(|inner| inner.token = token)
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into().into();
+        self
     }
 
     /// The access token pages must carry (`?token=…`).
     pub fn access_token(&self) -> &str {
-        &self.inner.token
-    }
-
-    fn map(self, f: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            source: match &shared.source {
-                Source::Client(c) => Source::Client(c.clone()),
-                Source::Persistent(c) => Source::Persistent(c.clone()),
-            },
-            options: shared.options.clone(),
-            token: shared.token.clone(),
-        });
-        f(&mut inner);
-        Self {
-            inner: Arc::new(inner),
-        }
+        &self.token
     }
 
     /// The web application: `GET /` (the page), its assets, and `GET /socket` (the WebSocket).
@@ -158,20 +139,20 @@ impl WebTerminal {
     }
 
     async fn open(&self, cols: u16, rows: u16) -> Result<TerminalSession, String> {
-        let client = match &self.inner.source {
+        let client = match &self.source {
             Source::Client(c) => c.clone(),
             Source::Persistent(c) => tokio::time::timeout(CONNECT_WAIT, c.connected())
                 .await
                 .map_err(|_| "not connected to the server".to_owned())?,
         };
         client
-            .terminal(self.inner.options.clone().size(cols, rows))
+            .terminal(self.options.clone().size(cols, rows))
             .await
             .map_err(|e| e.to_string())
     }
 
     fn allows(&self, token: Option<&str>) -> bool {
-        token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.inner.token.as_bytes()))
+        token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
     }
 }
 
