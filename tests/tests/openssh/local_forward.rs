@@ -1,14 +1,11 @@
 //! OpenSSH's `ssh -L` and `ssh -R` against an rrssh server: rrssh's tunnels are plain SSH.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use rrssh::Server;
-use rrssh::keys::{AuthorizedKeys, generate_ed25519};
 use rrssh::tunnel::PermitOpen;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{TempDir, free_port, known_hosts_line, openssh_available, ssh_config, write_key};
+use super::{free_port, openssh_available, rrssh_server_for_ssh};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
@@ -16,7 +13,7 @@ async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
         return;
     }
     let target_port = greeter().await;
-    let (_hub, _dir, config) = server_for_ssh("ssh-l", |s| {
+    let (_hub, _dir, config) = rrssh_server_for_ssh("ssh-l", "", |s| {
         s.permit_open(PermitOpen::parse(&format!("127.0.0.1:{target_port}")).unwrap())
     })
     .await;
@@ -47,30 +44,6 @@ async fn ssh_dash_l_tunnels_through_an_rrssh_server() {
         let _ = e.read_to_string(&mut err).await;
     }
     assert!(!err.contains("administratively prohibited"), "{err}");
-}
-
-/// An rrssh server (set up further by `configure`) for one client key, and an `ssh_config` in
-/// a temporary directory through which `ssh api` reaches it with that key, pinning its host key.
-async fn server_for_ssh(
-    tag: &str,
-    configure: impl FnOnce(Server) -> Server,
-) -> (rrssh::Hub, TempDir, PathBuf) {
-    let host = generate_ed25519("rrssh-host");
-    let client = generate_ed25519("ada@laptop");
-    let hub = configure(
-        Server::new()
-            .host_key(host.clone())
-            .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()])),
-    )
-    .bind("127.0.0.1:0")
-    .await
-    .unwrap();
-    let dir = TempDir::new(tag);
-    let id = write_key(&dir, "id_ed25519", &client);
-    let kh = dir.path("known_hosts");
-    std::fs::write(&kh, known_hosts_line(hub.local_addr().port(), &host)).unwrap();
-    let config = ssh_config(&dir, "api", hub.local_addr().port(), "ada", &id, &kh);
-    (hub, dir, config)
 }
 
 /// A TCP server that answers each connection with "hello, " and what it read.
@@ -115,7 +88,7 @@ async fn ssh_dash_r_listens_on_an_rrssh_server() {
         return;
     }
     let target_port = greeter().await;
-    let (_hub, _dir, config) = server_for_ssh("ssh-r", |s| {
+    let (_hub, _dir, config) = rrssh_server_for_ssh("ssh-r", "", |s| {
         s.permit_listen(PermitOpen::parse("127.0.0.1:*").unwrap())
     })
     .await;

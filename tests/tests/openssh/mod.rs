@@ -175,6 +175,32 @@ impl Sshd {
     }
 }
 
+/// An rrssh server (set up further by `configure`) that lets in one client key, with
+/// `options` before it in its `authorized_keys` line, and an `ssh_config` in a temporary
+/// directory through which `ssh api` reaches it as `ada` with that key, pinning its host key.
+pub(crate) async fn rrssh_server_for_ssh(
+    tag: &str,
+    options: &str,
+    configure: impl FnOnce(rrssh::Server) -> rrssh::Server,
+) -> (rrssh::Hub, TempDir, PathBuf) {
+    let host = rrssh::keys::generate_ed25519("rrssh-host");
+    let client = rrssh::keys::generate_ed25519("ada@laptop");
+    let line = format!("{options}{}", client.public_key().to_openssh().unwrap());
+    let hub =
+        configure(rrssh::Server::new().host_key(host.clone()).authorized_keys(
+            rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys").unwrap(),
+        ))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dir = TempDir::new(tag);
+    let id = write_key(&dir, "id_ed25519", &client);
+    let kh = dir.path("known_hosts");
+    std::fs::write(&kh, known_hosts_line(hub.local_addr().port(), &host)).unwrap();
+    let config = ssh_config(&dir, "api", hub.local_addr().port(), "ada", &id, &kh);
+    (hub, dir, config)
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

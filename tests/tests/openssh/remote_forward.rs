@@ -2,7 +2,7 @@
 //! plain-TCP client on the forwarded port and with `ssh -W` from anywhere.
 
 use rrssh::client::CallExt;
-use rrssh::keys::{HostKeyPolicy, generate_ed25519};
+use rrssh::keys::{HostKeyPolicy, PrivateKey, generate_ed25519};
 use rrssh::transport::ConnectError;
 use rrssh::{Client, Router};
 
@@ -24,18 +24,23 @@ fn service(
         .serve(router)
 }
 
+/// A private sshd with `extra` lines in its config, that lets in one fresh service key; returns
+/// its directory, host key, the service key and the sshd.
+async fn sshd_for_a_service(tag: &str, extra: &str) -> (TempDir, PrivateKey, PrivateKey, Sshd) {
+    let dir = TempDir::new(tag);
+    let (host, key) = (generate_ed25519("sshd-host"), generate_ed25519("service"));
+    let sshd = Sshd::start(&dir, &host, &key, extra).await;
+    (dir, host, key, sshd)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verb_and_a_stream_through_a_stock_sshd() {
     if !openssh_available() {
         return;
     }
-    let dir = TempDir::new("remote-forward");
-    let (host, key) = (generate_ed25519("sshd-host"), generate_ed25519("service"));
     let port = free_port();
-    let sshd = Sshd::start(
-        &dir,
-        &host,
-        &key,
+    let (dir, host, key, sshd) = sshd_for_a_service(
+        "remote-forward",
         // `remote` would do for callers on the sshd host; `ssh -W` callers need local
         // forwarding too, limited to the service's port.
         &format!(
@@ -83,13 +88,9 @@ async fn a_port_the_sshd_does_not_permit_is_refused_clearly() {
     if !openssh_available() {
         return;
     }
-    let dir = TempDir::new("remote-forward-refused");
-    let (host, key) = (generate_ed25519("sshd-host"), generate_ed25519("service"));
     let allowed = free_port();
-    let sshd = Sshd::start(
-        &dir,
-        &host,
-        &key,
+    let (_dir, host, key, sshd) = sshd_for_a_service(
+        "remote-forward-refused",
         &format!("AllowTcpForwarding remote\nPermitListen 127.0.0.1:{allowed}"),
     )
     .await;
@@ -110,13 +111,9 @@ async fn a_persistent_forward_comes_back_after_the_connection_is_reset() {
     if !openssh_available() {
         return;
     }
-    let dir = TempDir::new("remote-forward-persistent");
-    let (host, key) = (generate_ed25519("sshd-host"), generate_ed25519("service"));
     let port = free_port();
-    let sshd = Sshd::start(
-        &dir,
-        &host,
-        &key,
+    let (_dir, host, key, sshd) = sshd_for_a_service(
+        "remote-forward-persistent",
         &format!("AllowTcpForwarding remote\nGatewayPorts no\nPermitListen 127.0.0.1:{port}"),
     )
     .await;

@@ -3,12 +3,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use rrssh::Server;
-use rrssh::keys::{AuthorizedKeys, generate_ed25519};
 use rrssh::terminal::Terminal;
 use tokio::io::AsyncWriteExt;
 
-use super::{TempDir, known_hosts_line, openssh_available, ssh_config, write_key};
+use super::{TempDir, openssh_available, rrssh_server_for_ssh};
 
 struct Setup {
     _hub: rrssh::Hub,
@@ -17,21 +15,10 @@ struct Setup {
 }
 
 async fn setup(tag: &str, options: &str) -> Setup {
-    let host = generate_ed25519("rrssh-host");
-    let client = generate_ed25519("ada@laptop");
-    let line = format!("{options}{}", client.public_key().to_openssh().unwrap());
-    let hub = Server::new()
-        .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::parse(&line, "authorized_keys").unwrap())
-        .terminal(Terminal::shell("/bin/sh").env("GREETING", "hello"))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let dir = TempDir::new(tag);
-    let id = write_key(&dir, "id_ed25519", &client);
-    let kh = dir.path("known_hosts");
-    std::fs::write(&kh, known_hosts_line(hub.local_addr().port(), &host)).unwrap();
-    let config = ssh_config(&dir, "api", hub.local_addr().port(), "ada", &id, &kh);
+    let (hub, dir, config) = rrssh_server_for_ssh(tag, options, |s| {
+        s.terminal(Terminal::shell("/bin/sh").env("GREETING", "hello"))
+    })
+    .await;
     Setup {
         _hub: hub,
         _dir: dir,

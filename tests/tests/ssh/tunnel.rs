@@ -110,13 +110,7 @@ async fn a_local_forward_carries_bytes_both_ways() {
     // Closing the forward stops the listener.
     let addr = fwd.local_addr();
     fwd.close();
-    assert!(
-        eventually(Duration::from_secs(2), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_err())
-        .await
-    );
+    assert!(stops_listening(addr, Duration::from_secs(2)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,13 +272,7 @@ async fn a_remote_forward_brings_the_servers_port_to_this_side() {
     }
     // Dropping the tunnel makes the server stop listening.
     drop(tunnel);
-    assert!(
-        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(
-            on_server
-        )
-        .is_err())
-        .await
-    );
+    assert!(stops_listening(on_server, Duration::from_secs(5)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,4 +366,9 @@ async fn a_persistent_remote_forward_comes_back_after_a_server_restart() {
         "remote tunnel served again {} ms after the server restarted",
         restarted.elapsed().as_millis()
     );
+}
+
+/// Whether nothing accepts connections on `addr` any more, within `limit`.
+async fn stops_listening(addr: std::net::SocketAddr, limit: Duration) -> bool {
+    eventually(limit, || std::net::TcpStream::connect(addr).is_err()).await
 }
