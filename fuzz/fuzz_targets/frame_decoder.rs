@@ -5,7 +5,6 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use rrssh::proto::frame::{self, Head};
 use rrssh::proto::Codec;
-use tokio_util::codec::Decoder;
 
 fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);

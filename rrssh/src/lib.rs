@@ -7,6 +7,7 @@ mod macros;
 pub mod auth;
 mod body;
 pub mod client;
+pub mod connection;
 mod error;
 pub mod error_handling;
 pub mod extract;

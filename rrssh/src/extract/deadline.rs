@@ -8,7 +8,7 @@ use super::FromRequestParts;
 
 /// The request header carrying the caller's time budget, in whole milliseconds, relative to
 /// when the request was received (the wire protocol carries it the same way).
-pub const TIMEOUT_HEADER: &str = "rrssh-timeout";
+pub const TIMEOUT_HEADER: &str = crate::proto::headers::TIMEOUT;
 
 /// The caller's deadline, if it set one.
 ///

@@ -14,9 +14,9 @@ use tokio::sync::broadcast;
 use tower_service::Service;
 
 use crate::client::Error;
+use crate::connection::Connection;
+use crate::connection::ResponseFuture;
 use crate::extract::Peer;
-use crate::proto::Connection;
-use crate::proto::connection::ResponseFuture;
 use crate::{Request, Response};
 
 /// A connected peer, as [`Registry::peers`] lists it.

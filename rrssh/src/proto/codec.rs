@@ -1,10 +1,9 @@
-//! `tokio_util::codec` framing for [`Frame`]s, with the frame size limit enforced before any
+//! Cutting a byte stream into [`Frame`]s, with the frame size limit enforced before any
 //! allocation.
 
 use bytes::{Buf, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
-use super::frame::{Frame, FrameType, HEADER_LEN};
+use super::frame::{Frame, FrameType, HEADER_LEN, RESERVED_FLAGS};
 
 /// Why the byte stream is not a valid frame sequence. Each is fatal for the connection.
 #[derive(Debug, thiserror::Error)]
@@ -24,9 +23,9 @@ pub enum DecodeError {
     /// An unknown frame type.
     #[error("unknown frame type 0x{0:02x}")]
     UnknownType(u8),
-    /// The carrier failed.
-    #[error("carrier error: {0}")]
-    Io(#[from] std::io::Error),
+    /// A flag bit that version 1 reserves was set.
+    #[error("reserved flag bits set: 0x{0:02x}")]
+    ReservedFlags(u8),
 }
 
 /// Encodes and decodes frames, refusing frames larger than `max_frame`.
@@ -42,11 +41,10 @@ impl Codec {
     }
 }
 
-impl Decoder for Codec {
-    type Item = Frame;
-    type Error = DecodeError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+impl Codec {
+    /// Takes one whole frame off the front of `src`, if there is one. `Ok(None)` means more
+    /// bytes are needed; any error is fatal for the connection.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         if src.len() < 4 {
             return Ok(None);
         }
@@ -63,6 +61,9 @@ impl Decoder for Codec {
         }
         if src.len() >= 5 && FrameType::from_u8(src[4]).is_none() {
             return Err(DecodeError::UnknownType(src[4]));
+        }
+        if src.len() >= 6 && src[5] & RESERVED_FLAGS != 0 {
+            return Err(DecodeError::ReservedFlags(src[5]));
         }
         let size = size as usize;
         if src.len() < size {
@@ -84,15 +85,6 @@ impl Decoder for Codec {
     }
 }
 
-impl Encoder<Frame> for Codec {
-    type Error = std::io::Error;
-
-    fn encode(&mut self, item: Frame, dst: &mut BytesMut) -> Result<(), std::io::Error> {
-        item.encode(dst);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -107,10 +99,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_frame_round_trips(ty in any_type(), flags: u8, call: u32, payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        fn any_frame_round_trips(ty in any_type(), flags in 0u8..2, call: u32, payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let f = Frame::new(ty, flags, call, Bytes::from(payload));
             let mut buf = BytesMut::new();
-            Codec::new(1 << 20).encode(f.clone(), &mut buf).unwrap();
+            f.encode(&mut buf);
             // Feed it in two pieces, as a carrier may.
             let split = buf.len() / 2;
             let mut first = buf.split_to(split);
@@ -144,11 +136,11 @@ mod tests {
             }
             let req = Head::Request { method, target, headers: headers.clone() };
             let mut b = BytesMut::new();
-            req.encode(&mut b);
+            req.encode(&mut b).unwrap();
             prop_assert_eq!(Head::decode_request(&b).unwrap(), req);
             let res = Head::Response { status, headers };
             let mut b = BytesMut::new();
-            res.encode(&mut b);
+            res.encode(&mut b).unwrap();
             prop_assert_eq!(Head::decode_response(&b).unwrap(), res);
         }
     }
@@ -177,6 +169,30 @@ mod tests {
             Codec::new(1024).decode(&mut buf),
             Err(DecodeError::TooShort(2))
         ));
+    }
+
+    #[test]
+    fn reserved_flags_are_errors() {
+        let mut buf = BytesMut::from(&[0, 0, 0, 6, 0x06, 0x02, 0, 0, 0, 1][..]);
+        assert!(matches!(
+            Codec::new(1024).decode(&mut buf),
+            Err(DecodeError::ReservedFlags(0x02))
+        ));
+    }
+
+    #[test]
+    fn oversized_header_values_are_refused_not_cut() {
+        let mut headers = http::HeaderMap::new();
+        let long = "v".repeat(70_000);
+        headers.insert("x-long", http::HeaderValue::from_str(&long).unwrap());
+        let mut b = BytesMut::new();
+        let e = frame::encode_request("GET", "/", &headers, &mut b).unwrap_err();
+        assert_eq!((e.what, e.len), ("header value", 70_000));
+        assert!(b.is_empty(), "nothing written");
+        let e = frame::encode_request(&"M".repeat(300), "/", &http::HeaderMap::new(), &mut b)
+            .unwrap_err();
+        assert_eq!(e.what, "method");
+        assert!(b.is_empty());
     }
 
     #[test]

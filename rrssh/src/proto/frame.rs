@@ -12,6 +12,13 @@ pub const HEADER_LEN: usize = 10;
 /// Flag: no more frames follow in this direction for this call.
 pub const FLAG_END: u8 = 0x01;
 
+/// Flag bits with no meaning in version 1: a receiver treats any of them set as a violation.
+pub const RESERVED_FLAGS: u8 = !FLAG_END;
+
+/// Largest PING payload a receiver accepts (a PONG echoes it, so the sender of pings decides
+/// what the receiver must write back).
+pub const MAX_PING: usize = 64;
+
 /// The frame types of protocol version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -140,6 +147,27 @@ pub struct PayloadError {
     pub why: String,
 }
 
+/// Why a head could not be written: a field is too long for its length prefix. Nothing is
+/// written then (a value is never cut short).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode {what}: {len} bytes is over the limit of {limit}")]
+pub struct EncodeError {
+    /// Which field.
+    pub what: &'static str,
+    /// Its length.
+    pub len: usize,
+    /// The most its length prefix can say.
+    pub limit: usize,
+}
+
+fn check_len(what: &'static str, len: usize, limit: usize) -> Result<(), EncodeError> {
+    if len > limit {
+        Err(EncodeError { what, len, limit })
+    } else {
+        Ok(())
+    }
+}
+
 fn bad(what: &'static str, why: impl Into<String>) -> PayloadError {
     PayloadError {
         what,
@@ -147,17 +175,23 @@ fn bad(what: &'static str, why: impl Into<String>) -> PayloadError {
     }
 }
 
-/// Encodes a header block.
-pub fn encode_headers(headers: &HeaderMap, dst: &mut BytesMut) {
-    dst.put_u16(headers.len().min(u16::MAX as usize) as u16);
-    for (name, value) in headers.iter().take(u16::MAX as usize) {
+/// Encodes a header block. A block with more than 65,535 headers, or a name or value over
+/// 65,535 bytes, is an error and writes nothing.
+pub fn encode_headers(headers: &HeaderMap, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    const MAX: usize = u16::MAX as usize;
+    check_len("header count", headers.len(), MAX)?;
+    for (name, value) in headers {
+        check_len("header name", name.as_str().len(), MAX)?;
+        check_len("header value", value.as_bytes().len(), MAX)?;
+    }
+    dst.put_u16(headers.len() as u16);
+    for (name, value) in headers {
         dst.put_u16(name.as_str().len() as u16);
         dst.put_slice(name.as_str().as_bytes());
-        let v = value.as_bytes();
-        let v = &v[..v.len().min(u16::MAX as usize)];
-        dst.put_u16(v.len() as u16);
-        dst.put_slice(v);
+        dst.put_u16(value.as_bytes().len() as u16);
+        dst.put_slice(value.as_bytes());
     }
+    Ok(())
 }
 
 fn take<'a>(buf: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], PayloadError> {
@@ -194,19 +228,18 @@ pub fn decode_headers(buf: &mut &[u8]) -> Result<HeaderMap, PayloadError> {
 }
 
 impl Head {
-    /// Encodes the head's payload.
-    pub fn encode(&self, dst: &mut BytesMut) {
+    /// Encodes the head's payload; on error nothing is written.
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
             Head::Request {
                 method,
                 target,
                 headers,
-            } => {
-                encode_request(method, target, headers, dst);
-            }
+            } => encode_request(method, target, headers, dst),
             Head::Response { status, headers } => {
+                let start = dst.len();
                 dst.put_u16(*status);
-                encode_headers(headers, dst);
+                encode_headers(headers, dst).inspect_err(|_| dst.truncate(start))
             }
         }
     }
@@ -217,8 +250,8 @@ impl Head {
         let method = std::str::from_utf8(take(&mut buf, n, "method")?)
             .map_err(|_| bad("method", "not UTF-8"))?
             .to_owned();
-        if method.is_empty() {
-            return Err(bad("method", "empty"));
+        if method.is_empty() || !method.bytes().all(is_token_byte) {
+            return Err(bad("method", "not an HTTP token"));
         }
         let n = take_u16(&mut buf, "target")? as usize;
         let target = std::str::from_utf8(take(&mut buf, n, "target")?)
@@ -246,13 +279,26 @@ impl Head {
     }
 }
 
-/// Encodes a REQUEST payload from borrowed parts.
-pub fn encode_request(method: &str, target: &str, headers: &HeaderMap, dst: &mut BytesMut) {
+/// Whether a byte may appear in an HTTP token (a method name).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Encodes a REQUEST payload from borrowed parts; on error nothing is written.
+pub fn encode_request(
+    method: &str,
+    target: &str,
+    headers: &HeaderMap,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    check_len("method", method.len(), u8::MAX as usize)?;
+    check_len("request target", target.len(), u16::MAX as usize)?;
+    let start = dst.len();
     dst.put_u8(method.len() as u8);
     dst.put_slice(method.as_bytes());
     dst.put_u16(target.len() as u16);
     dst.put_slice(target.as_bytes());
-    encode_headers(headers, dst);
+    encode_headers(headers, dst).inspect_err(|_| dst.truncate(start))
 }
 
 /// A RESET payload: `status: u16 | message (UTF-8, rest of payload)`.
@@ -296,6 +342,11 @@ pub fn decode_window(mut buf: &[u8]) -> Result<u32, PayloadError> {
     Ok(buf.get_u32())
 }
 
+/// A WINDOW payload.
+pub fn encode_window(increment: u32) -> [u8; 4] {
+    increment.to_be_bytes()
+}
+
 /// GOAWAY codes.
 pub mod goaway {
     /// Orderly shutdown.
@@ -310,4 +361,6 @@ pub mod goaway {
     pub const TIMEOUT: u16 = 4;
     /// A server limit refused the connection (for example connections per key).
     pub const LIMIT: u16 = 5;
+    /// The peer sent body bytes past a window (per call or for the connection).
+    pub const FLOW_CONTROL: u16 = 6;
 }

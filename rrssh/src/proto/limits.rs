@@ -17,6 +17,10 @@ pub struct Limits {
     pub max_concurrent_calls: u32,
     /// Largest head (method, path, headers) accepted (default 64 KiB).
     pub max_head: u32,
+    /// Connection window in bytes (default 16 MiB): how much body, over all calls together,
+    /// the peer may have sent that the application has not yet consumed. It bounds what one
+    /// connection buffers however many calls are open (see `PROTOCOL.md` §5).
+    pub connection_window: u32,
 }
 
 impl Default for Limits {
@@ -27,6 +31,15 @@ impl Default for Limits {
             initial_window: 1024 * 1024,
             max_concurrent_calls: 1024,
             max_head: 64 * 1024,
+            connection_window: 16 * 1024 * 1024,
         }
     }
+}
+
+impl Limits {
+    /// The largest window either kind may announce: 2^31 − 1, as in HTTP/2.
+    pub const MAX_WINDOW: u32 = (1 << 31) - 1;
+    /// The smallest `max_frame` a peer may announce: enough for any head under the default
+    /// limits and a useful DATA chunk.
+    pub const MIN_FRAME: u32 = 16 * 1024;
 }

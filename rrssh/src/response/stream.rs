@@ -11,12 +11,7 @@ use serde::Serialize;
 use super::{IntoResponse, Response};
 use crate::{ApiError, Body, BoxError};
 
-/// Trailer naming how a stream ended: [`END_OK`] or [`END_ERROR`].
-pub(crate) const TRAILER_END: &str = "rrssh-end";
-/// Trailer carrying the standard error JSON of a stream that ended with an error.
-pub(crate) const TRAILER_ERROR: &str = "rrssh-error";
-pub(crate) const END_OK: &str = "ok";
-pub(crate) const END_ERROR: &str = "error";
+pub(crate) use crate::proto::headers::{END_ERROR, END_OK, TRAILER_END, TRAILER_ERROR};
 
 /// Items are batched into one body chunk while they are ready, up to this many bytes.
 const BATCH_BYTES: usize = 16 * 1024;

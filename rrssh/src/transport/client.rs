@@ -15,9 +15,10 @@ use tower_service::Service;
 
 use super::SUBSYSTEM;
 use crate::client::Error;
+use crate::connection::{Connection, ConnectionConfig};
+use crate::connection::{HandshakeError, ResponseFuture};
 use crate::keys::{HostKeyError, HostKeyPolicy, fingerprint};
-use crate::proto::connection::{HandshakeError, ResponseFuture};
-use crate::proto::{Connection, ConnectionConfig, Limits, Role};
+use crate::proto::{Limits, Role};
 use crate::{Request, Response, Router};
 
 /// Why connecting failed.
@@ -193,14 +194,14 @@ impl ClientBuilder {
                 Some(_) => {}
             }
         }
-        let mut cfg = ConnectionConfig::new(Role::Initiator);
         // Calls from the server side carry the server's identity: its host key, and the
         // address we dialed (a server has no login name).
-        cfg.peer = Some(crate::extract::Peer::new(
-            crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
-        ));
-        cfg.router = self.router;
-        cfg.service = self.service;
+        let mut cfg = ConnectionConfig::new(Role::Initiator)
+            .extension(crate::extract::Peer::new(
+                crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
+            ))
+            .serve_opt(self.router);
+        cfg.service_name = self.service;
         cfg.limits = self.limits;
         let conn = Connection::start(channel.into_stream(), cfg).await?;
         Ok(Client::new(conn, Carrier::Ssh(ssh, targets)))
@@ -402,8 +403,7 @@ impl russh::client::Handler for ClientHandler {
             "forwarded connection"
         );
         tokio::spawn(async move {
-            let mut cfg = ConnectionConfig::new(Role::Acceptor);
-            cfg.router = forward.router;
+            let mut cfg = ConnectionConfig::new(Role::Acceptor).serve_opt(forward.router);
             cfg.limits = forward.limits;
             match Connection::start(channel.into_stream(), cfg).await {
                 Ok(conn) => {

@@ -12,7 +12,8 @@ use tokio::sync::oneshot;
 
 use super::SUBSYSTEM;
 use super::client::{Carrier, Client, ConnectError};
-use crate::proto::{Connection, ConnectionConfig, Role};
+use crate::connection::{Connection, ConnectionConfig};
+use crate::proto::Role;
 
 /// How much of the child's standard error is kept for error messages.
 const STDERR_KEEP: usize = 4096;

@@ -18,11 +18,12 @@ use tokio::task::JoinSet;
 
 use super::SUBSYSTEM;
 use crate::Router;
+use crate::connection::{Connection, ConnectionConfig};
 use crate::extract::Peer;
 use crate::hub::{HubEvent, PeerClient, PeerSummary, Registry};
 use crate::keys::{AuthorizedKeys, fingerprint};
 use crate::proto::frame::goaway;
-use crate::proto::{Connection, ConnectionConfig, Limits, Role};
+use crate::proto::{Limits, Role};
 
 /// Configuration of an rrssh SSH server: what it serves, its host key, who may connect.
 ///
@@ -692,9 +693,9 @@ impl russh::server::Handler for ConnHandler {
         session.channel_success(channel)?;
         let shared = self.shared.clone();
         tokio::spawn(async move {
-            let mut cfg = ConnectionConfig::new(Role::Acceptor);
-            cfg.router = shared.router.clone();
-            cfg.peer = Some(peer.clone());
+            let mut cfg = ConnectionConfig::new(Role::Acceptor)
+                .serve_opt(shared.router.clone())
+                .extension(peer.clone());
             cfg.limits = shared.limits;
             let conn = match Connection::start(ch.into_stream(), cfg).await {
                 Ok(c) => c,

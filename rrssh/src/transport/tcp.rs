@@ -11,8 +11,9 @@ use tokio::task::JoinSet;
 
 use super::client::{Carrier, Client, ConnectError};
 use super::server::{Hub, Server, ServerError};
+use crate::connection::{Connection, ConnectionConfig};
 use crate::hub::Registry;
-use crate::proto::{Connection, ConnectionConfig, Role};
+use crate::proto::Role;
 
 impl Client {
     /// Connects over plain TCP: no SSH, so no encryption and no authentication. Only for
@@ -79,8 +80,7 @@ impl Server {
                 next_id += 1;
                 let (id, router, reg) = (next_id, router.clone(), reg.clone());
                 conns.spawn(async move {
-                    let mut cfg = ConnectionConfig::new(Role::Acceptor);
-                    cfg.router = router;
+                    let mut cfg = ConnectionConfig::new(Role::Acceptor).serve_opt(router);
                     cfg.limits = limits;
                     let conn = match Connection::start(tcp, cfg).await {
                         Ok(c) => c,

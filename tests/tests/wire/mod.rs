@@ -4,16 +4,15 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rrssh::client::{CallExt, Error};
-use rrssh::proto::{Connection, ConnectionConfig, Role};
+use rrssh::connection::{Connection, ConnectionConfig};
+use rrssh::proto::Role;
 use rrssh::routing::{get, post, stream};
 use rrssh::{Bytes, JsonStream, Path, Router};
 
 pub(crate) async fn pair(a: Router, b: Router) -> (Connection, Connection) {
     let (x, y) = tokio::io::duplex(64 * 1024);
-    let mut ca = ConnectionConfig::new(Role::Initiator);
-    ca.router = Some(a);
-    let mut cb = ConnectionConfig::new(Role::Acceptor);
-    cb.router = Some(b);
+    let ca = ConnectionConfig::new(Role::Initiator).serve(a);
+    let cb = ConnectionConfig::new(Role::Acceptor).serve(b);
     let (l, r) = tokio::join!(Connection::start(x, ca), Connection::start(y, cb));
     (l.unwrap(), r.unwrap())
 }
@@ -128,8 +127,7 @@ async fn raw_bytes_client_matches_the_worked_example() {
         "/hello",
         get(|| async { rrssh::Json(serde_json::json!({"msg": "Hello World!"})) }),
     );
-    let mut cfg = ConnectionConfig::new(Role::Acceptor);
-    cfg.router = Some(hello);
+    let cfg = ConnectionConfig::new(Role::Acceptor).serve(hello);
     let server = tokio::spawn(Connection::start(server_end, cfg));
 
     let hello_json = br#"{"version":1,"max_frame":1048576,"window":262144,"max_calls":1024}"#;
@@ -195,8 +193,7 @@ async fn oversized_frame_gets_goaway_and_close() {
 async fn over_the_limits_calls_are_refused_and_others_continue() {
     let (x, y) = tokio::io::duplex(64 * 1024);
     let ca = ConnectionConfig::new(Role::Initiator);
-    let mut cb = ConnectionConfig::new(Role::Acceptor);
-    cb.router = Some(app("b"));
+    let mut cb = ConnectionConfig::new(Role::Acceptor).serve(app("b"));
     cb.limits.max_concurrent_calls = 2;
     cb.limits.max_head = 1024;
     let (a, _b) = tokio::join!(Connection::start(x, ca), Connection::start(y, cb));

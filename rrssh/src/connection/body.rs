@@ -1,0 +1,181 @@
+//! The receiving side of a call's body: the reader task appends what arrives, the application
+//! takes it, and every byte taken gives window back to the peer.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body::Frame;
+
+use super::Shared;
+use crate::BoxError;
+use crate::client::Error;
+
+/// The most one poll hands to the application.
+const TAKE_CHUNK: usize = 64 * 1024;
+
+/// How a body ended.
+#[derive(Debug)]
+pub(super) enum BodyEnd {
+    /// Complete, with trailers if any.
+    Done(Option<HeaderMap>),
+    /// Reset by the peer.
+    Reset(String),
+    /// The connection was lost.
+    Lost(String),
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Bytes not yet taken, copied together: a flood of tiny DATA frames costs what its bytes
+    /// cost, within the windows.
+    tail: BytesMut,
+    end: Option<BodyEnd>,
+    waker: Option<Waker>,
+    /// The application dropped the body: what arrives is given back at once.
+    dropped: bool,
+}
+
+/// The buffer between the reader and one body.
+#[derive(Debug, Default)]
+pub(super) struct BodyQueue(Mutex<Queue>);
+
+impl BodyQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends bytes; `false` if nobody will read them (the caller gives them back).
+    pub(super) fn push(&self, data: &[u8]) -> bool {
+        let mut q = self.lock();
+        if q.dropped {
+            return false;
+        }
+        if !data.is_empty() {
+            // Copied: a payload kept as a view would pin the whole read buffer it came in.
+            q.tail.extend_from_slice(data);
+            if let Some(w) = q.waker.take() {
+                w.wake();
+            }
+        }
+        true
+    }
+
+    pub(super) fn finish(&self, end: BodyEnd) {
+        let mut q = self.lock();
+        if q.end.is_none() {
+            q.end = Some(end);
+        }
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Marks the body dropped; returns how many bytes were still unread.
+    fn drop_reader(&self) -> usize {
+        let mut q = self.lock();
+        q.dropped = true;
+        let n = q.tail.len();
+        q.tail = BytesMut::new();
+        n
+    }
+}
+
+/// Which table the call is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    /// A call we made: this is its response body.
+    Outgoing,
+    /// A call the peer made: this is its request body.
+    Incoming,
+}
+
+/// A body fed by the connection.
+pub(super) struct RecvBody {
+    pub(super) queue: Arc<BodyQueue>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) call: u32,
+    pub(super) side: Side,
+    pub(super) done: bool,
+    /// The caller's deadline also bounds reading the answer.
+    pub(super) deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// A body error with the message the connection gave.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BodyError(pub(crate) String);
+
+impl http_body::Body for RecvBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let taken = {
+            let mut q = self.queue.lock();
+            if !q.tail.is_empty() {
+                // At most a chunk at a time: what is taken is granted back to the peer.
+                let n = q.tail.len().min(TAKE_CHUNK);
+                Ok(q.tail.split_to(n).freeze())
+            } else if let Some(end) = q.end.take() {
+                Err(Some(end))
+            } else {
+                q.waker = Some(cx.waker().clone());
+                Err(None)
+            }
+        };
+        match taken {
+            Ok(b) => {
+                self.shared.consume(self.call, b.len());
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            Err(Some(end)) => {
+                self.done = true;
+                match end {
+                    BodyEnd::Done(trailers) => {
+                        Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
+                    }
+                    BodyEnd::Reset(e) => Poll::Ready(Some(Err(Box::new(BodyError(e))))),
+                    BodyEnd::Lost(reason) => Poll::Ready(Some(Err(Box::new(Error::Unavailable(
+                        format!("connection lost: {reason}"),
+                    ))))),
+                }
+            }
+            Err(None) => {
+                if let Some(d) = &mut self.deadline
+                    && d.as_mut().poll(cx).is_ready()
+                {
+                    self.done = true;
+                    self.shared.cancel_outgoing(self.call);
+                    return Poll::Ready(Some(Err(Box::new(Error::Timeout))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+impl Drop for RecvBody {
+    fn drop(&mut self) {
+        let unread = self.queue.drop_reader();
+        if unread > 0 {
+            self.shared.consume(self.call, unread);
+        }
+        if !self.done && self.side == Side::Outgoing {
+            // The caller stopped reading before the end: cancel the call.
+            self.shared.cancel_outgoing(self.call);
+        }
+    }
+}

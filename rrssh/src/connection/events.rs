@@ -1,0 +1,173 @@
+//! Handing the core's events to the calls they are for.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::body::{BodyEnd, BodyQueue, RecvBody, Side};
+use super::serve::{self, Incoming};
+use super::{Shared, State, call};
+use crate::client::Error;
+use crate::proto::Event;
+use crate::{ApiError, Body, Response};
+
+impl Shared {
+    /// Hands every queued event to its call. Runs under the lock.
+    pub(super) fn dispatch(self: &Arc<Self>, st: &mut State) {
+        while let Some(ev) = st.conn.poll_event() {
+            self.on_event(st, ev);
+        }
+    }
+
+    /// Closes after the carrier failed: no `GOAWAY` can be sent.
+    pub(super) fn close_quietly(self: &Arc<Self>, why: &str) {
+        let mut st = self.lock();
+        st.conn.handle_eof(Some(why));
+        self.dispatch(&mut st);
+    }
+
+    fn on_event(self: &Arc<Self>, st: &mut State, ev: Event) {
+        match ev {
+            Event::Request {
+                call,
+                method,
+                target,
+                headers,
+                end,
+            } => serve::start(
+                self,
+                st,
+                Incoming {
+                    call,
+                    method,
+                    target,
+                    headers,
+                    end,
+                },
+            ),
+            Event::Response {
+                call,
+                status,
+                headers,
+                end,
+            } => {
+                let Some(slot) = st.slots.get_mut(&call) else {
+                    return;
+                };
+                let Some(head) = slot.head.take() else {
+                    return;
+                };
+                let body = if end {
+                    Body::empty()
+                } else {
+                    let queue = Arc::new(BodyQueue::default());
+                    slot.body = Some(queue.clone());
+                    Body::new(RecvBody {
+                        queue,
+                        shared: self.clone(),
+                        call,
+                        side: Side::Outgoing,
+                        done: false,
+                        deadline: slot.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+                    })
+                };
+                if end {
+                    self.forget(st, call);
+                }
+                let mut res = Response::new(body);
+                *res.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                *res.headers_mut() = headers;
+                let _ = head.send(Ok(res));
+            }
+            Event::Data { call, data, end } => {
+                let queue = st.slots.get(&call).and_then(|s| s.body.clone());
+                let taken = queue.as_ref().is_some_and(|q| q.push(&data));
+                if !taken {
+                    st.conn.consume(call, data.len());
+                }
+                if end {
+                    self.body_ended(st, call, queue, BodyEnd::Done(None));
+                }
+            }
+            Event::Trailers { call, trailers } => {
+                let queue = st.slots.get(&call).and_then(|s| s.body.clone());
+                self.body_ended(st, call, queue, BodyEnd::Done(Some(trailers)));
+            }
+            Event::Reset {
+                call,
+                status,
+                message,
+            } => {
+                let Some(slot) = st.slots.get_mut(&call) else {
+                    return;
+                };
+                if !slot.outgoing {
+                    // The caller's request body failed; the handler sees a body error.
+                    if let Some(q) = slot.body.take() {
+                        q.finish(BodyEnd::Reset(message));
+                    }
+                    return;
+                }
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                if let Some(h) = slot.head.take() {
+                    let _ = h.send(Err(Error::Status {
+                        status,
+                        body: ApiError::new(status, message),
+                    }));
+                } else if let Some(q) = slot.body.take() {
+                    q.finish(BodyEnd::Reset(format!(
+                        "call reset by the peer: {status} {message}"
+                    )));
+                }
+                self.forget(st, call);
+            }
+            Event::Cancel { call } => self.forget(st, call),
+            Event::Capacity { call } => {
+                st.blocked.remove(&call);
+                if let Some(s) = st.slots.get(&call) {
+                    s.capacity.notify_one();
+                }
+            }
+            Event::ConnectionCapacity => call::wake_blocked(st),
+            Event::GoAway { code, message, .. } => {
+                tracing::debug!(code, %message, "peer is going away");
+                let shown = st.conn.peer_going_away().unwrap_or_default().to_owned();
+                self.goaway_tx.send_replace(Some(shown));
+            }
+            Event::Closed { reason } => self.on_closed(st, &reason),
+        }
+    }
+
+    fn body_ended(
+        self: &Arc<Self>,
+        st: &mut State,
+        call: u32,
+        queue: Option<Arc<BodyQueue>>,
+        end: BodyEnd,
+    ) {
+        if let Some(q) = queue {
+            q.finish(end);
+        }
+        let Some(slot) = st.slots.get_mut(&call) else {
+            return;
+        };
+        slot.body = None;
+        if slot.outgoing {
+            // The answer is complete: the call is over (a request body still being sent is
+            // not needed any more).
+            self.forget(st, call);
+        }
+    }
+
+    /// Removes a call's slot and stops its task.
+    fn forget(&self, st: &mut State, call: u32) {
+        st.blocked.remove(&call);
+        if let Some(s) = st.slots.remove(&call)
+            && let Some(t) = s.task
+        {
+            t.abort();
+        }
+        self.call_done.notify_waiters();
+    }
+}

@@ -1,0 +1,176 @@
+//! The two tasks that move bytes between the carrier and the protocol core, and the handshake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{HandshakeError, Shared};
+use crate::proto::Conn;
+
+/// How much is read from the carrier at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How long a closing connection tries to hand its last frames (a final `GOAWAY`) to a carrier
+/// that does not take them.
+const FINAL_WRITE: Duration = Duration::from_secs(1);
+
+/// Sends our HELLO and waits for the peer's. A refused HELLO (or none in time) is answered with
+/// the core's `GOAWAY` before giving up.
+pub(super) async fn handshake<R, W>(
+    mut conn: Conn,
+    mut rd: R,
+    mut wr: W,
+    timeout: Duration,
+) -> Result<(Conn, R, BytesMut, W), HandshakeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let io_err = |e: std::io::Error| HandshakeError::Io(e.to_string());
+    if let Some(hello) = conn.take_output() {
+        wr.write_all(&hello).await.map_err(io_err)?;
+        wr.flush().await.map_err(io_err)?;
+    }
+    let mut rbuf = BytesMut::with_capacity(8 * 1024);
+    let deadline = tokio::time::sleep(timeout);
+    let mut deadline = std::pin::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => {
+                conn.handle_hello_timeout();
+                final_write(&mut conn, &mut wr).await;
+                return Err(HandshakeError::Timeout);
+            }
+            r = rd.read_buf(&mut rbuf) => match r {
+                Ok(0) => return Err(HandshakeError::Io("closed before HELLO".into())),
+                Ok(_) => {}
+                Err(e) => return Err(io_err(e)),
+            },
+        }
+        conn.handle_input(&mut rbuf);
+        if conn.is_open() {
+            return Ok((conn, rd, rbuf, wr));
+        }
+        if let Some(reason) = conn.closed_reason() {
+            let reason = reason.to_owned();
+            final_write(&mut conn, &mut wr).await;
+            return Err(HandshakeError::BadHello(reason));
+        }
+    }
+}
+
+async fn final_write<W: AsyncWrite + Unpin>(conn: &mut Conn, wr: &mut W) {
+    if let Some(out) = conn.take_output() {
+        let _ = tokio::time::timeout(FINAL_WRITE, async {
+            wr.write_all(&out).await?;
+            wr.shutdown().await
+        })
+        .await;
+    }
+}
+
+/// Reads the carrier into the core while the core wants input; stops reading (and so lets the
+/// carrier's own flow control push back) while it does not.
+pub(super) async fn read_loop<R>(mut rd: R, mut rbuf: BytesMut, shared: Arc<Shared>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let mut closed = shared.closed_tx.subscribe();
+    loop {
+        let paused = {
+            let mut st = shared.lock();
+            if !st.conn.is_open() {
+                return;
+            }
+            st.conn.handle_input(&mut rbuf);
+            shared.dispatch(&mut st);
+            if st.conn.pending_output() > 0 {
+                shared.writer_wake.notify_one();
+            }
+            if !st.conn.is_open() {
+                return;
+            }
+            !st.conn.wants_input()
+        };
+        if paused {
+            tokio::select! {
+                _ = shared.reader_wake.notified() => {}
+                _ = closed.wait_for(Option::is_some) => return,
+            }
+            continue;
+        }
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let read = tokio::select! {
+            r = rd.read_buf(&mut rbuf) => r,
+            _ = closed.wait_for(Option::is_some) => return,
+        };
+        let eof = match read {
+            Ok(0) => None,
+            Ok(_) => continue,
+            Err(e) => Some(e.to_string()),
+        };
+        let mut st = shared.lock();
+        st.conn.handle_eof(eof.as_deref());
+        shared.dispatch(&mut st);
+        return;
+    }
+}
+
+/// Writes what the core framed, in as few writes as it comes. A write the carrier does not
+/// take is abandoned when the connection closes, so a dead carrier holds nothing.
+pub(super) async fn write_loop<W>(mut wr: W, shared: &Arc<Shared>)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut closed = shared.closed_tx.subscribe();
+    loop {
+        let (out, open) = {
+            let mut st = shared.lock();
+            let out = st.conn.take_output();
+            if st.conn.can_send_data() {
+                super::call::wake_blocked(&mut st);
+            }
+            (out, st.conn.is_open())
+        };
+        shared.reader_wake.notify_one();
+        match out {
+            Some(out) if open => {
+                let written = tokio::select! {
+                    r = wr.write_all(&out) => r,
+                    _ = closed.wait_for(Option::is_some) => return,
+                };
+                if let Err(e) = written {
+                    shared.close_quietly(&format!("write failed: {e}"));
+                    return;
+                }
+            }
+            Some(out) => {
+                // Closed: the last frames (a GOAWAY) get a short chance, then the carrier ends.
+                let _ = tokio::time::timeout(FINAL_WRITE, async {
+                    wr.write_all(&out).await?;
+                    wr.shutdown().await
+                })
+                .await;
+                return;
+            }
+            None if !open => {
+                let _ = tokio::time::timeout(FINAL_WRITE, wr.shutdown()).await;
+                return;
+            }
+            None => {
+                if let Err(e) = wr.flush().await {
+                    shared.close_quietly(&format!("flush failed: {e}"));
+                    return;
+                }
+                tokio::select! {
+                    _ = shared.writer_wake.notified() => {}
+                    _ = closed.wait_for(Option::is_some) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Serving the peer's calls: one task per call runs the service and sends its answer within
+//! the call's deadline, which covers a stream's body too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, header};
+use tower_service::Service;
+
+use super::body::{BodyQueue, RecvBody, Side};
+use super::{Shared, Slot, State, call};
+use crate::proto::SendError;
+use crate::proto::headers::{END_ERROR, NDJSON, TIMEOUT, TRAILER_END, TRAILER_ERROR};
+use crate::{ApiError, Body, Request, Response};
+
+/// A call the peer started, as the core reported it.
+pub(super) struct Incoming {
+    pub(super) call: u32,
+    pub(super) method: String,
+    pub(super) target: String,
+    pub(super) headers: HeaderMap,
+    pub(super) end: bool,
+}
+
+/// Builds the request and starts its handler task. Runs under the lock.
+pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
+    let id = inc.call;
+    let reset = |st: &mut State, status: u16, msg: &str| {
+        let _ = st.conn.send_reset(id, status, msg);
+    };
+    let Some(method) = crate::method::parse(&inc.method) else {
+        return reset(st, 400, "invalid method");
+    };
+    let uri: http::Uri = match inc.target.parse() {
+        Ok(u) => u,
+        Err(e) => return reset(st, 400, &format!("invalid target: {e}")),
+    };
+    let deadline = match inc
+        .headers
+        .get(TIMEOUT)
+        .map(|v| v.to_str().map(str::parse::<u64>))
+    {
+        None => None,
+        Some(Ok(Ok(ms))) => {
+            Some(tokio::time::Instant::now() + Duration::from_millis(u64::min(ms, 1 << 40)))
+        }
+        Some(_) => return reset(st, 400, "invalid rrssh-timeout: not whole milliseconds"),
+    };
+    let mut slot = Slot::default();
+    let body = if inc.end {
+        Body::empty()
+    } else {
+        let queue = Arc::new(BodyQueue::default());
+        slot.body = Some(queue.clone());
+        Body::new(RecvBody {
+            queue,
+            shared: shared.clone(),
+            call: id,
+            side: Side::Incoming,
+            done: false,
+            deadline: None,
+        })
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = inc.headers;
+    req.extensions_mut().extend(shared.extensions.clone());
+    let service = shared.service.clone();
+    let task_shared = shared.clone();
+    let task = tokio::spawn(async move {
+        let head_sent = AtomicBool::new(false);
+        let serve = serve(&task_shared, id, req, service, &head_sent);
+        let outcome = match deadline {
+            Some(d) => tokio::time::timeout_at(d, serve).await.ok(),
+            None => Some(serve.await),
+        };
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(())) => {
+                // A panicking handler (or response body) fails its own call, nothing else.
+                tracing::error!(call = id, "handler panicked");
+                let _ = task_shared.with_conn(|c| c.send_reset(id, 500, "the handler panicked"));
+            }
+            None => deadline_passed(&task_shared, id, head_sent.load(Ordering::Acquire)),
+        }
+        task_shared.finish_served(id);
+    });
+    slot.task = Some(task.abort_handle());
+    st.slots.insert(id, slot);
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    id: u32,
+    req: Request,
+    service: Option<super::Served>,
+    head_sent: &AtomicBool,
+) -> Result<(), ()> {
+    let run = async {
+        let res = match service {
+            Some(mut s) => match s.call(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            },
+            None => {
+                let err = ApiError::not_found("this peer serves no routes");
+                let mut res = Response::new(Body::from_bytes(err.to_json()));
+                *res.status_mut() = err.status_code();
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                res
+            }
+        };
+        respond(shared, id, res, head_sent).await;
+    };
+    futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .await
+        .map_err(|_| ())
+}
+
+/// The budget ran out: before the answer, `RESET 504`; during a stream, an error trailer the
+/// caller reads as a timeout; during another body, `RESET 504`.
+fn deadline_passed(shared: &Shared, id: u32, head_sent: bool) {
+    const MSG: &str = "the caller's deadline passed";
+    let stream = head_sent && shared.lock().slots.get(&id).is_some_and(|s| s.ndjson);
+    let _ = shared.with_conn(|c| {
+        if stream {
+            let mut t = HeaderMap::new();
+            t.insert(TRAILER_END, HeaderValue::from_static(END_ERROR));
+            let json = ApiError::new(http::StatusCode::GATEWAY_TIMEOUT, MSG).to_json();
+            if let Ok(v) = HeaderValue::from_bytes(&json) {
+                t.insert(TRAILER_ERROR, v);
+            }
+            c.send_trailers(id, &t)
+        } else {
+            c.send_reset(id, 504, MSG)
+        }
+    });
+}
+
+/// Sends an answer: head and small bodies in one write, larger bodies within the windows.
+async fn respond(shared: &Arc<Shared>, id: u32, res: Response, head_sent: &AtomicBool) {
+    let (parts, body) = res.into_parts();
+    let ndjson = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(NDJSON.as_bytes()));
+    let status = parts.status.as_u16();
+    let inline = {
+        let mut st = shared.lock();
+        if let Some(s) = st.slots.get_mut(&id) {
+            s.ndjson = ndjson;
+        }
+        let full = body.as_full();
+        let end = full.is_some_and(<[u8]>::is_empty);
+        let sent = st.conn.send_response(id, status, &parts.headers, end);
+        let inline = match sent {
+            Err(SendError::Encode(e)) => {
+                let msg = format!("the response head could not be encoded: {e}");
+                tracing::error!(call = id, error = %e, "response head could not be encoded");
+                let _ = st.conn.send_reset(id, 500, &msg);
+                true
+            }
+            Err(_) => true,
+            Ok(()) if end => true,
+            Ok(()) => match full {
+                Some(b) if b.len() <= st.conn.send_capacity(id) && st.conn.can_send_data() => {
+                    let _ = st.conn.send_data(id, b, true);
+                    true
+                }
+                _ => false,
+            },
+        };
+        drop(st);
+        head_sent.store(true, Ordering::Release);
+        shared.writer_wake.notify_one();
+        inline
+    };
+    if !inline {
+        call::pump_body(shared.clone(), id, body).await;
+    }
+}
