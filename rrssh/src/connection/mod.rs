@@ -1,6 +1,6 @@
 //! The driver of one rrssh connection: runs the sans-IO protocol core
 //! ([`proto::Conn`](crate::proto::Conn)) over any `AsyncRead + AsyncWrite` carrier, serves the
-//! peer's calls with a [`Service`], and is itself a [`Service`] for calls to the peer.
+//! peer's calls with a [`Service`](tower_service::Service), and is itself a [`Service`](tower_service::Service) for calls to the peer.
 //!
 //! Two tasks per connection: the reader feeds the core and hands events to the calls; the
 //! writer writes what the core framed. Calls, bodies and handlers talk to the core under one
