@@ -22,6 +22,7 @@ pub mod method;
 pub mod proto;
 pub mod response;
 pub mod routing;
+pub mod server;
 pub mod terminal;
 pub mod test;
 pub mod trace;
@@ -42,10 +43,12 @@ pub use rrssh_macros::{delete, get, patch, post, put, route, routes, stream};
 pub use crate::body::{Body, LengthLimitError};
 pub use crate::error::ApiError;
 pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};
+pub use crate::hub::Hub;
 pub use crate::json::Json;
 pub use crate::response::{IntoResponse, JsonStream};
 pub use crate::routing::Router;
-pub use crate::transport::{Client, Hub, ReconnectingClient, Server};
+pub use crate::server::Server;
+pub use crate::transport::{Client, ReconnectingClient};
 
 /// A request, as the `http` crate defines it, with rrssh's [`Body`].
 pub type Request<B = Body> = http::Request<B>;

@@ -3,7 +3,6 @@
 mod future;
 mod layer;
 mod rule;
-mod scopes;
 #[cfg(any(feature = "gateway", feature = "web-terminal", test))]
 pub(crate) mod secret;
 mod service;
@@ -11,8 +10,8 @@ mod service;
 pub use self::future::AuthorizeFuture;
 pub use self::layer::AuthorizeLayer;
 pub use self::rule::Rule;
-pub use self::scopes::{Grants, GrantsError};
 pub use self::service::Authorize;
+pub use crate::extract::grants::{Grants, GrantsError};
 
 /// A layer that lets through peers granted `scope` (see [`Rule::scope`]).
 pub fn require_scope(scope: impl Into<String>) -> AuthorizeLayer {

@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod call;
 mod deadline;
 mod error;
@@ -29,6 +30,7 @@ mod request_id;
 mod retry;
 mod stream;
 
+pub use self::backoff::Backoff;
 pub use self::call::Call;
 pub use self::deadline::{DefaultDeadline, DefaultDeadlineLayer};
 pub use self::error::Error;

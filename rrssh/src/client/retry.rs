@@ -5,9 +5,9 @@ use std::time::Duration;
 use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
+use super::Backoff;
 use super::Error;
 use crate::extract::TIMEOUT_HEADER;
-use crate::transport::Backoff;
 use crate::{Body, Request, Response};
 
 /// A [`tower::retry::Policy`] for rrssh clients.

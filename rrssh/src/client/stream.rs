@@ -101,6 +101,10 @@ impl<T: DeserializeOwned> Stream for ClientStream<T> {
                                         )
                                     })
                                     .unwrap_or_else(|| ApiError::internal("stream failed"));
+                                // A stream cut by the caller's deadline is a timeout.
+                                if body.status_code() == http::StatusCode::GATEWAY_TIMEOUT {
+                                    return self.fail(Error::Timeout);
+                                }
                                 return self.fail(Error::from_api(body));
                             }
                             _ => return self.fail(Error::Truncated),

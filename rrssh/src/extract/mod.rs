@@ -8,6 +8,7 @@ mod body;
 mod deadline;
 mod extension;
 mod from_ref;
+pub(crate) mod grants;
 mod params;
 mod path;
 mod peer;

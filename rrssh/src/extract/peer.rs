@@ -6,8 +6,8 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::FromRequestParts;
+use super::grants::Grants;
 use super::rejection::PeerRejection;
-use crate::auth::Grants;
 
 /// Who is calling: the SSH identity the transport authenticated.
 ///

@@ -1,7 +1,10 @@
 //! The registry of connected peers on a serving end (the hub in reverse mode): who is
 //! connected, under which service name, and a client to call each of them.
 
+mod handle;
 pub mod relay;
+
+pub use self::handle::Hub;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -215,7 +215,7 @@ impl AuthorizedKeys {
             for name in ["permitopen", "permitlisten"] {
                 if let Some(v) = options.get(name) {
                     let v = v.as_deref().unwrap_or_default();
-                    crate::tunnel::PermitOpen::parse(v)
+                    super::permit::PermitOpen::parse(v)
                         .map_err(|e| err(format!("bad `{name}`: {e}")))?;
                 }
             }

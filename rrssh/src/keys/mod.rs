@@ -2,6 +2,7 @@
 
 mod authorized_keys;
 mod known_hosts;
+pub(crate) mod permit;
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
 //! Turning handler results into responses: [`IntoResponse`], JSON, and JSON streams.
 
+mod error;
 mod into_response;
 mod stream;
 
@@ -14,3 +15,4 @@ pub(crate) const APPLICATION_JSON: http::HeaderValue =
     http::HeaderValue::from_static("application/json");
 pub(crate) const APPLICATION_NDJSON: http::HeaderValue =
     http::HeaderValue::from_static("application/x-ndjson");
+pub(crate) use self::error::standardize;

@@ -48,7 +48,7 @@ impl Future for RouterFuture {
             }
             Kind::Call(call, deadline) => {
                 if let Poll::Ready(res) = call.as_mut().poll(cx) {
-                    return Poll::Ready(res.map(crate::error::standardize));
+                    return Poll::Ready(res.map(crate::response::standardize));
                 }
                 if let Some(sleep) = deadline {
                     ready!(sleep.as_mut().poll(cx));

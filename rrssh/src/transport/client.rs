@@ -2,7 +2,6 @@
 //! opens the `rrssh` subsystem. The same client also serves a router to the server if given
 //! one (reverse mode).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,6 +13,7 @@ use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use tower_service::Service;
 
 use super::SUBSYSTEM;
+use super::ssh_handler::{ClientHandler, ForwardServe, RemoteTargets};
 use crate::client::Error;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::connection::{HandshakeError, ResponseFuture};
@@ -312,108 +312,6 @@ fn split_host_port(addr: &str) -> (String, u16) {
             (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT))
         }
         _ => (addr.to_owned(), super::DEFAULT_PORT),
-    }
-}
-
-pub(super) struct ClientHandler {
-    policy: HostKeyPolicy,
-    host: String,
-    port: u16,
-    rejected: Arc<Mutex<Option<HostKeyError>>>,
-    server_key: Arc<Mutex<Option<String>>>,
-    forward: Option<ForwardServe>,
-    targets: RemoteTargets,
-}
-
-/// Where connections forwarded by the server go, by the port the server listens on
-/// ([`Client::forward_remote`]).
-pub(crate) type RemoteTargets = Arc<Mutex<HashMap<u32, (String, u16)>>>;
-
-/// What to serve on connections the SSH server forwards to us (`tcpip-forward`).
-#[derive(Clone)]
-pub(super) struct ForwardServe {
-    pub(super) router: Option<Router>,
-    pub(super) limits: Limits,
-}
-
-impl russh::client::Handler for ClientHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            return Ok(false);
-        };
-        match self.policy.check(&self.host, self.port, key) {
-            Ok(()) => {
-                *self.server_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint(key));
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "host key refused");
-                *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                Ok(false)
-            }
-        }
-    }
-
-    async fn server_channel_open_forwarded_tcpip(
-        &mut self,
-        channel: russh::Channel<russh::client::Msg>,
-        connected_address: &str,
-        connected_port: u32,
-        originator_address: &str,
-        originator_port: u32,
-        reply: russh::client::ChannelOpenHandle,
-        _session: &mut russh::client::Session,
-    ) -> Result<(), Self::Error> {
-        let target = self
-            .targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&connected_port)
-            .cloned();
-        if let Some((host, port)) = target {
-            tracing::debug!(
-                listen = %format!("{connected_address}:{connected_port}"),
-                from = %format!("{originator_address}:{originator_port}"),
-                target = %format!("{host}:{port}"),
-                "remote tunnel connection"
-            );
-            tokio::spawn(crate::tunnel::serve::join(
-                channel,
-                reply,
-                host,
-                u32::from(port),
-            ));
-            return Ok(());
-        }
-        let Some(forward) = self.forward.clone() else {
-            reply
-                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
-                .await;
-            return Ok(());
-        };
-        reply.accept().await;
-        tracing::debug!(
-            listen = %format!("{connected_address}:{connected_port}"),
-            from = %format!("{originator_address}:{originator_port}"),
-            "forwarded connection"
-        );
-        tokio::spawn(async move {
-            let mut cfg = ConnectionConfig::new(Role::Acceptor).serve_opt(forward.router);
-            cfg.limits = forward.limits;
-            match Connection::start(channel.into_stream(), cfg).await {
-                Ok(conn) => {
-                    let reason = conn.closed().await;
-                    tracing::debug!(%reason, "forwarded connection closed");
-                }
-                Err(e) => tracing::debug!(error = %e, "forwarded connection failed its handshake"),
-            }
-        });
-        Ok(())
     }
 }
 

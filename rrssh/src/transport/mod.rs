@@ -8,18 +8,19 @@
 
 mod client;
 mod command;
+pub(crate) mod pipe;
 mod reconnect;
 mod remote_forward;
-mod server;
+mod ssh_handler;
 mod tcp;
 
 use std::time::Duration;
 
 pub use self::client::{Client, ClientBuilder, ConnectError};
 pub use self::command::ssh_command;
-pub use self::reconnect::{Backoff, ConnectionEvent, ReconnectingClient};
+pub use self::reconnect::{ConnectionEvent, ReconnectingClient};
 pub use self::remote_forward::{PersistentRemoteForward, RemoteForward};
-pub use self::server::{Hub, Server, ServerError};
+pub use crate::client::Backoff;
 
 /// The SSH subsystem name rrssh uses.
 pub const SUBSYSTEM: &str = "rrssh";

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::client::{ClientBuilder, ClientHandler, ConnectError, ForwardServe};
+use super::client::{ClientBuilder, ConnectError};
+use super::ssh_handler::{ClientHandler, ForwardServe};
 
 /// A service behind a stock `sshd`: the service dials the SSH server and asks it to listen on a
 /// port for it with the standard `tcpip-forward` request (what `ssh -R` does); each connection

@@ -93,7 +93,7 @@ impl LocalForward {
                         match client.open_direct_tcpip(&host, port, from).await {
                             Ok(channel) => {
                                 stats.opened.fetch_add(1, Ordering::Relaxed);
-                                super::serve::pipe(tcp, channel).await;
+                                crate::transport::pipe::pipe(tcp, channel).await;
                             }
                             Err(why) => {
                                 tracing::warn!(%from, "tunnel: {why}");

@@ -21,10 +21,10 @@
 //! against an rrssh server.
 
 mod local;
-mod permit;
+
 mod remote;
 pub(crate) mod serve;
 
 pub use self::local::LocalForward;
-pub use self::permit::{PermitOpen, PermitOpenError};
 pub use self::remote::{RemoteTunnel, TunnelError};
+pub use crate::keys::permit::{PermitOpen, PermitOpenError};

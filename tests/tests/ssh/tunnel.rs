@@ -35,7 +35,7 @@ async fn echo_server() -> std::net::SocketAddr {
 async fn restart<F, Fut>(start: F) -> (rrssh::Hub, std::time::Instant)
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<rrssh::Hub, rrssh::transport::ServerError>>,
+    Fut: std::future::Future<Output = Result<rrssh::Hub, rrssh::server::ServerError>>,
 {
     loop {
         match start().await {

@@ -5,6 +5,7 @@ use http::HeaderMap;
 
 use super::*;
 use crate::proto::codec::Codec;
+use crate::proto::frame::{FLAG_END, Frame};
 
 fn limits() -> Limits {
     Limits {

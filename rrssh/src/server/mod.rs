@@ -1,0 +1,211 @@
+//! The server side: accepts connections (SSH, or plain TCP), authenticates keys against
+//! `authorized_keys`, and runs an rrssh connection on every `rrssh` subsystem channel, next to
+//! tunnels and terminals.
+
+mod accept;
+mod handler;
+mod slots;
+mod ssh;
+mod tcp;
+
+use std::fmt;
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+
+use crate::Router;
+use crate::keys::AuthorizedKeys;
+use crate::proto::Limits;
+
+/// Configuration of an rrssh SSH server: what it serves, its host key, who may connect.
+///
+/// ```no_run
+/// # async fn run(app: rrssh::Router, host_key: rrssh::keys::PrivateKey) -> Result<(), Box<dyn std::error::Error>> {
+/// use rrssh::keys::AuthorizedKeys;
+///
+/// let hub = rrssh::Server::new()
+///     .router(app)
+///     .host_key(host_key)
+///     .authorized_keys(AuthorizedKeys::load("authorized_keys")?)
+///     .bind("127.0.0.1:8022")
+///     .await?;
+/// println!("listening on {}", hub.local_addr());
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct Server {
+    router: Option<Router>,
+    host_keys: Vec<PrivateKey>,
+    authorized: AuthorizedKeys,
+    limits: Limits,
+    auth_rejection_time: Duration,
+    auth_timeout: Duration,
+    max_auth_attempts: usize,
+    keepalive: (Duration, usize),
+    max_per_key: usize,
+    max_unauthenticated: usize,
+    relay: bool,
+    permit_open: crate::tunnel::PermitOpen,
+    permit_listen: crate::tunnel::PermitOpen,
+    #[cfg(feature = "terminal")]
+    terminal: Option<crate::terminal::Terminal>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("serves", &self.router.is_some())
+            .field("host_keys", &self.host_keys.len())
+            .field("authorized_keys", &self.authorized.len())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the address failed.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+    /// No host key was given.
+    #[error("the server needs a host key: call `host_key`")]
+    NoHostKey,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server that serves no routes yet (a pure hub until [`router`](Self::router) is set).
+    pub fn new() -> Self {
+        Self {
+            router: None,
+            host_keys: Vec::new(),
+            authorized: AuthorizedKeys::default(),
+            limits: Limits::default(),
+            auth_rejection_time: Duration::from_secs(1),
+            auth_timeout: Duration::from_secs(10),
+            max_auth_attempts: 4,
+            keepalive: crate::transport::KEEPALIVE,
+            max_per_key: 1024,
+            max_unauthenticated: 100,
+            relay: false,
+            permit_open: crate::tunnel::PermitOpen::none(),
+            permit_listen: crate::tunnel::PermitOpen::none(),
+            #[cfg(feature = "terminal")]
+            terminal: None,
+        }
+    }
+
+    /// The routes served to every connected peer.
+    pub fn router(mut self, router: Router) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// The targets callers may open TCP tunnels to (`ssh -L`, or
+    /// [`Client::forward_local`](crate::Client::forward_local)); none by default. See
+    /// [`tunnel`](crate::tunnel) for the per-key options that narrow it.
+    pub fn permit_open(mut self, targets: crate::tunnel::PermitOpen) -> Self {
+        self.permit_open = targets;
+        self
+    }
+
+    /// The addresses callers may ask the server to listen on for remote tunnels (`ssh -R`, or
+    /// [`Client::forward_remote`](crate::Client::forward_remote)), as `host:port` patterns;
+    /// none by default. `localhost` and an empty address mean `127.0.0.1`.
+    pub fn permit_listen(mut self, addresses: crate::tunnel::PermitOpen) -> Self {
+        self.permit_listen = addresses;
+        self
+    }
+
+    /// Serves interactive terminal sessions (`ssh -t`) with this program; off by default. See
+    /// [`terminal`](crate::terminal).
+    #[cfg(feature = "terminal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
+    pub fn terminal(mut self, terminal: crate::terminal::Terminal) -> Self {
+        self.terminal = Some(terminal);
+        self
+    }
+
+    /// Adds a host key.
+    pub fn host_key(mut self, key: PrivateKey) -> Self {
+        self.host_keys.push(key);
+        self
+    }
+
+    /// The keys allowed to connect (public-key authentication only).
+    pub fn authorized_keys(mut self, keys: AuthorizedKeys) -> Self {
+        self.authorized = keys;
+        self
+    }
+
+    /// Protocol limits for every connection.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long a failed authentication takes (default 1 s, constant time); lower it in tests.
+    pub fn auth_rejection_time(mut self, d: Duration) -> Self {
+        self.auth_rejection_time = d;
+        self
+    }
+
+    /// How long a connection may take to authenticate (default 10 s, like OpenSSH's
+    /// `LoginGraceTime`).
+    pub fn auth_timeout(mut self, d: Duration) -> Self {
+        self.auth_timeout = d;
+        self
+    }
+
+    /// Dead-peer detection: an SSH keepalive every `interval` when the connection is quiet, and
+    /// the peer is dropped after `misses` unanswered ones (default 5 s × 3).
+    pub fn keepalive(mut self, interval: Duration, misses: usize) -> Self {
+        self.keepalive = (interval, misses.max(1));
+        self
+    }
+
+    pub(super) fn router_ref(&self) -> Option<&Router> {
+        self.router.as_ref()
+    }
+
+    pub(super) fn limits_of(&self) -> Limits {
+        self.limits
+    }
+
+    /// Serves caller access on the hub (default off): clients connected to it may call its
+    /// named peers by relay, each as far as its key's `call:NAME` scopes allow (see
+    /// [`hub::relay`](crate::hub::relay)).
+    pub fn relay(mut self, on: bool) -> Self {
+        self.relay = on;
+        self
+    }
+
+    /// How many authentication attempts a connection gets before it is cut (default 4, like
+    /// OpenSSH's `MaxAuthTries` is 6).
+    pub fn max_auth_attempts(mut self, n: usize) -> Self {
+        self.max_auth_attempts = n.max(1);
+        self
+    }
+
+    /// How many connections one key may hold at once (default 1024). The next one authenticates
+    /// but its rrssh channel is refused with a `GOAWAY` (code 5) that names the limit.
+    pub fn max_connections_per_key(mut self, n: usize) -> Self {
+        self.max_per_key = n.max(1);
+        self
+    }
+
+    /// How many connections may be in the handshake (not yet authenticated) at once (default
+    /// 100, like the top of OpenSSH's `MaxStartups`). Over it, a new TCP connection gets one line saying so
+    /// and is closed before any SSH is spoken.
+    pub fn max_unauthenticated(mut self, n: usize) -> Self {
+        self.max_unauthenticated = n.max(1);
+        self
+    }
+}

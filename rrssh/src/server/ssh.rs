@@ -1,0 +1,188 @@
+//! Serving over SSH: the handshake within the auth timeout, and the session of each
+//! connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::{MethodKind, MethodSet};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::watch;
+
+use super::Server;
+use super::ServerError;
+use super::handler::ConnHandler;
+use super::slots::Pending;
+use crate::Router;
+use crate::hub::{Hub, Registry};
+use crate::keys::AuthorizedKeys;
+use crate::proto::Limits;
+
+impl Server {
+    /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
+        if self.host_keys.is_empty() {
+            return Err(ServerError::NoHostKey);
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let mut methods = MethodSet::empty();
+        methods.push(MethodKind::PublicKey);
+        let config = Arc::new(russh::server::Config {
+            keys: self.host_keys,
+            methods,
+            auth_rejection_time: self.auth_rejection_time,
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            max_auth_attempts: self.max_auth_attempts,
+            inactivity_timeout: None,
+            keepalive_interval: Some(self.keepalive.0),
+            keepalive_max: self.keepalive.1,
+            nodelay: true,
+            preferred: crate::transport::preferred(),
+            ..Default::default()
+        });
+        let registry = Registry::default();
+        let router = if self.relay {
+            let relay = crate::hub::relay::relay_router(registry.clone());
+            Some(match self.router {
+                Some(r) => r.merge(relay),
+                None => relay.introspection(true),
+            })
+        } else {
+            self.router
+        };
+        let shared = Arc::new(Shared {
+            router,
+            authorized: self.authorized,
+            registry: registry.clone(),
+            limits: self.limits,
+            next_conn: AtomicU64::new(1),
+            max_per_key: self.max_per_key,
+            per_key: Mutex::new(HashMap::new()),
+            permit_open: self.permit_open,
+            permit_listen: self.permit_listen,
+            #[cfg(feature = "terminal")]
+            terminal: self.terminal,
+        });
+        let auth_timeout = self.auth_timeout;
+        let max_unauthenticated = self.max_unauthenticated;
+        let unauthenticated = Arc::new(AtomicUsize::new(0));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let accept = super::accept::spawn(listener, stop_rx, move |mut tcp, remote| {
+            let pending = Pending::enter(&unauthenticated);
+            if pending.count > max_unauthenticated {
+                tracing::warn!(%remote, limit = max_unauthenticated, "too many unauthenticated connections; refused");
+                return Box::pin(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let line = format!(
+                        "rrssh: too many unauthenticated connections (limit {max_unauthenticated}); try again later\r\n"
+                    );
+                    let _ = tcp.write_all(line.as_bytes()).await;
+                    let _ = tcp.shutdown().await;
+                    drop(pending);
+                })
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+            }
+            let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+            let authed = Arc::new(AtomicBool::new(false));
+            let handler = ConnHandler {
+                shared: shared.clone(),
+                conn_id: id,
+                remote: Some(remote),
+                peer: None,
+                authed: authed.clone(),
+                pending: Some(pending),
+                channels: HashMap::new(),
+                tunnels: None,
+                listeners: HashMap::new(),
+                pty_allowed: false,
+                #[cfg(feature = "terminal")]
+                ptys: HashMap::new(),
+                #[cfg(feature = "terminal")]
+                resizers: HashMap::new(),
+            };
+            let config = config.clone();
+            Box::pin(async move {
+                // The whole handshake (version exchange, key exchange, authentication)
+                // must finish within the auth timeout, however slowly the peer sends.
+                let deadline = tokio::time::Instant::now() + auth_timeout;
+                let started = tokio::time::timeout_at(
+                    deadline,
+                    russh::server::run_stream(config, tcp, handler),
+                );
+                let session = match started.await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, %remote, "SSH handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(%remote, "SSH handshake timed out");
+                        return;
+                    }
+                };
+                let handle = session.handle();
+                // russh runs the session in its own task: end it when this task is aborted.
+                let _guard = DisconnectOnDrop(handle.clone());
+                let mut session = std::pin::pin!(session);
+                tokio::select! {
+                    r = &mut session => {
+                        if let Err(e) = r { tracing::debug!(error = %e, %remote, "session ended"); }
+                        return;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+                if !authed.load(Ordering::Acquire) {
+                    tracing::warn!(%remote, "authentication timed out");
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "authentication timed out".into(),
+                            String::new(),
+                        )
+                        .await;
+                    return;
+                }
+                let _ = session.await;
+            })
+        });
+        Ok(Hub::new(registry, local_addr, accept, stop_tx))
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) router: Option<Router>,
+    pub(super) authorized: AuthorizedKeys,
+    pub(super) registry: Registry,
+    pub(super) limits: Limits,
+    pub(super) next_conn: AtomicU64,
+    pub(super) max_per_key: usize,
+    /// Open rrssh connections per key fingerprint.
+    pub(super) per_key: Mutex<HashMap<String, usize>>,
+    pub(super) permit_open: crate::tunnel::PermitOpen,
+    pub(super) permit_listen: crate::tunnel::PermitOpen,
+    #[cfg(feature = "terminal")]
+    pub(super) terminal: Option<crate::terminal::Terminal>,
+}
+
+/// A running rrssh server: its address, the peers connected to it, and clients to call them.
+/// Disconnects an SSH session when dropped (the hub went away).
+struct DisconnectOnDrop(russh::server::Handle);
+
+impl Drop for DisconnectOnDrop {
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let handle = self.0.clone();
+            rt.spawn(async move {
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "server shutting down".into(),
+                        String::new(),
+                    )
+                    .await;
+            });
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Serving over plain TCP: the same protocol with no SSH underneath (see
+//! [`Client::tcp`](crate::Client::tcp)).
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::watch;
+
+use super::{Server, ServerError};
+use crate::connection::{Connection, ConnectionConfig};
+use crate::hub::{Hub, Registry};
+use crate::proto::Role;
+
+/// Closes a connection when dropped (its task was aborted: the hub went away).
+struct CloseOnDrop(Connection);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close("server shutting down");
+    }
+}
+
+impl Server {
+    /// Serves the router over plain TCP on `addr`, without SSH: no encryption, no host key, no
+    /// `authorized_keys`, and calls carry no [`Peer`](crate::Peer) (authorization layers
+    /// answer them 401). Only for loopback or trusted networks. The returned [`Hub`] works as for [`bind`](Self::bind).
+    pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let registry = Registry::default();
+        let (stop, stop_rx) = watch::channel(false);
+        let (router, limits) = (self.router_ref().cloned(), self.limits_of());
+        let reg = registry.clone();
+        let mut next_id = 1u64 << 62;
+        let accept = super::accept::spawn(listener, stop_rx, move |tcp, remote| {
+            next_id += 1;
+            let (id, router, reg) = (next_id, router.clone(), reg.clone());
+            async move {
+                let mut cfg = ConnectionConfig::new(Role::Acceptor).serve_opt(router);
+                cfg.limits = limits;
+                let conn = match Connection::start(tcp, cfg).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %remote, "rrssh handshake failed");
+                        return;
+                    }
+                };
+                let _guard = CloseOnDrop(conn.clone());
+                let peer =
+                    crate::Peer::new(crate::extract::PeerInfo::new("", "").remote_addr(remote));
+                let name = conn.peer_hello().service.clone();
+                match reg.register(id, name, peer, conn.clone()) {
+                    Ok(()) => {
+                        let reason = conn.closed().await;
+                        reg.unregister(id, reason);
+                    }
+                    Err(msg) => conn.close(&msg),
+                }
+            }
+        });
+        Ok(Hub::new(registry, local_addr, accept, stop))
+    }
+}
