@@ -472,7 +472,7 @@ async fn curl_calls_a_service_and_reads_a_stream() {
             std::env::var_os("RRSSH_REQUIRE_CURL").is_none(),
             "curl is required (RRSSH_REQUIRE_CURL is set)"
         );
-        eprintln!("skipped: curl is not installed");
+        crate::skipped("curl is not installed (apt-get install curl)");
         return;
     }
     let s = setup(|g| g).await;

@@ -29,8 +29,8 @@ pub(crate) fn openssh_available() -> bool {
             std::env::var_os("RRSSH_REQUIRE_OPENSSH").is_none(),
             "OpenSSH is required (RRSSH_REQUIRE_OPENSSH is set) but ssh or sshd is missing"
         );
-        eprintln!(
-            "skipped: ssh or sshd is not installed (apt-get install openssh-client openssh-server)"
+        crate::skipped(
+            "ssh or sshd is not installed (apt-get install openssh-client openssh-server)",
         );
     }
     found

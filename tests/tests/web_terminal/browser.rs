@@ -199,7 +199,7 @@ async fn chromium_types_into_the_terminal_reads_it_resizes_it_and_sees_the_exit(
             std::env::var_os("RRSSH_REQUIRE_BROWSER").is_none(),
             "RRSSH_REQUIRE_BROWSER is set but Chromium is not installed"
         );
-        eprintln!("skipped: Chromium is not installed");
+        crate::skipped("Chromium is not installed (apt-get install chromium)");
         return;
     };
     let (addr, web, _server, _keys) = start(TerminalOptions::new()).await;
