@@ -1,6 +1,6 @@
 //! Carriers: the SSH carrier (russh) with servers that accept rrssh connections and clients
 //! that dial them, plus rrssh over a spawned `ssh` ([`Client::over_command`]), services behind a
-//! stock `sshd` ([`RemoteForward`]) and plain TCP ([`Client::tcp`], [`Server::bind_tcp`]).
+//! stock `sshd` ([`RemoteForward`]) and plain TCP ([`Client::tcp`], [`Server::bind_tcp`](crate::Server::bind_tcp)).
 //!
 //! Over SSH, rrssh runs on a session channel that requests the subsystem `rrssh`, opened by
 //! whichever side dialed. Who serves and who calls does not depend on who dialed: both ends of

@@ -1,0 +1,262 @@
+//! Every rule a receiver must check (PROTOCOL.md §2–§8), against a running connection: a raw
+//! peer sends one fault and reads the `GOAWAY` that names it.
+
+use std::time::Duration;
+
+use rrssh::client::CallExt;
+use rrssh::connection::{Connection, ConnectionConfig};
+use rrssh::proto::Role;
+use rrssh::routing::stream;
+use rrssh::{JsonStream, Router};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const HELLO: &str =
+    r#"{"version":1,"max_frame":1048576,"window":1048576,"max_calls":8,"conn_window":16777216}"#;
+
+fn frame(ty: u8, flags: u8, call: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = ((6 + payload.len()) as u32).to_be_bytes().to_vec();
+    b.push(ty);
+    b.push(flags);
+    b.extend_from_slice(&call.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+fn get(call: u32) -> Vec<u8> {
+    let mut p = vec![3];
+    p.extend_from_slice(b"GET");
+    p.extend_from_slice(&2u16.to_be_bytes());
+    p.extend_from_slice(b"/x");
+    p.extend_from_slice(&0u16.to_be_bytes());
+    frame(2, 1, call, &p)
+}
+
+/// Sends `bytes` to a fresh acceptor and returns the code and message of the `GOAWAY` it
+/// answers with before closing.
+async fn goaway_for(bytes: Vec<u8>) -> (u16, String) {
+    let (mut raw, end) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(Connection::start(
+        end,
+        ConnectionConfig::new(Role::Acceptor),
+    ));
+    raw.write_all(&bytes).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .expect("the connection closes")
+        .unwrap();
+    let _ = server.await;
+    let mut at = 0;
+    while at + 10 <= rest.len() {
+        let len = u32::from_be_bytes(rest[at..at + 4].try_into().unwrap()) as usize;
+        let f = &rest[at..at + 4 + len];
+        if f[4] == 0x0b {
+            let code = u16::from_be_bytes([f[14], f[15]]);
+            return (code, String::from_utf8_lossy(&f[16..]).into_owned());
+        }
+        at += 4 + len;
+    }
+    panic!("no GOAWAY in {rest:?}");
+}
+
+fn hello() -> Vec<u8> {
+    frame(1, 0, 0, HELLO.as_bytes())
+}
+
+#[tokio::test]
+async fn each_broken_rule_gets_its_goaway() {
+    let with_hello = |more: Vec<Vec<u8>>| {
+        let mut b = hello();
+        for m in more {
+            b.extend(m);
+        }
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "non-JSON HELLO",
+            frame(1, 0, 0, b"{nope"),
+            1,
+            "malformed HELLO",
+        ),
+        (
+            "HELLO missing fields",
+            frame(1, 0, 0, br#"{"version":1}"#),
+            1,
+            "malformed HELLO",
+        ),
+        (
+            "another version",
+            frame(
+                1,
+                0,
+                0,
+                br#"{"version":9,"max_frame":1048576,"window":1,"max_calls":1}"#,
+            ),
+            3,
+            "version 9",
+        ),
+        (
+            "window 0",
+            frame(
+                1,
+                0,
+                0,
+                br#"{"version":1,"max_frame":1048576,"window":0,"max_calls":1}"#,
+            ),
+            1,
+            "window 0",
+        ),
+        ("first frame not HELLO", get(1), 1, "not HELLO"),
+        (
+            "oversized HELLO",
+            vec![0x7f, 0, 0, 0, 1, 0],
+            2,
+            "over the limit",
+        ),
+        ("second HELLO", with_hello(vec![hello()]), 1, "second HELLO"),
+        (
+            "reserved flags",
+            with_hello(vec![frame(9, 0x40, 0, b"")]),
+            1,
+            "reserved",
+        ),
+        (
+            "PING on a call",
+            with_hello(vec![frame(9, 0, 1, b"")]),
+            1,
+            "call 0",
+        ),
+        (
+            "PING over 64 bytes",
+            with_hello(vec![frame(9, 0, 0, &[0; 65])]),
+            1,
+            "PING",
+        ),
+        (
+            "REQUEST of the wrong parity",
+            with_hello(vec![get(2)]),
+            1,
+            "parity",
+        ),
+        (
+            "duplicate call id",
+            with_hello(vec![get(3), get(3)]),
+            1,
+            "not above",
+        ),
+        (
+            "decreasing call id",
+            with_hello(vec![get(5), get(3)]),
+            1,
+            "not above",
+        ),
+        (
+            "DATA for a call never started",
+            with_hello(vec![frame(4, 0, 7, b"x")]),
+            1,
+            "never started",
+        ),
+        (
+            "DATA after END",
+            with_hello(vec![get(1), frame(4, 0, 1, b"x")]),
+            1,
+            "after the end",
+        ),
+        (
+            "WINDOW of 0",
+            with_hello(vec![frame(7, 0, 0, &0u32.to_be_bytes())]),
+            1,
+            "increment of 0",
+        ),
+        (
+            "WINDOW past 2^31-1",
+            with_hello(vec![frame(7, 0, 0, &0x7fff_ffffu32.to_be_bytes())]),
+            6,
+            "2^31-1",
+        ),
+        (
+            "unknown type",
+            with_hello(vec![frame(0x42, 0, 0, b"")]),
+            1,
+            "unknown frame type",
+        ),
+    ];
+    for (name, bytes, code, says) in cases {
+        eprintln!("case: {name}");
+        let (got, msg) = goaway_for(bytes).await;
+        assert_eq!(got, code, "{name}: {msg}");
+        assert!(msg.contains(says), "{name}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn body_past_the_call_window_is_a_flow_control_violation_and_names_the_last_call() {
+    let mut b = frame(
+        1,
+        0,
+        0,
+        br#"{"version":1,"max_frame":1048576,"window":1048576,"max_calls":8}"#,
+    );
+    let mut req = get(5);
+    req[5] = 0; // a body follows
+    b.extend(req);
+    for _ in 0..17 {
+        b.extend(frame(4, 0, 5, &[0; 64 * 1024]));
+    }
+    let (mut raw, end) = tokio::io::duplex(4 << 20);
+    let server = tokio::spawn(Connection::start(
+        end,
+        ConnectionConfig::new(Role::Acceptor),
+    ));
+    raw.write_all(&b).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = server.await;
+    let at = rest.windows(2).position(|w| w == [0x0b, 0x00]).unwrap() - 4;
+    let f = &rest[at..];
+    assert_eq!(
+        u32::from_be_bytes(f[10..14].try_into().unwrap()),
+        5,
+        "last_call"
+    );
+    assert_eq!(u16::from_be_bytes([f[14], f[15]]), 6);
+}
+
+#[tokio::test]
+async fn a_deadline_cuts_a_stream_and_the_caller_gets_a_timeout() {
+    use futures_util::StreamExt;
+    let endless = Router::new().route(
+        "/ticks",
+        stream(|| async {
+            JsonStream::new(futures_util::stream::unfold(0u64, |n| async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Some((n, n + 1))
+            }))
+        }),
+    );
+    let (a, _b) = super::pair(Router::new(), endless).await;
+    let started = std::time::Instant::now();
+    let mut s = a
+        .stream("/ticks")
+        .timeout(Duration::from_millis(300))
+        .items::<u64>()
+        .await
+        .unwrap();
+    let mut items = 0;
+    let end = loop {
+        match s.next().await {
+            Some(Ok(_)) => items += 1,
+            Some(Err(e)) => break e,
+            None => panic!("a stream cut by its deadline must not end cleanly"),
+        }
+    };
+    assert!(
+        matches!(end, rrssh::client::Error::Timeout),
+        "{end:?} after {items} items"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
