@@ -103,6 +103,32 @@ pub(super) struct RecvBody {
     pub(super) deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+impl RecvBody {
+    /// The body of a call, unless `end` says there is none; its queue goes into `slot`, where
+    /// the reader finds it.
+    pub(super) fn open(
+        shared: &Arc<Shared>,
+        slot: &mut super::Slot,
+        call: u32,
+        side: Side,
+        end: bool,
+    ) -> crate::Body {
+        if end {
+            return crate::Body::empty();
+        }
+        let queue = Arc::new(BodyQueue::default());
+        slot.body = Some(queue.clone());
+        crate::Body::new(RecvBody {
+            queue,
+            shared: shared.clone(),
+            call,
+            side,
+            done: false,
+            deadline: slot.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        })
+    }
+}
+
 /// A body error with the message the connection gave.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -9,7 +9,7 @@ use super::serve::{self, Incoming};
 use super::{Shared, State, call};
 use crate::client::Error;
 use crate::proto::Event;
-use crate::{ApiError, Body, Response};
+use crate::{ApiError, Response};
 
 impl Shared {
     /// Hands every queued event to its call. Runs under the lock.
@@ -57,20 +57,7 @@ impl Shared {
                 let Some(head) = slot.head.take() else {
                     return;
                 };
-                let body = if end {
-                    Body::empty()
-                } else {
-                    let queue = Arc::new(BodyQueue::default());
-                    slot.body = Some(queue.clone());
-                    Body::new(RecvBody {
-                        queue,
-                        shared: self.clone(),
-                        call,
-                        side: Side::Outgoing,
-                        done: false,
-                        deadline: slot.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-                    })
-                };
+                let body = RecvBody::open(self, slot, call, Side::Outgoing, end);
                 if end {
                     self.forget(st, call);
                 }

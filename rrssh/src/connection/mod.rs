@@ -83,22 +83,6 @@ impl ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// Serves this service if there is one (see [`serve`](Self::serve)).
-    pub fn serve_opt<S>(self, service: Option<S>) -> Self
-    where
-        S: tower_service::Service<Request, Response = Response, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        match service {
-            Some(s) => self.serve(s),
-            None => self,
-        }
-    }
-
     /// Puts a value (the caller's verified identity) into every request the peer makes.
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.extensions.insert(value);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, header};
 use tower_service::Service;
 
-use super::body::{BodyQueue, RecvBody, Side};
+use super::body::{RecvBody, Side};
 use super::{Shared, Slot, State, call};
 use crate::proto::SendError;
 use crate::proto::headers::{END_ERROR, NDJSON, TIMEOUT, TRAILER_END, TRAILER_ERROR};
@@ -48,20 +48,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         Some(_) => return reset(st, 400, "invalid rrssh-timeout: not whole milliseconds"),
     };
     let mut slot = Slot::default();
-    let body = if inc.end {
-        Body::empty()
-    } else {
-        let queue = Arc::new(BodyQueue::default());
-        slot.body = Some(queue.clone());
-        Body::new(RecvBody {
-            queue,
-            shared: shared.clone(),
-            call: id,
-            side: Side::Incoming,
-            done: false,
-            deadline: None,
-        })
-    };
+    let body = RecvBody::open(shared, &mut slot, id, Side::Incoming, inc.end);
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;

@@ -274,9 +274,8 @@ impl russh::server::Handler for ConnHandler {
         session.channel_success(channel)?;
         let shared = self.shared.clone();
         tokio::spawn(async move {
-            let mut cfg = ConnectionConfig::new(Role::Acceptor)
-                .serve_opt(shared.router.clone())
-                .extension(peer.clone());
+            let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
+            cfg.service = shared.router.clone().map(crate::connection::Served::new);
             cfg.limits = shared.limits;
             let conn = match Connection::start(ch.into_stream(), cfg).await {
                 Ok(c) => c,

@@ -2,7 +2,6 @@
 //! `authorized_keys`, and runs an rrssh connection on every `rrssh` subsystem channel, next to
 //! tunnels and terminals.
 
-mod accept;
 mod handler;
 mod slots;
 mod ssh;

@@ -68,85 +68,93 @@ impl Server {
         let auth_timeout = self.auth_timeout;
         let max_unauthenticated = self.max_unauthenticated;
         let unauthenticated = Arc::new(AtomicUsize::new(0));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let accept = super::accept::spawn(listener, stop_rx, move |mut tcp, remote| {
-            let pending = Pending::enter(&unauthenticated);
-            if pending.count > max_unauthenticated {
-                tracing::warn!(%remote, limit = max_unauthenticated, "too many unauthenticated connections; refused");
-                return Box::pin(async move {
-                    use tokio::io::AsyncWriteExt;
-                    let line = format!(
-                        "rrssh: too many unauthenticated connections (limit {max_unauthenticated}); try again later\r\n"
-                    );
-                    let _ = tcp.write_all(line.as_bytes()).await;
-                    let _ = tcp.shutdown().await;
-                    drop(pending);
-                })
-                    as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-            }
-            let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-            let authed = Arc::new(AtomicBool::new(false));
-            let handler = ConnHandler {
-                shared: shared.clone(),
-                conn_id: id,
-                remote: Some(remote),
-                peer: None,
-                authed: authed.clone(),
-                pending: Some(pending),
-                channels: HashMap::new(),
-                tunnels: None,
-                listeners: HashMap::new(),
-                pty_allowed: false,
-                #[cfg(feature = "terminal")]
-                ptys: HashMap::new(),
-                #[cfg(feature = "terminal")]
-                resizers: HashMap::new(),
-            };
-            let config = config.clone();
-            Box::pin(async move {
-                // The whole handshake (version exchange, key exchange, authentication)
-                // must finish within the auth timeout, however slowly the peer sends.
-                let deadline = tokio::time::Instant::now() + auth_timeout;
-                let started = tokio::time::timeout_at(
-                    deadline,
-                    russh::server::run_stream(config, tcp, handler),
-                );
-                let session = match started.await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, %remote, "SSH handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::warn!(%remote, "SSH handshake timed out");
-                        return;
-                    }
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let stop = async move {
+            let _ = stop_rx.changed().await;
+        };
+        let accept = tokio::spawn(crate::transport::accept::accept_loop(
+            listener,
+            stop,
+            "server",
+            move |mut tcp, remote| {
+                let pending = Pending::enter(&unauthenticated);
+                if pending.count > max_unauthenticated {
+                    tracing::warn!(%remote, limit = max_unauthenticated, "too many unauthenticated connections; refused");
+                    return Box::pin(async move {
+                        use tokio::io::AsyncWriteExt;
+                        let line = format!(
+                            "rrssh: too many unauthenticated connections (limit {max_unauthenticated}); try again later\r\n"
+                        );
+                        let _ = tcp.write_all(line.as_bytes()).await;
+                        let _ = tcp.shutdown().await;
+                        drop(pending);
+                    })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+                }
+                let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                let authed = Arc::new(AtomicBool::new(false));
+                let handler = ConnHandler {
+                    shared: shared.clone(),
+                    conn_id: id,
+                    remote: Some(remote),
+                    peer: None,
+                    authed: authed.clone(),
+                    pending: Some(pending),
+                    channels: HashMap::new(),
+                    tunnels: None,
+                    listeners: HashMap::new(),
+                    pty_allowed: false,
+                    #[cfg(feature = "terminal")]
+                    ptys: HashMap::new(),
+                    #[cfg(feature = "terminal")]
+                    resizers: HashMap::new(),
                 };
-                let handle = session.handle();
-                // russh runs the session in its own task: end it when this task is aborted.
-                let _guard = DisconnectOnDrop(handle.clone());
-                let mut session = std::pin::pin!(session);
-                tokio::select! {
-                    r = &mut session => {
-                        if let Err(e) = r { tracing::debug!(error = %e, %remote, "session ended"); }
+                let config = config.clone();
+                Box::pin(async move {
+                    // The whole handshake (version exchange, key exchange, authentication)
+                    // must finish within the auth timeout, however slowly the peer sends.
+                    let deadline = tokio::time::Instant::now() + auth_timeout;
+                    let started = tokio::time::timeout_at(
+                        deadline,
+                        russh::server::run_stream(config, tcp, handler),
+                    );
+                    let session = match started.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %remote, "SSH handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%remote, "SSH handshake timed out");
+                            return;
+                        }
+                    };
+                    let handle = session.handle();
+                    // russh runs the session in its own task: end it when this task is aborted.
+                    let _guard = DisconnectOnDrop(handle.clone());
+                    let mut session = std::pin::pin!(session);
+                    tokio::select! {
+                        r = &mut session => {
+                            if let Err(e) = r { tracing::debug!(error = %e, %remote, "session ended"); }
+                            return;
+                        }
+                        _ = tokio::time::sleep_until(deadline) => {}
+                    }
+                    if !authed.load(Ordering::Acquire) {
+                        tracing::warn!(%remote, "authentication timed out");
+                        let _ = handle
+                            .disconnect(
+                                russh::Disconnect::ByApplication,
+                                "authentication timed out".into(),
+                                String::new(),
+                            )
+                            .await;
                         return;
                     }
-                    _ = tokio::time::sleep_until(deadline) => {}
-                }
-                if !authed.load(Ordering::Acquire) {
-                    tracing::warn!(%remote, "authentication timed out");
-                    let _ = handle
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            "authentication timed out".into(),
-                            String::new(),
-                        )
-                        .await;
-                    return;
-                }
-                let _ = session.await;
-            })
-        });
+                    let _ = session.await;
+                })
+            },
+        ));
         Ok(Hub::new(registry, local_addr, accept, stop_tx))
     }
 }

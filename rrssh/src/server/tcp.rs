@@ -5,7 +5,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
 use super::{Server, ServerError};
-use crate::connection::{Connection, ConnectionConfig};
+use crate::connection::{Connection, ConnectionConfig, Served};
 use crate::hub::{Hub, Registry};
 use crate::proto::Role;
 
@@ -26,36 +26,45 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let registry = Registry::default();
-        let (stop, stop_rx) = watch::channel(false);
+        let (stop_tx, mut stop_rx) = watch::channel(false);
         let (router, limits) = (self.router_ref().cloned(), self.limits_of());
         let reg = registry.clone();
         let mut next_id = 1u64 << 62;
-        let accept = super::accept::spawn(listener, stop_rx, move |tcp, remote| {
-            next_id += 1;
-            let (id, router, reg) = (next_id, router.clone(), reg.clone());
-            async move {
-                let mut cfg = ConnectionConfig::new(Role::Acceptor).serve_opt(router);
-                cfg.limits = limits;
-                let conn = match Connection::start(tcp, cfg).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(error = %e, %remote, "rrssh handshake failed");
-                        return;
+        let stop = async move {
+            let _ = stop_rx.changed().await;
+        };
+        let accept = tokio::spawn(crate::transport::accept::accept_loop(
+            listener,
+            stop,
+            "plain-TCP server",
+            move |tcp, remote| {
+                next_id += 1;
+                let (id, router, reg) = (next_id, router.clone(), reg.clone());
+                async move {
+                    let mut cfg = ConnectionConfig::new(Role::Acceptor);
+                    cfg.service = router.map(Served::new);
+                    cfg.limits = limits;
+                    let conn = match Connection::start(tcp, cfg).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::debug!(error = %e, %remote, "rrssh handshake failed");
+                            return;
+                        }
+                    };
+                    let _guard = CloseOnDrop(conn.clone());
+                    let peer =
+                        crate::Peer::new(crate::extract::PeerInfo::new("", "").remote_addr(remote));
+                    let name = conn.peer_hello().service.clone();
+                    match reg.register(id, name, peer, conn.clone()) {
+                        Ok(()) => {
+                            let reason = conn.closed().await;
+                            reg.unregister(id, reason);
+                        }
+                        Err(msg) => conn.close(&msg),
                     }
-                };
-                let _guard = CloseOnDrop(conn.clone());
-                let peer =
-                    crate::Peer::new(crate::extract::PeerInfo::new("", "").remote_addr(remote));
-                let name = conn.peer_hello().service.clone();
-                match reg.register(id, name, peer, conn.clone()) {
-                    Ok(()) => {
-                        let reason = conn.closed().await;
-                        reg.unregister(id, reason);
-                    }
-                    Err(msg) => conn.close(&msg),
                 }
-            }
-        });
-        Ok(Hub::new(registry, local_addr, accept, stop))
+            },
+        ));
+        Ok(Hub::new(registry, local_addr, accept, stop_tx))
     }
 }

@@ -196,11 +196,10 @@ impl ClientBuilder {
         }
         // Calls from the server side carry the server's identity: its host key, and the
         // address we dialed (a server has no login name).
-        let mut cfg = ConnectionConfig::new(Role::Initiator)
-            .extension(crate::extract::Peer::new(
-                crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
-            ))
-            .serve_opt(self.router);
+        let mut cfg = ConnectionConfig::new(Role::Initiator).extension(crate::extract::Peer::new(
+            crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
+        ));
+        cfg.service = self.router.map(crate::connection::Served::new);
         cfg.service_name = self.service;
         cfg.limits = self.limits;
         let conn = Connection::start(channel.into_stream(), cfg).await?;

@@ -6,6 +6,7 @@
 //! whichever side dialed. Who serves and who calls does not depend on who dialed: both ends of
 //! every connection may do both.
 
+pub(crate) mod accept;
 mod client;
 mod command;
 pub(crate) mod pipe;

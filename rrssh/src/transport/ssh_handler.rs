@@ -92,7 +92,8 @@ impl russh::client::Handler for ClientHandler {
             "forwarded connection"
         );
         tokio::spawn(async move {
-            let mut cfg = ConnectionConfig::new(Role::Acceptor).serve_opt(forward.router);
+            let mut cfg = ConnectionConfig::new(Role::Acceptor);
+            cfg.service = forward.router.map(crate::connection::Served::new);
             cfg.limits = forward.limits;
             match Connection::start(channel.into_stream(), cfg).await {
                 Ok(conn) => {

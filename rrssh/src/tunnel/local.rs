@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::task::JoinSet;
 
 use crate::{Client, ReconnectingClient};
 
@@ -69,22 +68,9 @@ impl LocalForward {
             let stats = stats.clone();
             async move {
                 // Owned by this task: aborting it cuts every tunnel it carries.
-                let mut tunnels = JoinSet::new();
-                loop {
-                    let (tcp, from) = tokio::select! {
-                        r = listener.accept() => match r {
-                            Ok(x) => x,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "tunnel listener: accept failed");
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                                continue;
-                            }
-                        },
-                        Some(_) = tunnels.join_next(), if !tunnels.is_empty() => continue,
-                    };
-                    let _ = tcp.set_nodelay(true);
+                let accept = move |tcp, from: std::net::SocketAddr| {
                     let (source, host, stats) = (source.clone(), host.clone(), stats.clone());
-                    tunnels.spawn(async move {
+                    async move {
                         let Some(client) = source.client().await else {
                             tracing::warn!(%from, "tunnel: not connected; connection closed");
                             stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -100,8 +86,15 @@ impl LocalForward {
                                 stats.refused.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                    });
-                }
+                    }
+                };
+                crate::transport::accept::accept_loop(
+                    listener,
+                    std::future::pending(),
+                    "tunnel listener",
+                    accept,
+                )
+                .await;
             }
         });
         Ok(Self {

@@ -1,9 +1,5 @@
 //! The server's side of a tunnel: a `direct-tcpip` channel joined to a TCP connection.
 
-use std::time::Duration;
-
-use tokio::task::JoinSet;
-
 use super::PermitOpen;
 use crate::keys::AuthorizedKey;
 
@@ -111,22 +107,9 @@ pub(crate) async fn accept_forwarded(
     address: String,
     port: u32,
 ) {
-    let mut conns = JoinSet::new();
-    loop {
-        let (tcp, from) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "forwarded port: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-        };
-        let _ = tcp.set_nodelay(true);
+    let accept = move |tcp, from: std::net::SocketAddr| {
         let (session, address) = (session.clone(), address.clone());
-        conns.spawn(async move {
+        async move {
             match session
                 .channel_open_forwarded_tcpip(
                     address,
@@ -141,6 +124,13 @@ pub(crate) async fn accept_forwarded(
                     tracing::info!(%from, error = %e, "the client refused a forwarded connection")
                 }
             }
-        });
-    }
+        }
+    };
+    crate::transport::accept::accept_loop(
+        listener,
+        std::future::pending(),
+        "forwarded port",
+        accept,
+    )
+    .await;
 }

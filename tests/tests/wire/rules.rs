@@ -31,10 +31,10 @@ fn get(call: u32) -> Vec<u8> {
     frame(2, 1, call, &p)
 }
 
-/// Sends `bytes` to a fresh acceptor and returns the code and message of the `GOAWAY` it
-/// answers with before closing.
-async fn goaway_for(bytes: Vec<u8>) -> (u16, String) {
-    let (mut raw, end) = tokio::io::duplex(1 << 20);
+/// Sends `bytes` to a fresh acceptor and returns `last_call`, the code and the message of the
+/// `GOAWAY` it answers with before closing.
+async fn goaway_of(bytes: Vec<u8>) -> (u32, u16, String) {
+    let (mut raw, end) = tokio::io::duplex(4 << 20);
     let server = tokio::spawn(Connection::start(
         end,
         ConnectionConfig::new(Role::Acceptor),
@@ -51,8 +51,9 @@ async fn goaway_for(bytes: Vec<u8>) -> (u16, String) {
         let len = u32::from_be_bytes(rest[at..at + 4].try_into().unwrap()) as usize;
         let f = &rest[at..at + 4 + len];
         if f[4] == 0x0b {
+            let last = u32::from_be_bytes(f[10..14].try_into().unwrap());
             let code = u16::from_be_bytes([f[14], f[15]]);
-            return (code, String::from_utf8_lossy(&f[16..]).into_owned());
+            return (last, code, String::from_utf8_lossy(&f[16..]).into_owned());
         }
         at += 4 + len;
     }
@@ -184,7 +185,7 @@ async fn each_broken_rule_gets_its_goaway() {
     ];
     for (name, bytes, code, says) in cases {
         eprintln!("case: {name}");
-        let (got, msg) = goaway_for(bytes).await;
+        let (_, got, msg) = goaway_of(bytes).await;
         assert_eq!(got, code, "{name}: {msg}");
         assert!(msg.contains(says), "{name}: {msg}");
     }
@@ -204,26 +205,8 @@ async fn body_past_the_call_window_is_a_flow_control_violation_and_names_the_las
     for _ in 0..17 {
         b.extend(frame(4, 0, 5, &[0; 64 * 1024]));
     }
-    let (mut raw, end) = tokio::io::duplex(4 << 20);
-    let server = tokio::spawn(Connection::start(
-        end,
-        ConnectionConfig::new(Role::Acceptor),
-    ));
-    raw.write_all(&b).await.unwrap();
-    let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = server.await;
-    let at = rest.windows(2).position(|w| w == [0x0b, 0x00]).unwrap() - 4;
-    let f = &rest[at..];
-    assert_eq!(
-        u32::from_be_bytes(f[10..14].try_into().unwrap()),
-        5,
-        "last_call"
-    );
-    assert_eq!(u16::from_be_bytes([f[14], f[15]]), 6);
+    let (last, code, msg) = goaway_of(b).await;
+    assert_eq!((last, code), (5, 6), "{msg}");
 }
 
 #[tokio::test]

@@ -426,8 +426,8 @@ fn frames_for_finished_calls_are_dropped_and_their_window_given_back() {
     assert_eq!(out[0].call, 0);
 }
 
-#[test]
-fn data_before_response_and_a_second_response_are_violations() {
+/// An initiator whose handshake is done, with one call (no body) sent.
+fn initiator_with_a_call() -> (Conn, u32) {
     let mut a = Conn::new(Role::Initiator, limits(), None);
     feed(
         &mut a,
@@ -437,18 +437,16 @@ fn data_before_response_and_a_second_response_are_violations() {
         .start_request("GET", "/", &HeaderMap::new(), true)
         .unwrap();
     a.take_output();
+    (a, id)
+}
+
+#[test]
+fn data_before_response_and_a_second_response_are_violations() {
+    let (mut a, id) = initiator_with_a_call();
     feed(&mut a, frame_bytes(FrameType::Data, 0, id, b"x"));
     assert!(goaway_of(&output(&mut a)).2.contains("before RESPONSE"));
 
-    let mut a = Conn::new(Role::Initiator, limits(), None);
-    feed(
-        &mut a,
-        frame_bytes(FrameType::Hello, 0, 0, HELLO.as_bytes()),
-    );
-    let id = a
-        .start_request("GET", "/", &HeaderMap::new(), true)
-        .unwrap();
-    a.take_output();
+    let (mut a, id) = initiator_with_a_call();
     let mut p = BytesMut::new();
     p.put_u16(200);
     p.put_u16(0);
