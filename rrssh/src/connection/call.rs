@@ -52,9 +52,15 @@ pub(super) async fn capacity(shared: &Shared, call: u32) -> Option<usize> {
 }
 
 /// Sends a body as DATA frames within the windows, then ends it (with trailers if it has
-/// them). A failing body resets the call with 500.
+/// them). A failing body resets the call with 500. The body is polled only when the windows
+/// and the output have room, so backpressure reaches the producer before anything is made.
 pub(super) async fn pump_body(shared: Arc<Shared>, call: u32, mut body: Body) {
     loop {
+        // Pull the next frame only once it can be sent: a call whose reader stalls holds no
+        // body bytes here, only its producer, suspended.
+        if capacity(&shared, call).await.is_none() {
+            return;
+        }
         let sent = match body.frame().await {
             None => shared.with_conn(|c| c.send_data(call, &[], true)),
             Some(Ok(f)) => match crate::body::trailers_of(f) {

@@ -8,9 +8,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{HandshakeError, Shared};
 use crate::proto::Conn;
+use crate::proto::frame::goaway;
 
 /// How much is read from the carrier at a time.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// How much a peer that does not read may send meanwhile before it is cut off (on top of a
+/// frame of the largest size).
+const READ_AHEAD: usize = 1024 * 1024 + 4 * READ_CHUNK;
 
 /// How long a closing connection tries to hand its last frames (a final `GOAWAY`) to a carrier
 /// that does not take them.
@@ -92,7 +97,29 @@ where
             if !st.conn.is_open() {
                 return;
             }
-            !st.conn.wants_input()
+            if st.conn.wants_input() {
+                false
+            } else if st.conn.is_output_blocked() {
+                // The peer does not read what it asks for. Reading on (up to a bound) keeps
+                // the carrier's own loop running: an SSH session whose channel is not read
+                // stops reading its socket, and would not even see the peer leave.
+                if rbuf.len() > READ_AHEAD {
+                    let msg = format!(
+                        "the peer sent over {READ_AHEAD} bytes while not reading the answers to what it sent"
+                    );
+                    tracing::warn!("{msg}; closing");
+                    st.conn.close(goaway::LIMIT, &msg);
+                    shared.dispatch(&mut st);
+                    drop(st);
+                    shared.writer_wake.notify_one();
+                    return;
+                }
+                false
+            } else {
+                // A peer that predates the connection window, over it: only the carrier's flow
+                // control holds it back.
+                true
+            }
         };
         if paused {
             tokio::select! {
@@ -104,8 +131,11 @@ where
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
         }
+        // Reading is cancel-safe: woken (the output drained), the frames already read are
+        // handled first.
         let read = tokio::select! {
             r = rd.read_buf(&mut rbuf) => r,
+            _ = shared.reader_wake.notified() => continue,
             _ = closed.wait_for(Option::is_some) => return,
         };
         let eof = match read {

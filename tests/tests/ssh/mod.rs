@@ -2,6 +2,7 @@
 
 mod auth;
 mod faults;
+mod flood;
 mod isolated;
 mod layers;
 mod lifecycle;

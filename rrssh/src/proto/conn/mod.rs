@@ -181,6 +181,13 @@ impl Conn {
         !(legacy && self.buffered >= u64::from(self.limits.connection_window))
     }
 
+    /// Whether input waits because the peer does not read what its frames made us write (the
+    /// output is over [`OUTPUT_HIGH`], or a `PONG` waits). A driver may read ahead up to a
+    /// bound meanwhile, and should close a connection whose peer goes past it.
+    pub fn is_output_blocked(&self) -> bool {
+        self.out.len() >= OUTPUT_HIGH || self.pong_pending
+    }
+
     /// Whether the application may queue body bytes now (the output is under [`OUTPUT_LOW`]).
     pub fn can_send_data(&self) -> bool {
         self.out.len() < OUTPUT_LOW
