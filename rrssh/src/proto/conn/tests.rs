@@ -487,3 +487,35 @@ fn cancel_and_goaway() {
     c.handle_eof(None);
     assert_eq!(c.closed_reason(), Some("the peer went away: later"));
 }
+
+proptest::proptest! {
+    /// Whatever a peer sends after its HELLO, the core never panics, never holds more output
+    /// than its bound plus one frame, and either stays open or has said GOAWAY.
+    #[test]
+    fn arbitrary_input_never_panics_and_stays_bounded(
+        frames in proptest::collection::vec(
+            (1u8..=0x0b, 0u8..2, 0u32..12, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)),
+            0..64,
+        ),
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let mut c = acceptor_with(HELLO);
+        let mut buf = BytesMut::new();
+        for (ty, flags, call, payload) in &frames {
+            buf.extend_from_slice(&frame_bytes(FrameType::from_u8(*ty).unwrap(), *flags, *call, payload));
+        }
+        buf.extend_from_slice(&junk);
+        c.handle_input(&mut buf);
+        while let Some(ev) = c.poll_event() {
+            if let Event::Data { call, data, .. } = ev {
+                c.consume(call, data.len());
+            }
+        }
+        proptest::prop_assert!(c.pending_output() < OUTPUT_HIGH + (1 << 20));
+        if c.closed_reason().is_some() {
+            // Input alone closes a connection only for a violation, which is always said.
+            let out = output(&mut c);
+            proptest::prop_assert!(out.iter().any(|f| f.ty == FrameType::GoAway));
+        }
+    }
+}
