@@ -1,0 +1,32 @@
+//! `rrssh keygen`: a key pair in OpenSSH's format.
+
+use super::*;
+
+pub(super) fn keygen(
+    file: &Path,
+    comment: Option<String>,
+    force: bool,
+) -> Result<ExitCode, String> {
+    if !force && (file.exists() || pub_path(file).exists()) {
+        return Err(format!(
+            "{} already exists; refusing to overwrite it (use --force)",
+            file.display()
+        ));
+    }
+    let comment = comment.unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "rrssh".into());
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{user}@{}", host.trim())
+    });
+    let key = rrssh::keys::generate_ed25519(&comment);
+    rrssh::keys::write_key_pair(&key, file).map_err(|e| e.to_string())?;
+    println!("wrote {} and {}", file.display(), pub_path(file).display());
+    println!("{}", rrssh::keys::fingerprint(key.public_key()));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn pub_path(file: &Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".pub");
+    PathBuf::from(p)
+}
