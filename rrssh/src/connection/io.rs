@@ -10,8 +10,11 @@ use super::{HandshakeError, Shared};
 use crate::proto::Conn;
 use crate::proto::frame::goaway;
 
-/// How much is read from the carrier at a time.
+/// The most room made for one read from the carrier.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The least room made for one read.
+const READ_MIN: usize = 4 * 1024;
 
 /// How much a peer that does not read may send meanwhile before it is cut off (on top of a
 /// frame of the largest size).
@@ -83,6 +86,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
 {
     let mut closed = shared.closed_tx.subscribe();
+    let mut busy = false;
     loop {
         let paused = {
             let mut st = shared.lock();
@@ -128,9 +132,13 @@ where
             }
             continue;
         }
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-            rbuf.reserve(READ_CHUNK);
+        // Room for what comes next: a connection whose last read filled its room gets the
+        // room of a large read, an idle one keeps a small buffer.
+        let want = if busy { READ_CHUNK } else { READ_MIN };
+        if rbuf.capacity() - rbuf.len() < want {
+            rbuf.reserve(want);
         }
+        let room = rbuf.capacity() - rbuf.len();
         // Reading is cancel-safe: woken (the output drained), the frames already read are
         // handled first.
         let read = tokio::select! {
@@ -140,7 +148,10 @@ where
         };
         let eof = match read {
             Ok(0) => None,
-            Ok(_) => continue,
+            Ok(n) => {
+                busy = n == room;
+                continue;
+            }
             Err(e) => Some(e.to_string()),
         };
         let mut st = shared.lock();

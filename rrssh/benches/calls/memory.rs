@@ -1,0 +1,116 @@
+//! Idle memory per connection, measured in child processes.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::*;
+
+// ---------------------------------------------------------------- idle memory
+
+/// Resident set size of a process, in KiB.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Child process roles for the memory figures: `--child server KIND DIR` prints its port and
+/// serves until stdin closes; `--child clients KIND DIR PORT N` opens N idle connections,
+/// prints `ready`, and holds them until stdin closes. KIND: `hub` (reverse services),
+/// `forward` (idle forward clients) or `bare` (bare russh, one open channel each).
+pub(crate) async fn child(args: &[String]) {
+    let dir = std::path::PathBuf::from(&args[2]);
+    let host = rrssh::keys::load_private_key(dir.join("host"), None).unwrap();
+    let key = rrssh::keys::load_private_key(dir.join("client"), None).unwrap();
+    let mut held: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+    match (args[0].as_str(), args[1].as_str()) {
+        ("server", "bare") => println!("{}", bare_server(&host).await.port()),
+        ("server", kind) => {
+            let mut server = Server::new()
+                .host_key(host)
+                .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]));
+            if kind == "forward" {
+                server = server.router(app());
+            }
+            let hub = server.bind("127.0.0.1:0").await.unwrap();
+            println!("{}", hub.local_addr().port());
+            held.push(Box::new(hub));
+        }
+        ("clients", kind) => {
+            let addr: std::net::SocketAddr = format!("127.0.0.1:{}", args[3]).parse().unwrap();
+            let n: usize = args[4].parse().unwrap();
+            for i in 0..n {
+                if kind == "bare" {
+                    let h = bare_connect(addr, &key).await;
+                    let ch = h.channel_open_session().await.unwrap();
+                    held.push(Box::new((h, ch)));
+                } else {
+                    let mut b = Client::builder(addr.to_string())
+                        .identity(key.clone())
+                        .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()));
+                    if kind == "hub" {
+                        b = b.serve(app()).service_name(format!("svc{i}"));
+                    }
+                    held.push(Box::new(b.connect().await.unwrap()));
+                }
+            }
+            println!("ready");
+        }
+        _ => panic!("unknown child role {args:?}"),
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await;
+    drop(held);
+}
+
+/// A child process of this benchmark, killed when dropped.
+pub(crate) struct ChildProc {
+    pub(crate) proc: tokio::process::Child,
+    pub(crate) out: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ChildProc {
+    fn spawn(args: &[&str]) -> Self {
+        let mut proc = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--child")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let out = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            proc.stdout.take().unwrap(),
+        ));
+        Self { proc, out }
+    }
+    async fn line(&mut self) -> String {
+        self.out.next_line().await.unwrap().expect("child exited")
+    }
+    fn pid(&self) -> u32 {
+        self.proc.id().unwrap()
+    }
+}
+
+/// Server RSS growth per idle connection, in KiB: `n` connections of `kind`.
+pub(crate) async fn idle_kib(dir: &std::path::Path, kind: &str, n: usize) -> f64 {
+    let d = dir.to_str().unwrap();
+    let mut server = ChildProc::spawn(&["server", kind, d]);
+    let port = server.line().await;
+    // One warm-up connection, so that one-time allocations are not counted.
+    let mut warm = ChildProc::spawn(&["clients", kind, d, &port, "1"]);
+    assert_eq!(warm.line().await, "ready");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(server.pid());
+    let mut clients = ChildProc::spawn(&["clients", kind, d, &port, &n.to_string()]);
+    assert_eq!(clients.line().await, "ready");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(server.pid());
+    drop((clients, warm, server));
+    (after.saturating_sub(before)) as f64 / n as f64
+}
