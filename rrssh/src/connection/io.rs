@@ -171,13 +171,16 @@ where
     loop {
         let (out, open) = {
             let mut st = shared.lock();
+            // Input waited for this output to be taken: the reader goes on.
+            if st.conn.is_output_blocked() {
+                shared.reader_wake.notify_one();
+            }
             let out = st.conn.take_output();
             if st.conn.can_send_data() {
                 super::call::wake_blocked(&mut st);
             }
             (out, st.conn.is_open())
         };
-        shared.reader_wake.notify_one();
         match out {
             Some(out) if open => {
                 let written = tokio::select! {

@@ -175,10 +175,17 @@ impl Shared {
         r
     }
 
-    /// The application took `n` body bytes of a call.
+    /// The application took `n` body bytes of a call. Wakes the reader only if it waits for
+    /// exactly that (a peer without a connection window, over it).
     fn consume(&self, call: u32, n: usize) {
-        self.with_conn(|c| c.consume(call, n));
-        self.reader_wake.notify_one();
+        let was_paused = self.with_conn(|c| {
+            let paused = c.is_open() && !c.wants_input() && !c.is_output_blocked();
+            c.consume(call, n);
+            paused
+        });
+        if was_paused {
+            self.reader_wake.notify_one();
+        }
     }
 
     /// Abandons a call we made: `CANCEL`, and it is forgotten.
