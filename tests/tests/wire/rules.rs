@@ -34,11 +34,13 @@ fn get(call: u32) -> Vec<u8> {
 /// Sends `bytes` to a fresh acceptor and returns `last_call`, the code and the message of the
 /// `GOAWAY` it answers with before closing.
 async fn goaway_of(bytes: Vec<u8>) -> (u32, u16, String) {
+    goaway_from(ConnectionConfig::new(Role::Acceptor), bytes).await
+}
+
+/// [`goaway_of`] against an acceptor with this configuration.
+async fn goaway_from(config: ConnectionConfig, bytes: Vec<u8>) -> (u32, u16, String) {
     let (mut raw, end) = tokio::io::duplex(4 << 20);
-    let server = tokio::spawn(Connection::start(
-        end,
-        ConnectionConfig::new(Role::Acceptor),
-    ));
+    let server = tokio::spawn(Connection::start(end, config));
     raw.write_all(&bytes).await.unwrap();
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
@@ -182,6 +184,47 @@ async fn each_broken_rule_gets_its_goaway() {
             1,
             "unknown frame type",
         ),
+        (
+            "max_frame under 16 KiB",
+            frame(1, 0, 0, br#"{"version":1,"max_frame":1024,"window":1,"max_calls":1}"#),
+            1,
+            "max_frame 1024",
+        ),
+        (
+            "conn_window of 0",
+            frame(
+                1,
+                0,
+                0,
+                br#"{"version":1,"max_frame":1048576,"window":1,"max_calls":1,"conn_window":0}"#,
+            ),
+            1,
+            "conn_window 0",
+        ),
+        (
+            "service name over 255 bytes",
+            frame(
+                1,
+                0,
+                0,
+                format!(
+                    r#"{{"version":1,"max_frame":1048576,"window":1,"max_calls":1,"service":"{}"}}"#,
+                    "s".repeat(256)
+                )
+                .as_bytes(),
+            ),
+            1,
+            "service name",
+        ),
+        ("DATA on call 0", with_hello(vec![frame(4, 0, 0, b"x")]), 1, "on call 0"),
+        ("CANCEL for a call never started", with_hello(vec![frame(6, 0, 9, b"")]), 1, "never started"),
+        (
+            "RESET for a call never started",
+            with_hello(vec![frame(8, 1, 9, &500u16.to_be_bytes())]),
+            1,
+            "never started",
+        ),
+        ("CANCEL for our own call id", with_hello(vec![frame(6, 0, 2, b"")]), 1, "which we started"),
     ];
     for (name, bytes, code, says) in cases {
         eprintln!("case: {name}");
@@ -242,4 +285,30 @@ async fn a_deadline_cuts_a_stream_and_the_caller_gets_a_timeout() {
         "{end:?} after {items} items"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn bodies_past_the_connection_window_are_a_flow_control_violation() {
+    // 17 calls of 1 MiB each, within every call's window, past the 16 MiB connection window.
+    let mut b = hello();
+    let chunk = [0u8; 64 * 1024];
+    for i in 0..17u32 {
+        let id = 1 + 2 * i;
+        let mut req = get(id);
+        req[5] = 0; // a body follows
+        b.extend(req);
+        for _ in 0..16 {
+            b.extend(frame(4, 0, id, &chunk));
+        }
+    }
+    // A service that holds every request body without reading it: the bytes stay unconsumed.
+    let holds = tower::service_fn(|req: rrssh::Request| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(req);
+        Ok::<_, std::convert::Infallible>(rrssh::Response::new(rrssh::Body::empty()))
+    });
+    let config = ConnectionConfig::new(Role::Acceptor).serve(holds);
+    let (_, code, msg) = goaway_from(config, b).await;
+    assert_eq!(code, 6, "{msg}");
+    assert!(msg.contains("connection window"), "{msg}");
 }
