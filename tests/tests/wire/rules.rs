@@ -312,3 +312,67 @@ async fn bodies_past_the_connection_window_are_a_flow_control_violation() {
     assert_eq!(code, 6, "{msg}");
     assert!(msg.contains("connection window"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_silent_peer_gets_goaway_4_when_the_hello_timeout_passes() {
+    let mut config = ConnectionConfig::new(Role::Acceptor);
+    config.hello_timeout = Duration::from_millis(200);
+    let (last, code, msg) = goaway_from(config, Vec::new()).await;
+    assert_eq!((last, code), (0, 4), "{msg}");
+}
+
+/// The acceptor calls the raw peer; the raw peer answers with `answer` for that call (id 2).
+async fn goaway_for_answer(answer: impl Fn(u32) -> Vec<u8>) -> (u32, u16, String) {
+    use tokio::io::AsyncReadExt;
+    let (mut raw, end) = tokio::io::duplex(1 << 20);
+    raw.write_all(&hello()).await.unwrap();
+    let server = Connection::start(end, ConnectionConfig::new(Role::Acceptor))
+        .await
+        .unwrap();
+    let call = tokio::spawn({
+        let server = server.clone();
+        async move { server.get("/from-the-acceptor").send().await }
+    });
+    // Skip the acceptor's HELLO, then read its REQUEST.
+    let mut got = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 4096];
+        let n = raw.read(&mut buf).await.unwrap();
+        got.extend_from_slice(&buf[..n]);
+        let hello_len = 4 + u32::from_be_bytes(got[..4].try_into().unwrap()) as usize;
+        if got.len() >= hello_len + 10 {
+            break u32::from_be_bytes(got[hello_len + 6..hello_len + 10].try_into().unwrap());
+        }
+    };
+    assert_eq!(id, 2, "the acceptor numbers its calls 2, 4, …");
+    raw.write_all(&answer(id)).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .expect("the connection closes")
+        .unwrap();
+    let _ = call.await;
+    let at = rest.windows(2).position(|w| w == [0x0b, 0x00]).unwrap() - 4;
+    let f = &rest[at..];
+    (
+        u32::from_be_bytes(f[10..14].try_into().unwrap()),
+        u16::from_be_bytes([f[14], f[15]]),
+        String::from_utf8_lossy(&f[16..]).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn data_before_the_response_and_a_second_response_are_violations() {
+    let head = [0u8, 200, 0, 0]; // status 200, no headers
+    let (_, code, msg) = goaway_for_answer(|id| frame(4, 0, id, b"x")).await;
+    assert_eq!(code, 1);
+    assert!(msg.contains("before RESPONSE"), "{msg}");
+    let (_, code, msg) = goaway_for_answer(|id| {
+        let mut b = frame(3, 0, id, &head);
+        b.extend(frame(3, 0, id, &head));
+        b
+    })
+    .await;
+    assert_eq!(code, 1);
+    assert!(msg.contains("second RESPONSE"), "{msg}");
+}
