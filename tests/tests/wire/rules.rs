@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const HELLO: &str =
     r#"{"version":1,"max_frame":1048576,"window":1048576,"max_calls":8,"conn_window":16777216}"#;
 
-fn frame(ty: u8, flags: u8, call: u32, payload: &[u8]) -> Vec<u8> {
+/// One frame, encoded by hand as PROTOCOL.md §2 says.
+pub(crate) fn frame(ty: u8, flags: u8, call: u32, payload: &[u8]) -> Vec<u8> {
     let mut b = ((6 + payload.len()) as u32).to_be_bytes().to_vec();
     b.push(ty);
     b.push(flags);
