@@ -186,10 +186,17 @@ const SCREEN: &str = "(() => { const b = window.rrsshTerminal.buffer.active; con
 const STATUS: &str =
     "document.getElementById('status') && document.getElementById('status').textContent";
 
+/// Whether a line of the screen says `line`, after the shell's prompt if one came first (a
+/// prompt printed while the keystrokes were already on their way ends up before the output).
 fn has_line(screen: &Value, line: &str) -> bool {
-    screen
-        .as_str()
-        .is_some_and(|s| s.lines().any(|l| l.trim() == line))
+    screen.as_str().is_some_and(|s| {
+        s.lines().any(|l| {
+            let l = l.trim();
+            l == line
+                || l.strip_prefix(['#', '$'])
+                    .is_some_and(|rest| rest.trim() == line)
+        })
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
