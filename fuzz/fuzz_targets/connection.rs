@@ -11,12 +11,10 @@ const HELLO: &[u8] =
     br#"{"version":1,"max_frame":1048576,"window":4096,"max_calls":8,"conn_window":16384}"#;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        initial_window: 4096,
-        connection_window: 16384,
-        max_concurrent_calls: 8,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.initial_window = 4096;
+    limits.connection_window = 16384;
+    limits.max_concurrent_calls = 8;
     let mut c = Conn::new(Role::Acceptor, limits, None);
     let mut buf = BytesMut::new();
     buf.put_u32((6 + HELLO.len()) as u32);
