@@ -170,7 +170,7 @@ impl Client {
     }
 
     /// [`over_command`](Self::over_command) with OpenSSH's `ssh`, for a target written
-    /// `[user@]host[:port]`: runs `ssh [-p PORT] -o BatchMode=yes [user@]host -s rrssh` (see
+    /// `[user@]host[:port]`: runs `ssh [-p PORT] -o BatchMode=yes -s -- [user@]host rrssh` (see
     /// [`ssh_command`]). Everything else (keys, agent, `known_hosts`, `ProxyJump`,
     /// certificates, the port when the target has none) comes from the user's OpenSSH setup.
     pub async fn over_ssh(target: &str) -> Result<Client, ConnectError> {
@@ -180,7 +180,8 @@ impl Client {
 
 /// The `ssh` command line for `[user@]host[:port]`, with `extra` options before the host. The
 /// port is passed only if the target has one; otherwise OpenSSH's configuration decides (a
-/// `Port` in `ssh_config`, else 22).
+/// `Port` in `ssh_config`, else 22). The target always comes after `--`, so a target that
+/// looks like an option (`-oProxyCommand=…`) is a host name to `ssh`, never an option.
 pub fn ssh_command(target: &str, extra: &[&str]) -> Vec<String> {
     let mut cmd = vec!["ssh".to_owned()];
     let login = match target.rsplit_once(':') {
@@ -192,7 +193,12 @@ pub fn ssh_command(target: &str, extra: &[&str]) -> Vec<String> {
     };
     cmd.extend(["-o".to_owned(), "BatchMode=yes".to_owned()]);
     cmd.extend(extra.iter().map(|s| (*s).to_owned()));
-    cmd.extend([login.to_owned(), "-s".into(), SUBSYSTEM.into()]);
+    cmd.extend([
+        "-s".to_owned(),
+        "--".to_owned(),
+        login.to_owned(),
+        SUBSYSTEM.to_owned(),
+    ]);
     cmd
 }
 
@@ -204,11 +210,15 @@ mod tests {
     fn ssh_command_lines() {
         assert_eq!(
             ssh_command("ada@api.example:2222", &[]).join(" "),
-            "ssh -p 2222 -o BatchMode=yes ada@api.example -s rrssh"
+            "ssh -p 2222 -o BatchMode=yes -s -- ada@api.example rrssh"
         );
         assert_eq!(
             ssh_command("api.example", &["-F", "cfg"]).join(" "),
-            "ssh -o BatchMode=yes -F cfg api.example -s rrssh"
+            "ssh -o BatchMode=yes -F cfg -s -- api.example rrssh"
         );
+        // An option in disguise stays a host name.
+        let cmd = ssh_command("-oProxyCommand=touch /tmp/x", &[]);
+        let dashes = cmd.iter().position(|a| a == "--").unwrap();
+        assert_eq!(cmd[dashes + 1], "-oProxyCommand=touch /tmp/x");
     }
 }

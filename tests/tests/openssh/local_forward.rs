@@ -62,24 +62,38 @@ async fn greeter() -> u16 {
     port
 }
 
+/// Says `name` through the forwarded port and returns the answer. A connection that `ssh`
+/// accepts before its session is ready may be reset; the exchange is tried again then (three
+/// tries in all).
 async fn greet(port: u16, name: &str) -> String {
-    let mut conn = None;
-    for _ in 0..200 {
-        if let Ok(c) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            conn = Some(c);
-            break;
+    let mut last_error = None;
+    for _ in 0..3 {
+        let mut conn = None;
+        for _ in 0..200 {
+            if let Ok(c) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                conn = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        let mut conn = conn.expect("the forwarded port listens");
+        let mut reply = String::new();
+        let exchange = async {
+            conn.write_all(name.as_bytes()).await?;
+            conn.shutdown().await?;
+            conn.read_to_string(&mut reply).await
+        };
+        match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+            Ok(Ok(_)) => return reply,
+            Ok(Err(e)) => {
+                println!("greeting through the tunnel failed, trying again: {e}");
+                last_error = Some(e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => panic!("no answer through the tunnel in 10 s"),
+        }
     }
-    let mut conn = conn.expect("the forwarded port listens");
-    conn.write_all(name.as_bytes()).await.unwrap();
-    conn.shutdown().await.unwrap();
-    let mut reply = String::new();
-    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut reply))
-        .await
-        .unwrap()
-        .unwrap();
-    reply
+    panic!("greeting through the tunnel failed three times: {last_error:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -146,3 +146,20 @@ async fn closing_the_client_kills_the_child() {
     }
     assert!(gone, "ssh (pid {pid}) must be killed when the client goes");
 }
+
+/// A target that looks like an option (`-oProxyCommand=…`, the class of git's CVE-2017-1000117)
+/// reaches `ssh` as a host name after `--`: it fails to connect and runs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_looks_like_an_option_runs_nothing() {
+    if !openssh_available() {
+        return;
+    }
+    let marker = std::env::temp_dir().join(format!("rrssh-injected-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let target = format!("-oProxyCommand=touch {}", marker.display());
+    let err = Client::over_ssh(&target).await.unwrap_err();
+    println!("{err}");
+    assert!(err.to_string().starts_with("ssh exited with 255"), "{err}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!marker.exists(), "ssh ran the ProxyCommand of the target");
+}
