@@ -123,10 +123,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let host = rrssh::keys::load_or_generate_ed25519(dir.join("host_ed25519"), "demo-host")?;
     rrssh::keys::load_or_generate_ed25519(dir.join("id_ed25519"), "demo-client")?;
+    // Keys without `rrssh-users` log in as the account running the server, as the keys in
+    // its ~/.ssh/authorized_keys do under sshd.
+    let me = std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned());
     let authorized = AuthorizedKeys::parse(
         &std::fs::read_to_string(dir.join("id_ed25519.pub"))?,
         "id_ed25519.pub",
-    )?;
+    )?
+    .owned_by(me);
     let server = Server::new()
         .router(inventory())
         .host_key(host)
@@ -155,9 +159,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service_key = generate_ed25519("inventory@demo");
     write_key_pair(&host_key, dir.join("host_ed25519"))?;
     write_key_pair(&service_key, dir.join("id_ed25519"))?;
+    // The key may log in under these two names only.
     std::fs::write(
         dir.join("authorized_keys"),
-        std::fs::read_to_string(dir.join("id_ed25519.pub"))?,
+        format!(
+            "rrssh-users=\"inventory,caller\" {}",
+            std::fs::read_to_string(dir.join("id_ed25519.pub"))?
+        ),
     )?;
     let authorized = AuthorizedKeys::load(dir.join("authorized_keys"))?;
     let known_hosts = HostKeyPolicy::AcceptNew(dir.join("known_hosts"));

@@ -55,14 +55,15 @@ async fn server() -> Result<rrssh::Hub, Box<dyn std::error::Error>> {
     let dir = keys_dir();
     let host = key(&dir, "host_ed25519", "forward-example-host")?;
     key(&dir, "id_ed25519", "forward-example-client")?;
-    // The client's public key is the only authorized one.
+    // The client's public key is the only authorized one, logging in as `example`.
     let authorized = dir.join("authorized_keys");
-    if !authorized.exists() {
-        std::fs::write(
-            &authorized,
-            std::fs::read_to_string(dir.join("id_ed25519.pub"))?,
-        )?;
-    }
+    std::fs::write(
+        &authorized,
+        format!(
+            "rrssh-users=\"example\" {}",
+            std::fs::read_to_string(dir.join("id_ed25519.pub"))?
+        ),
+    )?;
     let hub = Server::new()
         .router(Router::new().mount(routes![hello, echo]))
         .host_key(host)
@@ -76,6 +77,7 @@ async fn server() -> Result<rrssh::Hub, Box<dyn std::error::Error>> {
 async fn client() -> Result<(), Box<dyn std::error::Error>> {
     let dir = keys_dir();
     let k = Client::builder(ADDR)
+        .user("example")
         .identity(key(&dir, "id_ed25519", "forward-example-client")?)
         .host_keys(HostKeyPolicy::AcceptNew(dir.join("known_hosts")))
         .connect()

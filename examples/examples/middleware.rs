@@ -84,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clerk = generate_ed25519("clerk@example");
     let authorized = AuthorizedKeys::parse(
         &format!(
-            "rrssh-scopes=\"billing:read\" {}\n",
+            "rrssh-users=\"clerk\",rrssh-scopes=\"billing:read\" {}\n",
             clerk.public_key().to_openssh()?
         ),
         "authorized_keys",

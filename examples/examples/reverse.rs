@@ -72,12 +72,13 @@ async fn hub() -> Result<Hub, Box<dyn std::error::Error>> {
     let host = key(&dir, "host_ed25519", "reverse-example-hub")?;
     key(&dir, "service_ed25519", "reverse-example-service")?;
     let authorized = dir.join("hub_authorized_keys");
-    if !authorized.exists() {
-        std::fs::write(
-            &authorized,
-            std::fs::read_to_string(dir.join("service_ed25519.pub"))?,
-        )?;
-    }
+    std::fs::write(
+        &authorized,
+        format!(
+            "rrssh-users=\"service\" {}",
+            std::fs::read_to_string(dir.join("service_ed25519.pub"))?
+        ),
+    )?;
     let hub = Server::new()
         .host_key(host)
         .authorized_keys(AuthorizedKeys::load(&authorized)?)

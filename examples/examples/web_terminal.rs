@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The server: shells for the one key it knows.
     let server = Server::new()
         .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([me.public_key().clone()]))
+        .authorized_keys(AuthorizedKeys::from_keys([me.public_key().clone()]).owned_by("ops"))
         .terminal(Terminal::shell("/bin/sh"))
         .bind("127.0.0.1:0")
         .await?;

@@ -18,6 +18,7 @@ pub mod handler;
 pub mod hub;
 mod json;
 pub mod keys;
+mod logging;
 pub mod method;
 pub mod proto;
 pub mod response;

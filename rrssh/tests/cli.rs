@@ -122,7 +122,7 @@ async fn setup(tag: &str) -> Setup {
     let hub = Server::new()
         .router(app())
         .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]))
+        .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]).owned_by("ada"))
         .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .permit_listen(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .terminal(rrssh::terminal::Terminal::shell("/bin/sh"))
@@ -389,7 +389,7 @@ async fn a_hub_its_peers_and_calls_through_it() {
     std::fs::write(
         dir.path("authorized_keys"),
         format!(
-            "rrssh-scopes=\"call:*\" {}\nrrssh-services=\"svc\" {}\n",
+            "rrssh-scopes=\"call:*\" {}\nrrssh-users=\"svc\",rrssh-services=\"svc\" {}\n",
             caller.public_key().to_openssh().unwrap(),
             service.public_key().to_openssh().unwrap()
         ),

@@ -28,9 +28,9 @@ pub(crate) async fn child(args: &[String]) {
     match (args[0].as_str(), args[1].as_str()) {
         ("server", "bare") => println!("{}", bare_server(&host).await.port()),
         ("server", kind) => {
-            let mut server = Server::new()
-                .host_key(host)
-                .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]));
+            let mut server = Server::new().host_key(host).authorized_keys(
+                AuthorizedKeys::from_keys([key.public_key().clone()]).owned_by("ada"),
+            );
             if kind == "forward" {
                 server = server.router(app());
             }
@@ -48,6 +48,7 @@ pub(crate) async fn child(args: &[String]) {
                     held.push(Box::new((h, ch)));
                 } else {
                     let mut b = Client::builder(addr.to_string())
+                        .user("ada")
                         .identity(key.clone())
                         .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()));
                     if kind == "hub" {

@@ -38,7 +38,7 @@ pub(crate) struct Rig {
 pub(crate) async fn rig() -> Rig {
     let host = generate_ed25519("bench-host");
     let key = generate_ed25519("bench");
-    let auth = AuthorizedKeys::from_keys([key.public_key().clone()]);
+    let auth = AuthorizedKeys::from_keys([key.public_key().clone()]).owned_by("ada");
     let forward = Server::new()
         .router(app())
         .host_key(host.clone())
@@ -64,6 +64,7 @@ pub(crate) async fn rig() -> Rig {
 
 pub(crate) async fn rrssh_client(rig: &Rig, hub: &Hub, serve: Option<Router>) -> Client {
     let mut b = Client::builder(hub.local_addr().to_string())
+        .user("ada")
         .identity(rig.key.clone())
         .host_keys(HostKeyPolicy::Pinned(rig.host.public_key().clone()));
     if let Some(r) = serve {

@@ -8,7 +8,11 @@ use std::path::Path;
 
 pub use russh::keys::{PrivateKey, PublicKey};
 
-pub use self::authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError};
+pub(crate) use self::authorized_keys::canonical_addr;
+pub use self::authorized_keys::{
+    AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, KeyRefusal,
+    MAX_FILE as MAX_AUTHORIZED_KEYS_FILE, valid_user_name,
+};
 pub use self::known_hosts::{HostKeyError, HostKeyPolicy};
 
 /// A key operation failed.

@@ -1,7 +1,7 @@
 //! The russh handler of one SSH connection: authentication, and the channels it opens (the
 //! `rrssh` subsystem, tunnels, terminals).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,17 @@ pub(super) struct ConnHandler {
     pub(super) remote: Option<SocketAddr>,
     pub(super) peer: Option<Peer>,
     pub(super) authed: Arc<AtomicBool>,
+    /// One of the key's connection slots, taken at authentication.
+    pub(super) key_slot: Option<KeySlot>,
+    /// Set when the key already holds its limit of connections: the connection only says so.
+    pub(super) over_limit: Option<String>,
+    /// The forced command of the key's line (`command="…"`), which replaces whatever the
+    /// client asks to run; the `rrssh` subsystem is refused then.
+    pub(super) forced_command: Option<String>,
+    /// Every open session channel (the cap is `Server::max_sessions`).
+    pub(super) sessions: HashSet<ChannelId>,
+    /// Open `direct-tcpip` tunnels of this connection.
+    pub(super) open_tunnels: Arc<()>,
     /// Counts this connection as unauthenticated until it authenticates.
     pub(super) pending: Option<Pending>,
     pub(super) channels: HashMap<ChannelId, Channel<Msg>>,
@@ -49,7 +60,7 @@ impl ConnHandler {
     fn start_terminal(
         &mut self,
         channel: ChannelId,
-        command: Option<String>,
+        requested: Option<String>,
         session: &mut Session,
     ) -> bool {
         let (Some(terminal), Some(peer)) = (self.shared.terminal.clone(), self.peer.clone()) else {
@@ -65,10 +76,23 @@ impl ConnHandler {
         let pty = self.ptys.remove(&channel).unwrap_or_default();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.resizers.insert(channel, tx);
+        // A forced command runs instead of what was asked, which it finds in
+        // SSH_ORIGINAL_COMMAND (as under sshd).
+        let launch = match &self.forced_command {
+            Some(forced) => crate::terminal::Launch {
+                command: Some(forced.clone()),
+                original_command: requested,
+                pty,
+            },
+            None => crate::terminal::Launch {
+                command: requested,
+                original_command: None,
+                pty,
+            },
+        };
         tokio::spawn(crate::terminal::run(
             terminal,
-            command,
-            pty,
+            launch,
             peer,
             ch,
             session.handle(),
@@ -96,27 +120,24 @@ impl Drop for AbortOnDrop {
     }
 }
 
-impl ConnHandler {
-    fn find(&self, key: &russh::keys::PublicKey) -> Option<&crate::keys::AuthorizedKey> {
-        self.shared
-            .authorized
-            .find(key, self.remote.map(|a| a.ip()))
-    }
-}
-
 impl russh::server::Handler for ConnHandler {
     type Error = russh::Error;
 
     async fn auth_publickey_offered(
         &mut self,
-        _user: &str,
+        user: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if self.find(offer.public_key).is_some() {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        Ok(
+            match self
+                .shared
+                .authorize(user, offer.public_key, self.remote)
+                .await
+            {
+                Ok(_) => Auth::Accept,
+                Err(_) => Auth::reject(),
+            },
+        )
     }
 
     async fn auth_publickey(
@@ -124,25 +145,56 @@ impl russh::server::Handler for ConnHandler {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let Some(entry) = self.find(key.public_key) else {
-            tracing::warn!(user, fingerprint = %fingerprint(key.public_key), remote = ?self.remote, "key refused");
-            return Ok(Auth::reject());
+        let entry = match self
+            .shared
+            .authorize(user, key.public_key, self.remote)
+            .await
+        {
+            Ok(entry) => entry,
+            Err(why) => {
+                let remote = self.remote;
+                crate::logging::limited("key-refused", || {
+                    tracing::warn!(user, fingerprint = %fingerprint(key.public_key), ?remote, "key refused: {why}");
+                });
+                return Ok(Auth::reject());
+            }
         };
-        let mut info = entry
-            .peer_info(user, fingerprint(key.public_key))
-            .connection_id(self.conn_id);
+        let fp = fingerprint(key.public_key);
+        match KeySlot::take(&self.shared, &fp) {
+            Ok(slot) => self.key_slot = Some(slot),
+            Err(held) => {
+                let limit = self.shared.max_per_key;
+                crate::logging::limited("per-key-limit", || {
+                    tracing::warn!(fingerprint = %fp, user, limit, "too many connections for one key; refused");
+                });
+                self.over_limit = Some(format!(
+                    "too many connections for key {fp} ({held} open, limit {limit})"
+                ));
+            }
+        }
+        let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
         info.remote_addr = self.remote;
-        let tunnels = crate::tunnel::serve::KeyTunnels::of(entry);
-        let pty_allowed = {
-            let has = |o: &str| entry.options.contains_key(o);
-            !has("no-pty") && (!has("restrict") || has("pty"))
-        };
-        self.tunnels = Some(tunnels);
-        self.pty_allowed = pty_allowed;
+        self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(&entry));
+        self.pty_allowed = entry.allows_pty();
+        self.forced_command = entry.forced_command().map(str::to_owned);
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);
         self.pending = None;
         Ok(Auth::Accept)
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(msg) = self.over_limit.clone() {
+            // Time enough to say why on an rrssh channel, then the connection goes.
+            let handle = session.handle();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                let _ = handle
+                    .disconnect(russh::Disconnect::TooManyConnections, msg, String::new())
+                    .await;
+            });
+        }
+        Ok(())
     }
 
     async fn channel_open_session(
@@ -151,7 +203,20 @@ impl russh::server::Handler for ConnHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.peer.is_some() {
+        if self.peer.is_some() && self.sessions.len() >= self.shared.max_sessions {
+            let limit = self.shared.max_sessions;
+            crate::logging::limited("session-limit", || {
+                tracing::warn!(
+                    limit,
+                    "too many session channels on one connection; refused"
+                );
+            });
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+        } else if self.peer.is_some() && (self.over_limit.is_none() || self.sessions.is_empty()) {
+            // A connection over its key's limit gets one channel, to hear why.
+            self.sessions.insert(channel.id());
             self.channels.insert(channel.id(), channel);
             reply.accept().await;
         } else {
@@ -172,12 +237,25 @@ impl russh::server::Handler for ConnHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let (Some(peer), Some(tunnels)) = (&self.peer, &self.tunnels) else {
+        let (Some(peer), Some(tunnels), None) = (&self.peer, &self.tunnels, &self.over_limit)
+        else {
             reply
                 .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
             return Ok(());
         };
+        // Every running tunnel holds a clone of `open_tunnels`.
+        let open = Arc::strong_count(&self.open_tunnels) - 1;
+        if open >= self.shared.max_tunnels {
+            let limit = self.shared.max_tunnels;
+            crate::logging::limited("tunnel-limit", || {
+                tracing::warn!(limit, "too many tunnels on one connection; refused");
+            });
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
         if let Some(why) =
             tunnels.refusal(&self.shared.permit_open, host_to_connect, port_to_connect)
         {
@@ -193,12 +271,12 @@ impl russh::server::Handler for ConnHandler {
             return Ok(());
         }
         tracing::debug!(fingerprint = %peer.fingerprint(), target = %format!("{host_to_connect}:{port_to_connect}"), "tunnel opened");
-        tokio::spawn(crate::transport::pipe::join(
-            channel,
-            reply,
-            host_to_connect.to_owned(),
-            port_to_connect,
-        ));
+        let held = self.open_tunnels.clone();
+        let target = host_to_connect.to_owned();
+        tokio::spawn(async move {
+            crate::transport::pipe::join(channel, reply, target, port_to_connect).await;
+            drop(held);
+        });
         Ok(())
     }
 
@@ -208,9 +286,29 @@ impl russh::server::Handler for ConnHandler {
         port: &mut u32,
         session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        let (Some(peer), Some(tunnels)) = (&self.peer, &self.tunnels) else {
+        let (Some(peer), Some(tunnels), None) = (&self.peer, &self.tunnels, &self.over_limit)
+        else {
             return Ok(false);
         };
+        if self.listeners.len() >= self.shared.max_listeners {
+            let limit = self.shared.max_listeners;
+            crate::logging::limited("listener-limit", || {
+                tracing::warn!(
+                    limit,
+                    "too many remote-tunnel listeners on one connection; refused"
+                );
+            });
+            return Ok(false);
+        }
+        if (1..1024).contains(&*port) {
+            crate::logging::limited("privileged-port", || {
+                tracing::warn!(
+                    port = *port,
+                    "remote tunnel refused: ports below 1024 are never listened on for a client"
+                );
+            });
+            return Ok(false);
+        }
         let host = crate::tunnel::serve::listen_host(address);
         if let Some(why) = tunnels.listen_refusal(&self.shared.permit_listen, &host, *port) {
             tracing::warn!(
@@ -271,8 +369,16 @@ impl russh::server::Handler for ConnHandler {
             session.channel_failure(channel)?;
             return Ok(());
         }
+        if self.forced_command.is_some() {
+            crate::logging::limited("forced-command", || {
+                tracing::warn!(fingerprint = %peer.fingerprint(), "rrssh refused: the key has a forced command (command=)");
+            });
+            session.channel_failure(channel)?;
+            return Ok(());
+        }
         session.channel_success(channel)?;
         let shared = self.shared.clone();
+        let over_limit = self.over_limit.clone();
         tokio::spawn(async move {
             let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
             cfg.service = shared.router.clone().map(crate::connection::Served::new);
@@ -280,30 +386,16 @@ impl russh::server::Handler for ConnHandler {
             let conn = match Connection::start(ch.into_stream(), cfg).await {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(error = %e, "rrssh handshake failed");
+                    crate::logging::limited("handshake", || {
+                        tracing::warn!(error = %e, "rrssh handshake failed");
+                    });
                     return;
                 }
             };
-            let _slot = match KeySlot::take(&shared, peer.fingerprint()) {
-                Ok(slot) => slot,
-                Err(held) => {
-                    tracing::warn!(
-                        fingerprint = %peer.fingerprint(),
-                        user = %peer.user(),
-                        limit = shared.max_per_key,
-                        "too many connections for one key; refused"
-                    );
-                    conn.close_with(
-                        goaway::LIMIT,
-                        &format!(
-                            "too many connections for key {} ({held} open, limit {})",
-                            peer.fingerprint(),
-                            shared.max_per_key
-                        ),
-                    );
-                    return;
-                }
-            };
+            if let Some(msg) = over_limit {
+                conn.close_with(goaway::LIMIT, &msg);
+                return;
+            }
             let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) | (1 << 63);
             let name = conn.peer_hello().service.clone();
             match shared.registry.register(id, name, peer, conn.clone()) {
@@ -401,6 +493,7 @@ impl russh::server::Handler for ConnHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
+        self.sessions.remove(&channel);
         #[cfg(feature = "terminal")]
         {
             self.ptys.remove(&channel);

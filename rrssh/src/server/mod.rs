@@ -2,6 +2,7 @@
 //! `authorized_keys`, and runs an rrssh connection on every `rrssh` subsystem channel, next to
 //! tunnels and terminals.
 
+mod auth;
 mod handler;
 mod slots;
 mod ssh;
@@ -36,6 +37,7 @@ pub struct Server {
     router: Option<Router>,
     host_keys: Vec<PrivateKey>,
     authorized: AuthorizedKeys,
+    user_keys: Option<String>,
     limits: Limits,
     auth_rejection_time: Duration,
     auth_timeout: Duration,
@@ -43,6 +45,9 @@ pub struct Server {
     keepalive: (Duration, usize),
     max_per_key: usize,
     max_unauthenticated: usize,
+    max_sessions: usize,
+    max_tunnels: usize,
+    max_listeners: usize,
     relay: bool,
     permit_open: crate::tunnel::PermitOpen,
     permit_listen: crate::tunnel::PermitOpen,
@@ -71,6 +76,14 @@ pub enum ServerError {
     /// No host key was given.
     #[error("the server needs a host key: call `host_key`")]
     NoHostKey,
+    /// A key in `authorized_keys` is bound to no user name, so it could never log in.
+    #[error(
+        "authorized_keys line {line}: the key is bound to no user name: add rrssh-users=\"NAME,…\" to the line, or say whose file it is with AuthorizedKeys::owned_by"
+    )]
+    UnboundKey {
+        /// The line.
+        line: usize,
+    },
 }
 
 impl Default for Server {
@@ -86,6 +99,7 @@ impl Server {
             router: None,
             host_keys: Vec::new(),
             authorized: AuthorizedKeys::default(),
+            user_keys: None,
             limits: Limits::default(),
             auth_rejection_time: Duration::from_secs(1),
             auth_timeout: Duration::from_secs(10),
@@ -93,6 +107,9 @@ impl Server {
             keepalive: crate::transport::KEEPALIVE,
             max_per_key: 1024,
             max_unauthenticated: 100,
+            max_sessions: 64,
+            max_tunnels: 256,
+            max_listeners: 16,
             relay: false,
             permit_open: crate::tunnel::PermitOpen::none(),
             permit_listen: crate::tunnel::PermitOpen::none(),
@@ -138,9 +155,42 @@ impl Server {
         self
     }
 
-    /// The keys allowed to connect (public-key authentication only).
+    /// The keys allowed to connect (public-key authentication only). Each key logs in only
+    /// under the user names it is bound to; see [`AuthorizedKeys`].
     pub fn authorized_keys(mut self, keys: AuthorizedKeys) -> Self {
         self.authorized = keys;
+        self
+    }
+
+    /// Each user's own `authorized_keys`, like sshd's `AuthorizedKeysFile`: `%u` in `pattern`
+    /// is the login name (`/etc/rrssh/keys/%u`). Its keys log in as that user only. It is read
+    /// at every login, after the keys given to [`authorized_keys`](Self::authorized_keys);
+    /// user names that could leave the directory (`..`, `/`) are refused before any file is
+    /// read.
+    pub fn authorized_keys_file(mut self, pattern: impl Into<String>) -> Self {
+        self.user_keys = Some(pattern.into());
+        self
+    }
+
+    /// How many session channels (rrssh connections, terminals) one SSH connection may hold
+    /// open at once (default 64, like OpenSSH's `MaxSessions` of 10). The next one is refused
+    /// with a resource-shortage channel failure.
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n.max(1);
+        self
+    }
+
+    /// How many TCP tunnels (`direct-tcpip` channels) one SSH connection may hold open at once
+    /// (default 256).
+    pub fn max_tunnels(mut self, n: usize) -> Self {
+        self.max_tunnels = n;
+        self
+    }
+
+    /// How many remote-tunnel listeners (`tcpip-forward`) one SSH connection may hold
+    /// (default 16).
+    pub fn max_listeners(mut self, n: usize) -> Self {
+        self.max_listeners = n;
         self
     }
 
@@ -193,8 +243,9 @@ impl Server {
         self
     }
 
-    /// How many connections one key may hold at once (default 1024). The next one authenticates
-    /// but its rrssh channel is refused with a `GOAWAY` (code 5) that names the limit.
+    /// How many SSH connections one key may hold at once (default 1024). The next one
+    /// authenticates, but its rrssh channel is refused with a `GOAWAY` (code 5) that names the
+    /// limit, it may open nothing else, and it is disconnected two seconds later.
     pub fn max_connections_per_key(mut self, n: usize) -> Self {
         self.max_per_key = n.max(1);
         self

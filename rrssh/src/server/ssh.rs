@@ -25,6 +25,9 @@ impl Server {
         if self.host_keys.is_empty() {
             return Err(ServerError::NoHostKey);
         }
+        if let Some(k) = self.authorized.unbound() {
+            return Err(ServerError::UnboundKey { line: k.line });
+        }
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let mut methods = MethodSet::empty();
@@ -55,6 +58,10 @@ impl Server {
         let shared = Arc::new(Shared {
             router,
             authorized: self.authorized,
+            user_keys: self.user_keys,
+            max_sessions: self.max_sessions,
+            max_tunnels: self.max_tunnels,
+            max_listeners: self.max_listeners,
             registry: registry.clone(),
             limits: self.limits,
             next_conn: AtomicU64::new(1),
@@ -99,6 +106,11 @@ impl Server {
                     remote: Some(remote),
                     peer: None,
                     authed: authed.clone(),
+                    key_slot: None,
+                    over_limit: None,
+                    forced_command: None,
+                    sessions: std::collections::HashSet::new(),
+                    open_tunnels: Arc::new(()),
                     pending: Some(pending),
                     channels: HashMap::new(),
                     tunnels: None,
@@ -162,6 +174,11 @@ impl Server {
 pub(super) struct Shared {
     pub(super) router: Option<Router>,
     pub(super) authorized: AuthorizedKeys,
+    /// A per-user `authorized_keys` path with `%u` for the user name.
+    pub(super) user_keys: Option<String>,
+    pub(super) max_sessions: usize,
+    pub(super) max_tunnels: usize,
+    pub(super) max_listeners: usize,
     pub(super) registry: Registry,
     pub(super) limits: Limits,
     pub(super) next_conn: AtomicU64,

@@ -17,9 +17,13 @@
 //!   `pty`); such keys still make calls.
 //! - Sessions without a pty request get one of 80×24: rrssh always runs terminal programs in a
 //!   pseudo-terminal.
-//! - Closing the session from the client ([`TerminalInput::close`]) hangs up: the program gets
-//!   `SIGHUP`, and is killed if it is still running a second later. An end of input
-//!   ([`TerminalInput::eof`]) leaves it running, as under `sshd`.
+//! - Closing the session from the client ([`TerminalInput::close`]), or losing the connection,
+//!   hangs up: the program gets `SIGHUP`, and is killed if it is still running a second later.
+//!   This holds whatever the state of input and output: after an end of input
+//!   ([`TerminalInput::eof`], which leaves the program running, as under `sshd`), and while the
+//!   client reads none of the output.
+//! - A key with a forced command (`command="…"` in `authorized_keys`) runs that command
+//!   whatever the client asks, with the request in `SSH_ORIGINAL_COMMAND`, as under `sshd`.
 //!
 //! **In the browser** (the `web-terminal` feature): [`web::WebTerminal`] serves a page with
 //! xterm.js whose sessions are opened with `Client::terminal`; `rrssh webshell` runs it.
@@ -38,7 +42,7 @@ pub use self::client::{
     TerminalError, TerminalInput, TerminalOptions, TerminalOutput, TerminalSession,
 };
 #[cfg(feature = "terminal")]
-pub(crate) use self::session::{PtyRequest, run};
+pub(crate) use self::session::{Launch, PtyRequest, run};
 
 /// What a server runs for terminal sessions.
 #[cfg(feature = "terminal")]

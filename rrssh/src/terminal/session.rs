@@ -27,22 +27,36 @@ impl Default for PtyRequest {
     }
 }
 
+/// What to run, in what terminal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Launch {
+    /// The command to run with `-c` (none: the shell itself).
+    pub(crate) command: Option<String>,
+    /// What the client asked for when a forced command replaces it (`SSH_ORIGINAL_COMMAND`).
+    pub(crate) original_command: Option<String>,
+    pub(crate) pty: PtyRequest,
+}
+
 fn size(cols: u16, rows: u16) -> Size {
     Size::new(rows.max(1), cols.max(1))
 }
 
 /// Runs `terminal` (with `-c command` if given) in a pseudo-terminal, copying between it and
 /// the channel, applying window changes from `resize`, and ending the channel with the
-/// program's exit status.
+/// program's exit status; hangs up when the channel closes or the connection is lost.
 pub(crate) async fn run(
     terminal: Terminal,
-    command: Option<String>,
-    pty: PtyRequest,
+    launch: Launch,
     peer: Peer,
     channel: Channel<Msg>,
     session: Handle,
     mut resize: mpsc::UnboundedReceiver<(u16, u16)>,
 ) {
+    let Launch {
+        command,
+        original_command,
+        pty,
+    } = launch;
     let id: ChannelId = channel.id();
     let started = async {
         let (master, pts) = pty_process::open()?;
@@ -55,6 +69,9 @@ pub(crate) async fn run(
             .kill_on_drop(true);
         for (k, v) in &terminal.envs {
             cmd = cmd.env(k, v);
+        }
+        if let Some(c) = &original_command {
+            cmd = cmd.env("SSH_ORIGINAL_COMMAND", c);
         }
         if let Some(c) = &command {
             cmd = cmd.arg("-c").arg(c);
@@ -82,23 +99,30 @@ pub(crate) async fn run(
     tracing::info!(user = %peer.user(), fingerprint = %peer.fingerprint(), command = ?command, "terminal session started");
     let (mut from_pty, mut to_pty) = master.into_split();
     let (mut from_ch, to_ch) = channel.split();
-    let mut input_open = true;
-    let mut hung_up = false;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        tokio::select! {
-            r = from_pty.read(&mut buf) => match r {
+    // Output is copied by its own task, so a client that reads none of it still has its
+    // close (or its lost connection) seen below.
+    let mut output = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match from_pty.read(&mut buf).await {
                 // The program's side closed (it exited): Linux reports EIO.
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => return true,
                 Ok(n) => {
-                    if to_ch.data_bytes(bytes::Bytes::copy_from_slice(&buf[..n])).await.is_err() {
-                        hung_up = true;
-                        break;
+                    let chunk = bytes::Bytes::copy_from_slice(&buf[..n]);
+                    if to_ch.data_bytes(chunk).await.is_err() {
+                        return false;
                     }
                 }
-            },
-            msg = from_ch.wait(), if input_open => match msg {
-                Some(ChannelMsg::Data { data }) => {
+            }
+        }
+    });
+    let mut input_open = true;
+    let hung_up = loop {
+        tokio::select! {
+            done = &mut output => break !done.unwrap_or(false),
+            // Read even after the end of input, to see the close.
+            msg = from_ch.wait() => match msg {
+                Some(ChannelMsg::Data { data }) if input_open => {
                     if to_pty.write_all(&data).await.is_err() {
                         input_open = false;
                     }
@@ -106,10 +130,7 @@ pub(crate) async fn run(
                 // End of input: the program keeps running, as under sshd.
                 Some(ChannelMsg::Eof) => input_open = false,
                 // The client closed the channel (or the connection is gone): hang up.
-                Some(ChannelMsg::Close) | None => {
-                    hung_up = true;
-                    break;
-                }
+                Some(ChannelMsg::Close) | None => break true,
                 Some(_) => {}
             },
             Some((cols, rows)) = resize.recv() => {
@@ -118,11 +139,13 @@ pub(crate) async fn run(
                 }
             }
         }
-    }
+    };
     if hung_up {
         // Closing the terminal's master side sends the session SIGHUP; a program that ignores
         // it is killed.
-        drop((from_pty, to_pty));
+        output.abort();
+        let _ = output.await;
+        drop(to_pty);
         if tokio::time::timeout(std::time::Duration::from_secs(1), child.wait())
             .await
             .is_err()

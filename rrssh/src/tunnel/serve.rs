@@ -15,15 +15,18 @@ impl KeyTunnels {
     /// Reads `no-port-forwarding`, `restrict`, `port-forwarding`, `permitopen="…"` and
     /// `permitlisten="…"`.
     pub(crate) fn of(entry: &AuthorizedKey) -> Self {
-        let has = |o: &str| entry.options.contains_key(o);
+        let has = |o: &str| entry.options.has(o);
         let allowed = !has("no-port-forwarding") && (!has("restrict") || has("port-forwarding"));
-        // Malformed values are refused when the file is loaded; here they refuse everything.
-        let narrowed = entry
-            .option("permitopen")
-            .map(|v| PermitOpen::parse(v).unwrap_or_default());
-        let listen_narrowed = entry
-            .option("permitlisten")
-            .map(|v| PermitOpen::parse(v).unwrap_or_default());
+        // Repeated options add up, as in sshd. Malformed values are refused when the file is
+        // loaded; here they would refuse everything.
+        let list = |name: &str| {
+            has(name).then(|| {
+                let all: Vec<&str> = entry.options.all(name).collect();
+                PermitOpen::parse(&all.join(",")).unwrap_or_default()
+            })
+        };
+        let narrowed = list("permitopen");
+        let listen_narrowed = list("permitlisten");
         Self {
             allowed,
             narrowed,

@@ -6,6 +6,7 @@
 //! Without `ssh`/`sshd` installed these tests say so and pass, unless `RRSSH_REQUIRE_OPENSSH`
 //! is set (CI sets it, after installing OpenSSH).
 
+mod authorized_keys;
 mod local_forward;
 mod over_ssh;
 mod remote_forward;
@@ -135,12 +136,19 @@ impl Sshd {
         client: &PrivateKey,
         extra: &str,
     ) -> Self {
+        let line = format!("{}\n", client.public_key().to_openssh().unwrap());
+        Self::start_with_keys(dir, host, &line, extra).await
+    }
+
+    /// Starts `sshd` reading `authorized_keys` (its whole text) and `extra` config lines.
+    pub(crate) async fn start_with_keys(
+        dir: &TempDir,
+        host: &PrivateKey,
+        authorized_keys: &str,
+        extra: &str,
+    ) -> Self {
         write_key(dir, "sshd_host", host);
-        std::fs::write(
-            dir.path("sshd_authorized_keys"),
-            format!("{}\n", client.public_key().to_openssh().unwrap()),
-        )
-        .unwrap();
+        std::fs::write(dir.path("sshd_authorized_keys"), authorized_keys).unwrap();
         // sshd running as root wants its privilege-separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");
         let port = free_port();
@@ -186,13 +194,16 @@ pub(crate) async fn rrssh_server_for_ssh(
     let host = rrssh::keys::generate_ed25519("rrssh-host");
     let client = rrssh::keys::generate_ed25519("ada@laptop");
     let line = format!("{options}{}", client.public_key().to_openssh().unwrap());
-    let hub =
-        configure(rrssh::Server::new().host_key(host.clone()).authorized_keys(
-            rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys").unwrap(),
-        ))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let hub = configure(
+        rrssh::Server::new().host_key(host.clone()).authorized_keys(
+            rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys")
+                .unwrap()
+                .owned_by("ada"),
+        ),
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
     let dir = TempDir::new(tag);
     let id = write_key(&dir, "id_ed25519", &client);
     let kh = dir.path("known_hosts");

@@ -22,7 +22,7 @@ async fn setup(correct_host_key: bool) -> Setup {
     let hub = Server::new()
         .router(verbs())
         .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]))
+        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]).owned_by("ada"))
         .bind("127.0.0.1:0")
         .await
         .unwrap();

@@ -53,10 +53,12 @@ fn setup() -> Setup {
         line(r#"rrssh-scopes="billing:read""#, &reader),
         line(r#"rrssh-scopes="billing:*",rrssh-groups="ops""#, &admin),
         line("", &nobody).trim_start().to_owned(),
-        line(r#"rrssh-services="sensor-*""#, &sensor),
+        line(r#"rrssh-users="sensor",rrssh-services="sensor-*""#, &sensor),
     ]
     .concat();
-    let authorized = AuthorizedKeys::parse(&text, "authorized_keys").unwrap();
+    let authorized = AuthorizedKeys::parse(&text, "authorized_keys")
+        .unwrap()
+        .owned_by("ada");
     Setup {
         host,
         reader,
@@ -246,14 +248,18 @@ async fn callers_reach_only_the_peers_their_keys_may_call() {
     .concat();
     let hub = rrssh::Server::new()
         .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::parse(&text, "authorized_keys").unwrap())
+        .authorized_keys(
+            AuthorizedKeys::parse(&text, "authorized_keys")
+                .unwrap()
+                .owned_by("ada"),
+        )
         .relay(true)
         .bind("127.0.0.1:0")
         .await
         .unwrap();
     let dial = |key: &PrivateKey| {
         Client::builder(hub.local_addr().to_string())
-            .user("u")
+            .user("ada")
             .identity(key.clone())
             .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
     };
@@ -316,4 +322,87 @@ async fn callers_reach_only_the_peers_their_keys_may_call() {
     );
     assert_eq!(status, StatusCode::FORBIDDEN);
     drop(services);
+}
+
+/// The login name is bound to the key: a key listed for `ada` cannot log in as `root` and pass
+/// `Rule::users(["root"])`; per-user files bind their keys to their user; a key bound to no
+/// name stops the server from starting.
+#[tokio::test]
+async fn a_key_logs_in_only_under_a_name_it_is_bound_to() {
+    let (host, ada, root, bob) = (
+        generate_ed25519("host"),
+        generate_ed25519("ada"),
+        generate_ed25519("root"),
+        generate_ed25519("bob"),
+    );
+    let text = [
+        line(r#"rrssh-users="ada""#, &ada),
+        line(r#"rrssh-users="root""#, &root),
+    ]
+    .concat();
+    let dir = std::env::temp_dir().join(format!("rrssh-user-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bob"), line("", &bob).trim_start()).unwrap();
+    let app = Router::new().route(
+        "/admin",
+        get(|peer: rrssh::Peer| async move { peer.user().to_owned() })
+            .layer(auth::require(Rule::users(["root"]))),
+    );
+    let hub = rrssh::Server::new()
+        .router(app)
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::parse(&text, "authorized_keys").unwrap())
+        .authorized_keys_file(format!("{}/%u", dir.display()))
+        .auth_rejection_time(Duration::from_millis(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dial = |user: &str, key: &PrivateKey| {
+        Client::builder(hub.local_addr().to_string())
+            .user(user)
+            .identity(key.clone())
+            .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+            .connect()
+    };
+    // Before: ada's key logging in as root was admitted and passed Rule::users(["root"]).
+    for (user, key) in [
+        ("root", &ada),
+        ("ada", &root),
+        ("ada", &bob),
+        ("../bob", &bob),
+    ] {
+        match dial(user, key).await {
+            Err(rrssh::transport::ConnectError::AuthRejected { user: u, .. }) => {
+                assert_eq!(u, user)
+            }
+            Err(other) => panic!("{user}: expected AuthRejected, got {other}"),
+            Ok(_) => panic!("{user}: a key logged in under a name it is not bound to"),
+        }
+    }
+    let as_ada = dial("ada", &ada).await.unwrap();
+    let (status, _) = status_of(as_ada.get("/admin").receive_text().await.unwrap_err());
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let as_root = dial("root", &root).await.unwrap();
+    assert_eq!(as_root.get("/admin").receive_text().await.unwrap(), "root");
+    // bob's own file binds his key to him.
+    let as_bob = dial("bob", &bob).await.unwrap();
+    let (status, _) = status_of(as_bob.get("/admin").receive_text().await.unwrap_err());
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A key bound to no name is a startup error naming the line.
+    let unbound = [
+        line(r#"rrssh-users="ada""#, &ada),
+        line("", &bob).trim_start().to_owned(),
+    ]
+    .concat();
+    let err = rrssh::Server::new()
+        .host_key(host)
+        .authorized_keys(AuthorizedKeys::parse(&unbound, "authorized_keys").unwrap())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_err();
+    println!("{err}");
+    assert!(err.to_string().contains("line 2"), "{err}");
+    assert!(err.to_string().contains("rrssh-users"), "{err}");
 }

@@ -55,7 +55,7 @@ async fn child_flood_server() {
         );
     let ssh = Server::new()
         .host_key(host)
-        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]))
+        .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]).owned_by("ada"))
         .max_unauthenticated(1000)
         .router(router.clone())
         .bind("127.0.0.1:0")

@@ -47,10 +47,9 @@ pub(crate) async fn server(keys: &Keys, router: Option<Router>) -> Hub {
 pub(crate) fn server_builder(keys: &Keys) -> Server {
     Server::new()
         .host_key(keys.host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
+        .authorized_keys(
+            AuthorizedKeys::from_keys([keys.client.public_key().clone()]).owned_by("ada"),
+        )
         .auth_rejection_time(Duration::from_millis(10))
 }
 

@@ -271,10 +271,10 @@ async fn changed_host_key_is_refused_and_accept_new_records_keys() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let other = rrssh::Server::new()
         .host_key(generate_ed25519("impostor"))
-        .authorized_keys(rrssh::keys::AuthorizedKeys::from_keys([keys
-            .client
-            .public_key()
-            .clone()]))
+        .authorized_keys(
+            rrssh::keys::AuthorizedKeys::from_keys([keys.client.public_key().clone()])
+                .owned_by("ada"),
+        )
         .bind(("127.0.0.1", port))
         .await
         .unwrap();
@@ -296,9 +296,13 @@ async fn changed_host_key_is_refused_and_accept_new_records_keys() {
 #[tokio::test]
 async fn same_name_newest_wins_other_key_refused() {
     let keys = Keys::new();
-    let mut hub_keys = rrssh::keys::AuthorizedKeys::from_keys([keys.client.public_key().clone()]);
+    let mut hub_keys =
+        rrssh::keys::AuthorizedKeys::from_keys([keys.client.public_key().clone()]).owned_by("ada");
     let eve = generate_ed25519("eve");
-    for k in rrssh::keys::AuthorizedKeys::from_keys([eve.public_key().clone()]).iter() {
+    for k in rrssh::keys::AuthorizedKeys::from_keys([eve.public_key().clone()])
+        .owned_by("ada")
+        .iter()
+    {
         hub_keys.push(k.clone());
     }
     let hub = rrssh::Server::new()

@@ -133,7 +133,11 @@ async fn terminals_are_refused_without_the_server_option_or_for_no_pty_keys() {
     // A `no-pty` key: refused, while its calls work.
     let line = format!("no-pty {}", keys.client.public_key().to_openssh().unwrap());
     let hub = server_builder(&keys)
-        .authorized_keys(rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys").unwrap())
+        .authorized_keys(
+            rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys")
+                .unwrap()
+                .owned_by("ada"),
+        )
         .terminal(Terminal::shell("/bin/sh"))
         .bind("127.0.0.1:0")
         .await

@@ -126,7 +126,11 @@ async fn tunnels_are_refused_unless_permitted() {
         };
         async move {
             let hub = server_builder(&keys)
-                .authorized_keys(AuthorizedKeys::parse(&line, "authorized_keys").unwrap())
+                .authorized_keys(
+                    AuthorizedKeys::parse(&line, "authorized_keys")
+                        .unwrap()
+                        .owned_by("ada"),
+                )
                 .permit_open(permit)
                 .bind("127.0.0.1:0")
                 .await
@@ -299,7 +303,11 @@ async fn remote_forwards_are_refused_unless_permitted() {
         ),
     ] {
         let hub = server_builder(&keys)
-            .authorized_keys(AuthorizedKeys::parse(&line, "authorized_keys").unwrap())
+            .authorized_keys(
+                AuthorizedKeys::parse(&line, "authorized_keys")
+                    .unwrap()
+                    .owned_by("ada"),
+            )
             .permit_listen(permit)
             .bind("127.0.0.1:0")
             .await

@@ -105,7 +105,8 @@ pub(crate) enum Command {
         /// The hub's host key (created if missing).
         #[arg(long, value_name = "FILE")]
         host_key: PathBuf,
-        /// Who may connect, and with `rrssh-scopes="call:NAME"` which peers a caller may call.
+        /// Who may connect, and with `rrssh-scopes="call:NAME"` which peers a caller may call;
+        /// keys without `rrssh-users="NAME,…"` log in as the user running the hub.
         #[arg(long, value_name = "FILE")]
         authorized_keys: PathBuf,
         /// Also serve the HTTP gateway on this address (`GET /peers`, `METHOD /peers/NAME/PATH`).

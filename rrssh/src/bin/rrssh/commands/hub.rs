@@ -11,7 +11,12 @@ pub(super) async fn hub(
     let key =
         rrssh::keys::load_or_generate_ed25519(host_key, "rrssh-hub").map_err(|e| e.to_string())?;
     let fp = rrssh::keys::fingerprint(key.public_key());
-    let authorized = AuthorizedKeys::load(authorized).map_err(|e| e.to_string())?;
+    // Keys without `rrssh-users` log in as the account running the hub, as the keys in its
+    // ~/.ssh/authorized_keys would under sshd.
+    let owner = std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned());
+    let authorized = AuthorizedKeys::load(authorized)
+        .map_err(|e| e.to_string())?
+        .owned_by(owner);
     let hub = Server::new()
         .host_key(key)
         .authorized_keys(authorized)
