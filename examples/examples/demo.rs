@@ -163,7 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(
         dir.join("authorized_keys"),
         format!(
-            "rrssh-users=\"inventory,caller\" {}",
+            "rrssh-users=\"inventory,caller\",rrssh-services=\"inventory\" {}",
             std::fs::read_to_string(dir.join("id_ed25519.pub"))?
         ),
     )?;

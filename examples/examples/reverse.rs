@@ -75,7 +75,7 @@ async fn hub() -> Result<Hub, Box<dyn std::error::Error>> {
     std::fs::write(
         &authorized,
         format!(
-            "rrssh-users=\"service\" {}",
+            "rrssh-users=\"service\",rrssh-services=\"*\" {}",
             std::fs::read_to_string(dir.join("service_ed25519.pub"))?
         ),
     )?;

@@ -28,9 +28,12 @@ pub(crate) async fn child(args: &[String]) {
     match (args[0].as_str(), args[1].as_str()) {
         ("server", "bare") => println!("{}", bare_server(&host).await.port()),
         ("server", kind) => {
-            let mut server = Server::new().host_key(host).authorized_keys(
-                AuthorizedKeys::from_keys([key.public_key().clone()]).owned_by("ada"),
-            );
+            let mut server = Server::new()
+                .open_registration(true)
+                .host_key(host)
+                .authorized_keys(
+                    AuthorizedKeys::from_keys([key.public_key().clone()]).owned_by("ada"),
+                );
             if kind == "forward" {
                 server = server.router(app());
             }

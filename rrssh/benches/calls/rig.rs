@@ -47,6 +47,7 @@ pub(crate) async fn rig() -> Rig {
         .await
         .unwrap();
     let hub = Server::new()
+        .open_registration(true)
         .host_key(host.clone())
         .authorized_keys(auth)
         .bind("127.0.0.1:0")

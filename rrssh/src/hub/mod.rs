@@ -2,9 +2,13 @@
 //! connected, under which service name, and a client to call each of them.
 
 mod handle;
+mod names;
 pub mod relay;
 
 pub use self::handle::Hub;
+pub use self::names::MAX_NAME;
+pub(crate) use self::names::NamePolicy;
+use self::names::{Owned, forget_stale};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -74,8 +78,9 @@ struct Entry {
 #[derive(Default)]
 struct State {
     by_id: HashMap<u64, Entry>,
-    /// Name → (owner key fingerprint, current connection id).
-    names: HashMap<String, (String, u64)>,
+    /// Name → its owner and session.
+    names: HashMap<String, Owned>,
+    policy: NamePolicy,
 }
 
 /// The registry; cheap to clone.
@@ -87,10 +92,10 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Self {
-            state: Arc::default(),
-            events: broadcast::channel(1024).0,
-        }
+        Self::with_policy(NamePolicy {
+            open: true,
+            ..NamePolicy::default()
+        })
     }
 }
 
@@ -103,13 +108,25 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// A registry applying `policy` to service names.
+    pub(crate) fn with_policy(policy: NamePolicy) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State {
+                policy,
+                ..State::default()
+            })),
+            events: broadcast::channel(1024).0,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a connection. A name is owned by the first key that registers it; the same
-    /// key registering it again replaces the older session (newest wins), another key is
-    /// refused (`Err`).
+    /// Registers a connection under the rules of its [`NamePolicy`]: a name is owned by the
+    /// first key that registers it (or reserved for the keys whose `rrssh-services` list it);
+    /// the same key registering it again replaces the older session (newest wins), another key
+    /// is refused (`Err`).
     pub(crate) fn register(
         &self,
         id: u64,
@@ -117,37 +134,54 @@ impl Registry {
         peer: Peer,
         conn: Connection,
     ) -> Result<(), String> {
+        let refuse = |n: &str, peer: &Peer, why: String| {
+            crate::logging::limited("name-refused", || {
+                tracing::warn!(name = %n.escape_debug().to_string().chars().take(80).collect::<String>(), fingerprint = %peer.fingerprint(), "service name refused: {why}");
+            });
+            let _ = self.events.send(HubEvent::Refused {
+                name: n.chars().take(names::MAX_NAME).collect(),
+                peer: peer.clone(),
+            });
+            Err(why)
+        };
         let replaced = {
             let mut st = self.lock();
             let mut replaced = None;
             if let Some(n) = &name {
-                if !peer.may_serve(n) {
+                if let Some(why) = st.policy.refusal(&peer, n) {
                     drop(st);
-                    tracing::warn!(name = %n, fingerprint = %peer.fingerprint(), "refused: the key may not register this name (rrssh-services)");
-                    let _ = self.events.send(HubEvent::Refused {
-                        name: n.clone(),
-                        peer: peer.clone(),
-                    });
-                    return Err(format!(
-                        "key {} may not register the service name `{n}` (its rrssh-services option does not list it)",
-                        peer.fingerprint()
-                    ));
+                    return refuse(n, &peer, why);
                 }
+                let (grace, max) = (st.policy.grace, st.policy.max_names);
+                forget_stale(&mut st.names, grace, std::time::Instant::now());
                 match st.names.get(n) {
-                    Some((owner, _)) if owner != peer.fingerprint() => {
+                    Some(o) if o.owner != peer.fingerprint() => {
                         drop(st);
-                        tracing::warn!(name = %n, fingerprint = %peer.fingerprint(), "refused: the name belongs to another key");
-                        let _ = self.events.send(HubEvent::Refused {
-                            name: n.clone(),
-                            peer,
-                        });
-                        return Err(format!("the service name `{n}` belongs to another key"));
+                        return refuse(
+                            n,
+                            &peer,
+                            format!("the service name `{n}` belongs to another key"),
+                        );
                     }
-                    Some((_, old)) => replaced = Some(*old),
+                    Some(o) => replaced = Some(o.id),
+                    None if st.names.len() >= max => {
+                        drop(st);
+                        return refuse(
+                            n,
+                            &peer,
+                            format!("the hub holds its limit of {max} service names"),
+                        );
+                    }
                     None => {}
                 }
-                st.names
-                    .insert(n.clone(), (peer.fingerprint().to_owned(), id));
+                st.names.insert(
+                    n.clone(),
+                    Owned {
+                        owner: peer.fingerprint().to_owned(),
+                        id,
+                        away_since: None,
+                    },
+                );
             }
             st.by_id.insert(
                 id,
@@ -168,18 +202,17 @@ impl Registry {
         Ok(())
     }
 
-    /// Forgets a connection.
+    /// Forgets a connection; its name stays its key's for the grace period.
     pub(crate) fn unregister(&self, id: u64, reason: String) {
         let entry = {
             let mut st = self.lock();
             let entry = st.by_id.remove(&id);
             if let Some(Entry { name: Some(n), .. }) = &entry
-                && st.names.get(n).is_some_and(|(_, cur)| *cur == id)
+                && let Some(o) = st.names.get_mut(n)
+                && o.id == id
             {
-                // Keep ownership with the key; only the session goes.
-                if let Some(slot) = st.names.get_mut(n) {
-                    slot.1 = 0;
-                }
+                o.id = 0;
+                o.away_since = Some(std::time::Instant::now());
             }
             entry
         };
@@ -239,8 +272,8 @@ impl Registry {
 
     fn connection_of(&self, name: &str) -> Option<Connection> {
         let st = self.lock();
-        let (_, id) = st.names.get(name)?;
-        st.by_id.get(id).map(|e| e.conn.clone())
+        let owned = st.names.get(name)?;
+        st.by_id.get(&owned.id).map(|e| e.conn.clone())
     }
 }
 

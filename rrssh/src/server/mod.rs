@@ -49,6 +49,7 @@ pub struct Server {
     max_tunnels: usize,
     max_listeners: usize,
     relay: bool,
+    names: crate::hub::NamePolicy,
     permit_open: crate::tunnel::PermitOpen,
     permit_listen: crate::tunnel::PermitOpen,
     #[cfg(feature = "terminal")]
@@ -111,6 +112,7 @@ impl Server {
             max_tunnels: 256,
             max_listeners: 16,
             relay: false,
+            names: crate::hub::NamePolicy::default(),
             permit_open: crate::tunnel::PermitOpen::none(),
             permit_listen: crate::tunnel::PermitOpen::none(),
             #[cfg(feature = "terminal")]
@@ -233,6 +235,28 @@ impl Server {
     /// [`hub::relay`](crate::hub::relay)).
     pub fn relay(mut self, on: bool) -> Self {
         self.relay = on;
+        self
+    }
+
+    /// Whether keys without `rrssh-services` in `authorized_keys` may register service names
+    /// (default off). Names some key's `rrssh-services` lists stay reserved for that key even
+    /// then. See [`hub`](crate::hub) for the rules.
+    pub fn open_registration(mut self, on: bool) -> Self {
+        self.names.open = on;
+        self
+    }
+
+    /// How long a service name stays its key's after that key's last session of it ended
+    /// (default 5 minutes); then any key allowed to may take it.
+    pub fn name_grace(mut self, grace: Duration) -> Self {
+        self.names.grace = grace;
+        self
+    }
+
+    /// How many service names the hub holds, connected or remembered (default 10,000). The
+    /// next registration is refused with an error that says so.
+    pub fn max_names(mut self, n: usize) -> Self {
+        self.names.max_names = n;
         self
     }
 

@@ -45,7 +45,7 @@ impl Server {
             preferred: crate::transport::preferred(),
             ..Default::default()
         });
-        let registry = Registry::default();
+        let registry = Registry::with_policy(self.names.clone().reserve_from(&self.authorized));
         let router = if self.relay {
             let relay = crate::hub::relay::relay_router(registry.clone());
             Some(match self.router {

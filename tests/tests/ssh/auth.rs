@@ -254,6 +254,7 @@ async fn callers_reach_only_the_peers_their_keys_may_call() {
                 .owned_by("ada"),
         )
         .relay(true)
+        .open_registration(true)
         .bind("127.0.0.1:0")
         .await
         .unwrap();

@@ -8,6 +8,7 @@ mod layers;
 mod lifecycle;
 mod limits;
 mod modes;
+mod names;
 pub(crate) mod proxy;
 mod reconnect;
 mod soak;
@@ -51,6 +52,7 @@ pub(crate) fn server_builder(keys: &Keys) -> Server {
             AuthorizedKeys::from_keys([keys.client.public_key().clone()]).owned_by("ada"),
         )
         .auth_rejection_time(Duration::from_millis(10))
+        .open_registration(true)
 }
 
 /// A client of `hub` authenticating with `keys.client`, pinning the host key.

@@ -270,6 +270,7 @@ async fn changed_host_key_is_refused_and_accept_new_records_keys() {
     drop(hub);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let other = rrssh::Server::new()
+        .open_registration(true)
         .host_key(generate_ed25519("impostor"))
         .authorized_keys(
             rrssh::keys::AuthorizedKeys::from_keys([keys.client.public_key().clone()])
@@ -306,6 +307,7 @@ async fn same_name_newest_wins_other_key_refused() {
         hub_keys.push(k.clone());
     }
     let hub = rrssh::Server::new()
+        .open_registration(true)
         .host_key(keys.host.clone())
         .authorized_keys(hub_keys)
         .bind("127.0.0.1:0")
