@@ -2,6 +2,7 @@
 
 mod authorized_keys;
 mod known_hosts;
+mod pattern;
 pub(crate) mod permit;
 
 use std::path::Path;

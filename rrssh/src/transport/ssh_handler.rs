@@ -40,7 +40,22 @@ impl russh::client::Handler for ClientHandler {
         let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
             return Ok(false);
         };
-        match self.policy.check(&self.host, self.port, key) {
+        // known_hosts is a file: read (and learned into) on a blocking thread.
+        let (policy, host, port, owned) = (
+            self.policy.clone(),
+            self.host.clone(),
+            self.port,
+            key.clone(),
+        );
+        let checked = tokio::task::spawn_blocking(move || policy.check(&host, port, &owned))
+            .await
+            .unwrap_or_else(|e| {
+                Err(crate::keys::HostKeyError::File {
+                    file: String::new(),
+                    message: format!("the check panicked: {e}"),
+                })
+            });
+        match checked {
             Ok(()) => {
                 *self.server_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint(key));
                 Ok(true)

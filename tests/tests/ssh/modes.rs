@@ -364,3 +364,60 @@ async fn same_name_newest_wins_other_key_refused() {
         "second"
     );
 }
+
+/// `known_hosts` as ssh(1) reads it. Before: `@revoked` lines were ignored (a revoked key was
+/// accepted) and wildcard patterns too (accept-new learned an attacker's key where ssh reports
+/// a changed one).
+#[tokio::test]
+async fn revoked_host_keys_and_wildcard_patterns_in_known_hosts() {
+    let keys = Keys::new();
+    let hub = server(&keys, Some(typed::router())).await;
+    let dir = std::env::temp_dir().join(format!("rrssh-kh-rev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let known = dir.join("known_hosts");
+    let addr = hub.local_addr().to_string();
+    let connect = |policy| {
+        Client::builder(addr.clone())
+            .user("ada")
+            .identity(keys.client.clone())
+            .host_keys(policy)
+            .connect()
+    };
+    let host_line = keys.host.public_key().to_openssh().unwrap();
+    let other = generate_ed25519("other").public_key().to_openssh().unwrap();
+
+    // The right key, but revoked for every host: refused, even with accept-new.
+    std::fs::write(
+        &known,
+        format!("[127.0.0.1]:* {host_line}\n@revoked * {host_line}\n"),
+    )
+    .unwrap();
+    match connect(HostKeyPolicy::AcceptNew(known.clone())).await {
+        Err(ConnectError::HostKey(e)) => assert!(e.to_string().contains("is revoked"), "{e}"),
+        other => panic!("a revoked key was accepted: {other:?}"),
+    }
+    // A wildcard line with the right key accepts.
+    std::fs::write(&known, format!("[127.0.0.?]:* {host_line}\n")).unwrap();
+    connect(HostKeyPolicy::Strict(known.clone())).await.unwrap();
+    // A wildcard line with another key is a changed key, not an unknown host to learn.
+    std::fs::write(&known, format!("[127.*]:*,!nothing {other}\n")).unwrap();
+    match connect(HostKeyPolicy::AcceptNew(known.clone())).await {
+        Err(ConnectError::HostKey(e)) => assert!(e.to_string().contains("changed"), "{e}"),
+        other => panic!("accept-new learned a key a wildcard line contradicts: {other:?}"),
+    }
+    let host_b64 = host_line.split(' ').nth(1).unwrap();
+    let learned = || {
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .matches(host_b64)
+            .count()
+    };
+    assert_eq!(learned(), 0);
+    // A negated pattern takes the line away from the host: unknown, so accept-new learns.
+    std::fs::write(&known, format!("[127.*]:*,![127.0.0.1]:* {other}\n")).unwrap();
+    connect(HostKeyPolicy::AcceptNew(known.clone()))
+        .await
+        .unwrap();
+    assert_eq!(learned(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

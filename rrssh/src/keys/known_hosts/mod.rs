@@ -1,5 +1,7 @@
-//! Checking a server's host key against `known_hosts` (OpenSSH format: plain, hashed `|1|`,
-//! `[host]:port`).
+//! Checking a server's host key against `known_hosts` as ssh(1) reads it: plain and hashed
+//! (`|1|`) names, `[host]:port`, wildcard and negated patterns, `@revoked` keys.
+
+mod file;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,18 @@ pub enum HostKeyError {
         /// The `known_hosts` file.
         file: String,
     },
+    /// The key is marked `@revoked` in `known_hosts`: never accepted.
+    #[error("host key {got} for {host} is revoked (line {line} of {file})")]
+    Revoked {
+        /// `host:port`.
+        host: String,
+        /// The key's fingerprint.
+        got: String,
+        /// The `@revoked` line.
+        line: usize,
+        /// The `known_hosts` file.
+        file: String,
+    },
     /// The pinned key differs.
     #[error("host key for {host} is {got}, expected the pinned {expected}")]
     NotPinned {
@@ -73,8 +87,10 @@ pub enum HostKeyError {
 }
 
 impl HostKeyPolicy {
-    /// Checks `key` for `host:port`. Any matching line accepts (so a host with several keys on
-    /// record, as during a rotation, is accepted for each of them).
+    /// Checks `key` for `host:port`. A key marked `@revoked` on a line matching the host is
+    /// refused; otherwise any matching line accepts (so a host with several keys on record, as
+    /// during a rotation, is accepted for each of them). This reads (and for accept-new,
+    /// writes) the file: call it off the async runtime's threads.
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), HostKeyError> {
         let host_port = format!("{host}:{port}");
         let got = fingerprint(key);
@@ -93,18 +109,38 @@ impl HostKeyPolicy {
             HostKeyPolicy::Strict(p) | HostKeyPolicy::AcceptNew(p) => p,
         };
         let file = path.display().to_string();
-        let known =
-            russh::keys::known_hosts::known_host_keys_path(host, port, path).map_err(|e| {
-                HostKeyError::File {
-                    file: file.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        if known.iter().any(|(_, k)| k.key_data() == key.key_data()) {
+        let io_err = |e: std::io::Error| HostKeyError::File {
+            file: file.clone(),
+            message: e.to_string(),
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err(e)),
+        };
+        let known = file::lookup(&text, &file::lookup_name(host, port));
+        if let Some((line, _)) = known
+            .revoked
+            .iter()
+            .find(|(_, k)| k.key_data() == key.key_data())
+        {
+            return Err(HostKeyError::Revoked {
+                host: host_port,
+                got,
+                line: *line,
+                file,
+            });
+        }
+        if known
+            .keys
+            .iter()
+            .any(|(_, k)| k.key_data() == key.key_data())
+        {
             return Ok(());
         }
-        if let Some((line, _)) = known.first() {
+        if let Some((line, _)) = known.keys.first() {
             let expected = known
+                .keys
                 .iter()
                 .map(|(_, k)| fingerprint(k))
                 .collect::<Vec<_>>()
