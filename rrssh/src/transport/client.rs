@@ -59,6 +59,9 @@ pub enum ConnectError {
     /// The rrssh handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// The target cannot be a host name (it starts with `-`, or is empty).
+    #[error("bad target `{0}`: a host name cannot be empty or start with `-`")]
+    BadTarget(String),
     /// Connecting took too long.
     #[error("connecting to {0} timed out")]
     Timeout(String),

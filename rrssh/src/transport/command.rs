@@ -174,6 +174,11 @@ impl Client {
     /// [`ssh_command`]). Everything else (keys, agent, `known_hosts`, `ProxyJump`,
     /// certificates, the port when the target has none) comes from the user's OpenSSH setup.
     pub async fn over_ssh(target: &str) -> Result<Client, ConnectError> {
+        let host = target.rsplit_once('@').map_or(target, |(_, h)| h);
+        if target.is_empty() || target.starts_with('-') || host.is_empty() || host.starts_with('-')
+        {
+            return Err(ConnectError::BadTarget(target.to_owned()));
+        }
         Self::over_command(ssh_command(target, &[])).await
     }
 }

@@ -157,7 +157,18 @@ async fn a_target_that_looks_like_an_option_runs_nothing() {
     let marker = std::env::temp_dir().join(format!("rrssh-injected-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let target = format!("-oProxyCommand=touch {}", marker.display());
-    let err = Client::over_ssh(&target).await.unwrap_err();
+    // Refused before any ssh runs.
+    for t in [target.clone(), format!("ada@{target}"), String::new()] {
+        let err = Client::over_ssh(&t).await.unwrap_err();
+        println!("{err}");
+        assert!(
+            matches!(err, rrssh::transport::ConnectError::BadTarget(_)),
+            "{err}"
+        );
+    }
+    // And were it given to ssh, `--` keeps it a host name.
+    let cmd = rrssh::transport::ssh_command(&target, &[]);
+    let err = Client::over_command(cmd).await.unwrap_err();
     println!("{err}");
     assert!(err.to_string().starts_with("ssh exited with 255"), "{err}");
     tokio::time::sleep(Duration::from_millis(200)).await;
