@@ -88,6 +88,17 @@ impl Body {
     /// Reads the whole body, failing with [`LengthLimitError`] once more than `limit` bytes arrive.
     /// Trailers are discarded.
     pub async fn collect_limited(self, limit: usize) -> Result<Bytes, BoxError> {
+        self.collect_within(limit, None).await
+    }
+
+    /// [`collect_limited`](Self::collect_limited), the bytes collected also counted against
+    /// the connection's `budget` while the read goes on.
+    pub(crate) async fn collect_within(
+        self,
+        limit: usize,
+        budget: Option<&BodyBudget>,
+    ) -> Result<Bytes, BoxError> {
+        let mut taken = Taken(budget, 0);
         match self.0 {
             Inner::Full(b) => {
                 let b = b.unwrap_or_default();
@@ -109,6 +120,7 @@ impl Body {
                     if len > limit {
                         return Err(Box::new(LengthLimitError { limit }));
                     }
+                    taken.take(data.len())?;
                     match first.take() {
                         None if buf.is_empty() => first = Some(data),
                         prev => {
@@ -193,6 +205,85 @@ impl http_body::Body for Body {
         match &self.0 {
             Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Inner::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+/// How many request-body bytes one connection's handlers hold while collecting bodies; the
+/// connection puts it into the extensions of every request it serves.
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    used: std::sync::atomic::AtomicUsize,
+    max: usize,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(max: usize) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            used: std::sync::atomic::AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Takes `n` bytes, or says how many are held.
+    fn take(&self, n: usize) -> Result<(), usize> {
+        use std::sync::atomic::Ordering;
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            if cur + n > self.max {
+                return Err(cur);
+            }
+            match self
+                .used
+                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn give_back(&self, n: usize) {
+        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// The connection holds its limit of request-body bytes being collected.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this connection's handlers hold {held} bytes of request bodies; {more} more would pass its limit of {limit}"
+)]
+pub struct BodyBufferFull {
+    /// Bytes held.
+    pub held: usize,
+    /// Bytes asked for.
+    pub more: usize,
+    /// The connection's limit.
+    pub limit: usize,
+}
+
+/// Bytes taken from a [`BodyBudget`], given back when dropped.
+struct Taken<'a>(Option<&'a BodyBudget>, usize);
+
+impl Taken<'_> {
+    fn take(&mut self, n: usize) -> Result<(), BoxError> {
+        let Some(b) = self.0 else { return Ok(()) };
+        b.take(n).map_err(|held| -> BoxError {
+            Box::new(BodyBufferFull {
+                held,
+                more: n,
+                limit: b.max,
+            })
+        })?;
+        self.1 += n;
+        Ok(())
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = self.0 {
+            b.give_back(self.1);
         }
     }
 }

@@ -101,6 +101,8 @@ pub(super) struct RecvBody {
     pub(super) done: bool,
     /// The caller's deadline also bounds reading the answer.
     pub(super) deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A served call's body: how long it may stay silent, and the timer.
+    pub(super) idle: Option<(std::time::Duration, Pin<Box<tokio::time::Sleep>>)>,
 }
 
 impl RecvBody {
@@ -118,6 +120,12 @@ impl RecvBody {
         }
         let queue = Arc::new(BodyQueue::default());
         slot.body = Some(queue.clone());
+        let idle = (side == Side::Incoming && !shared.body_idle.is_zero()).then(|| {
+            (
+                shared.body_idle,
+                Box::pin(tokio::time::sleep(shared.body_idle)),
+            )
+        });
         crate::Body::new(RecvBody {
             queue,
             shared: shared.clone(),
@@ -125,9 +133,16 @@ impl RecvBody {
             side,
             done: false,
             deadline: slot.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            idle,
         })
     }
 }
+
+/// A served call's request body stayed silent for the connection's `body_idle_timeout` while
+/// its handler waited; the call was reset with 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body sent nothing for {} s", .0.as_secs_f64())]
+pub struct BodyIdle(pub std::time::Duration);
 
 /// A body error with the message the connection gave.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +175,10 @@ impl http_body::Body for RecvBody {
         };
         match taken {
             Ok(b) => {
+                if let Some((d, timer)) = &mut self.idle {
+                    let next = tokio::time::Instant::now() + *d;
+                    timer.as_mut().reset(next);
+                }
                 self.shared.consume(self.call, b.len());
                 Poll::Ready(Some(Ok(Frame::data(b))))
             }
@@ -182,6 +201,19 @@ impl http_body::Body for RecvBody {
                     self.done = true;
                     self.shared.cancel_outgoing(self.call);
                     return Poll::Ready(Some(Err(Box::new(Error::Timeout))));
+                }
+                if let Some((d, timer)) = &mut self.idle
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    let idle = BodyIdle(*d);
+                    self.done = true;
+                    let msg = idle.to_string();
+                    let call = self.call;
+                    crate::logging::limited("body-idle", || {
+                        tracing::warn!(call, "request body idle; call reset with 408");
+                    });
+                    let _ = self.shared.with_conn(|c| c.send_reset(call, 408, &msg));
+                    return Poll::Ready(Some(Err(Box::new(idle))));
                 }
                 Poll::Pending
             }

@@ -24,6 +24,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::AbortHandle;
 use tower::util::BoxCloneSyncService;
 
+pub use self::body::BodyIdle;
 use self::body::{BodyEnd, BodyQueue};
 pub use self::call::ResponseFuture;
 use crate::client::Error;
@@ -156,6 +157,10 @@ pub(crate) struct Shared {
     /// Woken whenever a call finishes.
     call_done: Notify,
     writer_done: watch::Sender<bool>,
+    /// Request-body bytes this connection's handlers are collecting.
+    body_budget: Arc<crate::body::BodyBudget>,
+    /// How long a served call's body may stay silent while its handler waits.
+    body_idle: std::time::Duration,
 }
 
 impl Shared {
@@ -267,6 +272,10 @@ impl Connection {
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (rd, wr) = tokio::io::split(io);
+        let (body_buffer, body_idle) = (
+            config.limits.body_buffer as usize,
+            config.limits.body_idle_timeout,
+        );
         let conn = Conn::new(config.role, config.limits, config.service_name.clone());
         let (conn, rd, rbuf, wr) = io::handshake(conn, rd, wr, config.hello_timeout).await?;
         let peer_hello = conn.peer_hello().cloned().ok_or(HandshakeError::Timeout)?;
@@ -285,6 +294,8 @@ impl Connection {
             goaway_tx: watch::channel(None).0,
             call_done: Notify::new(),
             writer_done: watch::channel(false).0,
+            body_budget: crate::body::BodyBudget::new(body_buffer),
+            body_idle,
         });
         // Frames that came in with the HELLO are handled first.
         {

@@ -54,6 +54,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     *req.uri_mut() = uri;
     *req.headers_mut() = inc.headers;
     req.extensions_mut().extend(shared.extensions.clone());
+    req.extensions_mut().insert(shared.body_budget.clone());
     let service = shared.service.clone();
     let task_shared = shared.clone();
     let task = tokio::spawn(async move {

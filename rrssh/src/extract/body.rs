@@ -23,11 +23,19 @@ pub(crate) fn limit_of(req: &Request) -> usize {
 /// Reads the whole body within the router's limit; the error says which status to answer.
 pub(crate) async fn read_body(req: Request) -> Result<Bytes, (StatusCode, String)> {
     let limit = limit_of(&req);
+    let budget = req
+        .extensions()
+        .get::<std::sync::Arc<crate::body::BodyBudget>>()
+        .cloned();
     req.into_body()
-        .collect_limited(limit)
+        .collect_within(limit, budget.as_deref())
         .await
         .map_err(|e: BoxError| {
-            if e.is::<LengthLimitError>() {
+            if e.is::<crate::body::BodyBufferFull>() {
+                (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            } else if let Some(idle) = e.downcast_ref::<crate::connection::BodyIdle>() {
+                (StatusCode::REQUEST_TIMEOUT, idle.to_string())
+            } else if e.is::<LengthLimitError>() {
                 (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("request body is larger than the limit of {limit} bytes"),

@@ -1,6 +1,7 @@
 #![doc = include_str!("../docs/gateway.md")]
 
 mod body;
+mod serve;
 mod tokens;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub struct Gateway {
     tokens: Tokens,
     anonymous: Option<Peer>,
     default_timeout: Option<Duration>,
+    http: serve::HttpLimits,
 }
 
 impl Gateway {
@@ -43,6 +45,7 @@ impl Gateway {
             tokens: Tokens::new(),
             anonymous: None,
             default_timeout: None,
+            http: serve::HttpLimits::default(),
         }
     }
 
@@ -69,6 +72,28 @@ impl Gateway {
         self
     }
 
+    /// How long a client may take to send a request's head (default 10 s); slower
+    /// connections (slowloris) are closed. Applies to [`serve`](Self::serve).
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.http.header_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may go without a byte either way (default 120 s) before it is
+    /// closed, whether between requests or waiting on a silent peer. Applies to
+    /// [`serve`](Self::serve).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.http.idle_timeout = timeout;
+        self
+    }
+
+    /// How many HTTP connections the gateway holds at once (default 512); the next is answered
+    /// `503` and closed. Applies to [`serve`](Self::serve).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.http.max_connections = n;
+        self
+    }
+
     /// The gateway as an axum [`Router`](axum::Router): nest or merge it into an HTTP server of
     /// your own, or add tower-http layers (CORS, tracing, compression) to it.
     pub fn into_router(self) -> axum::Router {
@@ -81,9 +106,11 @@ impl Gateway {
             .with_state(Arc::new(self))
     }
 
-    /// Serves HTTP/1.1 on `listener` until the listener fails.
+    /// Serves HTTP/1.1 on `listener`, within its [header](Self::header_timeout) and
+    /// [idle](Self::idle_timeout) timeouts and its [connection cap](Self::max_connections).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.into_router()).await
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
     }
 
     /// Serves HTTP/1.1 on `listener` until `signal` completes, then lets the calls in flight
@@ -96,9 +123,9 @@ impl Gateway {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        axum::serve(listener, self.into_router())
-            .with_graceful_shutdown(signal)
-            .await
+        let limits = self.http;
+        serve::serve(listener, self.into_router(), limits, signal).await;
+        Ok(())
     }
 
     /// The caller of an HTTP request: a [`Peer`] a layer put in the extensions, else the holder

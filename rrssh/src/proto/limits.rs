@@ -21,6 +21,14 @@ pub struct Limits {
     /// the peer may have sent that the application has not yet consumed. It bounds what one
     /// connection buffers however many calls are open (see `PROTOCOL.md` §5).
     pub connection_window: u32,
+    /// How many bytes of request bodies one connection's handlers may hold while reading them
+    /// whole (`Json`, `Bytes`, `String`; default 64 MiB). A read that would pass it fails with
+    /// 503. The windows bound what is buffered unread; this bounds what is collected.
+    /// Enforced by the driver, not by the core.
+    pub body_buffer: u32,
+    /// How long a served call's request body may go without a byte while its handler waits for
+    /// one (default 30 s); then the call is reset with 408. Enforced by the driver.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -32,6 +40,8 @@ impl Default for Limits {
             max_concurrent_calls: 1024,
             max_head: 64 * 1024,
             connection_window: 16 * 1024 * 1024,
+            body_buffer: 64 * 1024 * 1024,
+            body_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -10,7 +10,7 @@ use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId};
 use tokio::net::TcpListener;
 
-use super::slots::{KeySlot, Pending};
+use super::slots::{KeySlot, Pending, PendingSource};
 use super::ssh::Shared;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::extract::Peer;
@@ -37,7 +37,7 @@ pub(super) struct ConnHandler {
     /// Open `direct-tcpip` tunnels of this connection.
     pub(super) open_tunnels: Arc<()>,
     /// Counts this connection as unauthenticated until it authenticates.
-    pub(super) pending: Option<Pending>,
+    pub(super) pending: Option<(Pending, PendingSource)>,
     pub(super) channels: HashMap<ChannelId, Channel<Msg>>,
     /// What the authenticated key may tunnel to.
     pub(super) tunnels: Option<crate::tunnel::serve::KeyTunnels>,

@@ -45,6 +45,7 @@ pub struct Server {
     keepalive: (Duration, usize),
     max_per_key: usize,
     max_unauthenticated: usize,
+    max_unauthenticated_per_source: usize,
     max_sessions: usize,
     max_tunnels: usize,
     max_listeners: usize,
@@ -108,6 +109,7 @@ impl Server {
             keepalive: crate::transport::KEEPALIVE,
             max_per_key: 1024,
             max_unauthenticated: 100,
+            max_unauthenticated_per_source: 10,
             max_sessions: 64,
             max_tunnels: 256,
             max_listeners: 16,
@@ -280,6 +282,14 @@ impl Server {
     /// and is closed before any SSH is spoken.
     pub fn max_unauthenticated(mut self, n: usize) -> Self {
         self.max_unauthenticated = n.max(1);
+        self
+    }
+
+    /// How many of the unauthenticated connections may come from one address (default 10,
+    /// like OpenSSH's `PerSourceMaxStartups`), so one address cannot take them all and lock out
+    /// everyone else. IPv4 clients of an IPv6 listener count as their IPv4 address.
+    pub fn max_unauthenticated_per_source(mut self, n: usize) -> Self {
+        self.max_unauthenticated_per_source = n.max(1);
         self
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::Server;
 use super::ServerError;
 use super::handler::ConnHandler;
-use super::slots::Pending;
+use super::slots::{Pending, PendingSource, PerSource};
 use crate::Router;
 use crate::hub::{Hub, Registry};
 use crate::keys::AuthorizedKeys;
@@ -74,7 +74,9 @@ impl Server {
         });
         let auth_timeout = self.auth_timeout;
         let max_unauthenticated = self.max_unauthenticated;
+        let max_per_source = self.max_unauthenticated_per_source;
         let unauthenticated = Arc::new(AtomicUsize::new(0));
+        let per_source = PerSource::default();
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let stop = async move {
             let _ = stop_rx.changed().await;
@@ -84,20 +86,36 @@ impl Server {
             stop,
             "server",
             move |mut tcp, remote| {
+                let source = crate::keys::canonical_addr(remote.ip());
                 let pending = Pending::enter(&unauthenticated);
-                if pending.count > max_unauthenticated {
-                    tracing::warn!(%remote, limit = max_unauthenticated, "too many unauthenticated connections; refused");
-                    return Box::pin(async move {
-                        use tokio::io::AsyncWriteExt;
-                        let line = format!(
-                            "rrssh: too many unauthenticated connections (limit {max_unauthenticated}); try again later\r\n"
-                        );
-                        let _ = tcp.write_all(line.as_bytes()).await;
-                        let _ = tcp.shutdown().await;
-                        drop(pending);
-                    })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-                }
+                let from_source = PendingSource::enter(&per_source, source, max_per_source);
+                let refusal = match (&from_source, pending.count > max_unauthenticated) {
+                    (Err(_), _) => Some(format!(
+                        "too many unauthenticated connections from {source} (limit {max_per_source})"
+                    )),
+                    (Ok(_), true) => Some(format!(
+                        "too many unauthenticated connections (limit {max_unauthenticated})"
+                    )),
+                    (Ok(_), false) => None,
+                };
+                let from_source = match (refusal, from_source) {
+                    (None, Ok(s)) => s,
+                    (why, _) => {
+                        let why = why.unwrap_or_default();
+                        crate::logging::limited("unauthenticated-limit", || {
+                            tracing::warn!(%remote, "{why}; refused");
+                        });
+                        return Box::pin(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let line = format!("rrssh: {why}; try again later\r\n");
+                            let write = tcp.write_all(line.as_bytes());
+                            let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+                            let _ = tcp.shutdown().await;
+                            drop(pending);
+                        })
+                            as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+                    }
+                };
                 let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
                 let authed = Arc::new(AtomicBool::new(false));
                 let handler = ConnHandler {
@@ -111,7 +129,7 @@ impl Server {
                     forced_command: None,
                     sessions: std::collections::HashSet::new(),
                     open_tunnels: Arc::new(()),
-                    pending: Some(pending),
+                    pending: Some((pending, from_source)),
                     channels: HashMap::new(),
                     tunnels: None,
                     listeners: HashMap::new(),
@@ -137,7 +155,9 @@ impl Server {
                             return;
                         }
                         Err(_) => {
-                            tracing::warn!(%remote, "SSH handshake timed out");
+                            crate::logging::limited("handshake-timeout", || {
+                                tracing::warn!(%remote, "SSH handshake timed out");
+                            });
                             return;
                         }
                     };
@@ -153,7 +173,9 @@ impl Server {
                         _ = tokio::time::sleep_until(deadline) => {}
                     }
                     if !authed.load(Ordering::Acquire) {
-                        tracing::warn!(%remote, "authentication timed out");
+                        crate::logging::limited("auth-timeout", || {
+                            tracing::warn!(%remote, "authentication timed out");
+                        });
                         let _ = handle
                             .disconnect(
                                 russh::Disconnect::ByApplication,

@@ -30,7 +30,9 @@ pub(crate) async fn accept_loop<F, Fut>(
                 Ok(x) => x,
                 Err(e) => {
                     // Out of descriptors, most likely: back off instead of spinning.
-                    tracing::warn!(error = %e, "{what}: accept failed");
+                    crate::logging::limited("accept-failed", || {
+                        tracing::warn!(error = %e, "{what}: accept failed");
+                    });
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -57,6 +57,7 @@ async fn child_flood_server() {
         .host_key(host)
         .authorized_keys(AuthorizedKeys::from_keys([client.public_key().clone()]).owned_by("ada"))
         .max_unauthenticated(1000)
+        .max_unauthenticated_per_source(1000)
         .router(router.clone())
         .bind("127.0.0.1:0")
         .await
