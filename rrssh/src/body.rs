@@ -110,7 +110,7 @@ impl Body {
             Inner::Boxed(mut body) => {
                 // One chunk is kept as it is; more are copied into one buffer.
                 let mut first: Option<Bytes> = None;
-                let mut buf = bytes::BytesMut::new();
+                let mut buf: Vec<u8> = Vec::new();
                 let mut len = 0usize;
                 while let Some(frame) = body.frame().await {
                     let Ok(data) = frame?.into_data() else {
@@ -120,10 +120,17 @@ impl Body {
                     if len > limit {
                         return Err(Box::new(LengthLimitError { limit }));
                     }
-                    taken.take(data.len())?;
                     match first.take() {
                         None if buf.is_empty() => first = Some(data),
                         prev => {
+                            // The buffer's capacity is what it holds (it grows by doubling).
+                            let need = prev.as_ref().map_or(0, Bytes::len) + data.len();
+                            if buf.capacity() - buf.len() < need {
+                                let grown = (buf.len() + need).next_power_of_two().min(limit);
+                                let grown = grown.max(buf.len() + need);
+                                taken.take(grown - taken.1)?;
+                                buf.reserve_exact(grown - buf.len());
+                            }
                             if let Some(prev) = prev {
                                 buf.extend_from_slice(&prev);
                             }
@@ -131,7 +138,7 @@ impl Body {
                         }
                     }
                 }
-                Ok(first.unwrap_or_else(|| buf.freeze()))
+                Ok(first.unwrap_or_else(|| Bytes::from(buf)))
             }
         }
     }

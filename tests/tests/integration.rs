@@ -3,6 +3,7 @@
 mod core;
 mod gateway;
 mod openssh;
+mod resources;
 mod ssh;
 mod ui;
 mod web_terminal;

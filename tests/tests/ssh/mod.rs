@@ -2,7 +2,6 @@
 
 mod auth;
 mod faults;
-mod flood;
 mod isolated;
 mod layers;
 mod lifecycle;

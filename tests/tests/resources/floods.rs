@@ -4,12 +4,14 @@
 //! descriptors and tasks are its own; the floods come over plain TCP and over OpenSSH's `ssh -s`
 //! (when installed), as an attacker with an authorized key would send them.
 //!
-//! `cargo test -p rrssh-tests --test integration -- --ignored ssh::flood::floods --nocapture`
+//! `cargo test -p rrssh-tests --test integration -- --ignored resources::floods::floods --nocapture`
 //! prints the figures (BENCHMARKS.md); `scripts/test` runs it after the other tests.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+
+use super::target::{CHILD_ENV, DIR_ENV, Target, serve_tasks};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -17,13 +19,11 @@ use rrssh::client::CallExt;
 use rrssh::keys::{AuthorizedKeys, generate_ed25519, load_private_key, write_key_pair};
 use rrssh::routing::{get, stream};
 use rrssh::{Client, JsonStream, Router, Server};
-use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::process::{Child, ChildStdout, Command};
 
 use crate::wire::rules::frame;
 
-const CHILD_ENV: &str = "RRSSH_ISOLATED_CHILD";
-const DIR_ENV: &str = "RRSSH_FLOOD_DIR";
 /// Connections per flood.
 const CONNS: usize = 100;
 /// Calls per connection in the stream flood (the default limit of calls in flight).
@@ -68,89 +68,7 @@ async fn child_flood_server() {
         .await
         .unwrap();
     println!("ready ssh={} tcp={}", ssh.local_addr(), tcp.local_addr());
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if line == "tasks" {
-            let n = tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks();
-            println!("tasks {n}");
-        }
-    }
-}
-
-/// The server process, seen from outside.
-struct Target {
-    child: Child,
-    stdin: ChildStdin,
-    lines: tokio::io::Lines<BufReader<ChildStdout>>,
-    ssh: SocketAddr,
-    tcp: SocketAddr,
-}
-
-impl Target {
-    async fn start(dir: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "ssh::flood::child_flood_server",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, "1")
-            .env(DIR_ENV, dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines.next_line().await.unwrap().expect("the server starts");
-            // The test harness may print its own words before ours on the same line.
-            if let Some(rest) = line.find("ready ").map(|i| &line[i + 6..]) {
-                let mut it = rest.split(' ').map(|kv| kv.split_once('=').unwrap().1);
-                let ssh = it.next().unwrap().parse().unwrap();
-                let tcp = it.next().unwrap().parse().unwrap();
-                return Self {
-                    child,
-                    stdin,
-                    lines,
-                    ssh,
-                    tcp,
-                };
-            }
-        }
-    }
-
-    fn proc_path(&self, what: &str) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/{what}", self.child.id().unwrap()))
-    }
-
-    fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(self.proc_path("status"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    }
-
-    fn fds(&self) -> usize {
-        std::fs::read_dir(self.proc_path("fd")).unwrap().count()
-    }
-
-    async fn tasks(&mut self) -> usize {
-        self.stdin.write_all(b"tasks\n").await.unwrap();
-        loop {
-            let line = self.lines.next_line().await.unwrap().unwrap();
-            if let Some(n) = line.find("tasks ").map(|i| &line[i + 6..]) {
-                return n.parse().unwrap();
-            }
-        }
-    }
+    serve_tasks().await;
 }
 
 /// Median of 200 sequential calls on a connection of its own.
@@ -320,7 +238,7 @@ async fn measure(
 }
 
 /// Heavy (100,000 tasks on the server for a while), so it runs alone: `scripts/test` runs it
-/// after the other tests, with `-- --ignored ssh::flood::floods`.
+/// after the other tests, with `-- --ignored resources::`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "heavy: scripts/test runs it alone, after the other tests"]
 async fn floods_stay_within_their_bounds_and_are_freed() {
@@ -331,8 +249,8 @@ async fn floods_stay_within_their_bounds_and_are_freed() {
     std::fs::create_dir_all(&dir).unwrap();
     write_key_pair(&generate_ed25519("host"), dir.join("host")).unwrap();
     write_key_pair(&generate_ed25519("mallory@flood"), dir.join("client")).unwrap();
-    let mut target = Target::start(&dir).await;
-    let probe = Client::tcp(target.tcp).await.unwrap();
+    let mut target = Target::start(&dir, "resources::floods::child_flood_server").await;
+    let probe = Client::tcp(target.addr("tcp")).await.unwrap();
     // Warm up: both routes, once.
     p50_micros(&probe).await;
     let mut s = probe.stream("/endless").items::<String>().await.unwrap();
@@ -354,8 +272,8 @@ async fn floods_stay_within_their_bounds_and_are_freed() {
         );
     }
     let key = dir.join("client");
-    let tcp_addr = target.tcp;
-    let ssh_addr = target.ssh;
+    let tcp_addr = target.addr("tcp");
+    let ssh_addr = target.addr("ssh");
     // The stream flood runs twice on TCP: the second must find the memory the first freed.
     let mut rounds: Vec<(&str, Flood)> = vec![
         ("tcp", Flood::Pings),
