@@ -151,3 +151,146 @@ async fn terminals_are_refused_without_the_server_option_or_for_no_pty_keys() {
     use rrssh::client::CallExt as _;
     assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
 }
+
+/// Waits up to 5 s for process `pid` to be gone.
+async fn gone(pid: u32) -> bool {
+    for _ in 0..100 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        // A zombie is gone too: it runs nothing.
+        if std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split(' ').nth(2) == Some("Z"))
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Opens a terminal running `sleep`, reads its pid, sends EOF; returns the session and pid.
+async fn sleeper(
+    hub: &rrssh::Hub,
+    keys: &Keys,
+) -> (
+    russh::client::Handle<AnyHost>,
+    russh::Channel<russh::client::Msg>,
+    u32,
+) {
+    let mut ssh = russh::client::connect(
+        Arc::new(russh::client::Config::default()),
+        hub.local_addr(),
+        AnyHost,
+    )
+    .await
+    .unwrap();
+    let auth = ssh
+        .authenticate_publickey(
+            "ada",
+            russh::keys::PrivateKeyWithHashAlg::new(Arc::new(keys.client.clone()), None),
+        )
+        .await
+        .unwrap();
+    assert!(auth.success());
+    let mut ch = ssh.channel_open_session().await.unwrap();
+    ch.exec(true, "echo pid=$$; exec sleep 300").await.unwrap();
+    let mut out = String::new();
+    let pid = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    out.push_str(&String::from_utf8_lossy(&data));
+                    if let Some(p) = out
+                        .split("pid=")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                        .and_then(|p| p.parse::<u32>().ok())
+                        && out.contains('\n')
+                    {
+                        return p;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("the session ended: {out:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the program prints its pid");
+    // End of input: the program keeps running, as under sshd.
+    ch.eof().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the program must survive an end of input"
+    );
+    (ssh, ch, pid)
+}
+
+/// Before: after the client sent EOF, the server stopped reading the channel, so a later close
+/// or a lost connection was never noticed and the program ran on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminals_hang_up_when_closed_or_lost_after_an_end_of_input() {
+    let keys = Keys::new();
+    let hub = terminal_server(&keys).await;
+
+    // Closed after EOF.
+    let (_ssh, ch, pid) = sleeper(&hub, &keys).await;
+    ch.close().await.unwrap();
+    assert!(gone(pid).await, "the program outlived its closed channel");
+
+    // Connection lost after EOF.
+    let (ssh, ch, pid) = sleeper(&hub, &keys).await;
+    drop(ch);
+    drop(ssh);
+    assert!(gone(pid).await, "the program outlived its lost connection");
+}
+
+/// A client that reads none of a program's output and then goes: the server, blocked on
+/// sending output, still sees it go and hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminals_hang_up_when_a_client_that_stopped_reading_goes() {
+    let keys = Keys::new();
+    let hub = terminal_server(&keys).await;
+    let client = rrssh::Client::builder(hub.local_addr().to_string())
+        .user("ada")
+        .identity(keys.client.clone())
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            keys.host.public_key().clone(),
+        ))
+        .connect()
+        .await
+        .unwrap();
+    let pidfile = std::env::temp_dir().join(format!("rrssh-yes-{}", std::process::id()));
+    let _ = std::fs::remove_file(&pidfile);
+    let session = client
+        .terminal(rrssh::terminal::TerminalOptions::new().command(format!(
+            "echo $$ > {}; exec yes flooding-output",
+            pidfile.display()
+        )))
+        .await
+        .unwrap();
+    // Never read: output backs up until the server cannot send.
+    let pid = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(p) = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+            {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(session);
+    client.close().await;
+    assert!(
+        gone(pid).await,
+        "the program outlived a client that stopped reading"
+    );
+    let _ = std::fs::remove_file(&pidfile);
+}

@@ -183,6 +183,37 @@ async fn closing_the_page_hangs_up_the_program() {
     );
 }
 
+/// Before: the relay waited on sending output to a page that read none, so it never saw the
+/// page's close, and the program ran on (141 s and counting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_stops_reading_and_closes_hangs_up_the_program() {
+    let dir = tempdir();
+    let pid_file = dir.join("pid");
+    let (addr, web, _server, _keys) = start(TerminalOptions::new().command(format!(
+        "echo $$ > {}; exec yes flooding-output",
+        pid_file.display()
+    )))
+    .await;
+    let mut ws = open_socket(addr, &format!("token={}", web.access_token()), None)
+        .await
+        .unwrap();
+    let read_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    assert!(eventually(Duration::from_secs(10), || read_pid().is_some()).await);
+    let pid = read_pid().unwrap();
+    // Read nothing until every buffer on the way is full, then close, keeping the socket.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ws.send(Message::Close(None)).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || !is_running(pid)).await,
+        "the program must end when a page that stopped reading closes"
+    );
+    drop(ws);
+}
+
 /// Whether `pid` is a live process (not gone, not a zombie).
 fn is_running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {

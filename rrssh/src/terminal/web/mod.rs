@@ -287,9 +287,25 @@ async fn relay(web: WebTerminal, mut ws: WebSocket, cols: u16, rows: u16) {
             return;
         }
     };
+    use futures_util::{SinkExt, StreamExt};
+    let (mut to_page, mut from_page) = ws.split();
+    // Output goes out on a task of its own: a page that stops reading blocks only that task,
+    // and its close (or a lost connection) is still seen below.
+    let mut writer = tokio::spawn(async move {
+        while let Some(bytes) = output.next().await {
+            // Sending waits for the browser: a slow page slows the program, nothing piles up.
+            if to_page.send(Message::Binary(bytes)).await.is_err() {
+                return;
+            }
+        }
+        let status = output.exit_status();
+        let msg = serde_json::json!({"type": "exit", "status": status}).to_string();
+        let _ = to_page.send(Message::Text(msg.into())).await;
+        let _ = to_page.send(Message::Close(None)).await;
+    });
     loop {
         tokio::select! {
-            msg = ws.recv() => match msg {
+            msg = from_page.next() => match msg {
                 Some(Ok(Message::Binary(data))) => {
                     if input.write(data).await.is_err() {
                         break;
@@ -304,25 +320,13 @@ async fn relay(web: WebTerminal, mut ws: WebSocket, cols: u16, rows: u16) {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 // The page was closed or went away: hang up.
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    writer.abort();
                     let _ = input.close().await;
                     return;
                 }
             },
-            out = output.next() => match out {
-                // Sending waits for the browser: a slow page slows the program, nothing piles up.
-                Some(bytes) => {
-                    if ws.send(Message::Binary(bytes)).await.is_err() {
-                        let _ = input.close().await;
-                        return;
-                    }
-                }
-                None => break,
-            },
+            _ = &mut writer => break,
         }
     }
-    let status = output.exit_status();
-    let msg = serde_json::json!({"type": "exit", "status": status}).to_string();
-    let _ = ws.send(Message::Text(msg.into())).await;
-    let _ = ws.send(Message::Close(None)).await;
     let _ = input.close().await;
 }
