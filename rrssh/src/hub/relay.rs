@@ -71,8 +71,16 @@ pub fn relay_router(registry: Registry) -> Router {
             async move { Json(listing(&registry, &caller)) }
         }
     };
-    let relay = move |caller: Peer, Path((name, rest)): Path<(String, String)>, req: Request| {
+    let relay = move |caller: Peer, Path((name, _)): Path<(String, String)>, req: Request| {
         let registry = registry.clone();
+        // The rest of the path as it was sent: `%2F` and `%3F` stay encoded for the peer.
+        let raw = req.uri().path();
+        let rest = raw
+            .strip_prefix(PEERS_PATH)
+            .and_then(|p| p.strip_prefix('/'))
+            .and_then(|p| p.split_once('/'))
+            .map_or("", |(_, rest)| rest)
+            .to_owned();
         async move { relay_call(&registry, &caller, &name, &rest, req).await }
     };
     let mut any = MethodRouter::new();
@@ -123,6 +131,17 @@ pub(crate) async fn relay_call(
             TIMEOUT_HEADER,
             HeaderValue::from(left.as_millis().min(u128::from(u64::MAX)) as u64),
         );
+    }
+    // Only the hub says who calls: whatever the caller sent under these names goes, and a
+    // value that cannot be a header is left out rather than replaced by the caller's.
+    let forged: Vec<_> = parts
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("rrssh-caller-"))
+        .cloned()
+        .collect();
+    for h in forged {
+        parts.headers.remove(h);
     }
     for (h, v) in [
         ("rrssh-caller-user", caller.user()),

@@ -3,6 +3,7 @@
 //!
 //! It is a route like any other, added by [`Router::new`](super::Router::new), so layers added
 //! afterwards (authorization included) apply to it; [`Router::introspection`](super::Router::introspection) turns it off.
+//! A route with a scope is listed only to callers whose key holds that scope.
 
 use std::sync::Arc;
 
@@ -80,20 +81,33 @@ pub(super) fn listing<'a>(
 #[derive(Clone)]
 pub(super) struct Listing(pub(super) Arc<Vec<RouteSummary>>);
 
-/// The listing handler's argument: the listing, if the router put one in.
-pub(super) struct MaybeListing(Option<Listing>);
+/// The listing handler's argument: the listing, if the router put one in, and the caller.
+pub(super) struct MaybeListing(Option<Listing>, Option<crate::Peer>);
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeListing {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<Listing>().cloned()))
+        Ok(Self(
+            parts.extensions.get::<Listing>().cloned(),
+            parts.extensions.get::<crate::Peer>().cloned(),
+        ))
     }
 }
 
 pub(super) async fn routes(listing: MaybeListing) -> Result<Json<Vec<RouteSummary>>, ApiError> {
     match listing.0 {
-        Some(Listing(l)) => Ok(Json((*l).clone())),
+        // A route's scope is its own business: callers without it do not see the route.
+        Some(Listing(l)) => Ok(Json(
+            l.iter()
+                .filter(|r| {
+                    r.scope
+                        .as_deref()
+                        .is_none_or(|s| listing.1.as_ref().is_some_and(|p| p.has_scope(s)))
+                })
+                .cloned()
+                .collect(),
+        )),
         None => Err(ApiError::not_found(format!(
             "no route for GET {ROUTES_PATH}"
         ))),

@@ -43,6 +43,9 @@ pub(crate) fn preferred() -> russh::Preferred {
         ciphers.insert(0, c);
     }
     p.cipher = ciphers.into();
+    // Compression only after authentication (`zlib@openssh.com`, as OpenSSH's sshd offers it):
+    // plain `zlib` would inflate what an unauthenticated peer sends.
+    p.compression = vec![russh::compression::NONE, russh::compression::ZLIB_LEGACY].into();
     p
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod faults;
+mod hardening;
 mod isolated;
 mod layers;
 mod lifecycle;

@@ -137,6 +137,50 @@ async fn the_page_and_the_socket_need_the_token_and_the_same_origin() {
     );
 }
 
+/// Before: the Origin check compared Origin with Host, which a DNS-rebinding page (served as
+/// `evil.example`, its name pointed at 127.0.0.1) passes; only the token stood in its way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_rebinding_page_is_refused_by_its_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, web, _server, _keys) = start(TerminalOptions::new()).await;
+    let token = web.access_token().to_owned();
+    let status = |host: String, path: String, origin: Option<String>| async move {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{origin}Connection: upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 12];
+        tcp.read_exact(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[9..12]).into_owned()
+    };
+    let evil = format!("evil.example:{}", addr.port());
+    // The socket, with an Origin that matches the rebound Host: refused.
+    let got = status(
+        evil.clone(),
+        format!("/socket?token={token}"),
+        Some(format!("http://{evil}")),
+    )
+    .await;
+    assert_eq!(got, "421");
+    // The page too.
+    assert_eq!(status(evil, format!("/?token={token}"), None).await, "421");
+    // Loopback names and addresses are answered.
+    for host in [format!("localhost:{}", addr.port()), addr.to_string()] {
+        let got = status(
+            host.clone(),
+            format!("/socket?token={token}"),
+            Some(format!("http://{host}")),
+        )
+        .await;
+        assert_eq!(got, "101", "{host}");
+    }
+}
+
 /// The status of a GET, over a plain TCP connection (when curl is not installed).
 async fn http_status(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

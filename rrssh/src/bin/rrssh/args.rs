@@ -175,5 +175,32 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
             ));
         }
     };
+    // At most a year: a deadline is a budget, and a larger one is surely a typo.
+    const MAX: f64 = 365.0 * 24.0 * 3600.0;
+    if !(0.0..=MAX).contains(&secs) {
+        return Err(format!("duration `{s}` is out of range (at most a year)"));
+    }
     Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_range_or_a_clear_error() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in [
+            "99999999999999999999999s",
+            "1e400",
+            "-1s",
+            "NaNs",
+            "infs",
+            "5y",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -15,7 +15,10 @@
 //! The page, its script and xterm.js are compiled into the binary: nothing is fetched from
 //! elsewhere. Every page and WebSocket needs the access token (random unless set with
 //! [`WebTerminal::token`]), and a WebSocket opened from another origin is refused, so another
-//! site open in the same browser cannot reach the terminal. The server's own authorization
+//! site open in the same browser cannot reach the terminal. Only requests for loopback
+//! addresses and `localhost` are answered, and hosts named with [`WebTerminal::allow_host`], so
+//! a site whose name an attacker points at this address (DNS rebinding) is refused too. The
+//! server's own authorization
 //! applies as for any terminal session: this process's key must be allowed terminals there.
 //! Serve it on loopback, or behind TLS and the access control of a reverse proxy.
 //!
@@ -61,6 +64,7 @@ pub struct WebTerminal {
     source: Source,
     options: TerminalOptions,
     token: Arc<str>,
+    hosts: Arc<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -94,6 +98,7 @@ impl WebTerminal {
             source,
             options: TerminalOptions::new(),
             token: random_token().into(),
+            hosts: Arc::default(),
         }
     }
 
@@ -110,6 +115,32 @@ impl WebTerminal {
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into().into();
         self
+    }
+
+    /// Also answers requests for `host` (a name or an address, without the port). By default
+    /// only loopback addresses and `localhost` are answered: a page of another site whose
+    /// name an attacker points at this address (DNS rebinding) is refused by its `Host`.
+    #[must_use]
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.hosts).push(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Whether the request's `Host` is one this terminal answers.
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(Ok(host)) = headers.get(header::HOST).map(HeaderValue::to_str) else {
+            return false;
+        };
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        }
+        .to_ascii_lowercase();
+        name == "localhost"
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| crate::keys::canonical_addr(ip).is_loopback())
+            || self.hosts.iter().any(|h| *h == name)
     }
 
     /// The access token pages must carry (`?token=…`).
@@ -189,7 +220,14 @@ struct PageQuery {
     token: Option<String>,
 }
 
-async fn page(State(web): State<WebTerminal>, Query(q): Query<PageQuery>) -> Response {
+async fn page(
+    State(web): State<WebTerminal>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !web.host_allowed(&headers) {
+        return wrong_host();
+    }
     if !web.allows(q.token.as_deref()) {
         return denied();
     }
@@ -215,6 +253,17 @@ async fn page(State(web): State<WebTerminal>, Query(q): Query<PageQuery>) -> Res
         .into_response()
 }
 
+fn wrong_host() -> Response {
+    crate::logging::limited("web-terminal-host", || {
+        tracing::warn!("web terminal: request for a host it does not answer refused");
+    });
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        "this terminal answers loopback addresses and the hosts it was told to allow (WebTerminal::allow_host)\n",
+    )
+        .into_response()
+}
+
 fn denied() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -236,6 +285,9 @@ async fn socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if !web.host_allowed(&headers) {
+        return wrong_host();
+    }
     if !web.allows(q.token.as_deref()) {
         return denied();
     }

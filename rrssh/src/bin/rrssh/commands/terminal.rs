@@ -21,11 +21,14 @@ pub(super) async fn webshell(
     if let Some(c) = command {
         options = options.command(c);
     }
-    let web = rrssh::terminal::web::WebTerminal::persistent(client).options(options);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The address it listens on is one it answers for, loopback or not.
+    let web = rrssh::terminal::web::WebTerminal::persistent(client)
+        .options(options)
+        .allow_host(addr.ip().to_string());
     say!(
         "terminal on {target}: open http://{addr}/?token={} (Ctrl-C stops)",
         web.access_token()
