@@ -140,7 +140,7 @@ impl WebTerminal {
             || name
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| crate::keys::canonical_addr(ip).is_loopback())
-            || self.hosts.iter().any(|h| *h == name)
+            || self.hosts.contains(&name)
     }
 
     /// The access token pages must carry (`?token=…`).
