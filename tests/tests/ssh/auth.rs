@@ -407,3 +407,73 @@ async fn a_key_logs_in_only_under_a_name_it_is_bound_to() {
     assert!(err.to_string().contains("line 2"), "{err}");
     assert!(err.to_string().contains("rrssh-users"), "{err}");
 }
+
+/// Before: on a `[::]` listener IPv4 clients appeared as `::ffff:127.0.0.1`, so
+/// `from="*,!127.0.0.1"` admitted 127.0.0.1 and `from="127.0.0.1"` locked it out.
+#[tokio::test]
+async fn from_matches_ipv4_clients_of_an_ipv6_listener_as_ipv4() {
+    let (host, allowed, denied, cidr) = (
+        generate_ed25519("host"),
+        generate_ed25519("allowed"),
+        generate_ed25519("denied"),
+        generate_ed25519("cidr"),
+    );
+    let text = [
+        line(r#"rrssh-users="ada",from="127.0.0.1""#, &allowed),
+        line(r#"rrssh-users="ada",from="*,!127.0.0.1""#, &denied),
+        line(r#"rrssh-users="ada",from="*,!127.0.0.0/8""#, &cidr),
+    ]
+    .concat();
+    let Ok(hub) = rrssh::Server::new()
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::parse(&text, "authorized_keys").unwrap())
+        .auth_rejection_time(Duration::from_millis(10))
+        .bind("[::]:0")
+        .await
+    else {
+        crate::skipped("IPv6 listener: this machine has no IPv6");
+        return;
+    };
+    let dial = |key: &PrivateKey| {
+        Client::builder(format!("127.0.0.1:{}", hub.local_addr().port()))
+            .user("ada")
+            .identity(key.clone())
+            .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+            .connect()
+    };
+    dial(&allowed)
+        .await
+        .expect("from=127.0.0.1 admits 127.0.0.1");
+    assert!(dial(&denied).await.is_err(), "!127.0.0.1 refuses 127.0.0.1");
+    assert!(dial(&cidr).await.is_err(), "!127.0.0.0/8 refuses 127.0.0.1");
+}
+
+/// Before: `command="…"` was ignored, so a key meant for one command got the API (and any
+/// command or a shell with terminals on). Now, as under sshd, the forced command runs
+/// whatever is asked, and the `rrssh` subsystem is refused.
+#[tokio::test]
+async fn a_forced_command_is_all_a_key_gets() {
+    let (host, key) = (generate_ed25519("host"), generate_ed25519("backup"));
+    let text = line(
+        r#"rrssh-users="ada",command="echo forced:$SSH_ORIGINAL_COMMAND""#,
+        &key,
+    );
+    let hub = rrssh::Server::new()
+        .host_key(host.clone())
+        .authorized_keys(AuthorizedKeys::parse(&text, "authorized_keys").unwrap())
+        .router(Router::new().route("/secret", get(|| async { "secret" })))
+        .terminal(rrssh::terminal::Terminal::shell("/bin/sh"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let builder = || {
+        Client::builder(hub.local_addr().to_string())
+            .user("ada")
+            .identity(key.clone())
+            .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+    };
+    match builder().connect().await {
+        Err(rrssh::transport::ConnectError::SubsystemRefused) => {}
+        other => panic!("expected the subsystem refused, got {other:?}"),
+    }
+}
