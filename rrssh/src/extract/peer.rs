@@ -38,7 +38,8 @@ pub struct PeerInfo {
     pub scopes: Grants,
     /// The groups its `authorized_keys` line puts it in (`rrssh-groups="…"`).
     pub groups: Grants,
-    /// The service names it may register on a hub (`rrssh-services="…"`); `None`: any.
+    /// The service names it may register on a hub (`rrssh-services="…"`); `None`: the line has
+    /// no such option (the hub's open registration decides).
     pub services: Option<Grants>,
 }
 
@@ -152,7 +153,8 @@ impl Peer {
         self.0.scopes.grants(scope)
     }
 
-    /// Whether its key may register the service name `name` on a hub.
+    /// Whether its key's `rrssh-services` list names `name` (true without the option; the hub
+    /// then also applies its reservations and open-registration setting).
     pub fn may_serve(&self, name: &str) -> bool {
         self.0.services.as_ref().is_none_or(|s| s.grants(name))
     }

@@ -1,5 +1,17 @@
 //! The registry of connected peers on a serving end (the hub in reverse mode): who is
 //! connected, under which service name, and a client to call each of them.
+//!
+//! Service names belong to keys:
+//!
+//! - A name listed (or matched by a pattern) in some key's `rrssh-services="…"` is reserved for
+//!   the keys whose lists match it: no other key can take it, even while its owner is away.
+//! - A key without `rrssh-services` registers names only if the hub allows open registration
+//!   ([`Server::open_registration`](crate::Server::open_registration)), and never a reserved one.
+//! - A name belongs to the key that registered it; the same key registering it again replaces
+//!   the older session. Once the owner has been gone for the grace period
+//!   ([`Server::name_grace`](crate::Server::name_grace), 5 minutes), the name is free again.
+//! - Names are 1 to [`MAX_NAME`] of `A-Z a-z 0-9 . _ - :`, and a hub holds at most
+//!   [`Server::max_names`](crate::Server::max_names) of them.
 
 mod handle;
 mod names;

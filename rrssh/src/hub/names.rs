@@ -10,18 +10,7 @@ use crate::keys::AuthorizedKeys;
 /// The longest service name a hub registers.
 pub const MAX_NAME: usize = 64;
 
-/// The rules for service names on a hub.
-///
-/// - A name listed (or matched by a pattern) in some key's `rrssh-services="…"` is **reserved**
-///   for the keys whose lists match it: no other key can take it, even while its owner is away.
-/// - A key without `rrssh-services` registers names only if open registration is on
-///   ([`Server::open_registration`](crate::Server::open_registration)), and never a reserved
-///   one.
-/// - A name belongs to the key that registered it; the same key registering it again replaces
-///   the older session. When the owner has been gone for the grace period, the name is
-///   forgotten and free again.
-/// - Names are 1 to [`MAX_NAME`] of `A-Z a-z 0-9 . _ - :`, and the registry holds at most
-///   `max_names` of them (connected or remembered).
+/// The rules for service names on a hub (see the [module docs](super)).
 #[derive(Debug, Clone)]
 pub(crate) struct NamePolicy {
     pub(crate) reserved: Vec<Grants>,

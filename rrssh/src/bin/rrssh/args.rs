@@ -115,6 +115,10 @@ pub(crate) enum Command {
         /// The gateway's bearer tokens: lines of `NAME TOKEN [call:PEER,…]`.
         #[arg(long, value_name = "FILE", requires = "gateway")]
         gateway_tokens: Option<PathBuf>,
+        /// Let keys without `rrssh-services="…"` register service names (never one another
+        /// key's `rrssh-services` lists).
+        #[arg(long)]
+        open_registration: bool,
     },
     /// A persistent TCP tunnel, like `ssh -N -L` or `ssh -N -R`, reconnecting as needed, until
     /// Ctrl-C.

@@ -7,6 +7,7 @@ pub(super) async fn hub(
     host_key: &Path,
     authorized: &Path,
     gateway: Option<(String, std::path::PathBuf)>,
+    open_registration: bool,
 ) -> Result<ExitCode, String> {
     let key =
         rrssh::keys::load_or_generate_ed25519(host_key, "rrssh-hub").map_err(|e| e.to_string())?;
@@ -21,6 +22,7 @@ pub(super) async fn hub(
         .host_key(key)
         .authorized_keys(authorized)
         .relay(true)
+        .open_registration(open_registration)
         .bind(listen)
         .await
         .map_err(|e| e.to_string())?;

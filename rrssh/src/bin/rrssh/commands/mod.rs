@@ -69,9 +69,17 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             authorized_keys,
             gateway,
             gateway_tokens,
+            open_registration,
         } => {
             let gateway = gateway.zip(gateway_tokens);
-            hub(&listen, &host_key, &authorized_keys, gateway).await
+            hub(
+                &listen,
+                &host_key,
+                &authorized_keys,
+                gateway,
+                open_registration,
+            )
+            .await
         }
         Command::Peers { target } => peers(&common, &target).await,
         Command::Shell { target, command } => shell(&common, &target, command).await,
