@@ -685,7 +685,8 @@ async fn webshell_serves_a_terminal_to_the_browser_behind_a_token() {
             .await
             .unwrap();
         c.write_all(
-            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
         )
         .await
         .unwrap();
