@@ -295,6 +295,12 @@ impl Drop for Taken<'_> {
     }
 }
 
+/// A served call's request body stayed silent for the connection's `body_idle_timeout` while
+/// its handler waited; the call was reset with 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body sent nothing for {} s", .0.as_secs_f64())]
+pub struct BodyIdle(pub std::time::Duration);
+
 /// A body grew past the limit it was read with.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("body is larger than the limit of {limit} bytes")]

@@ -49,14 +49,16 @@ where
         if self.rule.allows(peer) {
             return AuthorizeFuture::inner(self.inner.call(req));
         }
-        tracing::warn!(
-            user = %peer.user(),
-            fingerprint = %peer.fingerprint(),
-            method = %req.method(),
-            path = %req.uri().path(),
-            requires = %self.rule,
-            "call refused"
-        );
+        crate::logging::limited("call-refused", || {
+            tracing::warn!(
+                user = %peer.user(),
+                fingerprint = %peer.fingerprint(),
+                method = %req.method(),
+                path = %req.uri().path(),
+                requires = %self.rule,
+                "call refused"
+            );
+        });
         let e = ApiError::new(
             StatusCode::FORBIDDEN,
             format!(

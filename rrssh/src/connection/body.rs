@@ -11,6 +11,7 @@ use http_body::Frame;
 
 use super::Shared;
 use crate::BoxError;
+use crate::body::BodyIdle;
 use crate::client::Error;
 
 /// The most one poll hands to the application.
@@ -137,12 +138,6 @@ impl RecvBody {
         })
     }
 }
-
-/// A served call's request body stayed silent for the connection's `body_idle_timeout` while
-/// its handler waited; the call was reset with 408.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body sent nothing for {} s", .0.as_secs_f64())]
-pub struct BodyIdle(pub std::time::Duration);
 
 /// A body error with the message the connection gave.
 #[derive(Debug, thiserror::Error)]

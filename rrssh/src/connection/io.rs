@@ -111,7 +111,9 @@ where
                     let msg = format!(
                         "the peer sent over {READ_AHEAD} bytes while not reading the answers to what it sent"
                     );
-                    tracing::warn!("{msg}; closing");
+                    crate::logging::limited("read-ahead", || {
+                        tracing::warn!("{msg}; closing");
+                    });
                     st.conn.close(goaway::LIMIT, &msg);
                     shared.dispatch(&mut st);
                     drop(st);

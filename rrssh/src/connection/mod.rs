@@ -24,7 +24,6 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::AbortHandle;
 use tower::util::BoxCloneSyncService;
 
-pub use self::body::BodyIdle;
 use self::body::{BodyEnd, BodyQueue};
 pub use self::call::ResponseFuture;
 use crate::client::Error;

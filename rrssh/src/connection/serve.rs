@@ -68,7 +68,9 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
             Some(Ok(())) => {}
             Some(Err(())) => {
                 // A panicking handler (or response body) fails its own call, nothing else.
-                tracing::error!(call = id, "handler panicked");
+                crate::logging::limited("handler-panicked", || {
+                    tracing::error!(call = id, "handler panicked");
+                });
                 let _ = task_shared.with_conn(|c| c.send_reset(id, 500, "the handler panicked"));
             }
             None => deadline_passed(&task_shared, id, head_sent.load(Ordering::Acquire)),
@@ -149,7 +151,9 @@ async fn respond(shared: &Arc<Shared>, id: u32, res: Response, head_sent: &Atomi
         let inline = match sent {
             Err(SendError::Encode(e)) => {
                 let msg = format!("the response head could not be encoded: {e}");
-                tracing::error!(call = id, error = %e, "response head could not be encoded");
+                crate::logging::limited("bad-response-head", || {
+                    tracing::error!(call = id, error = %e, "response head could not be encoded");
+                });
                 let _ = st.conn.send_reset(id, 500, &msg);
                 true
             }

@@ -33,7 +33,7 @@ pub(crate) async fn read_body(req: Request) -> Result<Bytes, (StatusCode, String
         .map_err(|e: BoxError| {
             if e.is::<crate::body::BodyBufferFull>() {
                 (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            } else if let Some(idle) = e.downcast_ref::<crate::connection::BodyIdle>() {
+            } else if let Some(idle) = e.downcast_ref::<crate::body::BodyIdle>() {
                 (StatusCode::REQUEST_TIMEOUT, idle.to_string())
             } else if e.is::<LengthLimitError>() {
                 (

@@ -103,7 +103,9 @@ pub(crate) async fn relay_call(
     req: Request,
 ) -> Response {
     if !may_call(caller, name) {
-        tracing::warn!(caller = %caller.fingerprint(), peer = name, "relay refused");
+        crate::logging::limited("relay-refused", || {
+            tracing::warn!(caller = %caller.fingerprint(), peer = name, "relay refused");
+        });
         return ApiError::new(
             StatusCode::FORBIDDEN,
             format!(

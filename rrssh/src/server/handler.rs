@@ -67,7 +67,9 @@ impl ConnHandler {
             return false;
         };
         if !self.pty_allowed {
-            tracing::warn!(fingerprint = %peer.fingerprint(), "terminal refused: no-pty for this key");
+            crate::logging::limited("no-pty", || {
+                tracing::warn!(fingerprint = %peer.fingerprint(), "terminal refused: no-pty for this key");
+            });
             return false;
         }
         let Some(ch) = self.channels.remove(&channel) else {
@@ -206,10 +208,12 @@ impl russh::server::Handler for ConnHandler {
         if self.peer.is_some() && self.sessions.len() >= self.shared.max_sessions {
             let limit = self.shared.max_sessions;
             crate::logging::limited("session-limit", || {
-                tracing::warn!(
-                    limit,
-                    "too many session channels on one connection; refused"
-                );
+                crate::logging::limited("tunnel-refused", || {
+                    tracing::warn!(
+                        limit,
+                        "too many session channels on one connection; refused"
+                    );
+                });
             });
             reply
                 .reject(russh::ChannelOpenFailure::ResourceShortage)
@@ -259,12 +263,14 @@ impl russh::server::Handler for ConnHandler {
         if let Some(why) =
             tunnels.refusal(&self.shared.permit_open, host_to_connect, port_to_connect)
         {
-            tracing::warn!(
-                fingerprint = %peer.fingerprint(),
-                user = %peer.user(),
-                target = %format!("{host_to_connect}:{port_to_connect}"),
-                "tunnel refused: {why}"
-            );
+            crate::logging::limited("listen-refused", || {
+                tracing::warn!(
+                    fingerprint = %peer.fingerprint(),
+                    user = %peer.user(),
+                    target = %format!("{host_to_connect}:{port_to_connect}"),
+                    "tunnel refused: {why}"
+                );
+            });
             reply
                 .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
@@ -325,7 +331,9 @@ impl russh::server::Handler for ConnHandler {
         let listener = match TcpListener::bind((host.as_str(), requested)).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(listen = %format!("{host}:{requested}"), error = %e, "remote tunnel: cannot listen");
+                crate::logging::limited("listen-failed", || {
+                    tracing::warn!(listen = %format!("{host}:{requested}"), error = %e, "remote tunnel: cannot listen");
+                });
                 return Ok(false);
             }
         };

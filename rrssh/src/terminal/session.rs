@@ -83,7 +83,9 @@ pub(crate) async fn run(
     let (master, mut child) = match started {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(error = %e, "terminal: cannot start the program");
+            crate::logging::limited("terminal-start", || {
+                tracing::warn!(error = %e, "terminal: cannot start the program");
+            });
             let _ = session
                 .data(
                     id,

@@ -155,10 +155,12 @@ impl Conn {
         else {
             let (status, msg) = head.err().unwrap_or((400, "not a request head".into()));
             if status == 429 {
-                tracing::warn!(
-                    limit = self.limits.max_concurrent_calls,
-                    "too many concurrent calls"
-                );
+                crate::logging::limited("too-many-calls", || {
+                    tracing::warn!(
+                        limit = self.limits.max_concurrent_calls,
+                        "too many concurrent calls"
+                    );
+                });
             }
             self.push_frame(
                 FrameType::Reset,

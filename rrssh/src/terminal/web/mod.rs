@@ -292,7 +292,9 @@ async fn socket(
         return denied();
     }
     if !same_origin(&headers) {
-        tracing::warn!(origin = ?headers.get(header::ORIGIN), "web terminal: WebSocket from another origin refused");
+        crate::logging::limited("web-terminal-origin", || {
+            tracing::warn!(origin = ?headers.get(header::ORIGIN), "web terminal: WebSocket from another origin refused");
+        });
         return (
             StatusCode::FORBIDDEN,
             "a WebSocket from another origin is refused\n",
@@ -332,7 +334,9 @@ async fn relay(web: WebTerminal, mut ws: WebSocket, cols: u16, rows: u16) {
     let TerminalSession { input, mut output } = match web.open(cols, rows).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, "web terminal: no session");
+            crate::logging::limited("web-terminal-session", || {
+                tracing::warn!(error = %e, "web terminal: no session");
+            });
             let msg = serde_json::json!({"type": "error", "message": e}).to_string();
             let _ = ws.send(Message::Text(msg.into())).await;
             let _ = ws.send(Message::Close(None)).await;
