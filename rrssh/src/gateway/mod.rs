@@ -72,16 +72,17 @@ impl Gateway {
         self
     }
 
-    /// How long a client may take to send a request's head (default 10 s); slower
-    /// connections (slowloris) are closed. Applies to [`serve`](Self::serve).
+    /// How long a client may take to send a request's head (default 10 s), counted from the
+    /// end of the previous answer on a kept-alive connection; slower connections (slowloris)
+    /// and idle kept-alive ones are closed. Applies to [`serve`](Self::serve).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.http.header_timeout = timeout;
         self
     }
 
     /// How long a connection may go without a byte either way (default 120 s) before it is
-    /// closed, whether between requests or waiting on a silent peer. Applies to
-    /// [`serve`](Self::serve).
+    /// closed, even with a request in flight (a call to a peer that stays silent that long, a
+    /// stream that pauses that long). Applies to [`serve`](Self::serve).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.http.idle_timeout = timeout;
         self

@@ -566,3 +566,53 @@ async fn a_peer_lost_mid_stream_fails_the_http_transfer() {
     );
     assert!(end.is_err(), "a cut stream must not end cleanly");
 }
+
+/// Before: the gateway never cut idle or slowloris connections. A head sent too slowly is
+/// cut at the header timeout; a kept-alive connection that goes quiet at the idle timeout; one
+/// over the connection cap is answered 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_idle_connections_and_one_too_many_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(|g| {
+        g.header_timeout(Duration::from_millis(500))
+            .idle_timeout(Duration::from_secs(1))
+            .max_connections(4)
+    })
+    .await;
+    let closed_within = |mut tcp: tokio::net::TcpStream, limit: Duration| async move {
+        let start = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let r = tokio::time::timeout(limit, tcp.read_to_end(&mut buf)).await;
+        (
+            r.is_ok(),
+            start.elapsed(),
+            String::from_utf8_lossy(&buf).into_owned(),
+        )
+    };
+    // A head that never ends.
+    let mut slow = tokio::net::TcpStream::connect(s.http).await.unwrap();
+    slow.write_all(b"GET /peers HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (closed, after, _) = closed_within(slow, Duration::from_secs(5)).await;
+    assert!(closed, "a slow head must be cut");
+    println!("slow head cut after {after:?}");
+    // A connection that asked once, then says nothing.
+    let mut idle = tokio::net::TcpStream::connect(s.http).await.unwrap();
+    let req = format!("GET /peers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPS}\r\n\r\n");
+    idle.write_all(req.as_bytes()).await.unwrap();
+    let (closed, after, text) = closed_within(idle, Duration::from_secs(5)).await;
+    assert!(closed && text.starts_with("HTTP/1.1 200"), "{text}");
+    println!("idle connection cut after {after:?}");
+    // Four held; the fifth is told why.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(s.http).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fifth = tokio::net::TcpStream::connect(s.http).await.unwrap();
+    let (closed, _, text) = closed_within(fifth, Duration::from_secs(2)).await;
+    assert!(closed && text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("limit of 4 connections"), "{text}");
+    drop(held);
+}
