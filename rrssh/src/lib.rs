@@ -7,6 +7,9 @@ mod macros;
 pub mod auth;
 mod body;
 pub mod client;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub mod cluster;
 pub mod connection;
 mod error;
 pub mod error_handling;

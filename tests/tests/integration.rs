@@ -1,5 +1,6 @@
 //! All integration tests, in one binary (each test binary costs a link on CI).
 
+mod cluster;
 mod core;
 mod gateway;
 mod openssh;

@@ -16,11 +16,14 @@
 mod handle;
 mod names;
 pub mod relay;
+mod remote;
 
 pub use self::handle::Hub;
 pub use self::names::MAX_NAME;
 pub(crate) use self::names::NamePolicy;
 use self::names::{Owned, forget_stale};
+pub use self::remote::RemotePeer;
+pub(crate) use self::remote::{Remote, RemoteCall};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,8 +49,10 @@ pub struct PeerSummary {
     pub name: Option<String>,
     /// Its identity.
     pub peer: Peer,
-    /// When it connected.
+    /// When it connected (for a peer on another hub: when this hub learned of it).
     pub connected_at: SystemTime,
+    /// The hub of a cluster holding it, if not this one.
+    pub hub: Option<String>,
 }
 
 /// A change in the set of connected peers (the seeds' "connections" channel).
@@ -100,6 +105,8 @@ struct State {
 pub struct Registry {
     state: Arc<Mutex<State>>,
     events: broadcast::Sender<HubEvent>,
+    /// The other hubs of a cluster, once joined.
+    remote: Arc<std::sync::OnceLock<Arc<dyn Remote>>>,
 }
 
 impl Default for Registry {
@@ -128,7 +135,18 @@ impl Registry {
                 ..State::default()
             })),
             events: broadcast::channel(1024).0,
+            remote: Arc::default(),
         }
+    }
+
+    /// Joins the other hubs of a cluster: names are published to them, and peers they hold are
+    /// listed and called through them.
+    pub(crate) fn set_remote(&self, remote: Arc<dyn Remote>) {
+        let _ = self.remote.set(remote);
+    }
+
+    fn remote(&self) -> Option<&Arc<dyn Remote>> {
+        self.remote.get()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -166,6 +184,19 @@ impl Registry {
                 }
                 let (grace, max) = (st.policy.grace, st.policy.max_names);
                 forget_stale(&mut st.names, grace, std::time::Instant::now());
+                if let Some(r) = self.remote().and_then(|r| r.lookup(n))
+                    && r.fingerprint != peer.fingerprint()
+                {
+                    drop(st);
+                    return refuse(
+                        n,
+                        &peer,
+                        format!(
+                            "the service name `{n}` belongs to another key (on hub {})",
+                            r.hub
+                        ),
+                    );
+                }
                 match st.names.get(n) {
                     Some(o) if o.owner != peer.fingerprint() => {
                         drop(st);
@@ -209,6 +240,9 @@ impl Registry {
         if let Some(old) = replaced {
             old.close("replaced by a newer session of the same name");
         }
+        if let (Some(r), Some(n)) = (self.remote(), &name) {
+            r.published(n, peer.fingerprint(), peer.user());
+        }
         tracing::info!(name = ?name, user = %peer.user(), fingerprint = %peer.fingerprint(), "peer connected");
         let _ = self.events.send(HubEvent::Connected { name, peer });
         Ok(())
@@ -219,12 +253,18 @@ impl Registry {
         let entry = {
             let mut st = self.lock();
             let entry = st.by_id.remove(&id);
+            let mut withdrawn = None;
             if let Some(Entry { name: Some(n), .. }) = &entry
                 && let Some(o) = st.names.get_mut(n)
                 && o.id == id
             {
                 o.id = 0;
                 o.away_since = Some(std::time::Instant::now());
+                withdrawn = Some(n.clone());
+            }
+            drop(st);
+            if let (Some(r), Some(n)) = (self.remote(), withdrawn) {
+                r.withdrawn(&n);
             }
             entry
         };
@@ -248,8 +288,21 @@ impl Registry {
                 name: e.name.clone(),
                 peer: e.peer.clone(),
                 connected_at: e.connected_at,
+                hub: None,
             })
             .collect();
+        drop(st);
+        if let Some(r) = self.remote() {
+            for p in r.peers() {
+                let info = crate::extract::PeerInfo::new(p.user, p.fingerprint).service(&p.name);
+                out.push(PeerSummary {
+                    name: Some(p.name),
+                    peer: Peer::new(info),
+                    connected_at: SystemTime::now(),
+                    hub: Some(p.hub),
+                });
+            }
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
@@ -282,6 +335,12 @@ impl Registry {
         self.lock().by_id.values().map(|e| e.conn.clone()).collect()
     }
 
+    /// A call to the peer `name` if it is connected to this hub (never through another hub).
+    pub(crate) fn call_local(&self, name: &str, req: Request) -> Option<ResponseFuture> {
+        let mut conn = self.connection_of(name)?;
+        Some(conn.call(req))
+    }
+
     fn connection_of(&self, name: &str) -> Option<Connection> {
         let st = self.lock();
         let owned = st.names.get(name)?;
@@ -306,28 +365,46 @@ impl fmt::Debug for PeerClient {
 }
 
 impl PeerClient {
-    /// Whether the peer is connected now.
+    /// Whether the peer is connected now, to this hub or (in a cluster) to another.
     pub fn is_connected(&self) -> bool {
         self.registry.connection_of(&self.name).is_some()
+            || self
+                .registry
+                .remote()
+                .is_some_and(|r| r.lookup(&self.name).is_some())
+    }
+
+    /// The hub of a cluster holding the peer, if another hub does (and this one does not).
+    pub fn remote_hub(&self) -> Option<String> {
+        if self.registry.connection_of(&self.name).is_some() {
+            return None;
+        }
+        self.registry.remote()?.lookup(&self.name).map(|r| r.hub)
     }
 }
 
 impl Service<Request> for PeerClient {
     type Response = Response;
     type Error = Error;
-    type Future =
-        futures_util::future::Either<ResponseFuture, std::future::Ready<Result<Response, Error>>>;
+    type Future = futures_util::future::Either<
+        ResponseFuture,
+        futures_util::future::Either<RemoteCall, std::future::Ready<Result<Response, Error>>>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match self.registry.connection_of(&self.name) {
-            Some(mut conn) => futures_util::future::Either::Left(conn.call(req)),
-            None => futures_util::future::Either::Right(std::future::ready(Err(
-                Error::Unavailable(format!("no peer named `{}` is connected", self.name)),
-            ))),
+        use futures_util::future::Either;
+        if let Some(mut conn) = self.registry.connection_of(&self.name) {
+            return Either::Left(conn.call(req));
         }
+        if let Some(call) = self.registry.remote().and_then(|r| r.call(&self.name, req)) {
+            return Either::Right(Either::Left(call));
+        }
+        Either::Right(Either::Right(std::future::ready(Err(Error::Unavailable(
+            format!("no peer named `{}` is connected", self.name),
+        )))))
     }
 }

@@ -51,6 +51,8 @@ pub struct Server {
     max_listeners: usize,
     relay: bool,
     names: crate::hub::NamePolicy,
+    #[cfg(feature = "cluster")]
+    cluster: Option<crate::cluster::Cluster>,
     permit_open: crate::tunnel::PermitOpen,
     permit_listen: crate::tunnel::PermitOpen,
     #[cfg(feature = "terminal")]
@@ -115,6 +117,8 @@ impl Server {
             max_listeners: 16,
             relay: false,
             names: crate::hub::NamePolicy::default(),
+            #[cfg(feature = "cluster")]
+            cluster: None,
             permit_open: crate::tunnel::PermitOpen::none(),
             permit_listen: crate::tunnel::PermitOpen::none(),
             #[cfg(feature = "terminal")]
@@ -252,6 +256,15 @@ impl Server {
     /// (default 5 minutes); then any key allowed to may take it.
     pub fn name_grace(mut self, grace: Duration) -> Self {
         self.names.grace = grace;
+        self
+    }
+
+    /// Joins a cluster of hubs on NATS (see [`cluster`](crate::cluster)): peers connected to any
+    /// hub of it are listed and called through this one.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn cluster(mut self, cluster: crate::cluster::Cluster) -> Self {
+        self.cluster = Some(cluster);
         self
     }
 

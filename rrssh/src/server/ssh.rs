@@ -78,6 +78,11 @@ impl Server {
         let unauthenticated = Arc::new(AtomicUsize::new(0));
         let per_source = PerSource::default();
         let (stop_tx, mut stop_rx) = watch::channel(false);
+        #[cfg(feature = "cluster")]
+        if let Some(c) = self.cluster {
+            let node = crate::cluster::start(c, registry.clone(), stop_rx.clone());
+            registry.set_remote(node);
+        }
         let stop = async move {
             let _ = stop_rx.changed().await;
         };

@@ -86,6 +86,8 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub struct ClientBuilder {
     addr: String,
+    /// More addresses of the same service (hubs of a cluster), tried in turn.
+    fallbacks: Vec<String>,
     user: String,
     key: Option<Arc<PrivateKey>>,
     host_keys: Option<HostKeyPolicy>,
@@ -110,6 +112,28 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// Another address of the same service (another hub of a cluster): a
+    /// [`ReconnectingClient`](super::ReconnectingClient) that loses its hub, or is told to go
+    /// away, dials the next address at once, and backs off only after every address failed.
+    /// (A host name that resolves to several addresses is tried address by address already.)
+    pub fn fallback(mut self, addr: impl Into<String>) -> Self {
+        self.fallbacks.push(addr.into());
+        self
+    }
+
+    /// Every address, the first one first.
+    pub(super) fn addresses(&self) -> Vec<String> {
+        std::iter::once(self.addr.clone())
+            .chain(self.fallbacks.iter().cloned())
+            .collect()
+    }
+
+    /// The same builder, dialing `addr`.
+    pub(super) fn at(mut self, addr: String) -> Self {
+        self.addr = addr;
+        self
+    }
+
     /// The user name to log in as (default: `$USER`, else `rrssh`).
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = user.into();
@@ -399,6 +423,7 @@ impl Client {
     pub fn builder(addr: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             addr: addr.into(),
+            fallbacks: Vec::new(),
             user: std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned()),
             key: None,
             host_keys: None,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, watch};
 use tower_service::Service;
@@ -134,10 +134,16 @@ async fn supervise(
     inner: std::sync::Weak<Inner>,
 ) {
     let mut attempt = 0u32;
+    let addresses = builder.addresses();
+    let mut next = 0usize;
+    // Failures since the last connection, across addresses: back off only after a full round.
+    let mut failed_in_round = 0usize;
     loop {
         let _ = events.send(ConnectionEvent::Connecting { attempt });
-        match builder.clone().connect().await {
+        let addr = addresses[next % addresses.len()].clone();
+        match builder.clone().at(addr).connect().await {
             Ok(client) => {
+                failed_in_round = 0;
                 let up = Instant::now();
                 let _ = events.send(ConnectionEvent::Connected);
                 current.send_replace(Some(client.clone()));
@@ -160,12 +166,25 @@ async fn supervise(
                 if up.elapsed() >= backoff.reset_after {
                     attempt = 0;
                 }
+                if addresses.len() > 1 {
+                    next += 1;
+                    // Another hub is there: go to it now (unless connections do not last, which
+                    // backs off as usual).
+                    if up.elapsed() >= Duration::from_secs(1) {
+                        continue;
+                    }
+                }
             }
             Err(e) => {
                 tracing::debug!(error = %e, attempt, "rrssh connect failed");
                 let _ = events.send(ConnectionEvent::Disconnected {
                     reason: e.to_string(),
                 });
+                next += 1;
+                failed_in_round += 1;
+                if !failed_in_round.is_multiple_of(addresses.len()) {
+                    continue;
+                }
             }
         }
         let delay = backoff.delay(attempt);

@@ -1,0 +1,347 @@
+#![doc = include_str!("../docs/cluster.md")]
+
+mod calls;
+mod presence;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+
+use self::presence::{Presence, key_of, name_of, now_ms};
+use crate::hub::{Registry, RemoteCall, RemotePeer};
+use crate::{Request, client::Backoff};
+
+/// How a hub joins a cluster of hubs on NATS (see the [module docs](self)).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Cluster {
+    url: String,
+    hub_id: String,
+    ttl: Duration,
+    default_timeout: Duration,
+}
+
+impl Cluster {
+    /// Joins the cluster whose NATS server (with JetStream) is at `url`
+    /// (`nats://127.0.0.1:4222`), under a random hub id.
+    pub fn new(url: impl Into<String>) -> Self {
+        let mut id = [0u8; 6];
+        let _ = getrandom::fill(&mut id);
+        Self {
+            url: url.into(),
+            hub_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            ttl: Duration::from_secs(3),
+            default_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// This hub's id in the cluster (letters, digits, `-` and `_`; default random).
+    pub fn hub_id(mut self, id: impl Into<String>) -> Self {
+        self.hub_id = id.into();
+        self
+    }
+
+    /// How long a hub's names outlive its last heartbeat (default 3 s; heartbeats every third
+    /// of it). A hub that dies is forgotten this long after.
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.max(Duration::from_millis(300));
+        self
+    }
+
+    /// The deadline of a call through another hub that carries none (default 30 s).
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// This hub's id.
+    pub fn id(&self) -> &str {
+        &self.hub_id
+    }
+}
+
+/// A name this hub holds.
+#[derive(Debug, Clone)]
+struct Held {
+    presence: Presence,
+    /// Written since it changed.
+    written: bool,
+}
+
+/// A hub's part in the cluster.
+pub(crate) struct Node {
+    cfg: Cluster,
+    client: OnceLock<async_nats::Client>,
+    /// Names other hubs hold, and when each was last refreshed.
+    remote: Mutex<HashMap<String, (Presence, Instant)>>,
+    /// Names this hub holds.
+    local: Mutex<HashMap<String, Held>>,
+    /// Names to delete from the bucket.
+    gone: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+/// Starts this hub's part: connects to NATS in the background (with backoff, again after any
+/// loss), serves calls from other hubs, and keeps presence, until `stop` says the hub stopped
+/// (or its sender is dropped with the hub); then this hub's names are taken out of the bucket.
+pub(crate) fn start(
+    cfg: Cluster,
+    registry: Registry,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Arc<Node> {
+    let node = Arc::new(Node {
+        cfg,
+        client: OnceLock::new(),
+        remote: Mutex::default(),
+        local: Mutex::default(),
+        gone: Mutex::default(),
+        changed: Notify::new(),
+    });
+    let weak = Arc::downgrade(&node);
+    let run = async move {
+        let Some(n) = weak.upgrade() else { return };
+        let url = n.cfg.url.clone();
+        drop(n);
+        let client = match async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connect(url.as_str())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, %url, "cluster: cannot use NATS");
+                return;
+            }
+        };
+        let Some(n) = weak.upgrade() else { return };
+        let _ = n.client.set(client.clone());
+        let serving = calls::serve(client.clone(), n.cfg.hub_id.clone(), registry, weak.clone());
+        drop(n);
+        tokio::join!(serving, presence_loop(weak, client));
+    };
+    let leaving = node.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = run => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        leaving.leave().await;
+    });
+    node
+}
+
+impl Node {
+    /// Takes this hub's names out of the bucket, so other hubs forget them now rather than one
+    /// TTL later.
+    async fn leave(&self) {
+        let names: Vec<String> = lock(&self.local).drain().map(|(k, _)| k).collect();
+        let Some(client) = self.client.get() else {
+            return;
+        };
+        let js = async_nats::jetstream::new(client.clone());
+        let gone = async {
+            if let Ok(kv) = js.get_key_value(presence::BUCKET).await {
+                for name in names {
+                    let _ = kv.delete(key_of(&name)).await;
+                }
+            }
+            let _ = client.flush().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), gone).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps the bucket, this hub's names in it, and the watch on the others', through NATS
+/// losses, until the node is gone.
+async fn presence_loop(node: std::sync::Weak<Node>, client: async_nats::Client) {
+    let js = async_nats::jetstream::new(client);
+    let backoff = Backoff::default();
+    let mut attempt = 0u32;
+    loop {
+        let Some(n) = node.upgrade() else { return };
+        let ttl = n.cfg.ttl;
+        drop(n);
+        let kv = match js.get_key_value(presence::BUCKET).await {
+            Ok(kv) => Ok(kv),
+            Err(_) => js
+                .create_key_value(presence::bucket(ttl))
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        let kv = match kv {
+            Ok(kv) => kv,
+            Err(e) => {
+                attempt += 1;
+                let wait = backoff.delay(attempt);
+                tracing::debug!(error = %e, ?wait, "cluster: presence bucket unavailable");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        attempt = 0;
+        let watch = tokio::spawn(watch(node.clone(), kv.clone()));
+        // Everything held is written again: after a NATS restart, presence is rebuilt.
+        if let Some(n) = node.upgrade() {
+            for h in lock(&n.local).values_mut() {
+                h.written = false;
+            }
+        }
+        let failed = heartbeat(&node, &kv, ttl).await;
+        watch.abort();
+        if !failed {
+            return;
+        }
+        tokio::time::sleep(backoff.delay(1)).await;
+    }
+}
+
+/// Writes this hub's names (changed ones at once, all every third of the TTL) and forgets
+/// other hubs' that went stale. Returns `true` when the bucket failed, `false` when the node
+/// is gone.
+async fn heartbeat(
+    node: &std::sync::Weak<Node>,
+    kv: &async_nats::jetstream::kv::Store,
+    ttl: Duration,
+) -> bool {
+    let mut tick = tokio::time::interval(ttl / 3);
+    loop {
+        let Some(n) = node.upgrade() else {
+            return false;
+        };
+        let all = tokio::select! {
+            _ = tick.tick() => true,
+            () = n.changed.notified() => false,
+        };
+        let writes: Vec<(String, Presence)> = lock(&n.local)
+            .iter_mut()
+            .filter(|(_, h)| all || !h.written)
+            .map(|(k, h)| {
+                h.written = true;
+                (k.clone(), h.presence.clone())
+            })
+            .collect();
+        let deletes = std::mem::take(&mut *lock(&n.gone));
+        let now = Instant::now();
+        lock(&n.remote).retain(|_, (_, seen)| now.duration_since(*seen) < ttl);
+        drop(n);
+        for (name, p) in writes {
+            let value = serde_json::to_vec(&p).unwrap_or_default();
+            if let Err(e) = kv.put(key_of(&name), value.into()).await {
+                tracing::debug!(error = %e, "cluster: presence write failed");
+                if let Some(n) = node.upgrade()
+                    && let Some(h) = lock(&n.local).get_mut(&name)
+                {
+                    h.written = false;
+                }
+                return true;
+            }
+        }
+        for name in deletes {
+            // Only if it is still this hub's entry: another hub may hold the name by now.
+            let ours = node.upgrade().map(|n| n.cfg.hub_id.clone());
+            if let Ok(Some(entry)) = kv.entry(key_of(&name)).await
+                && serde_json::from_slice::<Presence>(&entry.value)
+                    .is_ok_and(|p| Some(p.hub) == ours)
+            {
+                let _ = kv.delete(key_of(&name)).await;
+            }
+        }
+    }
+}
+
+/// Follows the bucket: other hubs' names come and go.
+async fn watch(node: std::sync::Weak<Node>, kv: async_nats::jetstream::kv::Store) {
+    let Ok(mut entries) = kv.watch_with_history(">").await else {
+        return;
+    };
+    while let Some(Ok(entry)) = entries.next().await {
+        let Some(n) = node.upgrade() else { return };
+        let name = name_of(&entry.key);
+        let mut remote = lock(&n.remote);
+        match entry.operation {
+            async_nats::jetstream::kv::Operation::Put => {
+                match serde_json::from_slice::<Presence>(&entry.value) {
+                    Ok(p) if p.hub != n.cfg.hub_id => {
+                        remote.insert(name, (p, Instant::now()));
+                    }
+                    // Our own entry, or the name moved here.
+                    Ok(_) => {
+                        remote.remove(&name);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cluster: a bad presence entry"),
+                }
+            }
+            _ => {
+                remote.remove(&name);
+            }
+        }
+    }
+}
+
+impl crate::hub::Remote for Node {
+    fn published(&self, name: &str, fingerprint: &str, user: &str) {
+        lock(&self.local).insert(
+            name.to_owned(),
+            Held {
+                presence: Presence {
+                    hub: self.cfg.hub_id.clone(),
+                    fingerprint: fingerprint.to_owned(),
+                    user: user.to_owned(),
+                    since: now_ms(),
+                },
+                written: false,
+            },
+        );
+        lock(&self.remote).remove(name);
+        self.changed.notify_one();
+    }
+
+    fn withdrawn(&self, name: &str) {
+        if lock(&self.local).remove(name).is_some() {
+            lock(&self.gone).push(name.to_owned());
+            self.changed.notify_one();
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<RemotePeer> {
+        lock(&self.remote).get(name).map(|(p, _)| RemotePeer {
+            name: name.to_owned(),
+            hub: p.hub.clone(),
+            fingerprint: p.fingerprint.clone(),
+            user: p.user.clone(),
+        })
+    }
+
+    fn peers(&self) -> Vec<RemotePeer> {
+        lock(&self.remote)
+            .iter()
+            .map(|(name, (p, _))| RemotePeer {
+                name: name.clone(),
+                hub: p.hub.clone(),
+                fingerprint: p.fingerprint.clone(),
+                user: p.user.clone(),
+            })
+            .collect()
+    }
+
+    fn call(&self, name: &str, req: Request) -> Option<RemoteCall> {
+        let hub = lock(&self.remote).get(name)?.0.hub.clone();
+        let client = self.client.get()?.clone();
+        Some(Box::pin(calls::call(
+            client,
+            hub,
+            name.to_owned(),
+            req,
+            self.cfg.default_timeout,
+        )))
+    }
+}
