@@ -10,6 +10,9 @@ use rrssh::routing::{get, post, stream};
 use rrssh::{ApiError, Json, JsonStream, Params, Router, Server, StatusCode, routes};
 use serde_json::{Value, json};
 
+#[path = "cli/cluster.rs"]
+mod cluster;
+
 const BIN: &str = env!("CARGO_BIN_EXE_rrssh");
 
 struct Dir(PathBuf);

@@ -306,6 +306,24 @@ async fn services_on_three_hubs_answer_from_every_hub_and_move_when_a_hub_goes()
         "svc-2"
     );
 
+    // The HTTP gateway of hub-b reaches a service on hub-a.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = listener.local_addr().unwrap();
+    let gateway = rrssh::gateway::Gateway::new(hubs[1].registry())
+        .anonymous(rrssh::auth::Grants::parse("call:*").unwrap());
+    tokio::spawn(gateway.serve(listener));
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(gw).await.unwrap();
+        tcp.write_all(b"GET /peers/svc-0/who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut raw = String::new();
+        tcp.read_to_string(&mut raw).await.unwrap();
+        assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+        assert!(raw.ends_with("svc-0"), "{raw}");
+    }
+
     // hub-c goes: its services move to the others, and answer through either within 5 s.
     let gone = hubs.pop().unwrap();
     drop(gone);

@@ -119,6 +119,12 @@ pub(crate) enum Command {
         /// key's `rrssh-services` lists).
         #[arg(long)]
         open_registration: bool,
+        /// Join a cluster of hubs on this NATS server (with JetStream, 2.10 or newer).
+        #[arg(long, value_name = "nats://HOST:PORT")]
+        cluster: Option<String>,
+        /// This hub's id in the cluster (default random).
+        #[arg(long, value_name = "ID", requires = "cluster")]
+        hub_id: Option<String>,
     },
     /// A persistent TCP tunnel, like `ssh -N -L` or `ssh -N -R`, reconnecting as needed, until
     /// Ctrl-C.

@@ -8,6 +8,7 @@ pub(super) async fn hub(
     authorized: &Path,
     gateway: Option<(String, std::path::PathBuf)>,
     open_registration: bool,
+    cluster: Option<rrssh::cluster::Cluster>,
 ) -> Result<ExitCode, String> {
     let key =
         rrssh::keys::load_or_generate_ed25519(host_key, "rrssh-hub").map_err(|e| e.to_string())?;
@@ -18,7 +19,12 @@ pub(super) async fn hub(
     let authorized = AuthorizedKeys::load(authorized)
         .map_err(|e| e.to_string())?
         .owned_by(owner);
-    let hub = Server::new()
+    let mut server = Server::new();
+    if let Some(c) = cluster {
+        say!("joining the cluster as hub {}", c.id());
+        server = server.cluster(c);
+    }
+    let hub = server
         .host_key(key)
         .authorized_keys(authorized)
         .relay(true)

@@ -70,14 +70,24 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             gateway,
             gateway_tokens,
             open_registration,
+            cluster,
+            hub_id,
         } => {
             let gateway = gateway.zip(gateway_tokens);
+            let cluster = cluster.map(|url| {
+                let c = rrssh::cluster::Cluster::new(url);
+                match hub_id {
+                    Some(id) => c.hub_id(id),
+                    None => c,
+                }
+            });
             hub(
                 &listen,
                 &host_key,
                 &authorized_keys,
                 gateway,
                 open_registration,
+                cluster,
             )
             .await
         }
