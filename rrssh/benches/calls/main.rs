@@ -1,13 +1,15 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|gateway|overssh|stream|connect|memory` runs one scenario (`gateway` needs
-//! `--features gateway`).
+//! `-- --only unary|gateway|overssh|stream|connect|cluster|memory` runs one scenario (`gateway`
+//! needs `--features gateway`, `cluster` needs `--features cluster` and a nats-server 2.10+).
 //! Prints one JSON line per figure, then a table with the ratios.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod bare;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod measure;
 mod memory;
 mod rig;
@@ -272,6 +274,10 @@ async fn main() {
             cb,
             "bare russh connect+auth",
         ));
+    }
+    #[cfg(feature = "cluster")]
+    if opts.runs("cluster") {
+        cluster::cluster_figures(&rig, dur, &mut table).await;
     }
     if opts.runs("memory") {
         // Idle memory: server RSS growth per connection, measured in child processes.
