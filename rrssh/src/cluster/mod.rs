@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 
-use self::presence::{Presence, key_of, name_of, now_ms};
+use self::presence::{Key, Presence, alive, hub_key, key_of, now_ms, parse_key};
 use crate::hub::{Registry, RemoteCall, RemotePeer};
 use crate::{Request, client::Backoff};
 
@@ -46,7 +46,8 @@ impl Cluster {
     }
 
     /// How long a hub's names outlive its last heartbeat (default 3 s; heartbeats every third
-    /// of it). A hub that dies is forgotten this long after.
+    /// of it). A hub that dies is forgotten this long after, and its entries are deleted from
+    /// the bucket ten times as long after.
     pub fn presence_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl.max(Duration::from_millis(300));
         self
@@ -76,8 +77,10 @@ struct Held {
 pub(crate) struct Node {
     cfg: Cluster,
     client: OnceLock<async_nats::Client>,
-    /// Names other hubs hold, and when each was last refreshed.
-    remote: Mutex<HashMap<String, (Presence, Instant)>>,
+    /// Names other hubs hold, with their bucket revision.
+    remote: Mutex<HashMap<String, (Presence, u64)>>,
+    /// When each other hub last said it is alive.
+    hubs: Mutex<HashMap<String, Instant>>,
     /// Names this hub holds.
     local: Mutex<HashMap<String, Held>>,
     /// Names to delete from the bucket.
@@ -97,6 +100,7 @@ pub(crate) fn start(
         cfg,
         client: OnceLock::new(),
         remote: Mutex::default(),
+        hubs: Mutex::default(),
         local: Mutex::default(),
         gone: Mutex::default(),
         changed: Notify::new(),
@@ -149,6 +153,7 @@ impl Node {
                 for name in names {
                     let _ = kv.delete(key_of(&name)).await;
                 }
+                let _ = kv.delete(hub_key(&self.cfg.hub_id)).await;
             }
             let _ = client.flush().await;
         };
@@ -173,7 +178,7 @@ async fn presence_loop(node: std::sync::Weak<Node>, client: async_nats::Client) 
         let kv = match js.get_key_value(presence::BUCKET).await {
             Ok(kv) => Ok(kv),
             Err(_) => js
-                .create_key_value(presence::bucket(ttl))
+                .create_key_value(presence::bucket())
                 .await
                 .map_err(|e| e.to_string()),
         };
@@ -204,9 +209,9 @@ async fn presence_loop(node: std::sync::Weak<Node>, client: async_nats::Client) 
     }
 }
 
-/// Writes this hub's names (changed ones at once, all every third of the TTL) and forgets
-/// other hubs' that went stale. Returns `true` when the bucket failed, `false` when the node
-/// is gone.
+/// Writes this hub's liveness every third of the TTL and its names when they change, and
+/// sweeps the entries of hubs gone for long. Returns `true` when the bucket failed, `false`
+/// when the node is gone.
 async fn heartbeat(
     node: &std::sync::Weak<Node>,
     kv: &async_nats::jetstream::kv::Store,
@@ -217,22 +222,41 @@ async fn heartbeat(
         let Some(n) = node.upgrade() else {
             return false;
         };
-        let all = tokio::select! {
+        let beat = tokio::select! {
             _ = tick.tick() => true,
             () = n.changed.notified() => false,
         };
+        let me = n.cfg.hub_id.clone();
         let writes: Vec<(String, Presence)> = lock(&n.local)
             .iter_mut()
-            .filter(|(_, h)| all || !h.written)
+            .filter(|(_, h)| !h.written)
             .map(|(k, h)| {
                 h.written = true;
                 (k.clone(), h.presence.clone())
             })
             .collect();
         let deletes = std::mem::take(&mut *lock(&n.gone));
-        let now = Instant::now();
-        lock(&n.remote).retain(|_, (_, seen)| now.duration_since(*seen) < ttl);
+        // Entries of hubs not heard from for long: whoever notices deletes them (only if
+        // unchanged since seen, so a hub that came back keeps what it wrote again).
+        let sweep: Vec<(String, u64)> = if beat {
+            let hubs = lock(&n.hubs);
+            let long = ttl * presence::SWEEP_AFTER_TTLS;
+            lock(&n.remote)
+                .iter()
+                .filter(|(_, (p, _))| hubs.get(&p.hub).is_none_or(|t| t.elapsed() > long))
+                .map(|(name, (_, rev))| (name.clone(), *rev))
+                .collect()
+        } else {
+            Vec::new()
+        };
         drop(n);
+        if beat {
+            let value = now_ms().to_string();
+            if let Err(e) = kv.put(hub_key(&me), value.into()).await {
+                tracing::debug!(error = %e, "cluster: heartbeat failed");
+                return true;
+            }
+        }
         for (name, p) in writes {
             let value = serde_json::to_vec(&p).unwrap_or_default();
             if let Err(e) = kv.put(key_of(&name), value.into()).await {
@@ -247,43 +271,67 @@ async fn heartbeat(
         }
         for name in deletes {
             // Only if it is still this hub's entry: another hub may hold the name by now.
-            let ours = node.upgrade().map(|n| n.cfg.hub_id.clone());
             if let Ok(Some(entry)) = kv.entry(key_of(&name)).await
-                && serde_json::from_slice::<Presence>(&entry.value)
-                    .is_ok_and(|p| Some(p.hub) == ours)
+                && serde_json::from_slice::<Presence>(&entry.value).is_ok_and(|p| p.hub == me)
             {
-                let _ = kv.delete(key_of(&name)).await;
+                let _ = kv
+                    .delete_expect_revision(key_of(&name), Some(entry.revision))
+                    .await;
             }
+        }
+        for (name, rev) in sweep {
+            let _ = kv.delete_expect_revision(key_of(&name), Some(rev)).await;
         }
     }
 }
 
-/// Follows the bucket: other hubs' names come and go.
+/// Follows the bucket: other hubs' names and heartbeats come and go.
 async fn watch(node: std::sync::Weak<Node>, kv: async_nats::jetstream::kv::Store) {
     let Ok(mut entries) = kv.watch_with_history(">").await else {
         return;
     };
     while let Some(Ok(entry)) = entries.next().await {
         let Some(n) = node.upgrade() else { return };
-        let name = name_of(&entry.key);
-        let mut remote = lock(&n.remote);
-        match entry.operation {
-            async_nats::jetstream::kv::Operation::Put => {
-                match serde_json::from_slice::<Presence>(&entry.value) {
-                    Ok(p) if p.hub != n.cfg.hub_id => {
-                        remote.insert(name, (p, Instant::now()));
-                    }
-                    // Our own entry, or the name moved here.
-                    Ok(_) => {
-                        remote.remove(&name);
-                    }
-                    Err(e) => tracing::debug!(error = %e, "cluster: a bad presence entry"),
+        let put = entry.operation == async_nats::jetstream::kv::Operation::Put;
+        match parse_key(&entry.key) {
+            Key::Hub(hub) if hub != n.cfg.hub_id => {
+                if put {
+                    lock(&n.hubs).insert(hub, Instant::now());
+                } else {
+                    lock(&n.hubs).remove(&hub);
                 }
             }
-            _ => {
-                remote.remove(&name);
+            Key::Name(name) => {
+                let p = put
+                    .then(|| serde_json::from_slice::<Presence>(&entry.value).ok())
+                    .flatten();
+                match p {
+                    Some(p) if p.hub != n.cfg.hub_id => {
+                        lock(&n.remote).insert(name, (p, entry.revision));
+                    }
+                    _ => {
+                        lock(&n.remote).remove(&name);
+                        // One of our names deleted (swept while we were cut off): write it again.
+                        if !put && let Some(h) = lock(&n.local).get_mut(&name) {
+                            h.written = false;
+                            n.changed.notify_one();
+                        }
+                    }
+                }
             }
+            _ => {}
         }
+    }
+}
+
+impl Node {
+    /// The entry for `name` if another hub holds it and that hub is alive.
+    fn live(&self, name: &str) -> Option<Presence> {
+        let p = lock(&self.remote).get(name)?.0.clone();
+        let hubs = lock(&self.hubs);
+        hubs.get(&p.hub)
+            .is_some_and(|t| alive(*t, self.cfg.ttl))
+            .then_some(p)
     }
 }
 
@@ -313,17 +361,19 @@ impl crate::hub::Remote for Node {
     }
 
     fn lookup(&self, name: &str) -> Option<RemotePeer> {
-        lock(&self.remote).get(name).map(|(p, _)| RemotePeer {
+        self.live(name).map(|p| RemotePeer {
             name: name.to_owned(),
-            hub: p.hub.clone(),
-            fingerprint: p.fingerprint.clone(),
-            user: p.user.clone(),
+            hub: p.hub,
+            fingerprint: p.fingerprint,
+            user: p.user,
         })
     }
 
     fn peers(&self) -> Vec<RemotePeer> {
+        let hubs = lock(&self.hubs);
         lock(&self.remote)
             .iter()
+            .filter(|(_, (p, _))| hubs.get(&p.hub).is_some_and(|t| alive(*t, self.cfg.ttl)))
             .map(|(name, (p, _))| RemotePeer {
                 name: name.clone(),
                 hub: p.hub.clone(),
@@ -334,7 +384,7 @@ impl crate::hub::Remote for Node {
     }
 
     fn call(&self, name: &str, req: Request) -> Option<RemoteCall> {
-        let hub = lock(&self.remote).get(name)?.0.hub.clone();
+        let hub = self.live(name)?.hub;
         let client = self.client.get()?.clone();
         Some(Box::pin(calls::call(
             client,
@@ -343,5 +393,42 @@ impl crate::hub::Remote for Node {
             req,
             self.cfg.default_timeout,
         )))
+    }
+}
+
+/// For the presence simulation in the tests: `hubs` cluster members on `url` with no SSH side,
+/// each publishing its share of `names` service names; returns when every member sees every
+/// name held by the others, with the time it took, or `Err` after `limit`. Not a stable API.
+#[doc(hidden)]
+pub async fn simulate_presence(
+    url: &str,
+    hubs: usize,
+    names: usize,
+    limit: Duration,
+) -> Result<Duration, String> {
+    use crate::hub::Remote;
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let nodes: Vec<Arc<Node>> = (0..hubs)
+        .map(|h| {
+            let cfg = Cluster::new(url).hub_id(format!("sim-{h}"));
+            start(cfg, Registry::default(), stop_rx.clone())
+        })
+        .collect();
+    let started = Instant::now();
+    for i in 0..names {
+        nodes[i % hubs].published(&format!("sim-svc-{i}"), "SHA256:sim", "sim");
+    }
+    loop {
+        let seen: Vec<usize> = nodes.iter().map(|n| n.peers().len()).collect();
+        let want = |h: usize| names - (0..names).filter(|i| i % hubs == h).count();
+        if seen.iter().enumerate().all(|(h, s)| *s == want(h)) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return Err(format!(
+                "after {limit:?} the members see {seen:?} of each other's names"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

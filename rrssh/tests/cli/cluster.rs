@@ -145,13 +145,21 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
                 .connect_persistent(),
         );
     }
+    // One service with nowhere else to go.
+    let _solo = Client::builder(format!("127.0.0.1:{cli_port}"))
+        .user("svc")
+        .identity(svc.clone())
+        .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+        .serve(Router::new())
+        .service_name("svc-solo")
+        .connect_persistent();
     let deadline = Instant::now() + Duration::from_secs(20);
     while other
         .peers()
         .iter()
         .filter(|p| p.hub.as_deref() == Some("hub-cli"))
         .count()
-        < 10
+        < 11
     {
         assert!(
             Instant::now() < deadline,
@@ -225,6 +233,30 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
         "figure: services of a SIGKILLed hub answered through another {:?} after",
         started.elapsed()
     );
+    // The killed hub never took its names out: they stop counting one TTL (3 s) after its
+    // last heartbeat, and a call for one is 503 (`Unavailable`) at once, not a hang.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while other.peer("svc-solo").is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "a dead hub's names are forgotten within the TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "figure: the SIGKILLed hub's names forgotten {:?} after",
+        started.elapsed()
+    );
+    let asked = Instant::now();
+    let err = other
+        .peer("svc-solo")
+        .get("/x")
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rrssh::client::Error::Unavailable(_)), "{err}");
+    assert!(asked.elapsed() < Duration::from_millis(500));
     assert!(
         other.peers().iter().all(|p| p.hub.is_none()),
         "the killed hub is forgotten"
