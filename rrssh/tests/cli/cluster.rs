@@ -113,14 +113,15 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
     ])
     .await;
     assert_eq!(first, "joining the cluster as hub hub-cli");
-    // The other hub, in this process, with the same host key.
-    for _ in 0..100 {
-        if dir.path("host").exists() {
-            break;
-        }
+    // The CLI hub listens once it has its host key; the other hub, in this process, uses it too.
+    let up = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", cli_port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < up, "the CLI hub listens");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let host = load_private_key(dir.path("host"), None).unwrap();
     let other = Server::new()
         .host_key(host.clone())
