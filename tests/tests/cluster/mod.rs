@@ -331,27 +331,34 @@ async fn services_on_three_hubs_answer_from_every_hub_and_move_when_a_hub_goes()
     let moved: Vec<usize> = (2..N).step_by(3).collect();
     let mut waiting = moved.clone();
     while !waiting.is_empty() && started.elapsed() < Duration::from_secs(5) {
-        let mut still = Vec::new();
-        for i in waiting {
-            let mut ok = true;
-            for h in &hubs {
-                let who = h
-                    .peer(&format!("svc-{i}"))
-                    .get("/who")
-                    .timeout(Duration::from_millis(300))
-                    .receive_text()
-                    .await;
-                match who {
-                    // Never the wrong service.
-                    Ok(w) => assert_eq!(w, format!("svc-{i}")),
-                    Err(_) => ok = false,
+        let asks = waiting.iter().map(|&i| {
+            let peers: Vec<_> = hubs.iter().map(|h| h.peer(&format!("svc-{i}"))).collect();
+            async move {
+                let mut ok = true;
+                for p in peers {
+                    let who = p
+                        .get("/who")
+                        .timeout(Duration::from_millis(300))
+                        .receive_text()
+                        .await;
+                    match who {
+                        // Never the wrong service.
+                        Ok(w) => assert_eq!(w, format!("svc-{i}")),
+                        Err(_) => ok = false,
+                    }
                 }
+                (i, ok)
             }
-            if !ok {
-                still.push(i);
-            }
+        });
+        waiting = futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(i, _)| i)
+            .collect();
+        if !waiting.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        waiting = still;
     }
     assert!(waiting.is_empty(), "not back within 5 s: {waiting:?}");
     println!(
