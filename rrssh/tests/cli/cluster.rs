@@ -145,6 +145,8 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
                 .service_name(name)
                 .connect_persistent(),
         );
+        // One at a time: a hub lets 10 unauthenticated connections from one address in at once.
+        let _ = services[i].connected().await;
     }
     // One service with nowhere else to go.
     let _solo = Client::builder(format!("127.0.0.1:{cli_port}"))
