@@ -74,7 +74,7 @@ pub(crate) async fn over_ssh_client(rig: &Rig) -> Result<(rrssh::Client, TempDir
     std::fs::write(
         dir.join("ssh_config"),
         format!(
-            "Host bench\n  HostName 127.0.0.1\n  Port {port}\n  User bench\n  IdentityFile {d}/id\n  \
+            "Host bench\n  HostName 127.0.0.1\n  Port {port}\n  User ada\n  IdentityFile {d}/id\n  \
              IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n  \
              Ciphers aes256-gcm@openssh.com\n  LogLevel ERROR\n"
         ),
