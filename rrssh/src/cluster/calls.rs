@@ -1,7 +1,9 @@
 //! Calls between hubs: a request for a service another hub holds goes to that hub's subject
-//! (`rrssh.hub.ID`) as one NATS request, and its answer comes back as the reply. Bodies travel
-//! whole, within the NATS server's `max_payload`; the deadline is the request's timeout, so a
-//! vanished hub is `Unavailable` ("no responders") or `Timeout`, never a hang.
+//! (`rrssh.hub.ID`) as one NATS request, and the answer's head comes back as the reply, with
+//! the whole body when it fits in one chunk (64 KiB), else its first chunk and the rest as a
+//! stream with credit (`stream.rs`). Request bodies travel whole, within the NATS server's
+//! `max_payload`. The deadline is the request's timeout, so a vanished hub is `Unavailable`
+//! ("no responders") or `Timeout`, never a hang.
 
 use std::time::Duration;
 
@@ -9,8 +11,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::StatusCode;
 use http_body::Frame;
-use http_body_util::BodyExt;
 
+use super::stream::{credit_subject, pump, read_chunk, receive, stream_subject};
 use super::wire::{AnswerHead, CallHead, decode, encode, header_map, headers_of};
 use crate::client::Error;
 use crate::hub::Registry;
@@ -58,6 +60,7 @@ pub(super) async fn call(
     service: String,
     req: Request,
     default_timeout: Duration,
+    alive: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let timeout = parts
@@ -71,7 +74,17 @@ pub(super) async fn call(
         status: StatusCode::PAYLOAD_TOO_LARGE,
         body: ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e),
     })?;
+    let mut id = [0u8; 12];
+    let _ = getrandom::fill(&mut id);
+    let call: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    // Subscribed before asking, so no chunk of the answer can come first.
+    let chunks = client
+        .subscribe(stream_subject(&call))
+        .await
+        .map_err(|e| Error::Unavailable(format!("the cluster connection: {e}")))?;
+    let deadline = tokio::time::Instant::now() + timeout;
     let head = CallHead {
+        call: call.clone(),
         service: service.clone(),
         method: parts.method.as_str().to_owned(),
         target: parts
@@ -103,7 +116,13 @@ pub(super) async fn call(
             _ => Error::Unavailable(message),
         });
     }
-    let mut res = Response::new(answer_body(body, head.trailers.as_deref()));
+    let body = if head.stream {
+        receive(client, call, body, chunks, deadline, alive)
+    } else {
+        drop(chunks);
+        answer_body(body, head.trailers.as_deref())
+    };
+    let mut res = Response::new(body);
     *res.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
     *res.headers_mut() = header_map(&head.headers);
     Ok(res)
@@ -147,8 +166,11 @@ pub(super) async fn serve(
             let (client, registry) = (client.clone(), registry.clone());
             tokio::spawn(async move {
                 let Some(reply) = msg.reply else { return };
-                let answer = answer(&client, &registry, &msg.payload).await;
+                let (answer, rest) = answer(&client, &registry, &msg.payload).await;
                 let _ = client.publish(reply, answer).await;
+                if let Some(rest) = rest {
+                    rest.await;
+                }
             });
         }
         if node.upgrade().is_none() {
@@ -157,18 +179,27 @@ pub(super) async fn serve(
     }
 }
 
-fn error_answer(kind: &str, message: String) -> Bytes {
+/// The rest of a streamed answer, sent after the head.
+type Rest = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+fn error_answer(kind: &str, message: String) -> (Bytes, Option<Rest>) {
     let head = AnswerHead {
         status: 503,
         headers: Vec::new(),
+        stream: false,
         trailers: None,
         error: Some((kind.to_owned(), message)),
     };
-    encode(&head, b"")
+    (encode(&head, b""), None)
 }
 
-/// Runs one call from another hub on a peer connected here.
-async fn answer(client: &async_nats::Client, registry: &Registry, payload: &Bytes) -> Bytes {
+/// Runs one call from another hub on a peer connected here: the reply, and for an answer
+/// longer than a chunk, what sends the rest.
+async fn answer(
+    client: &async_nats::Client,
+    registry: &Registry,
+    payload: &Bytes,
+) -> (Bytes, Option<Rest>) {
     let (head, body): (CallHead, Bytes) = match decode(payload) {
         Ok(x) => x,
         Err(e) => return error_answer("unavailable", e),
@@ -196,31 +227,27 @@ async fn answer(client: &async_nats::Client, registry: &Registry, payload: &Byte
         Err(Error::Status { status, body }) => ApiError::new(status, body.message).into_response(),
         Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
-    let (parts, body) = res.into_parts();
-    let (data, trailers) = match collect(body, body_limit(client)).await {
+    let (parts, mut body) = res.into_parts();
+    let (data, trailers, end) = match read_chunk(&mut body).await {
         Ok(x) => x,
-        Err(e) => {
-            let e = ApiError::new(StatusCode::BAD_GATEWAY, e).into_response();
-            let (parts, body) = e.into_parts();
-            let data = body
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            let head = AnswerHead {
-                status: parts.status.as_u16(),
-                headers: headers_of(&parts.headers),
-                trailers: None,
-                error: None,
-            };
-            return encode(&head, &data);
-        }
+        Err(e) => return error_answer("unavailable", format!("the answer failed: {e}")),
     };
-    let head = AnswerHead {
+    let mut rest = None;
+    if !end {
+        match client.subscribe(credit_subject(&head.call)).await {
+            Ok(credits) => {
+                rest =
+                    Some(Box::pin(pump(client.clone(), head.call.clone(), body, credits)) as Rest);
+            }
+            Err(e) => return error_answer("unavailable", format!("the cluster connection: {e}")),
+        }
+    }
+    let answer = AnswerHead {
         status: parts.status.as_u16(),
         headers: headers_of(&parts.headers),
+        stream: !end,
         trailers: trailers.as_ref().map(headers_of),
         error: None,
     };
-    encode(&head, &data)
+    (encode(&answer, &data), rest)
 }

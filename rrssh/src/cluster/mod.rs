@@ -2,6 +2,7 @@
 
 mod calls;
 mod presence;
+mod stream;
 mod wire;
 
 use std::collections::HashMap;
@@ -80,7 +81,7 @@ pub(crate) struct Node {
     /// Names other hubs hold, with their bucket revision.
     remote: Mutex<HashMap<String, (Presence, u64)>>,
     /// When each other hub last said it is alive.
-    hubs: Mutex<HashMap<String, Instant>>,
+    hubs: Arc<Mutex<HashMap<String, Instant>>>,
     /// Names this hub holds.
     local: Mutex<HashMap<String, Held>>,
     /// Names to delete from the bucket.
@@ -100,7 +101,7 @@ pub(crate) fn start(
         cfg,
         client: OnceLock::new(),
         remote: Mutex::default(),
-        hubs: Mutex::default(),
+        hubs: Arc::default(),
         local: Mutex::default(),
         gone: Mutex::default(),
         changed: Notify::new(),
@@ -386,12 +387,15 @@ impl crate::hub::Remote for Node {
     fn call(&self, name: &str, req: Request) -> Option<RemoteCall> {
         let hub = self.live(name)?.hub;
         let client = self.client.get()?.clone();
+        let (hubs, ttl, which) = (self.hubs.clone(), self.cfg.ttl, hub.clone());
+        let alive = Arc::new(move || lock(&hubs).get(&which).is_some_and(|t| alive(*t, ttl)));
         Some(Box::pin(calls::call(
             client,
             hub,
             name.to_owned(),
             req,
             self.cfg.default_timeout,
+            alive,
         )))
     }
 }

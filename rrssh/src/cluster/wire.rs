@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// A request for the service `service` on the hub that holds it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct CallHead {
+    /// The call's id: names its stream and credit subjects.
+    pub(super) call: String,
     pub(super) service: String,
     pub(super) method: String,
     pub(super) target: String,
@@ -21,6 +23,9 @@ pub(super) struct CallHead {
 pub(super) struct AnswerHead {
     pub(super) status: u16,
     pub(super) headers: Vec<(String, String)>,
+    /// More of the body follows as chunks on `rrssh.stream.CALL` (this message holds the first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) stream: bool,
     /// The body's trailers (a stream's end marker), if it had any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) trailers: Option<Vec<(String, String)>>,
@@ -77,6 +82,7 @@ mod tests {
     #[test]
     fn round_trip_and_short_messages() {
         let head = CallHead {
+            call: "c1".into(),
             service: "billing".into(),
             method: "POST".into(),
             target: "/x?y=1".into(),

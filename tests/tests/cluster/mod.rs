@@ -248,22 +248,50 @@ async fn services_on_three_hubs_answer_from_every_hub_and_move_when_a_hub_goes()
     let held_elsewhere = listed.iter().filter(|p| p.hub.is_some()).count();
     assert_eq!(held_elsewhere, 2 * N / 3, "hub-a holds a third itself");
 
-    // From every hub, every service answers, and only for itself.
+    // From every hub, every service answers GET and POST, and only for itself.
     let started = Instant::now();
     for h in &hubs {
         let calls = (0..N).map(|i| {
             let peer = h.peer(&format!("svc-{i}"));
-            async move { (i, peer.get("/who").receive_text().await) }
+            async move {
+                let who = peer.get("/who").receive_text().await;
+                let echo: Result<serde_json::Value, _> = peer
+                    .post("/echo")
+                    .json(&serde_json::json!({"i": i}))
+                    .receive()
+                    .await;
+                (i, who, echo)
+            }
         });
-        for (i, who) in futures_util::future::join_all(calls).await {
+        for (i, who, echo) in futures_util::future::join_all(calls).await {
             assert_eq!(who.unwrap(), format!("svc-{i}"));
+            assert_eq!(echo.unwrap()["i"], i);
         }
     }
     println!(
-        "figure: {} GETs across 3 hubs in {:?}",
+        "figure: {} GETs and POSTs across 3 hubs in {:?}",
         3 * N,
         started.elapsed()
     );
+    // From every hub, a STREAM of 100,000 items from a service on each hub, in order.
+    for h in &hubs {
+        for i in 0..3 {
+            let items: Vec<u64> = h
+                .peer(&format!("svc-{i}"))
+                .stream("/count/100000")
+                .items::<u64>()
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+                .await;
+            assert_eq!(items.len(), 100_000);
+            assert!(
+                items.iter().enumerate().all(|(k, v)| *v == k as u64),
+                "in order"
+            );
+        }
+    }
     // POST and a STREAM of 100,000 items, through another hub.
     let far = hubs[0].peer("svc-1");
     assert_eq!(far.remote_hub().as_deref(), Some("hub-b"));
@@ -287,6 +315,23 @@ async fn services_on_three_hubs_answer_from_every_hub_and_move_when_a_hub_goes()
         items.iter().enumerate().all(|(i, v)| *v == i as u64),
         "in order"
     );
+    // Larger than a NATS message (6.9 MB): chunks with credit, in order, to the end.
+    let started = Instant::now();
+    let mut s = far.stream("/count/1000000").items::<u64>().await.unwrap();
+    let mut n = 0u64;
+    while let Some(item) = s.next().await {
+        assert_eq!(item.unwrap(), n);
+        n += 1;
+    }
+    assert_eq!(n, 1_000_000);
+    println!(
+        "figure: a STREAM of 1,000,000 items (6.9 MB) through another hub in {:?}",
+        started.elapsed()
+    );
+    // A reader that stops early cancels the stream on the serving hub.
+    let mut s = far.stream("/count/1000000").items::<u64>().await.unwrap();
+    assert_eq!(s.next().await.unwrap().unwrap(), 0);
+    drop(s);
 
     // The relay: a caller on hub-a reaches a service on hub-c.
     let caller = Client::builder(addrs[0].to_string())

@@ -1,0 +1,247 @@
+//! Answers larger than one message between hubs: after the head (which carries the first
+//! chunk), the serving hub publishes chunks on `rrssh.stream.CALL`, at most [`WINDOW`] ahead of
+//! the credit the calling hub grants on `rrssh.credit.CALL` as its caller reads them. Dropping
+//! the body cancels the call on the serving hub; a serving hub that goes away mid-stream is
+//! `Unavailable`, a deadline that passes is `Timeout`: never a hang, never a silent truncation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::HeaderMap;
+use http_body::Frame;
+use serde::{Deserialize, Serialize};
+
+use super::wire::{decode, encode, header_map, headers_of};
+use crate::client::Error;
+use crate::{Body, BoxError};
+
+/// The most body bytes in one chunk.
+pub(super) const CHUNK: usize = 64 * 1024;
+/// Chunks in flight beyond the credit granted (1 MiB).
+pub(super) const WINDOW: u64 = 16;
+/// How long a serving hub waits for credit before it gives the call up.
+const CREDIT_WAIT: Duration = Duration::from_secs(30);
+
+pub(super) fn stream_subject(call: &str) -> String {
+    format!("rrssh.stream.{call}")
+}
+
+pub(super) fn credit_subject(call: &str) -> String {
+    format!("rrssh.credit.{call}")
+}
+
+/// A chunk's head.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ChunkHead {
+    pub(super) seq: u64,
+    /// The last chunk: the body ended (with these trailers, if any).
+    #[serde(default)]
+    pub(super) end: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) trailers: Option<Vec<(String, String)>>,
+    /// The body failed on the serving hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) error: Option<String>,
+}
+
+/// Reads up to [`CHUNK`] bytes of `body`: the data, the trailers if it ended with some, and
+/// whether it ended.
+pub(super) async fn read_chunk(
+    body: &mut Body,
+) -> Result<(Vec<u8>, Option<HeaderMap>, bool), String> {
+    let mut data = Vec::new();
+    while data.len() < CHUNK {
+        match body.frame().await {
+            None => return Ok((data, None, true)),
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(d) => data.extend_from_slice(&d),
+                Err(frame) => {
+                    let t = frame.into_trailers().ok();
+                    // Trailers end a body.
+                    return Ok((data, t, true));
+                }
+            },
+        }
+    }
+    Ok((data, None, false))
+}
+
+/// The serving side: publishes the rest of `body` as chunks from `seq` 1, within the credit
+/// granted on `credits` (a subscription made before the head was sent).
+pub(super) async fn pump(
+    client: async_nats::Client,
+    call: String,
+    mut body: Body,
+    mut credits: async_nats::Subscriber,
+) {
+    let subject = stream_subject(&call);
+    let mut granted: u64 = 0;
+    let mut seq: u64 = 1;
+    loop {
+        while seq > granted + WINDOW {
+            match tokio::time::timeout(CREDIT_WAIT, credits.next()).await {
+                Ok(Some(msg)) => match std::str::from_utf8(&msg.payload).ok() {
+                    Some("cancel") | None => return,
+                    Some(n) => granted = granted.max(n.parse().unwrap_or(0)),
+                },
+                // No reader for too long, or the subscription is gone: give the call up
+                // (dropping the body cancels it on the service).
+                _ => return,
+            }
+        }
+        // Take any credit (or a cancel) that came in meanwhile.
+        while let Some(Some(msg)) = futures_util::FutureExt::now_or_never(credits.next()) {
+            match std::str::from_utf8(&msg.payload).ok() {
+                Some("cancel") | None => return,
+                Some(n) => granted = granted.max(n.parse().unwrap_or(0)),
+            }
+        }
+        let (head, data) = match read_chunk(&mut body).await {
+            Ok((data, trailers, end)) => (
+                ChunkHead {
+                    seq,
+                    end,
+                    trailers: trailers.as_ref().map(headers_of),
+                    error: None,
+                },
+                data,
+            ),
+            Err(e) => (
+                ChunkHead {
+                    seq,
+                    end: true,
+                    trailers: None,
+                    error: Some(e),
+                },
+                Vec::new(),
+            ),
+        };
+        let end = head.end;
+        if client
+            .publish(subject.clone(), encode(&head, &data))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if end {
+            let _ = client.flush().await;
+            return;
+        }
+        seq += 1;
+    }
+}
+
+/// The calling side: the body of an answer whose first chunk came with the head and whose
+/// rest arrives on `chunks`. `alive` says whether the serving hub is still there.
+pub(super) fn receive(
+    client: async_nats::Client,
+    call: String,
+    first: Bytes,
+    chunks: async_nats::Subscriber,
+    deadline: tokio::time::Instant,
+    alive: Arc<dyn Fn() -> bool + Send + Sync>,
+) -> Body {
+    struct State {
+        client: async_nats::Client,
+        call: String,
+        chunks: async_nats::Subscriber,
+        next: u64,
+        done: bool,
+        pending_trailers: Option<HeaderMap>,
+        deadline: tokio::time::Instant,
+        alive: Arc<dyn Fn() -> bool + Send + Sync>,
+    }
+    impl Drop for State {
+        fn drop(&mut self) {
+            if !self.done {
+                let (client, subject) = (self.client.clone(), credit_subject(&self.call));
+                tokio::spawn(async move {
+                    let _ = client.publish(subject, Bytes::from_static(b"cancel")).await;
+                });
+            }
+        }
+    }
+    let state = State {
+        client,
+        call,
+        chunks,
+        next: 1,
+        done: false,
+        pending_trailers: None,
+        deadline,
+        alive,
+    };
+    let first =
+        futures_util::stream::once(async move { Ok::<Frame<Bytes>, BoxError>(Frame::data(first)) });
+    let rest = futures_util::stream::unfold(state, |mut st| async move {
+        if let Some(t) = st.pending_trailers.take() {
+            return Some((Ok(Frame::trailers(t)), st));
+        }
+        if st.done {
+            return None;
+        }
+        let msg = loop {
+            let wait = tokio::time::timeout(Duration::from_secs(1), st.chunks.next());
+            match tokio::time::timeout_at(st.deadline, wait).await {
+                Err(_) => {
+                    st.done = true;
+                    let e: BoxError = Box::new(Error::Timeout);
+                    return Some((Err(e), st));
+                }
+                Ok(Ok(Some(m))) => break m,
+                Ok(Ok(None)) => {
+                    st.done = true;
+                    let e: BoxError = Box::new(Error::Unavailable(
+                        "the cluster connection was lost mid-stream".into(),
+                    ));
+                    return Some((Err(e), st));
+                }
+                Ok(Err(_)) if !(st.alive)() => {
+                    st.done = true;
+                    let e: BoxError = Box::new(Error::Unavailable(
+                        "the hub serving the stream went away".into(),
+                    ));
+                    return Some((Err(e), st));
+                }
+                Ok(Err(_)) => {}
+            }
+        };
+        let parsed: Result<(ChunkHead, Bytes), String> = decode(&msg.payload);
+        let (head, data) = match parsed {
+            Ok(x) if x.0.seq == st.next => x,
+            Ok(x) => {
+                st.done = true;
+                let e: BoxError = Box::new(Error::Unavailable(format!(
+                    "chunk {} arrived where {} was due",
+                    x.0.seq, st.next
+                )));
+                return Some((Err(e), st));
+            }
+            Err(e) => {
+                st.done = true;
+                return Some((Err(Box::new(Error::Unavailable(e)) as BoxError), st));
+            }
+        };
+        if let Some(e) = head.error {
+            st.done = true;
+            return Some((Err(Box::new(Error::Unavailable(e)) as BoxError), st));
+        }
+        st.next += 1;
+        if head.end {
+            st.done = true;
+            st.pending_trailers = head.trailers.as_deref().map(header_map);
+        } else if st.next % 4 == 0 {
+            // Credit: chunks read so far.
+            let _ = st
+                .client
+                .publish(credit_subject(&st.call), (st.next - 1).to_string().into())
+                .await;
+        }
+        Some((Ok(Frame::data(data)), st))
+    });
+    Body::from_frames(first.chain(rest))
+}
