@@ -1,9 +1,9 @@
 //! Calls between hubs: a request for a service another hub holds goes to that hub's subject
 //! (`rrssh.hub.ID`) as one NATS request, and the answer's head comes back as the reply, with
 //! the whole body when it fits in one chunk (64 KiB), else its first chunk and the rest as a
-//! stream with credit (`stream.rs`). Request bodies travel whole, within the NATS server's
-//! `max_payload`. The deadline is the request's timeout, so a vanished hub is `Unavailable`
-//! ("no responders") or `Timeout`, never a hang.
+//! stream with credit (`stream.rs`). A request body longer than a chunk is uploaded the same
+//! way, once the serving hub grants credit. The deadline is the request's timeout, so a
+//! vanished hub is `Unavailable` ("no responders") or `Timeout`, never a hang.
 
 use std::time::Duration;
 
@@ -12,45 +12,27 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use http_body::Frame;
 
-use super::stream::{credit_subject, pump, read_chunk, receive, stream_subject};
+use super::stream::{
+    Chunker, credit_subject, pump, receive, stream_subject, upload_credit_subject, upload_subject,
+};
 use super::wire::{AnswerHead, CallHead, decode, encode, header_map, headers_of};
 use crate::client::Error;
 use crate::hub::Registry;
 use crate::proto::headers::TIMEOUT;
 use crate::{ApiError, Body, IntoResponse, Request, Response};
 
-/// Room for the head within `max_payload`.
-const HEAD_ROOM: usize = 16 * 1024;
-
+/// The subject a hub answers calls on.
 fn subject(hub: &str) -> String {
     format!("rrssh.hub.{hub}")
 }
 
-/// The most body bytes one message carries.
-fn body_limit(client: &async_nats::Client) -> usize {
-    client.server_info().max_payload.saturating_sub(HEAD_ROOM)
-}
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
-/// A body read whole (with its trailers), or `Err` past `limit` bytes.
-async fn collect(body: Body, limit: usize) -> Result<(Vec<u8>, Option<http::HeaderMap>), String> {
-    let mut body = body;
-    let mut data = Vec::new();
-    let mut trailers = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        match frame.into_data() {
-            Ok(d) => {
-                if data.len() + d.len() > limit {
-                    return Err(format!(
-                        "a body larger than the cluster carries between hubs ({limit} bytes)"
-                    ));
-                }
-                data.extend_from_slice(&d);
-            }
-            Err(frame) => trailers = frame.into_trailers().ok(),
-        }
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-    Ok((data, trailers))
 }
 
 /// Calls `service` on `hub`.
@@ -63,17 +45,19 @@ pub(super) async fn call(
     alive: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
+    let mut body = Chunker::new(body);
     let timeout = parts
         .headers
         .get(TIMEOUT)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(default_timeout, Duration::from_millis);
-    let limit = body_limit(&client);
-    let (data, _) = collect(body, limit).await.map_err(|e| Error::Status {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        body: ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e),
-    })?;
+    // The first chunk of the request body goes with the head; the rest, if any, is uploaded
+    // as chunks once the serving hub grants credit.
+    let (data, _, end) = body
+        .next()
+        .await
+        .map_err(|e| Error::Unavailable(format!("the request body failed: {e}")))?;
     let mut id = [0u8; 12];
     let _ = getrandom::fill(&mut id);
     let call: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -83,6 +67,16 @@ pub(super) async fn call(
         .await
         .map_err(|e| Error::Unavailable(format!("the cluster connection: {e}")))?;
     let deadline = tokio::time::Instant::now() + timeout;
+    let upload = if end {
+        None
+    } else {
+        let credits = client
+            .subscribe(upload_credit_subject(&call))
+            .await
+            .map_err(|e| Error::Unavailable(format!("the cluster connection: {e}")))?;
+        let pump = pump(client.clone(), upload_subject(&call), body, credits, true);
+        Some(AbortOnDrop(tokio::spawn(pump)))
+    };
     let head = CallHead {
         call: call.clone(),
         service: service.clone(),
@@ -92,6 +86,7 @@ pub(super) async fn call(
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
         headers: headers_of(&parts.headers),
+        upload: upload.is_some(),
     };
     let request = async_nats::Request::new()
         .payload(encode(&head, &data))
@@ -109,6 +104,8 @@ pub(super) async fn call(
             });
         }
     };
+    // Answered: what the service did not read of the body is not sent.
+    drop(upload);
     let (head, body): (AnswerHead, Bytes) = decode(&reply.payload).map_err(Error::Unavailable)?;
     if let Some((kind, message)) = head.error {
         return Err(match kind.as_str() {
@@ -117,7 +114,7 @@ pub(super) async fn call(
         });
     }
     let body = if head.stream {
-        receive(client, call, body, chunks, deadline, alive)
+        receive(client, credit_subject(&call), body, chunks, deadline, alive)
     } else {
         drop(chunks);
         answer_body(body, head.trailers.as_deref())
@@ -210,7 +207,34 @@ async fn answer(
     let Ok(uri) = head.target.parse::<http::Uri>() else {
         return error_answer("unavailable", format!("bad target `{}`", head.target));
     };
-    let mut req = Request::new(Body::from_bytes(body));
+    let body = if head.upload {
+        let Ok(chunks) = client.subscribe(upload_subject(&head.call)).await else {
+            return error_answer("unavailable", "the cluster connection failed".into());
+        };
+        // Listening now: the first grant lets the calling hub send.
+        let credit = upload_credit_subject(&head.call);
+        let _ = client
+            .publish(credit.clone(), Bytes::from_static(b"0"))
+            .await;
+        let deadline = tokio::time::Instant::now()
+            + head
+                .headers
+                .iter()
+                .find(|(k, _)| k == TIMEOUT)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .map_or(Duration::from_secs(30), Duration::from_millis);
+        receive(
+            client.clone(),
+            credit,
+            body,
+            chunks,
+            deadline,
+            std::sync::Arc::new(|| true),
+        )
+    } else {
+        Body::from_bytes(body)
+    };
+    let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.headers_mut() = header_map(&head.headers);
@@ -227,8 +251,9 @@ async fn answer(
         Err(Error::Status { status, body }) => ApiError::new(status, body.message).into_response(),
         Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
-    let (parts, mut body) = res.into_parts();
-    let (data, trailers, end) = match read_chunk(&mut body).await {
+    let (parts, body) = res.into_parts();
+    let mut body = Chunker::new(body);
+    let (data, trailers, end) = match body.next().await {
         Ok(x) => x,
         Err(e) => return error_answer("unavailable", format!("the answer failed: {e}")),
     };
@@ -236,8 +261,13 @@ async fn answer(
     if !end {
         match client.subscribe(credit_subject(&head.call)).await {
             Ok(credits) => {
-                rest =
-                    Some(Box::pin(pump(client.clone(), head.call.clone(), body, credits)) as Rest);
+                rest = Some(Box::pin(pump(
+                    client.clone(),
+                    stream_subject(&head.call),
+                    body,
+                    credits,
+                    false,
+                )) as Rest);
             }
             Err(e) => return error_answer("unavailable", format!("the cluster connection: {e}")),
         }

@@ -24,12 +24,24 @@ pub(super) const WINDOW: u64 = 16;
 /// How long a serving hub waits for credit before it gives the call up.
 const CREDIT_WAIT: Duration = Duration::from_secs(30);
 
+/// Where an answer's chunks go.
 pub(super) fn stream_subject(call: &str) -> String {
     format!("rrssh.stream.{call}")
 }
 
+/// Where the calling hub grants credit for them.
 pub(super) fn credit_subject(call: &str) -> String {
     format!("rrssh.credit.{call}")
+}
+
+/// Where a request body's chunks go (an upload).
+pub(super) fn upload_subject(call: &str) -> String {
+    format!("rrssh.upload.{call}")
+}
+
+/// Where the serving hub grants credit for them; its first grant says it is listening.
+pub(super) fn upload_credit_subject(call: &str) -> String {
+    format!("rrssh.upcredit.{call}")
 }
 
 /// A chunk's head.
@@ -46,46 +58,67 @@ pub(super) struct ChunkHead {
     pub(super) error: Option<String>,
 }
 
-/// Reads up to [`CHUNK`] bytes of `body`: the data, the trailers if it ended with some, and
-/// whether it ended.
-pub(super) async fn read_chunk(
-    body: &mut Body,
-) -> Result<(Vec<u8>, Option<HeaderMap>, bool), String> {
-    let mut data = Vec::new();
-    while data.len() < CHUNK {
-        match body.frame().await {
-            None => return Ok((data, None, true)),
-            Some(Err(e)) => return Err(e.to_string()),
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(d) => data.extend_from_slice(&d),
-                Err(frame) => {
-                    let t = frame.into_trailers().ok();
-                    // Trailers end a body.
-                    return Ok((data, t, true));
-                }
-            },
-        }
-    }
-    Ok((data, None, false))
+/// A body cut into chunks of at most [`CHUNK`] bytes, whatever the size of its frames.
+pub(super) struct Chunker {
+    body: Body,
+    left: Bytes,
 }
 
-/// The serving side: publishes the rest of `body` as chunks from `seq` 1, within the credit
-/// granted on `credits` (a subscription made before the head was sent).
+impl Chunker {
+    pub(super) fn new(body: Body) -> Self {
+        Self {
+            body,
+            left: Bytes::new(),
+        }
+    }
+
+    /// The next chunk: its data, the trailers if the body ended with some, and whether it
+    /// ended.
+    pub(super) async fn next(&mut self) -> Result<(Vec<u8>, Option<HeaderMap>, bool), String> {
+        let mut data = Vec::new();
+        loop {
+            if !self.left.is_empty() {
+                let n = self.left.len().min(CHUNK - data.len());
+                data.extend_from_slice(&self.left.split_to(n));
+            }
+            if data.len() >= CHUNK {
+                return Ok((data, None, false));
+            }
+            match self.body.frame().await {
+                None => return Ok((data, None, true)),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(d) => self.left = d,
+                    // Trailers end a body.
+                    Err(frame) => return Ok((data, frame.into_trailers().ok(), true)),
+                },
+            }
+        }
+    }
+}
+
+/// The sending side: publishes the rest of `body` as chunks on `subject` from `seq` 1, within
+/// the credit granted on `credits` (subscribed before the other side can grant any). With
+/// `wait_first`, nothing is sent before the first grant (the receiver says it listens).
 pub(super) async fn pump(
     client: async_nats::Client,
-    call: String,
-    mut body: Body,
+    subject: String,
+    mut body: Chunker,
     mut credits: async_nats::Subscriber,
+    wait_first: bool,
 ) {
-    let subject = stream_subject(&call);
     let mut granted: u64 = 0;
+    let mut started = !wait_first;
     let mut seq: u64 = 1;
     loop {
-        while seq > granted + WINDOW {
+        while !started || seq > granted + WINDOW {
             match tokio::time::timeout(CREDIT_WAIT, credits.next()).await {
                 Ok(Some(msg)) => match std::str::from_utf8(&msg.payload).ok() {
                     Some("cancel") | None => return,
-                    Some(n) => granted = granted.max(n.parse().unwrap_or(0)),
+                    Some(n) => {
+                        started = true;
+                        granted = granted.max(n.parse().unwrap_or(0));
+                    }
                 },
                 // No reader for too long, or the subscription is gone: give the call up
                 // (dropping the body cancels it on the service).
@@ -99,7 +132,7 @@ pub(super) async fn pump(
                 Some(n) => granted = granted.max(n.parse().unwrap_or(0)),
             }
         }
-        let (head, data) = match read_chunk(&mut body).await {
+        let (head, data) = match body.next().await {
             Ok((data, trailers, end)) => (
                 ChunkHead {
                     seq,
@@ -135,11 +168,11 @@ pub(super) async fn pump(
     }
 }
 
-/// The calling side: the body of an answer whose first chunk came with the head and whose
-/// rest arrives on `chunks`. `alive` says whether the serving hub is still there.
+/// The receiving side: a body whose first chunk came with its head and whose rest arrives on
+/// `chunks`, granting credit on `credit`. `alive` says whether the sending hub is still there.
 pub(super) fn receive(
     client: async_nats::Client,
-    call: String,
+    credit: String,
     first: Bytes,
     chunks: async_nats::Subscriber,
     deadline: tokio::time::Instant,
@@ -147,7 +180,7 @@ pub(super) fn receive(
 ) -> Body {
     struct State {
         client: async_nats::Client,
-        call: String,
+        credit: String,
         chunks: async_nats::Subscriber,
         next: u64,
         done: bool,
@@ -158,7 +191,7 @@ pub(super) fn receive(
     impl Drop for State {
         fn drop(&mut self) {
             if !self.done {
-                let (client, subject) = (self.client.clone(), credit_subject(&self.call));
+                let (client, subject) = (self.client.clone(), self.credit.clone());
                 tokio::spawn(async move {
                     let _ = client.publish(subject, Bytes::from_static(b"cancel")).await;
                 });
@@ -167,7 +200,7 @@ pub(super) fn receive(
     }
     let state = State {
         client,
-        call,
+        credit,
         chunks,
         next: 1,
         done: false,
@@ -238,7 +271,7 @@ pub(super) fn receive(
             // Credit: chunks read so far.
             let _ = st
                 .client
-                .publish(credit_subject(&st.call), (st.next - 1).to_string().into())
+                .publish(st.credit.clone(), (st.next - 1).to_string().into())
                 .await;
         }
         Some((Ok(Frame::data(data)), st))

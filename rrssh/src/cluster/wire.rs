@@ -16,6 +16,10 @@ pub(super) struct CallHead {
     pub(super) method: String,
     pub(super) target: String,
     pub(super) headers: Vec<(String, String)>,
+    /// More of the body follows as chunks on `rrssh.upload.CALL` (this message holds the
+    /// first), once the serving hub grants credit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) upload: bool,
 }
 
 /// The answer, or why there is none.
@@ -87,6 +91,7 @@ mod tests {
             method: "POST".into(),
             target: "/x?y=1".into(),
             headers: vec![("a".into(), "b".into())],
+            upload: false,
         };
         let msg = encode(&head, b"body");
         let (back, body): (CallHead, Bytes) = decode(&msg).unwrap();

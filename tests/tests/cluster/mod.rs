@@ -315,6 +315,10 @@ async fn services_on_three_hubs_answer_from_every_hub_and_move_when_a_hub_goes()
         items.iter().enumerate().all(|(i, v)| *v == i as u64),
         "in order"
     );
+    // A request body larger than a NATS message goes up in chunks, and its echo comes back so.
+    let big = serde_json::json!({"blob": "x".repeat(5_000_000)});
+    let back: serde_json::Value = far.post("/echo").json(&big).receive().await.unwrap();
+    assert_eq!(back, big);
     // Larger than a NATS message (6.9 MB): chunks with credit, in order, to the end.
     let started = Instant::now();
     let mut s = far.stream("/count/1000000").items::<u64>().await.unwrap();
