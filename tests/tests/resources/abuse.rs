@@ -345,34 +345,10 @@ async fn gateway_slowloris(t: &mut Target, keys: &Keys) {
     );
 }
 
-struct AnyHost;
-
-impl russh::client::Handler for AnyHost {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
 /// One connection asks for 1,000 session channels and 3,000 `tcpip-forward` listeners.
 async fn channels_and_listeners(t: &mut Target, keys: &Keys) {
     let before = snapshot(t).await;
-    let config = Arc::new(russh::client::Config::default());
-    let mut ssh = russh::client::connect(config, t.addr("ssh"), AnyHost)
-        .await
-        .unwrap();
-    let auth = ssh
-        .authenticate_publickey(
-            "ada",
-            russh::keys::PrivateKeyWithHashAlg::new(Arc::new(keys.client.clone()), None),
-        )
-        .await
-        .unwrap();
-    assert!(auth.success());
+    let ssh = crate::ssh::limits::russh_login(t.addr("ssh"), "ada", &keys.client).await;
     let mut channels = Vec::new();
     let mut refused = 0;
     for _ in 0..1000 {

@@ -120,6 +120,25 @@ async fn one_connection_over_the_unauthenticated_limit_is_told_and_closed() {
 
 pub(crate) struct AnyHost;
 
+/// A raw russh session to `addr`, logged in as `user` with `key` (host key not checked).
+pub(crate) async fn russh_login(
+    addr: std::net::SocketAddr,
+    user: &str,
+    key: &rrssh::keys::PrivateKey,
+) -> russh::client::Handle<AnyHost> {
+    let config = Arc::new(russh::client::Config::default());
+    let mut ssh = russh::client::connect(config, addr, AnyHost).await.unwrap();
+    let auth = ssh
+        .authenticate_publickey(
+            user,
+            russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key.clone()), None),
+        )
+        .await
+        .unwrap();
+    assert!(auth.success(), "{user} logs in");
+    ssh
+}
+
 impl russh::client::Handler for AnyHost {
     type Error = russh::Error;
 

@@ -6,7 +6,7 @@ mod hardening;
 mod isolated;
 mod layers;
 mod lifecycle;
-mod limits;
+pub(crate) mod limits;
 mod modes;
 mod names;
 pub(crate) mod proxy;

@@ -1,13 +1,12 @@
 //! A terminal session driven by a russh client: pty size, a window change reaching the program,
 //! and the exit status coming back.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rrssh::terminal::Terminal;
 use russh::ChannelMsg;
 
-use super::limits::AnyHost;
+use super::limits::{AnyHost, russh_login};
 use super::{Keys, server_builder};
 
 /// A server that serves `/bin/sh` terminals to `keys.client`.
@@ -23,21 +22,7 @@ pub(crate) async fn terminal_server(keys: &Keys) -> rrssh::Hub {
 async fn a_window_change_reaches_the_program_and_its_exit_status_comes_back() {
     let keys = Keys::new();
     let hub = terminal_server(&keys).await;
-    let mut ssh = russh::client::connect(
-        Arc::new(russh::client::Config::default()),
-        hub.local_addr(),
-        AnyHost,
-    )
-    .await
-    .unwrap();
-    let auth = ssh
-        .authenticate_publickey(
-            "ada",
-            russh::keys::PrivateKeyWithHashAlg::new(Arc::new(keys.client.clone()), None),
-        )
-        .await
-        .unwrap();
-    assert!(auth.success());
+    let ssh = russh_login(hub.local_addr(), "ada", &keys.client).await;
     let mut ch = ssh.channel_open_session().await.unwrap();
     ch.request_pty(true, "xterm-256color", 100, 30, 0, 0, &[])
         .await
@@ -178,21 +163,7 @@ async fn sleeper(
     russh::Channel<russh::client::Msg>,
     u32,
 ) {
-    let mut ssh = russh::client::connect(
-        Arc::new(russh::client::Config::default()),
-        hub.local_addr(),
-        AnyHost,
-    )
-    .await
-    .unwrap();
-    let auth = ssh
-        .authenticate_publickey(
-            "ada",
-            russh::keys::PrivateKeyWithHashAlg::new(Arc::new(keys.client.clone()), None),
-        )
-        .await
-        .unwrap();
-    assert!(auth.success());
+    let ssh = russh_login(hub.local_addr(), "ada", &keys.client).await;
     let mut ch = ssh.channel_open_session().await.unwrap();
     ch.exec(true, "echo pid=$$; exec sleep 300").await.unwrap();
     let mut out = String::new();

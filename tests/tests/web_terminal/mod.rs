@@ -197,22 +197,7 @@ async fn http_status(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_page_hangs_up_the_program() {
-    let dir = tempdir();
-    let pid_file = dir.join("pid");
-    let (addr, web, _server, _keys) = start(
-        TerminalOptions::new().command(format!("echo $$ > {}; exec sleep 300", pid_file.display())),
-    )
-    .await;
-    let mut ws = open_socket(addr, &format!("token={}", web.access_token()), None)
-        .await
-        .unwrap();
-    let read_pid = || {
-        std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-    };
-    assert!(eventually(Duration::from_secs(10), || read_pid().is_some()).await);
-    let pid = read_pid().unwrap();
+    let (mut ws, pid, _held) = program_in_a_page("exec sleep 300").await;
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     ws.close(None).await.unwrap();
     drop(ws);
@@ -231,23 +216,7 @@ async fn closing_the_page_hangs_up_the_program() {
 /// page's close, and the program ran on (141 s and counting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_that_stops_reading_and_closes_hangs_up_the_program() {
-    let dir = tempdir();
-    let pid_file = dir.join("pid");
-    let (addr, web, _server, _keys) = start(TerminalOptions::new().command(format!(
-        "echo $$ > {}; exec yes flooding-output",
-        pid_file.display()
-    )))
-    .await;
-    let mut ws = open_socket(addr, &format!("token={}", web.access_token()), None)
-        .await
-        .unwrap();
-    let read_pid = || {
-        std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-    };
-    assert!(eventually(Duration::from_secs(10), || read_pid().is_some()).await);
-    let pid = read_pid().unwrap();
+    let (mut ws, pid, _held) = program_in_a_page("exec yes flooding-output").await;
     // Read nothing until every buffer on the way is full, then close, keeping the socket.
     tokio::time::sleep(Duration::from_secs(1)).await;
     ws.send(Message::Close(None)).await.unwrap();
@@ -256,6 +225,27 @@ async fn a_page_that_stops_reading_and_closes_hangs_up_the_program() {
         "the program must end when a page that stopped reading closes"
     );
     drop(ws);
+}
+
+/// A page running `command` after writing its shell's pid: the socket, the pid, and what keeps
+/// the server up.
+async fn program_in_a_page(command: &str) -> (Socket, u32, (WebTerminal, rrssh::Hub, Keys)) {
+    let dir = tempdir();
+    let pid_file = dir.join("pid");
+    let (addr, web, server, keys) = start(
+        TerminalOptions::new().command(format!("echo $$ > {}; {command}", pid_file.display())),
+    )
+    .await;
+    let ws = open_socket(addr, &format!("token={}", web.access_token()), None)
+        .await
+        .unwrap();
+    let read_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    assert!(eventually(Duration::from_secs(10), || read_pid().is_some()).await);
+    (ws, read_pid().unwrap(), (web, server, keys))
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
