@@ -26,15 +26,6 @@ fn subject(hub: &str) -> String {
     format!("rrssh.hub.{hub}")
 }
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Calls `service` on `hub`.
 pub(super) async fn call(
     client: async_nats::Client,
@@ -58,9 +49,7 @@ pub(super) async fn call(
         .next()
         .await
         .map_err(|e| Error::Unavailable(format!("the request body failed: {e}")))?;
-    let mut id = [0u8; 12];
-    let _ = getrandom::fill(&mut id);
-    let call: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let call = super::random_id(12);
     // Subscribed before asking, so no chunk of the answer can come first.
     let chunks = client
         .subscribe(stream_subject(&call))
@@ -75,7 +64,7 @@ pub(super) async fn call(
             .await
             .map_err(|e| Error::Unavailable(format!("the cluster connection: {e}")))?;
         let pump = pump(client.clone(), upload_subject(&call), body, credits, true);
-        Some(AbortOnDrop(tokio::spawn(pump)))
+        Some(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(pump)))
     };
     let head = CallHead {
         call: call.clone(),

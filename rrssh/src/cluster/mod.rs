@@ -30,11 +30,9 @@ impl Cluster {
     /// Joins the cluster whose NATS server (with JetStream) is at `url`
     /// (`nats://127.0.0.1:4222`), under a random hub id.
     pub fn new(url: impl Into<String>) -> Self {
-        let mut id = [0u8; 6];
-        let _ = getrandom::fill(&mut id);
         Self {
             url: url.into(),
-            hub_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            hub_id: random_id(6),
             ttl: Duration::from_secs(3),
             default_timeout: Duration::from_secs(30),
         }
@@ -64,6 +62,18 @@ impl Cluster {
     pub fn id(&self) -> &str {
         &self.hub_id
     }
+}
+
+/// `bytes` random bytes in hex: hub and call ids.
+fn random_id(bytes: usize) -> String {
+    let mut id = vec![0u8; bytes];
+    let _ = getrandom::fill(&mut id);
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `hub` said it is alive within the last `ttl`.
+fn hub_alive(hubs: &HashMap<String, Instant>, hub: &str, ttl: Duration) -> bool {
+    hubs.get(hub).is_some_and(|t| alive(*t, ttl))
 }
 
 /// A name this hub holds.
@@ -329,10 +339,7 @@ impl Node {
     /// The entry for `name` if another hub holds it and that hub is alive.
     fn live(&self, name: &str) -> Option<Presence> {
         let p = lock(&self.remote).get(name)?.0.clone();
-        let hubs = lock(&self.hubs);
-        hubs.get(&p.hub)
-            .is_some_and(|t| alive(*t, self.cfg.ttl))
-            .then_some(p)
+        hub_alive(&lock(&self.hubs), &p.hub, self.cfg.ttl).then_some(p)
     }
 }
 
@@ -374,7 +381,7 @@ impl crate::hub::Remote for Node {
         let hubs = lock(&self.hubs);
         lock(&self.remote)
             .iter()
-            .filter(|(_, (p, _))| hubs.get(&p.hub).is_some_and(|t| alive(*t, self.cfg.ttl)))
+            .filter(|(_, (p, _))| hub_alive(&hubs, &p.hub, self.cfg.ttl))
             .map(|(name, (p, _))| RemotePeer {
                 name: name.clone(),
                 hub: p.hub.clone(),
@@ -388,7 +395,7 @@ impl crate::hub::Remote for Node {
         let hub = self.live(name)?.hub;
         let client = self.client.get()?.clone();
         let (hubs, ttl, which) = (self.hubs.clone(), self.cfg.ttl, hub.clone());
-        let alive = Arc::new(move || lock(&hubs).get(&which).is_some_and(|t| alive(*t, ttl)));
+        let alive = Arc::new(move || hub_alive(&lock(&hubs), &which, ttl));
         Some(Box::pin(calls::call(
             client,
             hub,

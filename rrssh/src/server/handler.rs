@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId};
 use tokio::net::TcpListener;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::slots::{KeySlot, Pending, PendingSource};
 use super::ssh::Shared;
@@ -42,7 +43,7 @@ pub(super) struct ConnHandler {
     /// What the authenticated key may tunnel to.
     pub(super) tunnels: Option<crate::tunnel::serve::KeyTunnels>,
     /// Ports listened on for the client's remote tunnels; stopped when dropped.
-    pub(super) listeners: HashMap<(String, u32), AbortOnDrop>,
+    pub(super) listeners: HashMap<(String, u32), AbortOnDropHandle<()>>,
     /// Whether the key may have a pseudo-terminal (`no-pty`, `restrict`).
     pub(super) pty_allowed: bool,
     /// Pty requests per channel, until the shell or command starts.
@@ -110,15 +111,6 @@ impl ConnHandler {
     )]
     fn start_terminal(&mut self, _: ChannelId, _: Option<String>, _: &mut Session) -> bool {
         false
-    }
-}
-
-/// Aborts a task when dropped.
-pub(super) struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -349,7 +341,7 @@ impl russh::server::Handler for ConnHandler {
             actual,
         ));
         self.listeners
-            .insert((address.to_owned(), actual), AbortOnDrop(task));
+            .insert((address.to_owned(), actual), AbortOnDropHandle::new(task));
         Ok(true)
     }
 
