@@ -90,7 +90,7 @@ impl Server {
             listener,
             stop,
             "server",
-            move |mut tcp, remote| {
+            move |tcp, remote| {
                 let source = crate::keys::canonical_addr(remote.ip());
                 let pending = Pending::enter(&unauthenticated);
                 let from_source = PendingSource::enter(&per_source, source, max_per_source);
@@ -110,14 +110,12 @@ impl Server {
                         crate::logging::limited("unauthenticated-limit", || {
                             tracing::warn!(%remote, "{why}; refused");
                         });
-                        return Box::pin(async move {
-                            use tokio::io::AsyncWriteExt;
-                            let line = format!("rrssh: {why}; try again later\r\n");
-                            let write = tcp.write_all(line.as_bytes());
-                            let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
-                            let _ = tcp.shutdown().await;
-                            drop(pending);
-                        })
+                        // Said without waiting (the line fits the socket's buffer) and closed at
+                        // once: a refused connection holds no slot, task or descriptor.
+                        let line = format!("rrssh: {why}; try again later\r\n");
+                        let _ = tcp.try_write(line.as_bytes());
+                        drop((tcp, pending));
+                        return Box::pin(std::future::ready(()))
                             as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
                     }
                 };
