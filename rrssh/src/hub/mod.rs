@@ -183,7 +183,18 @@ impl Registry {
                     return refuse(n, &peer, why);
                 }
                 let (grace, max) = (st.policy.grace, st.policy.max_names);
-                forget_stale(&mut st.names, grace, std::time::Instant::now());
+                // The name asked for is free once its owner has been away past the grace
+                // period; the whole table is swept only when it is full, not at every
+                // registration (a reconnect storm would make that quadratic).
+                let now = std::time::Instant::now();
+                let expired =
+                    |o: &Owned| o.away_since.is_some_and(|t| now.duration_since(t) >= grace);
+                if st.names.get(n).is_some_and(expired) {
+                    st.names.remove(n);
+                }
+                if st.names.len() >= max && !st.names.contains_key(n) {
+                    forget_stale(&mut st.names, grace, now);
+                }
                 if let Some(r) = self.remote().and_then(|r| r.lookup(n))
                     && r.fingerprint != peer.fingerprint()
                 {
