@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     body_budget: Arc<crate::body::BodyBudget>,
     /// How long a served call's body may stay silent while its handler waits.
     body_idle: std::time::Duration,
+    /// Whether there is a peer at all.
+    attached: bool,
 }
 
 impl Shared {
@@ -295,6 +297,7 @@ impl Connection {
             writer_done: watch::channel(false).0,
             body_budget: crate::body::BodyBudget::new(body_buffer),
             body_idle,
+            attached: true,
         });
         // Frames that came in with the HELLO are handled first.
         {
@@ -309,6 +312,39 @@ impl Connection {
         tokio::spawn(io::read_loop(rd, rbuf, shared.clone()));
         shared.writer_wake.notify_one();
         Ok(Connection { shared })
+    }
+
+    /// A connection with no peer, closed from the start with `reason`: every call fails with
+    /// [`Error::Unavailable`] saying it (a client that uses SSH only).
+    pub(crate) fn unattached(reason: &str) -> Connection {
+        let limits = Limits::default();
+        let mut conn = Conn::new(Role::Initiator, limits, None);
+        conn.close(goaway::NORMAL, reason);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                conn,
+                slots: HashMap::new(),
+                blocked: BTreeSet::new(),
+            }),
+            peer_hello: Hello::new(&limits, None),
+            extensions: http::Extensions::new(),
+            service: None,
+            writer_wake: Notify::new(),
+            reader_wake: Notify::new(),
+            closed_tx: watch::channel(Some(reason.to_owned())).0,
+            goaway_tx: watch::channel(None).0,
+            call_done: Notify::new(),
+            writer_done: watch::channel(true).0,
+            body_budget: crate::body::BodyBudget::new(0),
+            body_idle: limits.body_idle_timeout,
+            attached: false,
+        });
+        Connection { shared }
+    }
+
+    /// Whether the connection has a peer (it is not [`unattached`](Self::unattached)).
+    pub(crate) fn is_attached(&self) -> bool {
+        self.shared.attached
     }
 
     /// What the peer said in its HELLO (its limits and announced service name).

@@ -1,345 +1,20 @@
-//! The SSH client side: dials a server, checks its host key, authenticates with a key, and
-//! opens the `rrssh` subsystem. The same client also serves a router to the server if given
-//! one (reverse mode).
+//! A client: an rrssh connection (or none, for a [`plain`](super::ClientBuilder::plain) one) on the
+//! SSH connection, tunnel or command that carries it, and what it can open next to it
+//! (terminal sessions, tunnels).
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use russh::ChannelMsg;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use tokio::sync::watch;
 use tower_service::Service;
 
-use super::SUBSYSTEM;
-use super::ssh_handler::{ClientHandler, ForwardServe, RemoteTargets};
+use super::ssh_handler::{ClientHandler, RemoteTargets};
 use crate::client::Error;
-use crate::connection::{Connection, ConnectionConfig};
-use crate::connection::{HandshakeError, ResponseFuture};
-use crate::keys::{HostKeyError, HostKeyPolicy, fingerprint};
-use crate::proto::{Limits, Role};
-use crate::{Request, Response, Router};
-
-/// Why connecting failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The TCP connection failed.
-    #[error("cannot connect to {addr}: {source}")]
-    Io {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The server's host key was refused.
-    #[error(transparent)]
-    HostKey(#[from] HostKeyError),
-    /// The server refused our key.
-    #[error("the server refused the key {fingerprint} for user {user}")]
-    AuthRejected {
-        /// The user name.
-        user: String,
-        /// Our key's fingerprint.
-        fingerprint: String,
-    },
-    /// No identity key was given.
-    #[error("no identity key: call `identity`")]
-    NoIdentity,
-    /// No host key policy was given.
-    #[error("no host key policy: call `host_keys` (known_hosts file or a pinned key)")]
-    NoHostKeyPolicy,
-    /// The server refused the rrssh subsystem.
-    #[error("the server refused the `rrssh` subsystem")]
-    SubsystemRefused,
-    /// The SSH layer failed.
-    #[error("SSH error: {0}")]
-    Ssh(#[from] russh::Error),
-    /// The rrssh handshake failed.
-    #[error(transparent)]
-    Handshake(#[from] HandshakeError),
-    /// The target cannot be a host name (it starts with `-`, or is empty).
-    #[error("bad target `{0}`: a host name cannot be empty or start with `-`")]
-    BadTarget(String),
-    /// Connecting took too long.
-    #[error("connecting to {0} timed out")]
-    Timeout(String),
-    /// The SSH server refused to listen for us (`tcpip-forward`).
-    #[error("the SSH server refused to forward {0}")]
-    ForwardRefused(String),
-    /// The carrier command (such as `ssh`) could not start or exited during the handshake;
-    /// its standard error says why.
-    #[error("{program} exited with {status}: {stderr}")]
-    Command {
-        /// The program.
-        program: String,
-        /// Its exit status (or why there is none).
-        status: String,
-        /// What it wrote to standard error, trimmed.
-        stderr: String,
-    },
-}
-
-/// Builds a [`Client`].
-#[must_use]
-#[derive(Clone)]
-pub struct ClientBuilder {
-    addr: String,
-    /// More addresses of the same service (hubs of a cluster), tried in turn.
-    fallbacks: Vec<String>,
-    user: String,
-    key: Option<Arc<PrivateKey>>,
-    host_keys: Option<HostKeyPolicy>,
-    router: Option<Router>,
-    service: Option<String>,
-    limits: Limits,
-    timeout: Duration,
-    backoff: super::Backoff,
-    keepalive: (Duration, usize),
-}
-
-impl fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("addr", &self.addr)
-            .field("user", &self.user)
-            .field("host_keys", &self.host_keys)
-            .field("serves", &self.router.is_some())
-            .field("service", &self.service)
-            .finish()
-    }
-}
-
-impl ClientBuilder {
-    /// Another address of the same service (another hub of a cluster): a
-    /// [`ReconnectingClient`](super::ReconnectingClient) that loses its hub, or is told to go
-    /// away, dials the next address at once, and backs off only after every address failed.
-    /// (A host name that resolves to several addresses is tried address by address already.)
-    pub fn fallback(mut self, addr: impl Into<String>) -> Self {
-        self.fallbacks.push(addr.into());
-        self
-    }
-
-    /// Every address, the first one first.
-    pub(super) fn addresses(&self) -> Vec<String> {
-        std::iter::once(self.addr.clone())
-            .chain(self.fallbacks.iter().cloned())
-            .collect()
-    }
-
-    /// The same builder, dialing `addr`.
-    pub(super) fn at(mut self, addr: String) -> Self {
-        self.addr = addr;
-        self
-    }
-
-    /// The user name to log in as (default: `$USER`, else `rrssh`).
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.user = user.into();
-        self
-    }
-
-    /// The private key to authenticate with.
-    pub fn identity(mut self, key: PrivateKey) -> Self {
-        self.key = Some(Arc::new(key));
-        self
-    }
-
-    /// How to check the server's host key.
-    pub fn host_keys(mut self, policy: HostKeyPolicy) -> Self {
-        self.host_keys = Some(policy);
-        self
-    }
-
-    /// Serves `router` to the server on the same connection (reverse mode: the server calls it).
-    pub fn serve(mut self, router: Router) -> Self {
-        self.router = Some(router);
-        self
-    }
-
-    /// Announces a service name (a hub registers this connection under it).
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
-        self.service = Some(name.into());
-        self
-    }
-
-    /// Protocol limits.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// How long connecting (TCP, SSH, authentication, rrssh handshake) may take (default 10 s).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
-    }
-
-    /// Dead-peer detection: an SSH keepalive every `interval` when the connection is quiet, and
-    /// the connection is declared dead after `misses` unanswered ones (default 5 s × 3). Every
-    /// call in flight on a dead connection fails with `Error::Unavailable`.
-    pub fn keepalive(mut self, interval: Duration, misses: usize) -> Self {
-        self.keepalive = (interval, misses.max(1));
-        self
-    }
-
-    /// The backoff between reconnection attempts of [`connect_persistent`](Self::connect_persistent).
-    pub fn backoff(mut self, backoff: super::Backoff) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
-    /// Returns a client that connects in the background and reconnects after any failure, with
-    /// [`backoff`](Self::backoff), forever; a reverse service registers its name again on every
-    /// connection. Wait for the first connection with
-    /// [`ReconnectingClient::connected`](super::ReconnectingClient::connected). Needs a Tokio
-    /// runtime.
-    pub fn connect_persistent(self) -> super::ReconnectingClient {
-        let backoff = self.backoff;
-        super::ReconnectingClient::start(self, backoff)
-    }
-
-    /// Connects once.
-    pub async fn connect(self) -> Result<Client, ConnectError> {
-        let addr = self.addr.clone();
-        tokio::time::timeout(self.timeout, self.connect_inner())
-            .await
-            .map_err(|_| ConnectError::Timeout(addr))?
-    }
-
-    async fn connect_inner(self) -> Result<Client, ConnectError> {
-        let (ssh, server_fp, targets) = self.dial(None).await?;
-        let mut channel = ssh.channel_open_session().await?;
-        channel.request_subsystem(true, SUBSYSTEM).await?;
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => break,
-                Some(ChannelMsg::Failure | ChannelMsg::Close | ChannelMsg::Eof) | None => {
-                    return Err(ConnectError::SubsystemRefused);
-                }
-                Some(_) => {}
-            }
-        }
-        // Calls from the server side carry the server's identity: its host key, and the
-        // address we dialed (a server has no login name).
-        let mut cfg = ConnectionConfig::new(Role::Initiator).extension(crate::extract::Peer::new(
-            crate::extract::PeerInfo::new("", server_fp).service(self.addr.clone()),
-        ));
-        cfg.service = self.router.map(crate::connection::Served::new);
-        cfg.service_name = self.service;
-        cfg.limits = self.limits;
-        let conn = Connection::start(channel.into_stream(), cfg).await?;
-        Ok(Client::new(conn, Carrier::Ssh(ssh, targets)))
-    }
-
-    /// Dials, checks the host key and authenticates; returns the session and the server's
-    /// key fingerprint. `forward` serves connections the server forwards to us.
-    pub(super) async fn dial(
-        &self,
-        forward: Option<ForwardServe>,
-    ) -> Result<(russh::client::Handle<ClientHandler>, String, RemoteTargets), ConnectError> {
-        let key = self.key.clone().ok_or(ConnectError::NoIdentity)?;
-        let policy = self
-            .host_keys
-            .clone()
-            .ok_or(ConnectError::NoHostKeyPolicy)?;
-        let (host, port) = split_host_port(&self.addr);
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|source| ConnectError::Io {
-                addr: self.addr.clone(),
-                source,
-            })?;
-        let _ = tcp.set_nodelay(true);
-        let config = Arc::new(russh::client::Config {
-            nodelay: true,
-            preferred: super::preferred(),
-            keepalive_interval: Some(self.keepalive.0),
-            keepalive_max: self.keepalive.1,
-            inactivity_timeout: None,
-            ..Default::default()
-        });
-        let rejected = Arc::new(Mutex::new(None));
-        let server_key = Arc::new(Mutex::new(None));
-        let targets = RemoteTargets::default();
-        let handler = ClientHandler {
-            targets: targets.clone(),
-            policy,
-            host: host.clone(),
-            port,
-            rejected: rejected.clone(),
-            server_key: server_key.clone(),
-            forward,
-        };
-        let mut ssh = match russh::client::connect_stream(config, tcp, handler).await {
-            Ok(h) => h,
-            Err(e) => {
-                if let Some(hk) = rejected.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                    return Err(ConnectError::HostKey(hk));
-                }
-                return Err(ConnectError::Ssh(e));
-            }
-        };
-        let hash = if key.algorithm().is_rsa() {
-            ssh.best_supported_rsa_hash().await?.flatten()
-        } else {
-            None
-        };
-        let auth = ssh
-            .authenticate_publickey(
-                self.user.clone(),
-                PrivateKeyWithHashAlg::new(key.clone(), hash),
-            )
-            .await?;
-        if !auth.success() {
-            return Err(ConnectError::AuthRejected {
-                user: self.user.clone(),
-                fingerprint: fingerprint(key.public_key()),
-            });
-        }
-        let server_fp = server_key
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_default();
-        Ok((ssh, server_fp, targets))
-    }
-
-    pub(super) fn router(&self) -> Option<&Router> {
-        self.router.as_ref()
-    }
-
-    pub(super) fn limits_of(&self) -> Limits {
-        self.limits
-    }
-
-    pub(super) fn timeout_of(&self) -> Duration {
-        self.timeout
-    }
-
-    pub(super) fn backoff_of(&self) -> super::Backoff {
-        self.backoff
-    }
-
-    pub(super) fn addr_of(&self) -> &str {
-        &self.addr
-    }
-}
-
-fn split_host_port(addr: &str) -> (String, u16) {
-    if let Some(rest) = addr.strip_prefix('[')
-        && let Some((h, p)) = rest.split_once("]:")
-    {
-        return (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT));
-    }
-    match addr.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT))
-        }
-        _ => (addr.to_owned(), super::DEFAULT_PORT),
-    }
-}
+use crate::connection::{Connection, ResponseFuture};
+use crate::{Request, Response};
 
 /// A connection to an rrssh server over SSH. A [`tower::Service`](Service): typed calls,
 /// the untyped builder and client-side layers work on it.
@@ -364,6 +39,8 @@ fn split_host_port(addr: &str) -> (String, u16) {
 pub struct Client {
     pub(super) conn: Connection,
     pub(super) carrier: Arc<Carried>,
+    /// Why the SSH connection ended, once it has (clients that dialed SSH themselves).
+    lost: Option<watch::Receiver<Option<String>>>,
 }
 
 /// A client's carrier with its connection: dropping the last clone of a client closes both,
@@ -409,31 +86,53 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(super) fn new(conn: Connection, kind: Carrier) -> Self {
+    pub(super) fn new(
+        conn: Connection,
+        kind: Carrier,
+        lost: Option<watch::Receiver<Option<String>>>,
+    ) -> Self {
         Self {
             carrier: Arc::new(Carried {
                 conn: conn.clone(),
                 kind,
             }),
             conn,
+            lost,
         }
     }
 
-    /// Starts building a client for `addr` (`host:port`; port 8022 if omitted).
-    pub fn builder(addr: impl Into<String>) -> ClientBuilder {
-        ClientBuilder {
-            addr: addr.into(),
-            fallbacks: Vec::new(),
-            user: std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned()),
-            key: None,
-            host_keys: None,
-            router: None,
-            service: None,
-            limits: Limits::default(),
-            timeout: Duration::from_secs(10),
-            backoff: super::Backoff::default(),
-            keepalive: super::KEEPALIVE,
+    /// Whether this client has the server's rrssh API (it was not built
+    /// [`plain`](super::ClientBuilder::plain)).
+    pub fn has_api(&self) -> bool {
+        self.conn.is_attached()
+    }
+
+    /// Waits until the connection is over (the rrssh connection closed, or the SSH connection
+    /// under it ended); returns why.
+    pub fn closed(&self) -> impl Future<Output = String> + Send + 'static {
+        let api = self.has_api().then(|| self.conn.closed());
+        let lost = self.lost.clone();
+        async move {
+            let ssh = async move {
+                match lost {
+                    Some(mut rx) => match rx.wait_for(Option::is_some).await {
+                        Ok(r) => r.clone().unwrap_or_default(),
+                        Err(_) => "SSH connection closed".to_owned(),
+                    },
+                    None => std::future::pending().await,
+                }
+            };
+            match api {
+                Some(api) => tokio::select! { r = api => r, r = ssh => r },
+                None => ssh.await,
+            }
         }
+    }
+
+    /// Whether the connection is over.
+    pub fn is_closed(&self) -> bool {
+        (self.has_api() && self.conn.closed_reason().is_some())
+            || self.lost.as_ref().is_some_and(|rx| rx.borrow().is_some())
     }
 
     /// The rrssh connection.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
 
+use super::ConnectError;
 use super::SUBSYSTEM;
-use super::client::{Carrier, Client, ConnectError};
+use super::client::{Carrier, Client};
 use crate::connection::{Connection, ConnectionConfig};
 use crate::proto::Role;
 
@@ -166,6 +167,7 @@ impl Client {
             Carrier::Command(ChildGuard {
                 kill: Mutex::new(Some(kill_tx)),
             }),
+            None,
         ))
     }
 

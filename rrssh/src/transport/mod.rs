@@ -7,8 +7,10 @@
 //! every connection may do both.
 
 pub(crate) mod accept;
+mod builder;
 mod client;
 mod command;
+mod login;
 pub(crate) mod pipe;
 mod reconnect;
 mod remote_forward;
@@ -17,8 +19,10 @@ mod tcp;
 
 use std::time::Duration;
 
-pub use self::client::{Client, ClientBuilder, ConnectError};
+pub use self::builder::{ClientBuilder, ConnectError};
+pub use self::client::Client;
 pub use self::command::ssh_command;
+pub use self::login::PasswordPrompt;
 pub use self::reconnect::{ConnectionEvent, ReconnectingClient};
 pub use self::remote_forward::{PersistentRemoteForward, RemoteForward};
 pub use crate::client::Backoff;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, watch};
 use tower_service::Service;
 
-use super::client::{Client, ClientBuilder};
+use super::{Client, ClientBuilder};
 use crate::client::Backoff;
 use crate::client::Error;
 use crate::extract::Deadline;
@@ -148,9 +148,16 @@ async fn supervise(
                 let _ = events.send(ConnectionEvent::Connected);
                 current.send_replace(Some(client.clone()));
                 let conn = client.connection().clone();
+                let going_away = async {
+                    if client.has_api() {
+                        conn.going_away().await
+                    } else {
+                        std::future::pending().await
+                    }
+                };
                 let reason = tokio::select! {
-                    r = conn.closed() => r,
-                    why = conn.going_away() => {
+                    r = client.closed() => r,
+                    why = going_away => {
                         // The peer takes no new calls: dial again now, and let the calls
                         // still in flight on the old connection finish there.
                         let old = client.clone();

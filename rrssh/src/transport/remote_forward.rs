@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::client::{ClientBuilder, ConnectError};
 use super::ssh_handler::{ClientHandler, ForwardServe};
+use super::{ClientBuilder, ConnectError};
 
 /// A service behind a stock `sshd`: the service dials the SSH server and asks it to listen on a
 /// port for it with the standard `tcpip-forward` request (what `ssh -R` does); each connection
@@ -60,7 +60,7 @@ impl ClientBuilder {
                 router: self.router().cloned(),
                 limits: self.limits_of(),
             };
-            let (ssh, _, _) = self.dial(Some(forward)).await?;
+            let (ssh, _, _, _) = self.dial(Some(forward)).await?;
             let got = ssh
                 .tcpip_forward(bind.clone(), port)
                 .await

@@ -17,6 +17,19 @@ pub(super) struct ClientHandler {
     pub(super) server_key: Arc<Mutex<Option<String>>>,
     pub(super) forward: Option<ForwardServe>,
     pub(super) targets: RemoteTargets,
+    /// Told why when the SSH connection ends (this handler is dropped with it).
+    pub(super) lost: tokio::sync::watch::Sender<Option<String>>,
+    /// The jump host's client this connection runs through, kept as long as it lives.
+    pub(super) _via: Option<super::Client>,
+}
+
+impl Drop for ClientHandler {
+    fn drop(&mut self) {
+        self.lost.send_if_modified(|why| {
+            why.get_or_insert_with(|| "SSH connection closed".to_owned());
+            true
+        });
+    }
 }
 
 /// Where connections forwarded by the server go, by the port the server listens on
@@ -32,6 +45,23 @@ pub(super) struct ForwardServe {
 
 impl russh::client::Handler for ClientHandler {
     type Error = russh::Error;
+
+    async fn disconnected(
+        &mut self,
+        reason: russh::client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let why = match &reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the server disconnected: {}", info.message)
+            }
+            russh::client::DisconnectReason::Error(e) => format!("SSH connection lost: {e}"),
+        };
+        self.lost.send_replace(Some(why));
+        match reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            russh::client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
 
     async fn check_server_key(
         &mut self,

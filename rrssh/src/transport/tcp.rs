@@ -5,7 +5,8 @@
 
 use tokio::net::ToSocketAddrs;
 
-use super::client::{Carrier, Client, ConnectError};
+use super::ConnectError;
+use super::client::{Carrier, Client};
 use crate::connection::{Connection, ConnectionConfig};
 use crate::proto::Role;
 
@@ -30,6 +31,6 @@ impl Client {
             })?;
         let _ = tcp.set_nodelay(true);
         let conn = Connection::start(tcp, ConnectionConfig::new(Role::Initiator)).await?;
-        Ok(Client::new(conn, Carrier::Tcp))
+        Ok(Client::new(conn, Carrier::Tcp, None))
     }
 }
