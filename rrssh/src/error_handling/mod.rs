@@ -19,6 +19,7 @@
 
 mod future;
 mod layer;
+pub(crate) mod panic;
 mod service;
 
 pub use self::future::HandleErrorFuture;

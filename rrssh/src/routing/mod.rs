@@ -301,6 +301,21 @@ where
         Self::from_inner(inner)
     }
 
+    /// Development aid: a handler that panics answers 500 with the panic's message, location
+    /// and backtrace in the error's `detail` (as korv shows its traceback), instead of a bare
+    /// "the handler panicked". Off by default: it tells callers about the code. Installs a
+    /// process-wide panic hook that records each panic's backtrace before the hook already in
+    /// place runs.
+    pub fn expose_errors(self, on: bool) -> Self {
+        if !on {
+            return self;
+        }
+        crate::error_handling::panic::install_hook();
+        self.layer(tower::layer::layer_fn(
+            crate::error_handling::panic::catch::<Route>,
+        ))
+    }
+
     /// Sets the largest request body the body extractors accept (default
     /// [`DEFAULT_BODY_LIMIT`](crate::extract::DEFAULT_BODY_LIMIT), 16 MiB); larger bodies
     /// answer 413.

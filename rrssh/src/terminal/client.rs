@@ -1,6 +1,9 @@
 //! Opening a terminal session on a server, as `ssh -t` does.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
@@ -14,6 +17,7 @@ pub struct TerminalOptions {
     cols: u16,
     rows: u16,
     command: Option<String>,
+    idle_timeout: Option<Duration>,
 }
 
 impl Default for TerminalOptions {
@@ -23,6 +27,7 @@ impl Default for TerminalOptions {
             cols: 80,
             rows: 24,
             command: None,
+            idle_timeout: None,
         }
     }
 }
@@ -51,12 +56,40 @@ impl TerminalOptions {
         self.command = Some(command.into());
         self
     }
+
+    /// Hangs up when nothing was typed or printed for this long (none by default): the
+    /// output then ends, with [`TerminalOutput::timed_out`] true.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
 }
 
-/// A terminal session could not be opened.
+/// Why a terminal session could not be opened, or cannot go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TerminalError(String);
+#[non_exhaustive]
+pub enum TerminalError {
+    /// This connection cannot carry terminals (a plain-TCP or spawned-command carrier).
+    #[error(
+        "terminals need an SSH connection rrssh dialed itself, not a plain-TCP or spawned-command carrier"
+    )]
+    Unsupported,
+    /// The server refused the pseudo-terminal.
+    #[error("the server refused the pseudo-terminal")]
+    PtyRefused,
+    /// The server refused the shell or command (no terminals for this key, or none served).
+    #[error("the server refused the session (it serves no terminals to this key)")]
+    SessionRefused,
+    /// The session is over: the program exited, the server closed it, or it was hung up.
+    #[error("the terminal session is closed")]
+    Closed,
+    /// Nothing was typed or printed for longer than the idle timeout: the session was hung up.
+    #[error("the terminal session was idle for {0:?} and was hung up")]
+    Idle(Duration),
+    /// The SSH connection failed.
+    #[error("SSH error: {0}")]
+    Ssh(String),
+}
 
 /// An open terminal session. Use its two halves at once: one task types into
 /// [`input`](Self::input), another reads [`output`](Self::output).
@@ -68,18 +101,52 @@ pub struct TerminalSession {
     pub output: TerminalOutput,
 }
 
+/// What both halves know of the session.
+struct Shared {
+    writer: ChannelWriteHalf<russh::client::Msg>,
+    /// Set once the session is over (seen by the output half, or hung up).
+    over: AtomicBool,
+    /// When something was last typed or printed, in ms since `start`.
+    active: AtomicU64,
+    start: tokio::time::Instant,
+}
+
+impl Shared {
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.active.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_since(&self) -> tokio::time::Instant {
+        self.start + Duration::from_millis(self.active.load(Ordering::Relaxed))
+    }
+
+    fn check_open(&self) -> Result<(), TerminalError> {
+        if self.over.load(Ordering::Acquire) {
+            Err(TerminalError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// The sending half of a terminal session.
-pub struct TerminalInput(ChannelWriteHalf<russh::client::Msg>);
+pub struct TerminalInput(Arc<Shared>);
 
 /// The receiving half of a terminal session.
 pub struct TerminalOutput {
     reader: ChannelReadHalf,
+    shared: Arc<Shared>,
     exit_status: Option<u32>,
+    idle_timeout: Option<Duration>,
+    idle: bool,
 }
 
 impl fmt::Debug for TerminalInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TerminalInput").finish_non_exhaustive()
+        f.debug_struct("TerminalInput")
+            .field("open", &self.is_open())
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,18 +159,22 @@ impl fmt::Debug for TerminalOutput {
 }
 
 fn gone(e: russh::Error) -> TerminalError {
-    TerminalError(format!("the terminal session is gone: {e}"))
+    TerminalError::Ssh(e.to_string())
 }
 
 impl TerminalInput {
-    /// Sends bytes as if typed.
+    /// Sends bytes as if typed; [`TerminalError::Closed`] once the session is over.
     pub async fn write(&self, data: impl Into<Bytes>) -> Result<(), TerminalError> {
-        self.0.data_bytes(data).await.map_err(gone)
+        self.0.check_open()?;
+        self.0.touch();
+        self.0.writer.data_bytes(data).await.map_err(gone)
     }
 
     /// Tells the program the window has a new size.
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), TerminalError> {
+        self.0.check_open()?;
         self.0
+            .writer
             .window_change(u32::from(cols), u32::from(rows), 0, 0)
             .await
             .map_err(gone)
@@ -111,26 +182,76 @@ impl TerminalInput {
 
     /// Closes the input (end of file). The program keeps running.
     pub async fn eof(&self) -> Result<(), TerminalError> {
-        self.0.eof().await.map_err(gone)
+        self.0.check_open()?;
+        self.0.writer.eof().await.map_err(gone)
     }
 
     /// Hangs up: closes the session, and the server ends the program (as when a terminal
     /// window is closed). Dropping the session without this leaves the program running until
     /// the connection closes.
     pub async fn close(&self) -> Result<(), TerminalError> {
-        self.0.close().await.map_err(gone)
+        if self.0.over.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.0.writer.close().await.map_err(gone)
+    }
+
+    /// Whether the session is still open: not hung up, and its end not yet seen by the
+    /// [`output`](TerminalSession::output) half (which learns it by being read).
+    pub fn is_open(&self) -> bool {
+        !self.0.over.load(Ordering::Acquire)
     }
 }
 
 impl TerminalOutput {
-    /// The next bytes the program printed; `None` once the session ended.
+    /// The next bytes the program printed; `None` once the session ended (see
+    /// [`exit_status`](Self::exit_status) and [`timed_out`](Self::timed_out)).
     pub async fn next(&mut self) -> Option<Bytes> {
         loop {
-            match self.reader.wait().await? {
-                ChannelMsg::Data { data } => return Some(data),
-                ChannelMsg::ExtendedData { data, .. } => return Some(data),
-                ChannelMsg::ExitStatus { exit_status } => self.exit_status = Some(exit_status),
-                ChannelMsg::Close => return None,
+            if self.shared.over.load(Ordering::Acquire) && self.idle {
+                return None;
+            }
+            let msg = match self.idle_timeout {
+                None => self.reader.wait().await,
+                Some(limit) => {
+                    let until = self.shared.idle_since() + limit;
+                    match tokio::time::timeout_at(until, self.reader.wait()).await {
+                        Ok(msg) => msg,
+                        Err(_)
+                            if self.shared.idle_since() + limit > tokio::time::Instant::now() =>
+                        {
+                            continue;
+                        }
+                        Err(_) => {
+                            // Idle too long: hang up.
+                            self.idle = true;
+                            self.shared.over.store(true, Ordering::Release);
+                            let _ = self.shared.writer.close().await;
+                            return None;
+                        }
+                    }
+                }
+            };
+            let Some(msg) = msg else {
+                self.shared.over.store(true, Ordering::Release);
+                return None;
+            };
+            match msg {
+                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                    self.shared.touch();
+                    return Some(data);
+                }
+                ChannelMsg::ExitStatus { exit_status } => {
+                    self.exit_status = Some(exit_status);
+                    self.shared.over.store(true, Ordering::Release);
+                }
+                ChannelMsg::ExitSignal { .. } | ChannelMsg::Eof => {
+                    self.shared.over.store(true, Ordering::Release);
+                }
+                ChannelMsg::Close => {
+                    self.shared.over.store(true, Ordering::Release);
+                    return None;
+                }
                 _ => {}
             }
         }
@@ -139,6 +260,17 @@ impl TerminalOutput {
     /// The program's exit status, once it has ended.
     pub fn exit_status(&self) -> Option<u32> {
         self.exit_status
+    }
+
+    /// Whether the session ended because it was idle longer than
+    /// [`TerminalOptions::idle_timeout`].
+    pub fn timed_out(&self) -> bool {
+        self.idle
+    }
+
+    /// Whether the session is still open (as far as this half has read).
+    pub fn is_open(&self) -> bool {
+        !self.shared.over.load(Ordering::Acquire)
     }
 }
 
@@ -150,8 +282,11 @@ impl Client {
         &self,
         options: TerminalOptions,
     ) -> Result<TerminalSession, TerminalError> {
-        let channel = self.open_session_channel().await.map_err(TerminalError)?;
-        let refused = |what: &str| TerminalError(format!("the server refused the {what}"));
+        let channel = self
+            .open_session_channel()
+            .await
+            .map_err(gone)?
+            .ok_or(TerminalError::Unsupported)?;
         channel
             .request_pty(
                 true,
@@ -175,21 +310,30 @@ impl Client {
             match reader.wait().await {
                 Some(ChannelMsg::Success) => replies += 1,
                 Some(ChannelMsg::Failure) => {
-                    return Err(refused(if replies == 0 {
-                        "pseudo-terminal"
+                    return Err(if replies == 0 {
+                        TerminalError::PtyRefused
                     } else {
-                        "session"
-                    }));
+                        TerminalError::SessionRefused
+                    });
                 }
-                Some(ChannelMsg::Close) | None => return Err(refused("session")),
+                Some(ChannelMsg::Close) | None => return Err(TerminalError::SessionRefused),
                 Some(_) => {}
             }
         }
+        let shared = Arc::new(Shared {
+            writer,
+            over: AtomicBool::new(false),
+            active: AtomicU64::new(0),
+            start: tokio::time::Instant::now(),
+        });
         Ok(TerminalSession {
-            input: TerminalInput(writer),
+            input: TerminalInput(shared.clone()),
             output: TerminalOutput {
                 reader,
+                shared,
                 exit_status: None,
+                idle_timeout: options.idle_timeout,
+                idle: false,
             },
         })
     }

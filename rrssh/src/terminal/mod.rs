@@ -52,6 +52,7 @@ pub struct Terminal {
     pub(crate) program: OsString,
     pub(crate) args: Vec<OsString>,
     pub(crate) envs: Vec<(OsString, OsString)>,
+    pub(crate) idle_timeout: Option<std::time::Duration>,
 }
 
 #[cfg(feature = "terminal")]
@@ -63,6 +64,7 @@ impl Terminal {
             program: program.into(),
             args: Vec::new(),
             envs: Vec::new(),
+            idle_timeout: None,
         }
     }
 
@@ -74,6 +76,13 @@ impl Terminal {
     /// An argument given to the program before `-c CMD` (`-l` for a login shell).
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// Hangs up a session when nothing was typed or printed for this long (none by default,
+    /// as under sshd): the client is told why, the program gets `SIGHUP`.
+    pub fn idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.idle_timeout = Some(idle);
         self
     }
 

@@ -101,6 +101,23 @@ pub(crate) async fn run(
     tracing::info!(user = %peer.user(), fingerprint = %peer.fingerprint(), command = ?command, "terminal session started");
     let (mut from_pty, mut to_pty) = master.into_split();
     let (mut from_ch, to_ch) = channel.split();
+    let start = tokio::time::Instant::now();
+    // When something was last typed or printed, in ms since `start`.
+    let active = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let touch = {
+        let active = active.clone();
+        move || {
+            let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            active.store(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let idle_limit = terminal.idle_timeout;
+    let idle_until = || {
+        let last =
+            std::time::Duration::from_millis(active.load(std::sync::atomic::Ordering::Relaxed));
+        idle_limit.map(|d| start + last + d)
+    };
+    let touch_out = touch.clone();
     // Output is copied by its own task, so a client that reads none of it still has its
     // close (or its lost connection) seen below.
     let mut output = tokio::spawn(async move {
@@ -110,6 +127,7 @@ pub(crate) async fn run(
                 // The program's side closed (it exited): Linux reports EIO.
                 Ok(0) | Err(_) => return true,
                 Ok(n) => {
+                    touch_out();
                     let chunk = bytes::Bytes::copy_from_slice(&buf[..n]);
                     if to_ch.data_bytes(chunk).await.is_err() {
                         return false;
@@ -119,12 +137,24 @@ pub(crate) async fn run(
         }
     });
     let mut input_open = true;
+    let mut idle = false;
     let hung_up = loop {
+        let until = idle_until();
         tokio::select! {
+            () = async { match until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            } } => {
+                if idle_until().is_some_and(|t| t <= tokio::time::Instant::now()) {
+                    idle = true;
+                    break true;
+                }
+            }
             done = &mut output => break !done.unwrap_or(false),
             // Read even after the end of input, to see the close.
             msg = from_ch.wait() => match msg {
                 Some(ChannelMsg::Data { data }) if input_open => {
+                    touch();
                     if to_pty.write_all(&data).await.is_err() {
                         input_open = false;
                     }
@@ -143,6 +173,18 @@ pub(crate) async fn run(
         }
     };
     if hung_up {
+        if idle {
+            let secs = idle_limit.unwrap_or_default().as_secs();
+            let _ = session
+                .data(
+                    id,
+                    format!("\r\nrrssh: idle for {secs} s; hanging up\r\n").into_bytes(),
+                )
+                .await;
+            let _ = session.exit_status_request(id, 129).await;
+            let _ = session.eof(id).await;
+            let _ = session.close(id).await;
+        }
         // Closing the terminal's master side sends the session SIGHUP; a program that ignores
         // it is killed.
         output.abort();
@@ -155,7 +197,7 @@ pub(crate) async fn run(
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
-        tracing::info!(user = %peer.user(), "terminal session hung up by the client");
+        tracing::info!(user = %peer.user(), idle, "terminal session hung up");
         return;
     }
     let code = match child.wait().await {

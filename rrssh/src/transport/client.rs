@@ -141,18 +141,13 @@ impl Client {
     }
 
     /// Opens a session channel next to the rrssh one (for a terminal).
+    /// `Ok(None)` when the carrier is not an SSH connection of ours.
     pub(crate) async fn open_session_channel(
         &self,
-    ) -> Result<russh::Channel<russh::client::Msg>, String> {
+    ) -> Result<Option<russh::Channel<russh::client::Msg>>, russh::Error> {
         match &self.carrier.kind {
-            Carrier::Ssh(h, _) => h
-                .channel_open_session()
-                .await
-                .map_err(|e| format!("cannot open a session channel: {e}")),
-            Carrier::Tcp | Carrier::Command(_) => Err(
-                "terminals need rrssh's own SSH connection, not a plain-TCP or spawned-command carrier"
-                    .to_owned(),
-            ),
+            Carrier::Ssh(h, _) => h.channel_open_session().await.map(Some),
+            Carrier::Tcp | Carrier::Command(_) => Ok(None),
         }
     }
 
