@@ -7,6 +7,13 @@ use std::time::Duration;
 ///
 /// Attempt `n` (from 0) waits a random time in `[0, min(max, initial × factor^n)]`; the attempt
 /// count starts over once a connection has stayed up for `reset_after`.
+///
+/// The defaults (250 ms doubling to at most 2 s) are a recovery policy: however long a server
+/// was away, every client tries again within 2 s of its return, and the attempts of a fleet
+/// that lost it at once are spread evenly over those 2 s rather than arriving together. The
+/// price is one connection attempt per client per second on average while the server is down;
+/// a larger fleet, or a server that sheds load by refusing, wants a larger [`max`](Self::max)
+/// (`--reconnect-max` on the command line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Backoff {
@@ -14,7 +21,7 @@ pub struct Backoff {
     pub initial: Duration,
     /// How much the ceiling grows per failed attempt (default 2).
     pub factor: u32,
-    /// The largest ceiling (default 30 s).
+    /// The largest ceiling (default 2 s).
     pub max: Duration,
     /// A connection up this long resets the attempt count (default 10 s).
     pub reset_after: Duration,
@@ -25,7 +32,7 @@ impl Default for Backoff {
         Self {
             initial: Duration::from_millis(250),
             factor: 2,
-            max: Duration::from_secs(30),
+            max: Duration::from_secs(2),
             reset_after: Duration::from_secs(10),
         }
     }
@@ -79,18 +86,21 @@ mod tests {
 
     #[test]
     fn ceilings_grow_by_the_factor_up_to_the_cap() {
-        let b = Backoff::default();
+        let b = Backoff::default().max(Duration::from_secs(30));
         let ms = |n| b.ceiling(n).as_millis();
         assert_eq!(
             (0..9).map(ms).collect::<Vec<_>>(),
             [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
         );
         assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(30));
+        let d = Backoff::default();
+        assert_eq!(d.ceiling(3), Duration::from_secs(2));
+        assert_eq!(d.ceiling(u32::MAX), Duration::from_secs(2));
     }
 
     #[test]
     fn delays_are_spread_over_the_whole_range() {
-        let b = Backoff::default();
+        let b = Backoff::default().max(Duration::from_secs(30));
         let delays: Vec<Duration> = (0..2000).map(|_| b.delay(3)).collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));
         let low = delays

@@ -3,6 +3,7 @@
 mod body;
 mod serve;
 mod tokens;
+mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use http::{HeaderValue, Method, StatusCode};
 
 use self::body::RelayBody;
 pub use self::tokens::{MIN_TOKEN_LEN, Tokens, TokensError};
+use self::upstream::Upstream;
 use crate::auth::Grants;
 use crate::extract::{PeerInfo, TIMEOUT_HEADER};
 use crate::hub::Registry;
@@ -25,10 +27,11 @@ use crate::{ApiError, Body, IntoResponse, Peer};
 /// The HTTP path prefix under which the gateway serves the peers.
 pub const PEERS_PREFIX: &str = "/peers";
 
-/// An HTTP gateway to the peers connected to a hub (see the [module docs](self)).
+/// An HTTP gateway to the peers connected to a hub, or to the peer of one connection (see
+/// the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    registry: Registry,
+    upstream: Upstream,
     tokens: Tokens,
     anonymous: Option<Peer>,
     default_timeout: Option<Duration>,
@@ -40,8 +43,33 @@ impl Gateway {
     /// It admits nobody until given [`tokens`](Self::tokens) or an
     /// [`anonymous`](Self::anonymous) caller.
     pub fn new(registry: Registry) -> Self {
+        Self::with_upstream(Upstream::Hub(registry))
+    }
+
+    /// A gateway to the peer at the other end of one connection (a
+    /// [`Client`](crate::Client) or [`ReconnectingClient`](crate::ReconnectingClient), or any
+    /// client service): `METHOD /PATH` over HTTP is the call `METHOD /PATH` on it, so every
+    /// node of a fleet can offer its local programs an HTTP door into its SSH connection. The
+    /// same token rules apply (any known token admits; scopes are for hubs), as do the NDJSON
+    /// streams, deadlines, cancellation and error JSON.
+    pub fn to<S>(service: S) -> Self
+    where
+        S: tower_service::Service<
+                crate::Request,
+                Response = crate::Response,
+                Error = crate::client::Error,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self::with_upstream(Upstream::One(tower::util::BoxCloneSyncService::new(service)))
+    }
+
+    fn with_upstream(upstream: Upstream) -> Self {
         Self {
-            registry,
+            upstream,
             tokens: Tokens::new(),
             anonymous: None,
             default_timeout: None,
@@ -98,6 +126,12 @@ impl Gateway {
     /// The gateway as an axum [`Router`](axum::Router): nest or merge it into an HTTP server of
     /// your own, or add tower-http layers (CORS, tracing, compression) to it.
     pub fn into_router(self) -> axum::Router {
+        if let Upstream::One(_) = self.upstream {
+            return axum::Router::new()
+                .route("/", axum::routing::any(upstream::forward))
+                .route("/{*rest}", axum::routing::any(upstream::forward))
+                .with_state(Arc::new(self));
+        }
         let relay = axum::routing::any(relay);
         axum::Router::new()
             .route(PEERS_PREFIX, axum::routing::get(list))
@@ -157,6 +191,38 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// An HTTP request as a call: STREAM for NDJSON, without the hop's headers, with the
+    /// default deadline if it has none; and whether the answer is a stream.
+    fn prepare(
+        &self,
+        req: axum::extract::Request,
+    ) -> ((http::request::Parts, axum::body::Body), bool) {
+        let gw = self;
+    let (mut parts, body) = req.into_parts();
+        let wants_ndjson = parts
+            .headers
+            .get(header::ACCEPT)
+            .is_some_and(|v| v.as_bytes().starts_with(APPLICATION_NDJSON.as_bytes()));
+        if parts.method == Method::GET && wants_ndjson {
+            parts.method = crate::method::STREAM.clone();
+        }
+        let stream = parts.method == *crate::method::STREAM;
+        for h in HOP_HEADERS {
+            parts.headers.remove(h);
+        }
+        if let Some(t) = gw.default_timeout
+            && !parts.headers.contains_key(TIMEOUT_HEADER)
+        {
+            parts.headers.insert(
+                TIMEOUT_HEADER,
+                HeaderValue::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            );
+        }
+        ((parts, body), stream)
+    }
+}
+
 fn unauthorized(message: &str) -> crate::Response {
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
     res.headers_mut().insert(
@@ -176,7 +242,10 @@ async fn list(
     req: axum::extract::Request,
 ) -> axum::response::Response {
     match gw.caller(&req) {
-        Ok(caller) => axum::Json(listing(&gw.registry, &caller)).into_response(),
+        Ok(caller) => match &gw.upstream {
+            Upstream::Hub(registry) => axum::Json(listing(registry, &caller)).into_response(),
+            Upstream::One(_) => to_http(ApiError::not_found("no listing").into_response(), false),
+        },
         Err(why) => to_http(unauthorized(why), false),
     }
 }
@@ -215,28 +284,13 @@ async fn relay(
     };
     let (name, rest) = (name.into_owned(), rest.to_owned());
 
-    let (mut parts, body) = req.into_parts();
-    let wants_ndjson = parts
-        .headers
-        .get(header::ACCEPT)
-        .is_some_and(|v| v.as_bytes().starts_with(APPLICATION_NDJSON.as_bytes()));
-    if parts.method == Method::GET && wants_ndjson {
-        parts.method = crate::method::STREAM.clone();
-    }
-    let stream = parts.method == *crate::method::STREAM;
-    for h in HOP_HEADERS {
-        parts.headers.remove(h);
-    }
-    if let Some(t) = gw.default_timeout
-        && !parts.headers.contains_key(TIMEOUT_HEADER)
-    {
-        parts.headers.insert(
-            TIMEOUT_HEADER,
-            HeaderValue::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-        );
-    }
+    let (parts, stream) = gw.prepare(req);
+    let (parts, body) = parts;
     tracing::debug!(caller = caller.user(), peer = %name, method = %parts.method, path = %parts.uri.path(), "gateway call");
     let req = crate::Request::from_parts(parts, Body::new(body));
-    let res = relay_call(&gw.registry, &caller, &name, &rest, req).await;
+    let Upstream::Hub(registry) = &gw.upstream else {
+        return to_http(ApiError::not_found("no such route").into_response(), false);
+    };
+    let res = relay_call(registry, &caller, &name, &rest, req).await;
     to_http(res, stream)
 }

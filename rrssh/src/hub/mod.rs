@@ -17,6 +17,7 @@ mod handle;
 mod names;
 pub mod relay;
 mod remote;
+pub mod watch;
 
 pub use self::handle::Hub;
 pub use self::names::MAX_NAME;
@@ -316,6 +317,11 @@ impl Registry {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// The event channel, for a watcher that wants to know what it missed.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
     }
 
     /// A stream of connect and disconnect events from now on.

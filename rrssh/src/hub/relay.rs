@@ -2,6 +2,8 @@
 //! same hub, by name, without reaching it directly (it may be behind NAT).
 //!
 //! - `GET /.well-known/rrssh/peers` lists the peers the caller may call;
+//! - `STREAM /.well-known/rrssh/events` follows who connects and leaves (see
+//!   [`watch`](super::watch));
 //! - `METHOD /.well-known/rrssh/peers/{name}/{path…}` relays the call to `METHOD /{path…}` on
 //!   that peer, with its query, headers, body (streamed both ways) and the deadline left.
 //!
@@ -64,6 +66,7 @@ pub(crate) fn listing(registry: &Registry, caller: &Peer) -> Vec<PeerListing> {
 /// The routes of caller access for `registry` (see the [module docs](self)); a hub serves them
 /// when built with [`Server::relay`](crate::Server::relay).
 pub fn relay_router(registry: Registry) -> Router {
+    let registry_for_watch = registry.clone();
     let list = {
         let registry = registry.clone();
         move |caller: Peer| {
@@ -91,6 +94,7 @@ pub fn relay_router(registry: Registry) -> Router {
         .introspection(false)
         .route(PEERS_PATH, crate::routing::get(list))
         .route(&format!("{PEERS_PATH}/{{name}}/{{*rest}}"), any)
+        .merge(super::watch::watch_router(registry_for_watch))
 }
 
 /// Relays `req` from `caller` to `METHOD /{rest}` on the peer `name`, checking the caller's

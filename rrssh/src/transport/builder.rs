@@ -366,7 +366,7 @@ impl ClientBuilder {
                     .await
                     .map_err(|why| ConnectError::Io {
                         addr: format!("{} via {}", self.addr, jump.addr),
-                        source: std::io::Error::other(why),
+                        source: std::io::Error::other(why.message),
                     })?;
                 handler._via = Some(via);
                 russh::client::connect_stream(config, stream, handler).await

@@ -67,6 +67,20 @@ impl Drop for Carried {
     }
 }
 
+/// Why a tunnel was not opened.
+#[derive(Debug, Clone)]
+pub(crate) struct TunnelRefused {
+    /// The server forbids it (its permissions), rather than failing to reach the target.
+    pub(crate) prohibited: bool,
+    pub(crate) message: String,
+}
+
+impl fmt::Display for TunnelRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// What carries a client's connection; dropped with the last clone of the client.
 pub(super) enum Carrier {
     /// An SSH session this process dialed, and where its remote tunnels go.
@@ -151,34 +165,47 @@ impl Client {
         }
     }
 
-    /// Opens a `direct-tcpip` channel to `host:port` as the server sees it (a tunnel).
+    /// Opens a `direct-tcpip` channel to `host:port` as the server sees it (a tunnel). An
+    /// error says why, and whether the server forbids the tunnel (rather than failing to reach
+    /// the target).
     pub(crate) async fn open_direct_tcpip(
         &self,
         host: &str,
         port: u16,
         from: SocketAddr,
-    ) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
-        match &self.carrier.kind {
-            Carrier::Ssh(h, _) => h
-                .channel_open_direct_tcpip(
-                    host,
-                    u32::from(port),
-                    from.ip().to_string(),
-                    u32::from(from.port()),
-                )
-                .await
-                .map(russh::Channel::into_stream)
-                .map_err(|e| match e {
-                    russh::Error::ChannelOpenFailure(why) => {
-                        format!("the server refused the tunnel to {host}:{port} ({why:?})")
-                    }
-                    e => format!("cannot open a tunnel to {host}:{port}: {e}"),
-                }),
-            Carrier::Tcp | Carrier::Command(_) => Err(
-                "tunnels need rrssh's own SSH connection, not a plain-TCP or spawned-command carrier"
+    ) -> Result<russh::ChannelStream<russh::client::Msg>, TunnelRefused> {
+        let Carrier::Ssh(h, _) = &self.carrier.kind else {
+            return Err(TunnelRefused {
+                prohibited: true,
+                message: "tunnels need an SSH connection rrssh dialed itself, not a plain-TCP or \
+                          spawned-command carrier"
                     .to_owned(),
-            ),
-        }
+            });
+        };
+        h.channel_open_direct_tcpip(
+            host,
+            u32::from(port),
+            from.ip().to_string(),
+            u32::from(from.port()),
+        )
+        .await
+        .map(russh::Channel::into_stream)
+        .map_err(|e| match e {
+            russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::AdministrativelyProhibited) => {
+                TunnelRefused {
+                    prohibited: true,
+                    message: format!("the server does not permit tunnels to {host}:{port}"),
+                }
+            }
+            russh::Error::ChannelOpenFailure(why) => TunnelRefused {
+                prohibited: false,
+                message: format!("the server could not open {host}:{port} ({why:?})"),
+            },
+            e => TunnelRefused {
+                prohibited: false,
+                message: format!("cannot open a tunnel to {host}:{port}: {e}"),
+            },
+        })
     }
 
     /// Asks the server to listen on `bind:port` (0: any free port) and to forward each

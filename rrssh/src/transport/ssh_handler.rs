@@ -91,7 +91,7 @@ impl russh::client::Handler for ClientHandler {
                 Ok(true)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "host key refused");
+                tracing::debug!(error = %e, "host key refused");
                 *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                 Ok(false)
             }

@@ -28,6 +28,8 @@ pub struct LocalForward {
 struct Stats {
     opened: AtomicU64,
     refused: AtomicU64,
+    /// The server forbade a tunnel: why.
+    prohibited: tokio::sync::watch::Sender<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -82,8 +84,13 @@ impl LocalForward {
                                 crate::transport::pipe::pipe(tcp, channel).await;
                             }
                             Err(why) => {
-                                tracing::warn!(%from, "tunnel: {why}");
+                                crate::logging::limited("tunnel-refused", || {
+                                    tracing::warn!(%from, "tunnel: {why}");
+                                });
                                 stats.refused.fetch_add(1, Ordering::Relaxed);
+                                if why.prohibited {
+                                    stats.prohibited.send_replace(Some(why.message));
+                                }
                             }
                         }
                     }
@@ -119,6 +126,17 @@ impl LocalForward {
     /// connection was up.
     pub fn refused(&self) -> u64 {
         self.stats.refused.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the server forbids a tunnel of this forward (it does not permit the
+    /// target to this key, or serves no tunnels), rather than failing to reach the target;
+    /// returns its message. Never resolves while every tunnel is permitted.
+    pub async fn prohibited(&self) -> String {
+        let mut rx = self.stats.prohibited.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Stops listening and cuts the connections it carries.

@@ -6,8 +6,10 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) user: Option<String>,
-    /// `host:port`.
-    pub(crate) addr: String,
+    /// The host name, address or ssh config alias.
+    pub(crate) host: String,
+    /// The port, if given.
+    pub(crate) port: Option<u16>,
     /// The peer, for `hub://`.
     pub(crate) peer: Option<String>,
 }
@@ -43,16 +45,34 @@ impl Target {
         if hostport.is_empty() {
             return Err(format!("target `{s}` has no host"));
         }
-        let addr = if hostport
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            || hostport.ends_with(']')
-        {
-            hostport.to_owned()
+        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+            let (h, p) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("target `{s}`: unclosed `[`"))?;
+            let port = match p.strip_prefix(':') {
+                Some(p) => Some(p.parse::<u16>().map_err(|_| format!("target `{s}`: bad port"))?),
+                None if p.is_empty() => None,
+                None => return Err(format!("target `{s}`: bad port")),
+            };
+            (h.to_owned(), port)
         } else {
-            format!("{hostport}:{}", rrssh::transport::DEFAULT_PORT)
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_owned(),
+                    Some(p.parse::<u16>().map_err(|_| format!("target `{s}`: bad port"))?),
+                ),
+                None => (hostport.to_owned(), None),
+            }
         };
-        Ok(Self { user, addr, peer })
+        if host.is_empty() || host.starts_with('-') {
+            return Err(format!("target `{s}`: a host cannot be empty or start with `-`"));
+        }
+        Ok(Self {
+            user,
+            host,
+            port,
+            peer,
+        })
     }
 
     /// The path on the connected server for `path` on the target.
@@ -71,9 +91,10 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
         match &self.peer {
-            Some(p) => write!(f, "hub://{}/{p}", self.addr),
-            None => write!(f, "ssh://{}", self.addr),
+            Some(p) => write!(f, "hub://{}{port}/{p}", self.host),
+            None => write!(f, "ssh://{}{port}", self.host),
         }
     }
 }
@@ -86,14 +107,18 @@ mod tests {
     fn targets() {
         let t = Target::parse("ssh://ada@127.0.0.1:9000").unwrap();
         assert_eq!(
-            (t.user.as_deref(), t.addr.as_str(), t.peer),
-            (Some("ada"), "127.0.0.1:9000", None)
+            (t.user.as_deref(), t.host.as_str(), t.port, t.peer),
+            (Some("ada"), "127.0.0.1", Some(9000), None)
         );
         let t = Target::parse("hub://hub.example/billing").unwrap();
         assert_eq!(
-            (t.addr.as_str(), t.peer.as_deref()),
-            ("hub.example:8022", Some("billing"))
+            (t.host.as_str(), t.port, t.peer.as_deref()),
+            ("hub.example", None, Some("billing"))
         );
+        let t = Target::parse("ssh://[::1]:22").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", Some(22)));
+        assert!(Target::parse("ssh://-oProxyCommand=x").is_err());
+        assert!(Target::parse("ssh://host:99999").is_err());
         assert_eq!(
             t.path("/users/7"),
             "/.well-known/rrssh/peers/billing/users/7"

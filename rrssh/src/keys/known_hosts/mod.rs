@@ -28,7 +28,7 @@ pub enum HostKeyPolicy {
 pub enum HostKeyError {
     /// The host is not in `known_hosts`.
     #[error(
-        "host key for {host} is not known ({got}); add it to {file} or connect with accept-new"
+        "host key for {host} is not known ({got}); add it to {file}, or trust new hosts on first use (`HostKeyPolicy::AcceptNew`)"
     )]
     Unknown {
         /// `host:port`.

@@ -1,0 +1,226 @@
+//! The command line: the commands, each with only the options it takes.
+
+mod options;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) use self::options::{Budget, Color, Login, Output, Reconnect, parse_duration};
+
+/// Calls rrssh services over SSH: REST-style JSON APIs with SSH keys; terminals, tunnels and
+/// an HTTP gateway on any SSH server.
+#[derive(Debug, Parser)]
+#[command(name = "rrssh", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// Log what happens (to stderr); repeat for more.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// What a server serves besides its routes (`rrssh serve`, `rrssh hub`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Serving {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8022")]
+    pub(crate) listen: String,
+    /// The host key (created if missing).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) host_key: PathBuf,
+    /// Who may connect (sshd's format); keys without `rrssh-users="NAME,…"` log in as the
+    /// user running the server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) authorized_keys: PathBuf,
+    /// Also serve the HTTP gateway on this address (`GET /peers`, `METHOD /peers/NAME/PATH`).
+    #[arg(long, value_name = "ADDR", requires = "gateway_tokens")]
+    pub(crate) gateway: Option<String>,
+    /// The gateway's bearer tokens: lines of `NAME TOKEN [call:PEER,…]`.
+    #[arg(long, value_name = "FILE", requires = "gateway")]
+    pub(crate) gateway_tokens: Option<PathBuf>,
+    /// Let keys without `rrssh-services="…"` register service names (never names another
+    /// key's `rrssh-services` lists).
+    #[arg(long)]
+    pub(crate) open_registration: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Makes an ed25519 key pair in OpenSSH's format and prints its fingerprint.
+    Keygen {
+        /// Where to write the private key (the public one gets `.pub`).
+        #[arg(short = 'f', long = "file", default_value = "id_ed25519")]
+        file: PathBuf,
+        /// The key's comment.
+        #[arg(short = 'C', long = "comment")]
+        comment: Option<String>,
+        /// Overwrite an existing key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Calls a route: rrssh call ssh://host:8022 GET /users/7 full=true
+    Call {
+        /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
+        target: String,
+        /// GET, POST, PUT, PATCH, DELETE (or korv's STORE, UPDATE).
+        method: String,
+        /// The path, e.g. /users/7.
+        path: String,
+        /// Query parameters, key=value (httpie style).
+        params: Vec<String>,
+        /// JSON body: inline, @file, or - for stdin.
+        #[arg(long, value_name = "BODY")]
+        json: Option<String>,
+        /// Also print the status and headers.
+        #[arg(short = 'I', long = "include")]
+        include: bool,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        budget: Budget,
+    },
+    /// Streams a route's items as NDJSON as they arrive; Ctrl-C cancels the call.
+    Stream {
+        /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
+        target: String,
+        /// The path, e.g. /ticks.
+        path: String,
+        /// Query parameters, key=value.
+        params: Vec<String>,
+        /// Stop (and cancel the call) after this many items.
+        #[arg(long, short = 'n')]
+        limit: Option<u64>,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        budget: Budget,
+    },
+    /// Lists a server's routes (method, path, summary, arguments, output).
+    Routes {
+        /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
+        target: String,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Runs an rrssh server from the command line, like a small sshd: terminals, tunnels,
+    /// caller access to reverse services (relay) and an HTTP gateway, each only if asked.
+    Serve {
+        #[command(flatten)]
+        serving: Serving,
+        /// Serve terminal sessions (`rrssh shell`, `ssh -t`) with this shell.
+        #[arg(long, value_name = "SHELL", num_args = 0..=1, default_missing_value = "/bin/sh")]
+        terminal: Option<String>,
+        /// Hang up terminal sessions idle this long.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "terminal")]
+        terminal_idle: Option<Duration>,
+        /// Targets callers may open tunnels to (`-L`): HOST:PORT,… (`*` for any host or port).
+        #[arg(long, value_name = "LIST")]
+        permit_open: Option<String>,
+        /// Addresses callers may ask the server to listen on (`-R`): HOST:PORT,…
+        #[arg(long, value_name = "LIST")]
+        permit_listen: Option<String>,
+        /// Let callers reach the services connected to this server by name (a hub).
+        #[arg(long)]
+        relay: bool,
+    },
+    /// Runs a hub: services connect to it, callers reach them through it (`serve --relay`).
+    Hub {
+        #[command(flatten)]
+        serving: Serving,
+        /// Join a cluster of hubs on this NATS server (with JetStream, 2.10 or newer).
+        #[arg(long, value_name = "nats://HOST:PORT")]
+        cluster: Option<String>,
+        /// This hub's id in the cluster (default random).
+        #[arg(long, value_name = "ID", requires = "cluster")]
+        hub_id: Option<String>,
+    },
+    /// A local HTTP gateway to one server or peer, until Ctrl-C: `METHOD /PATH` on it is the
+    /// call `METHOD /PATH` there, with the hub gateway's tokens, NDJSON streams and error JSON.
+    Gateway {
+        /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
+        target: String,
+        /// Address to serve HTTP on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Bearer tokens callers present: lines of `NAME TOKEN`.
+        #[arg(long, value_name = "FILE", required_unless_present = "anonymous")]
+        tokens: Option<PathBuf>,
+        /// Admit callers without a token (only on an address only trusted callers reach).
+        #[arg(long, conflicts_with = "tokens")]
+        anonymous: bool,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        reconnect: Reconnect,
+    },
+    /// A persistent TCP tunnel, like `ssh -N -L` or `ssh -N -R`, reconnecting as needed, until
+    /// Ctrl-C. Works against any SSH server.
+    Forward {
+        /// -L [BIND:]PORT:HOST:HOSTPORT: listen here, connect to HOST:HOSTPORT from the server
+        #[arg(
+            short = 'L',
+            value_name = "SPEC",
+            required_unless_present = "remote",
+            conflicts_with = "remote"
+        )]
+        local: Option<String>,
+        /// -R [BIND:]PORT:HOST:HOSTPORT: the server listens, connect to HOST:HOSTPORT from here
+        #[arg(short = 'R', value_name = "SPEC")]
+        remote: Option<String>,
+        /// ssh://[user@]host[:port] of the server
+        target: String,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        reconnect: Reconnect,
+    },
+    /// Opens a terminal on a server, like `ssh -t`: a shell, or COMMAND; exits with its
+    /// status. Works against any SSH server.
+    Shell {
+        /// ssh://[user@]host[:port] of the server
+        target: String,
+        /// A command to run instead of a shell.
+        command: Option<String>,
+        /// Hang up after this long with nothing typed or printed.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        idle_timeout: Option<Duration>,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Serves a terminal on a server in the browser (xterm.js), until Ctrl-C; prints the
+    /// address to open, which carries a random access token. Works against any SSH server.
+    Webshell {
+        /// ssh://[user@]host[:port] of the server
+        target: String,
+        /// A command to run instead of a shell.
+        command: Option<String>,
+        /// Address to serve the page on (keep it on loopback, or behind a TLS proxy).
+        #[arg(long, default_value = "127.0.0.1:7681")]
+        listen: String,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        reconnect: Reconnect,
+    },
+    /// Lists the peers connected to a hub (those this key may call); with --watch, prints
+    /// who connects and leaves, as it happens, until Ctrl-C.
+    Peers {
+        /// ssh://[user@]host[:port] of the hub
+        target: String,
+        /// Follow connections and disconnections (reconnecting as needed).
+        #[arg(long, short = 'w')]
+        watch: bool,
+        #[command(flatten)]
+        login: Login,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        reconnect: Reconnect,
+    },
+}

@@ -1,0 +1,71 @@
+//! Where a gateway sends calls: the peers of a hub, by name, or the peer of one connection.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::State;
+use http::StatusCode;
+use tower::ServiceExt as _;
+use tower::util::BoxCloneSyncService;
+
+use super::{Gateway, to_http, unauthorized};
+use crate::client::Error;
+use crate::hub::Registry;
+use crate::{ApiError, Body, IntoResponse, Request, Response};
+
+/// A gateway's upstream.
+#[derive(Clone)]
+pub(super) enum Upstream {
+    /// The peers connected to a hub.
+    Hub(Registry),
+    /// The peer of one connection: every path goes to it.
+    One(BoxCloneSyncService<Request, Response, Error>),
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Hub(_) => f.write_str("Hub"),
+            Upstream::One(_) => f.write_str("One"),
+        }
+    }
+}
+
+/// `METHOD /PATH` to the one upstream, as `METHOD /PATH` there.
+pub(super) async fn forward(
+    State(gw): State<Arc<Gateway>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    if let Err(why) = gw.caller(&req) {
+        return to_http(unauthorized(why), false);
+    }
+    let Upstream::One(service) = &gw.upstream else {
+        return to_http(ApiError::not_found("no such route").into_response(), false);
+    };
+    let ((mut parts, body), stream) = gw.prepare(req);
+    // The peer knows this node by its key; what an HTTP caller says of itself is not passed on.
+    let forged: Vec<_> = parts
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("rrssh-caller-"))
+        .cloned()
+        .collect();
+    for h in forged {
+        parts.headers.remove(h);
+    }
+    let mut out = Request::new(Body::new(body));
+    *out.method_mut() = parts.method;
+    *out.uri_mut() = parts.uri;
+    *out.headers_mut() = parts.headers;
+    tracing::debug!(method = %out.method(), path = %out.uri().path(), "gateway call");
+    let res = match service.clone().oneshot(out).await {
+        Ok(res) => res,
+        Err(Error::Unavailable(why)) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+        }
+        Err(Error::Timeout) => crate::routing::deadline_exceeded(),
+        Err(Error::Status { status, body }) => ApiError::new(status, body.message).into_response(),
+        Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    to_http(res, stream)
+}
