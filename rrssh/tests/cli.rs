@@ -300,7 +300,7 @@ async fn exit_codes_for_404_500_and_refused_keys() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     println!("{stderr}");
-    assert!(stderr.contains("refused the key SHA256:"), "{stderr}");
+    assert!(stderr.contains("refused user ada (tried: key SHA256:"), "{stderr}");
 
     // An unknown host key: refused, with what to do.
     std::fs::write(s.dir.path("empty_known_hosts"), "").unwrap();

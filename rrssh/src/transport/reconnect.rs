@@ -162,7 +162,7 @@ async fn supervise(
                         // still in flight on the old connection finish there.
                         let old = client.clone();
                         tokio::spawn(async move {
-                            let _ = old.connection().closed().await;
+                            let _ = old.closed().await;
                         });
                         format!("the peer is going away: {why}")
                     }

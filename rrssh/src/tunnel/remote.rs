@@ -96,7 +96,7 @@ impl ReconnectingClient {
             let mut current = Some((first, tunnel));
             loop {
                 if let Some((client, tunnel)) = current.take() {
-                    client.connection().closed().await;
+                    client.closed().await;
                     drop(tunnel);
                 }
                 let client = me.connected().await;

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod login;
 mod output;
 mod target;
 
@@ -13,7 +14,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let filter = if cli.common.verbose > 0 {
+    let filter = if cli.verbose > 0 {
         "rrssh=debug,info"
     } else {
         "warn"

@@ -23,21 +23,24 @@ pub(super) fn parse_forward(spec: &str) -> Result<(String, String, u16), String>
 }
 
 pub(super) async fn forward(
-    common: &Common,
+    login: &Login,
+    reconnect: crate::args::Reconnect,
     target: &str,
     spec: &str,
     remote: bool,
 ) -> Result<ExitCode, String> {
     let (listen, host, port) = parse_forward(spec)?;
     let target_parsed = Target::parse(target)?;
-    if target_parsed.peer.is_some() {
-        return Err("tunnels go to a server (ssh://…), not to a peer behind a hub".to_owned());
-    }
-    // Fail early on bad keys or host keys, then stay connected.
-    connect(common, &target_parsed).await?.close().await;
-    let client = builder(common, &target_parsed)?.connect_persistent();
-    let mut local_fwd = None;
-    let mut _remote_fwd = None;
+    server_only(&target_parsed, "tunnels")?;
+    // Fail early on bad keys or host keys, then stay connected (SSH only: any SSH server).
+    crate::login::connect(login, &target_parsed, true)
+        .await?
+        .close()
+        .await;
+    let client = crate::login::builder(login, &target_parsed)?
+        .plain()
+        .backoff(reconnect.backoff())
+        .connect_persistent();
     if remote {
         let (bind, bind_port) = listen
             .rsplit_once(':')
@@ -51,43 +54,28 @@ pub(super) async fn forward(
             "the server listens on {bind}:{}; forwarding to {host}:{port} here (Ctrl-C stops)",
             t.port()
         );
-        _remote_fwd = Some(t);
-    } else {
-        let fwd = client
-            .forward_local(listen.as_str(), &host, port)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        say!(
-            "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
-            fwd.local_addr()
-        );
-        local_fwd = Some(fwd);
+        follow(&client).await;
+        say!("stopped");
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut events = client.events();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        tokio::select! {
-            _ = &mut ctrl_c => break,
-            e = events.recv() => match e {
-                Ok(rrssh::transport::ConnectionEvent::Disconnected { reason }) => {
-                    say!("disconnected ({reason}); reconnecting");
-                }
-                Ok(rrssh::transport::ConnectionEvent::Connected) => say!("connected"),
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => break,
-            },
+    let fwd = client
+        .forward_local(listen.as_str(), &host, port)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    say!(
+        "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
+        fwd.local_addr()
+    );
+    tokio::select! {
+        () = follow(&client) => {}
+        why = fwd.prohibited() => {
+            return Err(format!("{why}: stopping (the server's permissions, not a failure to retry)"));
         }
     }
-    match local_fwd {
-        Some(fwd) => say!(
-            "stopped ({} connections carried, {} refused)",
-            fwd.opened(),
-            fwd.refused()
-        ),
-        None => say!("stopped"),
-    }
+    say!(
+        "stopped ({} connections carried, {} refused)",
+        fwd.opened(),
+        fwd.refused()
+    );
     Ok(ExitCode::SUCCESS)
 }

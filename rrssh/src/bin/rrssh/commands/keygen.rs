@@ -1,6 +1,7 @@
 //! `rrssh keygen`: a key pair in OpenSSH's format.
 
 use super::*;
+use std::path::{Path, PathBuf};
 
 pub(super) fn keygen(
     file: &Path,

@@ -51,3 +51,72 @@ pub(super) async fn peers(common: &Common, target: &str) -> Result<ExitCode, Str
     client.close().await;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `rrssh peers --watch`: the hub's events as they happen, across reconnections.
+pub(super) async fn watch(
+    common: &Common,
+    reconnect: crate::args::Reconnect,
+    target: &str,
+) -> Result<ExitCode, String> {
+    use rrssh::hub::watch::{EVENTS_PATH, WatchEvent};
+    let target = Target::parse(target)?;
+    server_only(&target, "watchers")?;
+    // Fail early on bad keys or host keys, then stay connected.
+    connect(common, &target).await?.close().await;
+    let client = crate::login::builder(&common.login, &target)?
+        .backoff(reconnect.backoff())
+        .connect_persistent();
+    let human = pretty(common.color);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut first = true;
+    loop {
+        let conn = tokio::select! {
+            _ = &mut ctrl_c => break,
+            c = client.connected() => c,
+        };
+        if !first && human {
+            say!("(reconnected: events while away were missed)");
+        }
+        first = false;
+        let mut items = match conn.stream(EVENTS_PATH).items::<WatchEvent>().await {
+            Ok(items) => items,
+            Err(e) => return Err(e.to_string()),
+        };
+        if human {
+            say!("watching {target} (Ctrl-C stops)");
+        }
+        loop {
+            let item = tokio::select! {
+                _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
+                i = items.next() => i,
+            };
+            match item {
+                Some(Ok(e)) if human => match e {
+                    WatchEvent::Connected { name, user, fingerprint, .. } => {
+                        say!("connected    {name:<20} {user:<12} {fingerprint}");
+                    }
+                    WatchEvent::Disconnected { name, fingerprint, reason, .. } => {
+                        say!("disconnected {name:<20} {fingerprint} ({reason})");
+                    }
+                    WatchEvent::Refused { name, fingerprint, .. } => {
+                        say!("refused      {name:<20} {fingerprint}");
+                    }
+                    WatchEvent::Lagged { missed } => say!("(missed {missed} events)"),
+                    _ => {}
+                },
+                Some(Ok(e)) => say!("{}", serde_json::to_string(&e).unwrap_or_default()),
+                Some(Err(e)) => {
+                    if human {
+                        say!("(stream lost: {e}; reconnecting)");
+                    }
+                    break;
+                }
+                None => break,
+            }
+        }
+        // The stream ended with its connection: wait for the next one.
+        let _ = conn.closed().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,18 +1,16 @@
 //! The commands: one file each, and what they share (connecting, exit codes).
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
+use rrssh::Client;
 use rrssh::client::{CallExt, Error};
-use rrssh::hub::HubEvent;
 use rrssh::hub::relay::{PEERS_PATH, PeerListing};
-use rrssh::keys::{AuthorizedKeys, HostKeyPolicy};
 use rrssh::routing::introspect::{ROUTES_PATH, RouteSummary};
-use rrssh::{Client, Server};
 
-use crate::args::{Cli, Command, Common};
+use crate::args::{Cli, Color, Command, Login};
 use crate::output::{pretty, print_body};
 use crate::target::Target;
 
@@ -28,20 +26,26 @@ macro_rules! say {
 
 mod call;
 mod forward;
-mod hub;
+mod gateway;
 mod keygen;
 mod listing;
+mod serve;
 mod terminal;
 
 use self::call::{call, stream};
 use self::forward::forward;
-use self::hub::hub;
 use self::keygen::keygen;
 use self::listing::{peers, routes};
 use self::terminal::{shell, webshell};
 
+/// What the calling commands share.
+pub(crate) struct Common {
+    pub(crate) login: Login,
+    pub(crate) color: Color,
+    pub(crate) timeout: Option<Duration>,
+}
+
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let common = cli.common;
     match cli.command {
         Command::Keygen {
             file,
@@ -55,25 +59,67 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             params,
             json,
             include,
-        } => call(&common, &target, &method, &path, &params, json, include).await,
+            login,
+            output,
+            budget,
+        } => {
+            let common = Common {
+                login,
+                color: output.color,
+                timeout: budget.timeout,
+            };
+            call(&common, &target, &method, &path, &params, json, include).await
+        }
         Command::Stream {
             target,
             path,
             params,
             limit,
-        } => stream(&common, &target, &path, &params, limit).await,
-        Command::Routes { target } => routes(&common, &target).await,
+            login,
+            budget,
+        } => {
+            let common = Common {
+                login,
+                color: Color::Never,
+                timeout: budget.timeout,
+            };
+            stream(&common, &target, &path, &params, limit).await
+        }
+        Command::Routes {
+            target,
+            login,
+            output,
+        } => {
+            let common = Common {
+                login,
+                color: output.color,
+                timeout: None,
+            };
+            routes(&common, &target).await
+        }
+        Command::Serve {
+            serving,
+            terminal,
+            terminal_idle,
+            permit_open,
+            permit_listen,
+            relay,
+        } => {
+            let extra = serve::Extra {
+                terminal,
+                terminal_idle,
+                permit_open,
+                permit_listen,
+                relay,
+                cluster: None,
+            };
+            serve::serve(serving, extra, "server").await
+        }
         Command::Hub {
-            listen,
-            host_key,
-            authorized_keys,
-            gateway,
-            gateway_tokens,
-            open_registration,
+            serving,
             cluster,
             hub_id,
         } => {
-            let gateway = gateway.zip(gateway_tokens);
             let cluster = cluster.map(|url| {
                 let c = rrssh::cluster::Cluster::new(url);
                 match hub_id {
@@ -81,68 +127,89 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                     None => c,
                 }
             });
-            hub(
-                &listen,
-                &host_key,
-                &authorized_keys,
-                gateway,
-                open_registration,
+            let extra = serve::Extra {
+                relay: true,
                 cluster,
+                ..serve::Extra::default()
+            };
+            serve::serve(serving, extra, "hub").await
+        }
+        Command::Gateway {
+            target,
+            listen,
+            tokens,
+            anonymous,
+            login,
+            reconnect,
+        } => {
+            gateway::gateway(
+                &login,
+                reconnect,
+                &target,
+                &listen,
+                tokens.as_deref(),
+                anonymous,
             )
             .await
         }
-        Command::Peers { target } => peers(&common, &target).await,
-        Command::Shell { target, command } => shell(&common, &target, command).await,
+        Command::Peers {
+            target,
+            watch,
+            login,
+            output,
+            reconnect,
+        } => {
+            let common = Common {
+                login,
+                color: output.color,
+                timeout: None,
+            };
+            if watch {
+                listing::watch(&common, reconnect, &target).await
+            } else {
+                peers(&common, &target).await
+            }
+        }
+        Command::Shell {
+            target,
+            command,
+            idle_timeout,
+            login,
+        } => shell(&login, &target, command, idle_timeout).await,
         Command::Webshell {
             target,
             command,
             listen,
-        } => webshell(&common, &target, command, &listen).await,
+            login,
+            reconnect,
+        } => webshell(&login, reconnect, &target, command, &listen).await,
         Command::Forward {
             local,
             remote,
             target,
+            login,
+            reconnect,
         } => match (local, remote) {
-            (Some(spec), _) => forward(&common, &target, &spec, false).await,
-            (None, Some(spec)) => forward(&common, &target, &spec, true).await,
+            (Some(spec), _) => forward(&login, reconnect, &target, &spec, false).await,
+            (None, Some(spec)) => forward(&login, reconnect, &target, &spec, true).await,
             (None, None) => Err("give -L or -R".to_owned()),
         },
     }
 }
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
-}
-
+/// Connects with the rrssh API.
 async fn connect(common: &Common, target: &Target) -> Result<Client, String> {
-    builder(common, target)?
-        .connect()
-        .await
-        .map_err(|e| e.to_string())
+    crate::login::connect(&common.login, target, false).await
 }
 
-fn builder(common: &Common, target: &Target) -> Result<rrssh::transport::ClientBuilder, String> {
-    let identity = common
-        .identity
-        .clone()
-        .unwrap_or_else(|| home().join(".ssh/id_ed25519"));
-    let key = rrssh::keys::load_private_key(&identity, None).map_err(|e| e.to_string())?;
-    let known_hosts = common
-        .known_hosts
-        .clone()
-        .unwrap_or_else(|| home().join(".ssh/known_hosts"));
-    let policy = if common.accept_new {
-        HostKeyPolicy::AcceptNew(known_hosts)
-    } else {
-        HostKeyPolicy::Strict(known_hosts)
-    };
-    let mut builder = Client::builder(target.addr.clone())
-        .identity(key)
-        .host_keys(policy);
-    if let Some(u) = &target.user {
-        builder = builder.user(u.clone());
+/// Refuses a `hub://` target where only a server makes sense.
+fn server_only(target: &Target, what: &str) -> Result<(), String> {
+    if target.peer.is_some() {
+        return Err(format!(
+            "{what} go to a server (ssh://…), not to a peer behind a hub"
+        ));
     }
-    Ok(builder)
+    Ok(())
 }
 
 fn exit_for(status: u16) -> ExitCode {
@@ -162,3 +229,24 @@ async fn get_json<T: serde::de::DeserializeOwned + Send>(
         e => e.to_string(),
     })
 }
+
+/// Says what a reconnecting client is doing, until Ctrl-C.
+async fn follow(client: &rrssh::ReconnectingClient) {
+    let mut events = client.events();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            e = events.recv() => match e {
+                Ok(rrssh::transport::ConnectionEvent::Disconnected { reason }) => {
+                    say!("disconnected ({reason}); reconnecting");
+                }
+                Ok(rrssh::transport::ConnectionEvent::Connected) => say!("connected"),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            },
+        }
+    }
+}
+

@@ -3,20 +3,20 @@
 use super::*;
 
 pub(super) async fn webshell(
-    common: &Common,
+    login: &Login,
+    reconnect: crate::args::Reconnect,
     target: &str,
     command: Option<String>,
     listen: &str,
 ) -> Result<ExitCode, String> {
     let t = Target::parse(target)?;
-    if t.peer.is_some() {
-        return Err(
-            "terminals are opened on a server (ssh://…), not on a peer behind a hub".to_owned(),
-        );
-    }
-    // Fail early on bad keys or host keys, then stay connected.
-    connect(common, &t).await?.close().await;
-    let client = builder(common, &t)?.connect_persistent();
+    server_only(&t, "terminals")?;
+    // Fail early on bad keys or host keys, then stay connected (SSH only: any SSH server).
+    crate::login::connect(login, &t, true).await?.close().await;
+    let client = crate::login::builder(login, &t)?
+        .plain()
+        .backoff(reconnect.backoff())
+        .connect_persistent();
     let mut options = rrssh::terminal::TerminalOptions::new();
     if let Some(c) = command {
         options = options.command(c);
@@ -74,18 +74,15 @@ pub(super) fn window_size() -> Option<(u16, u16)> {
 }
 
 pub(super) async fn shell(
-    common: &Common,
+    login: &Login,
     target: &str,
     command: Option<String>,
+    idle_timeout: Option<Duration>,
 ) -> Result<ExitCode, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let t = Target::parse(target)?;
-    if t.peer.is_some() {
-        return Err(
-            "terminals are opened on a server (ssh://…), not on a peer behind a hub".to_owned(),
-        );
-    }
-    let client = connect(common, &t).await?;
+    server_only(&t, "terminals")?;
+    let client = crate::login::connect(login, &t, true).await?;
     let tty = rustix::termios::isatty(rustix::stdio::stdin());
     let (cols, rows) = window_size().unwrap_or((80, 24));
     let mut options = rrssh::terminal::TerminalOptions::new()
@@ -93,6 +90,9 @@ pub(super) async fn shell(
         .size(cols, rows);
     if let Some(c) = command {
         options = options.command(c);
+    }
+    if let Some(idle) = idle_timeout {
+        options = options.idle_timeout(idle);
     }
     let rrssh::terminal::TerminalSession { input, mut output } =
         client.terminal(options).await.map_err(|e| e.to_string())?;
@@ -147,6 +147,9 @@ pub(super) async fn shell(
     typing.abort();
     resizing.abort();
     drop(raw);
+    if output.timed_out() {
+        eprintln!("rrssh: idle for {:?}; hung up", idle_timeout.unwrap_or_default());
+    }
     let code = output.exit_status().unwrap_or(255);
     // The blocking read of stdin may still be waiting: leave without waiting for it.
     #[allow(

@@ -1,0 +1,57 @@
+//! `rrssh gateway`: a local HTTP gateway into one SSH connection (a server, or a peer through
+//! a hub), as RestPipe runs a web server on every node.
+
+use super::*;
+use crate::args::Reconnect;
+use rrssh::gateway::{Gateway, Tokens};
+
+pub(super) async fn gateway(
+    login: &Login,
+    reconnect: Reconnect,
+    target: &str,
+    listen: &str,
+    tokens: Option<&std::path::Path>,
+    anonymous: bool,
+) -> Result<ExitCode, String> {
+    let t = Target::parse(target)?;
+    // Fail early on bad keys or host keys, then stay connected.
+    crate::login::connect(login, &t, false).await?.close().await;
+    let client = crate::login::builder(login, &t)?
+        .backoff(reconnect.backoff())
+        .connect_persistent();
+    let gw = match &t.peer {
+        None => Gateway::to(client.clone()),
+        Some(peer) => {
+            // Calls to the peer go through the hub's caller access.
+            let prefix = format!("{PEERS_PATH}/{peer}");
+            let through_hub = tower::ServiceExt::map_request(client.clone(), move |mut req: rrssh::Request| {
+                let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                if let Ok(uri) = format!("{prefix}{pq}").parse() {
+                    *req.uri_mut() = uri;
+                }
+                req
+            });
+            Gateway::to(through_hub)
+        }
+    };
+    let gw = if anonymous {
+        gw.anonymous(rrssh::auth::Grants::parse("call:*").map_err(|e| e.to_string())?)
+    } else {
+        let path = tokens.ok_or("give --tokens FILE or --anonymous")?;
+        gw.tokens(Tokens::read_file(path).map_err(|e| e.to_string())?)
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    say!("gateway listening on http://{local}, calling {t} (Ctrl-C stops)");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(gw.serve_with_shutdown(listener, async {
+        let _ = stop_rx.await;
+    }));
+    follow(&client).await;
+    let _ = stop_tx.send(());
+    let _ = serving.await;
+    say!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
