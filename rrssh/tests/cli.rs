@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 #[path = "cli/cluster.rs"]
 mod cluster;
+#[path = "cli/openssh.rs"]
+mod openssh;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rrssh");
 
