@@ -14,6 +14,25 @@ use serde_json::{Value, json};
 mod cluster;
 #[path = "cli/openssh.rs"]
 mod openssh;
+#[path = "cli/serve.rs"]
+mod serve;
+
+/// An upper-casing TCP service on loopback; returns its port.
+async fn upper_service() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut v = String::new();
+                let _ = c.read_to_string(&mut v).await;
+                let _ = c.write_all(v.to_uppercase().as_bytes()).await;
+            });
+        }
+    });
+    port
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_rrssh");
 
@@ -302,7 +321,10 @@ async fn exit_codes_for_404_500_and_refused_keys() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     println!("{stderr}");
-    assert!(stderr.contains("refused user ada (tried: key SHA256:"), "{stderr}");
+    assert!(
+        stderr.contains("refused user ada (tried: key SHA256:"),
+        "{stderr}"
+    );
 
     // An unknown host key: refused, with what to do.
     std::fs::write(s.dir.path("empty_known_hosts"), "").unwrap();

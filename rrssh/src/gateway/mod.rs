@@ -64,7 +64,9 @@ impl Gateway {
             + 'static,
         S::Future: Send + 'static,
     {
-        Self::with_upstream(Upstream::One(tower::util::BoxCloneSyncService::new(service)))
+        Self::with_upstream(Upstream::One(tower::util::BoxCloneSyncService::new(
+            service,
+        )))
     }
 
     fn with_upstream(upstream: Upstream) -> Self {
@@ -199,7 +201,7 @@ impl Gateway {
         req: axum::extract::Request,
     ) -> ((http::request::Parts, axum::body::Body), bool) {
         let gw = self;
-    let (mut parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let wants_ndjson = parts
             .headers
             .get(header::ACCEPT)

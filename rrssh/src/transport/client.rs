@@ -191,12 +191,12 @@ impl Client {
         .await
         .map(russh::Channel::into_stream)
         .map_err(|e| match e {
-            russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::AdministrativelyProhibited) => {
-                TunnelRefused {
-                    prohibited: true,
-                    message: format!("the server does not permit tunnels to {host}:{port}"),
-                }
-            }
+            russh::Error::ChannelOpenFailure(
+                russh::ChannelOpenFailure::AdministrativelyProhibited,
+            ) => TunnelRefused {
+                prohibited: true,
+                message: format!("the server does not permit tunnels to {host}:{port}"),
+            },
             russh::Error::ChannelOpenFailure(why) => TunnelRefused {
                 prohibited: false,
                 message: format!("the server could not open {host}:{port} ({why:?})"),

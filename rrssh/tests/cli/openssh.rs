@@ -6,8 +6,8 @@ use super::*;
 
 /// Whether `ssh`/`sshd` (and the agent tools) are here; if not, and not required, skip.
 pub(crate) fn openssh_here(what: &str) -> bool {
-    let found = Path::new("/usr/sbin/sshd").exists()
-        && ["ssh-agent", "ssh-add"].iter().all(|t| on_path(t));
+    let found =
+        Path::new("/usr/sbin/sshd").exists() && ["ssh-agent", "ssh-add"].iter().all(|t| on_path(t));
     if !found {
         assert!(
             std::env::var_os("RRSSH_REQUIRE_OPENSSH").is_none(),
@@ -120,23 +120,6 @@ async fn rrssh_env(args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
         .unwrap()
 }
 
-/// An upper-casing TCP service on loopback; returns its port.
-async fn upper_service() -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut v = String::new();
-                let _ = c.read_to_string(&mut v).await;
-                let _ = c.write_all(v.to_uppercase().as_bytes()).await;
-            });
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agent() {
     if !openssh_here("rrssh shell/forward against sshd") {
@@ -152,7 +135,12 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
     let user = whoami();
     let target = format!("ssh://{user}@127.0.0.1:{}", sshd.port);
     let kh = dir.path("kh");
-    let login = ["-i", id.to_str().unwrap(), "--known-hosts", kh.to_str().unwrap()];
+    let login = [
+        "-i",
+        id.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+    ];
 
     // A terminal with a key: output, a pseudo-terminal, the exit status.
     let mut args = vec!["shell", &target, "echo sshd-$((6*7)); tty; exit 3"];
@@ -170,7 +158,10 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
     let mut args = vec!["forward", "-L", &spec, &target];
     args.extend(login);
     let (mut child, first) = running(&args).await;
-    assert!(first.starts_with(&format!("forwarding 127.0.0.1:{local}")), "{first}");
+    assert!(
+        first.starts_with(&format!("forwarding 127.0.0.1:{local}")),
+        "{first}"
+    );
     assert_eq!(exchange(local, "through sshd").await, "THROUGH SSHD");
     let _ = child.kill().await;
 
@@ -188,12 +179,22 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
     )
     .unwrap();
     let out = rrssh_env(
-        &["shell", "ssh://box", "echo alias-ok", "-F", config.to_str().unwrap()],
+        &[
+            "shell",
+            "ssh://box",
+            "echo alias-ok",
+            "-F",
+            config.to_str().unwrap(),
+        ],
         &[],
         &dir.0,
     )
     .await;
-    assert!(text(&out.stdout).contains("alias-ok"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("alias-ok"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // The ssh-agent: no key file given, none in HOME; the agent holds the key.
     let sock = dir.path("agent.sock");
@@ -217,15 +218,31 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
         .unwrap();
     assert!(added.status.success(), "{}", text(&added.stderr));
     let out = rrssh_env(
-        &["shell", &target, "echo agent-ok", "--known-hosts", kh.to_str().unwrap()],
+        &[
+            "shell",
+            &target,
+            "echo agent-ok",
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
         &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
         &dir.0,
     )
     .await;
-    assert!(text(&out.stdout).contains("agent-ok"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("agent-ok"),
+        "{}",
+        text(&out.stderr)
+    );
     // Without the agent or a key, it says how to log in, in one line.
     let out = rrssh_env(
-        &["shell", &target, "true", "--known-hosts", kh.to_str().unwrap()],
+        &[
+            "shell",
+            &target,
+            "true",
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
         &[],
         &dir.0,
     )
@@ -294,7 +311,13 @@ async fn shell_logs_in_to_a_stock_sshd_with_a_password() {
     let kh = dir.path("kh");
     // From the environment.
     let out = rrssh_env(
-        &["shell", &target, "echo pw-$(id -un)", "--known-hosts", kh.to_str().unwrap()],
+        &[
+            "shell",
+            &target,
+            "echo pw-$(id -un)",
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
         &[("RRSSH_PASSWORD", &password)],
         &dir.0,
     )
@@ -325,7 +348,13 @@ async fn shell_logs_in_to_a_stock_sshd_with_a_password() {
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     // A wrong one: refused, saying what was tried, and never showing the password.
     let out = rrssh_env(
-        &["shell", &target, "true", "--known-hosts", kh.to_str().unwrap()],
+        &[
+            "shell",
+            &target,
+            "true",
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
         &[("RRSSH_PASSWORD", "wrong-password")],
         &dir.0,
     )
@@ -335,4 +364,50 @@ async fn shell_logs_in_to_a_stock_sshd_with_a_password() {
     assert!(err.contains("refused user rrsshpw"), "{err}");
     assert!(err.contains("password"), "{err}");
     assert!(!err.contains("wrong-password"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_reach_an_rrssh_server_through_a_stock_sshd_jump_host() {
+    if !openssh_here("rrssh -J through sshd") {
+        return;
+    }
+    // The rrssh server, and an sshd that lets the same key in as a jump host.
+    let s = setup("jump").await;
+    let id = s.dir.path("id_ed25519");
+    let key = load_private_key(&id, None).unwrap();
+    let line = format!("{}\n", key.public_key().to_openssh().unwrap());
+    let jump_dir = Dir::new("jump-sshd");
+    let sshd = sshd(&jump_dir, &line, "").await;
+    let kh = s.dir.path("known_hosts");
+    let mut known = std::fs::read_to_string(&kh).unwrap();
+    known.push_str(&sshd.known);
+    std::fs::write(&kh, known).unwrap();
+    let jump = format!("{}@127.0.0.1:{}", whoami(), sshd.port);
+    let out = rrssh(
+        &s.args(&["call", &s.target, "GET", "/users/9", "-J", &jump]),
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, json!({"id": 9, "name": "ada"}));
+    // A jump host that refuses the key: the error names it.
+    let out = rrssh(
+        &s.args(&[
+            "call",
+            &s.target,
+            "GET",
+            "/users/9",
+            "-J",
+            "nobody-here@127.0.0.1:1",
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("127.0.0.1:1"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -140,9 +140,8 @@ fn resolve(
     }
     builder = match password(login)? {
         Some(p) => builder.password(p),
-        None if std::io::stdin().is_terminal() => builder.ask_password(|prompt| {
-            rpassword::prompt_password(format!("rrssh: {prompt}")).ok()
-        }),
+        None if std::io::stdin().is_terminal() => builder
+            .ask_password(|prompt| rpassword::prompt_password(format!("rrssh: {prompt}")).ok()),
         None => builder,
     };
     let known_hosts = login
@@ -172,7 +171,10 @@ fn resolve(
         let (jhost, jport) = match jhostport.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') => (
                 h,
-                Some(p.parse::<u16>().map_err(|_| format!("bad jump host `{jump}`"))?),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("bad jump host `{jump}`"))?,
+                ),
             ),
             _ => (jhostport, None),
         };
@@ -185,8 +187,7 @@ fn resolve(
 
 fn password(login: &Login) -> Result<Option<String>, String> {
     if let Some(path) = &login.password_file {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
     }
     Ok(std::env::var("RRSSH_PASSWORD").ok())

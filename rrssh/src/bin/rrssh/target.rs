@@ -50,7 +50,10 @@ impl Target {
                 .split_once(']')
                 .ok_or_else(|| format!("target `{s}`: unclosed `[`"))?;
             let port = match p.strip_prefix(':') {
-                Some(p) => Some(p.parse::<u16>().map_err(|_| format!("target `{s}`: bad port"))?),
+                Some(p) => Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("target `{s}`: bad port"))?,
+                ),
                 None if p.is_empty() => None,
                 None => return Err(format!("target `{s}`: bad port")),
             };
@@ -59,13 +62,18 @@ impl Target {
             match hostport.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_owned(),
-                    Some(p.parse::<u16>().map_err(|_| format!("target `{s}`: bad port"))?),
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("target `{s}`: bad port"))?,
+                    ),
                 ),
                 None => (hostport.to_owned(), None),
             }
         };
         if host.is_empty() || host.starts_with('-') {
-            return Err(format!("target `{s}`: a host cannot be empty or start with `-`"));
+            return Err(format!(
+                "target `{s}`: a host cannot be empty or start with `-`"
+            ));
         }
         Ok(Self {
             user,

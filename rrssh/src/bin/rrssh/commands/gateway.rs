@@ -24,13 +24,14 @@ pub(super) async fn gateway(
         Some(peer) => {
             // Calls to the peer go through the hub's caller access.
             let prefix = format!("{PEERS_PATH}/{peer}");
-            let through_hub = tower::ServiceExt::map_request(client.clone(), move |mut req: rrssh::Request| {
-                let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                if let Ok(uri) = format!("{prefix}{pq}").parse() {
-                    *req.uri_mut() = uri;
-                }
-                req
-            });
+            let through_hub =
+                tower::ServiceExt::map_request(client.clone(), move |mut req: rrssh::Request| {
+                    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    if let Ok(uri) = format!("{prefix}{pq}").parse() {
+                        *req.uri_mut() = uri;
+                    }
+                    req
+                });
             Gateway::to(through_hub)
         }
     };

@@ -93,13 +93,25 @@ pub(super) async fn watch(
             };
             match item {
                 Some(Ok(e)) if human => match e {
-                    WatchEvent::Connected { name, user, fingerprint, .. } => {
+                    WatchEvent::Connected {
+                        name,
+                        user,
+                        fingerprint,
+                        ..
+                    } => {
                         say!("connected    {name:<20} {user:<12} {fingerprint}");
                     }
-                    WatchEvent::Disconnected { name, fingerprint, reason, .. } => {
+                    WatchEvent::Disconnected {
+                        name,
+                        fingerprint,
+                        reason,
+                        ..
+                    } => {
                         say!("disconnected {name:<20} {fingerprint} ({reason})");
                     }
-                    WatchEvent::Refused { name, fingerprint, .. } => {
+                    WatchEvent::Refused {
+                        name, fingerprint, ..
+                    } => {
                         say!("refused      {name:<20} {fingerprint}");
                     }
                     WatchEvent::Lagged { missed } => say!("(missed {missed} events)"),

@@ -249,4 +249,3 @@ async fn follow(client: &rrssh::ReconnectingClient) {
         }
     }
 }
-

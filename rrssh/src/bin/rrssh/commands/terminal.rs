@@ -148,7 +148,10 @@ pub(super) async fn shell(
     resizing.abort();
     drop(raw);
     if output.timed_out() {
-        eprintln!("rrssh: idle for {:?}; hung up", idle_timeout.unwrap_or_default());
+        eprintln!(
+            "rrssh: idle for {:?}; hung up",
+            idle_timeout.unwrap_or_default()
+        );
     }
     let code = output.exit_status().unwrap_or(255);
     // The blocking read of stdin may still be waiting: leave without waiting for it.
