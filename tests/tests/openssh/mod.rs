@@ -10,6 +10,7 @@ mod authorized_keys;
 mod local_forward;
 mod over_ssh;
 mod remote_forward;
+mod stock_sshd;
 mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -265,3 +265,60 @@ async fn terminals_hang_up_when_a_client_that_stopped_reading_goes() {
     );
     let _ = std::fs::remove_file(&pidfile);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_over_is_closed_for_writing_and_idle_sessions_are_hung_up() {
+    use rrssh::terminal::{TerminalError, TerminalOptions};
+    let keys = Keys::new();
+    // The server hangs up sessions idle for 300 ms.
+    let hub = server_builder(&keys)
+        .terminal(Terminal::shell("/bin/sh").idle_timeout(Duration::from_millis(300)))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = super::client(&keys, &hub).connect().await.unwrap();
+
+    // A program that exits: the session is over, and writing to it is an error.
+    let mut t = c
+        .terminal(TerminalOptions::new().command("exit 2"))
+        .await
+        .unwrap();
+    assert!(t.input.is_open());
+    let _ = read_until(&mut t.output, "\u{0}never").await;
+    assert_eq!(t.output.exit_status(), Some(2));
+    assert!(!t.input.is_open() && !t.output.is_open());
+    assert_eq!(t.input.write("late\n").await, Err(TerminalError::Closed));
+    assert_eq!(t.input.resize(10, 10).await, Err(TerminalError::Closed));
+
+    // A program that stays silent: the server hangs up after 300 ms and says why.
+    let started = std::time::Instant::now();
+    let mut t = c
+        .terminal(TerminalOptions::new().command("sleep 30"))
+        .await
+        .unwrap();
+    let seen = read_until(&mut t.output, "\u{0}never").await;
+    assert!(
+        seen.contains("idle for 0 s; hanging up") || seen.contains("idle"),
+        "{seen:?}"
+    );
+    assert_eq!(t.output.exit_status(), Some(129));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The client side's own idle timeout (the server's is longer here).
+    let hub = terminal_server(&keys).await;
+    let c = super::client(&keys, &hub).connect().await.unwrap();
+    let mut t = c
+        .terminal(
+            TerminalOptions::new()
+                .command("sleep 30")
+                .idle_timeout(Duration::from_millis(200)),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(t.output.next().await, None);
+    assert!(t.output.timed_out());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(t.input.write("x").await, Err(TerminalError::Closed));
+}
