@@ -217,3 +217,47 @@ async fn slow_handshake_is_cut_at_the_auth_timeout() {
     assert!(closed.is_ok(), "the server must close the connection");
     assert!(cut < Duration::from_secs(3), "{cut:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expose_errors_puts_the_panic_into_the_500_only_when_asked() {
+    use rrssh::client::Error;
+    let boom = || {
+        Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("handler bug #{}", 7);
+                }
+                "unreachable"
+            }),
+        )
+    };
+    let keys = Keys::new();
+    for (exposed, router) in [(true, boom().expose_errors(true)), (false, boom())] {
+        let hub = server(&keys, Some(router)).await;
+        let c = client(&keys, &hub).connect().await.unwrap();
+        let err = c
+            .get("/boom")
+            .receive::<serde_json::Value>()
+            .await
+            .unwrap_err();
+        let Error::Status { status, body } = err else {
+            panic!("expected a 500, got {err}");
+        };
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        if exposed {
+            let detail = body.detail.clone().expect("a detail with the panic");
+            assert_eq!(detail["panic"], "handler bug #7", "{detail}");
+            let location = detail["location"].as_str().unwrap();
+            assert!(location.contains("faults.rs:"), "{location}");
+            assert!(
+                detail["backtrace"]
+                    .as_array()
+                    .is_some_and(|b| !b.is_empty())
+            );
+        } else {
+            assert!(body.detail.is_none(), "{:?}", body.detail);
+            assert!(!format!("{body:?}").contains("handler bug"));
+        }
+    }
+}

@@ -14,6 +14,7 @@ mod reconnect;
 mod soak;
 pub(crate) mod terminal;
 mod tunnel;
+mod watch;
 
 use std::time::Duration;
 
