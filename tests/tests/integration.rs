@@ -4,6 +4,7 @@ mod cluster;
 mod core;
 mod gateway;
 mod openssh;
+mod recovery;
 mod resources;
 mod ssh;
 mod ui;
