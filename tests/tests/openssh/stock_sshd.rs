@@ -105,6 +105,24 @@ async fn a_plain_client_opens_terminals_and_tunnels_on_a_stock_sshd() {
         .unwrap();
     assert_eq!(back, b"via sshd");
 
+    // A remote tunnel: sshd listens, connections come back to the echo service here.
+    let remote = c
+        .forward_remote("127.0.0.1", 0, "127.0.0.1", echo_port)
+        .await
+        .unwrap();
+    let mut s2 = tokio::net::TcpStream::connect(("127.0.0.1", remote.port()))
+        .await
+        .unwrap();
+    s2.write_all(b"back through sshd").await.unwrap();
+    s2.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s2.read_to_end(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, b"back through sshd");
+    drop(remote);
+
     // Its end is seen: sshd closing the unused connection ends `closed()`.
     drop((s, fwd, t));
     let why = tokio::time::timeout(Duration::from_secs(20), c.closed()).await;
