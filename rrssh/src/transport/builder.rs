@@ -160,14 +160,35 @@ impl ClientBuilder {
         self
     }
 
-    /// A private key to log in with; call again for more keys, tried in order.
+    /// The private key to log in with (replacing any given before).
     pub fn identity(mut self, key: PrivateKey) -> Self {
-        self.creds.keys.push(Arc::new(key));
+        self.creds.keys = vec![Arc::new(key)];
+        self
+    }
+
+    /// Several private keys to log in with, tried in order (replacing any given before), as
+    /// `ssh` tries its `IdentityFile`s.
+    pub fn identities(mut self, keys: impl IntoIterator<Item = PrivateKey>) -> Self {
+        self.creds.keys = keys.into_iter().map(Arc::new).collect();
         self
     }
 
     /// Also logs in with the keys of the ssh-agent at `SSH_AUTH_SOCK` (after the
     /// [`identity`](Self::identity) keys; nothing happens if the variable is not set).
+    /// ```no_run
+    /// # async fn run() -> Result<(), rrssh::transport::ConnectError> {
+    /// use rrssh::keys::HostKeyPolicy;
+    /// // Any SSH server, as `ssh` logs in: the agent's keys, then a password if it asks.
+    /// let client = rrssh::Client::builder("build.example:22")
+    ///     .user("ci")
+    ///     .agent()
+    ///     .password(std::env::var("CI_PASSWORD").unwrap_or_default())
+    ///     .host_keys(HostKeyPolicy::Strict("known_hosts".into()))
+    ///     .plain()
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn agent(mut self) -> Self {
         self.creds.agent = Some(AgentSocket::Env);
         self

@@ -84,10 +84,17 @@ impl LocalForward {
                                 crate::transport::pipe::pipe(tcp, channel).await;
                             }
                             Err(why) => {
-                                crate::logging::limited("tunnel-refused", || {
-                                    tracing::warn!(%from, "tunnel: {why}");
-                                });
                                 stats.refused.fetch_add(1, Ordering::Relaxed);
+                                // A forbidden tunnel goes to whoever waits on `prohibited()`
+                                // (and is logged only if nobody does).
+                                let told = why.prohibited && stats.prohibited.receiver_count() > 0;
+                                if told {
+                                    tracing::debug!(%from, "tunnel: {why}");
+                                } else {
+                                    crate::logging::limited("tunnel-refused", || {
+                                        tracing::warn!(%from, "tunnel: {why}");
+                                    });
+                                }
                                 if why.prohibited {
                                     stats.prohibited.send_replace(Some(why.message));
                                 }

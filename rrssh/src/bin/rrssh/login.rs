@@ -124,9 +124,10 @@ fn resolve(
             .filter(|p| p.exists())
             .collect()
     };
+    let mut keys = Vec::new();
     for path in &paths {
         match rrssh::keys::load_private_key(path, None) {
-            Ok(key) => builder = builder.identity(key),
+            Ok(key) => keys.push(key),
             Err(e) if explicit && !path.exists() => {
                 return Err(format!("{}: {e}", path.display()));
             }
@@ -135,6 +136,7 @@ fn resolve(
             Err(e) => tracing::debug!(error = %e, "skipping {}", path.display()),
         }
     }
+    builder = builder.identities(keys);
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
         builder = builder.agent();
     }

@@ -123,14 +123,14 @@ mod tests {
             (t.host.as_str(), t.port, t.peer.as_deref()),
             ("hub.example", None, Some("billing"))
         );
-        let t = Target::parse("ssh://[::1]:22").unwrap();
-        assert_eq!((t.host.as_str(), t.port), ("::1", Some(22)));
-        assert!(Target::parse("ssh://-oProxyCommand=x").is_err());
-        assert!(Target::parse("ssh://host:99999").is_err());
         assert_eq!(
             t.path("/users/7"),
             "/.well-known/rrssh/peers/billing/users/7"
         );
+        let t = Target::parse("ssh://[::1]:22").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", Some(22)));
+        assert!(Target::parse("ssh://-oProxyCommand=x").is_err());
+        assert!(Target::parse("ssh://host:99999").is_err());
         assert!(Target::parse("http://x").is_err());
         assert!(Target::parse("hub://x:1").unwrap_err().contains("no peer"));
     }
