@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod api;
 mod route;
 mod routes;
 
@@ -42,4 +43,12 @@ pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn routes(input: TokenStream) -> TokenStream {
     routes::expand(input.into()).into()
+}
+
+/// Makes a trait an API: each method carries a route attribute and takes `&self` plus the
+/// extractors a handler takes. Generates the trait (with `Send` futures and a provided
+/// `into_router`) and `TraitClient<C>`, a typed client over any `rrssh::client::Call`.
+#[proc_macro_attribute]
+pub fn api(args: TokenStream, item: TokenStream) -> TokenStream {
+    api::expand(args.into(), item.into()).into()
 }

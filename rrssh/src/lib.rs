@@ -42,7 +42,7 @@ mod private;
 pub use bytes::Bytes;
 pub use http::{HeaderMap, Method, StatusCode};
 /// Route attributes and the list macro; see the crate docs.
-pub use rrssh_macros::{delete, get, patch, post, put, route, routes, stream};
+pub use rrssh_macros::{api, delete, get, patch, post, put, route, routes, stream};
 
 pub use crate::body::{Body, BodyBufferFull, BodyIdle, LengthLimitError};
 pub use crate::error::ApiError;

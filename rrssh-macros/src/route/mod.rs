@@ -9,14 +9,14 @@
 
 mod attr;
 mod path;
-mod sig;
+pub(crate) mod sig;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr};
 
-use self::sig::{Kind, Signature};
+pub(crate) use self::sig::{Kind, Signature};
 
 /// Expands a route attribute. `method` is `None` for `#[route(METHOD, "/path")]`.
 pub(crate) fn expand(method: Option<&str>, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -38,6 +38,34 @@ fn expand_inner(method: Option<&str>, args: TokenStream, item: TokenStream) -> T
         }
     };
     let mut errors = Vec::new();
+    let generated = route_items(method, args, &item, &mut errors)
+        .map(|g| g.items)
+        .unwrap_or_default();
+    let errors = errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    });
+    let errors = errors.map(syn::Error::into_compile_error);
+    quote!(#item #generated #errors)
+}
+
+/// What a route attribute generated for a handler.
+pub(crate) struct Generated {
+    /// The marker, its `RouteDef`, `call`, the checks.
+    pub(crate) items: TokenStream,
+    pub(crate) sig: Signature,
+    pub(crate) method: String,
+    pub(crate) path: String,
+}
+
+/// What a route attribute generates for `item`, or `None` after errors (pushed to `errors`).
+pub(crate) fn route_items(
+    method: Option<&str>,
+    args: TokenStream,
+    item: &ItemFn,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Generated> {
+    let before = errors.len();
     let args = match method {
         Some(_) => syn::parse2::<attr::WithoutMethod>(args).map(|a| a.0),
         None => syn::parse2::<attr::WithMethod>(args).map(|a| a.0),
@@ -49,40 +77,43 @@ fn expand_inner(method: Option<&str>, args: TokenStream, item: TokenStream) -> T
             None
         }
     };
-    let sig = sig::analyze(&item, &mut errors);
-    let mut generated = TokenStream::new();
-    if let Some(args) = args {
-        let method = match method {
-            Some(m) => m.to_owned(),
-            None => args
-                .method
-                .as_ref()
-                .map(|m| m.0.to_uppercase())
-                .unwrap_or_default(),
-        };
-        let captures = match path::parse(&args.path.value()) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                errors.push(syn::Error::new(
-                    args.path.span(),
-                    e.render(&args.path.value()),
-                ));
-                None
-            }
-        };
-        if let Some(captures) = &captures {
-            check_captures(&item, &sig, captures, &args.path, &mut errors);
-        }
-        if errors.is_empty() {
-            generated = codegen(&item, &sig, &method, &args);
+    let sig = sig::analyze(item, errors);
+    let args = args?;
+    let method = match method {
+        Some(m) => m.to_owned(),
+        None => args
+            .method
+            .as_ref()
+            .map(|m| m.0.to_uppercase())
+            .unwrap_or_default(),
+    };
+    match path::parse(&args.path.value()) {
+        Ok(captures) => check_captures(item, &sig, &captures, &args.path, errors),
+        Err(e) => errors.push(syn::Error::new(
+            args.path.span(),
+            e.render(&args.path.value()),
+        )),
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Generated {
+        items: codegen(item, &sig, &method, &args),
+        sig,
+        path: args.path.value(),
+        method,
+    })
+}
+
+/// The typed call's arguments, in path, query, body order.
+pub(crate) fn wire_params(sig: &Signature) -> Vec<&sig::WireArg> {
+    let mut wire = Vec::new();
+    for kind in [Kind::Path, Kind::Params, Kind::Json, Kind::RawBody] {
+        for a in sig.args.iter().filter(|a| a.kind == kind) {
+            wire.extend(a.wire.iter());
         }
     }
-    let errors = errors.into_iter().reduce(|mut a, b| {
-        a.combine(b);
-        a
-    });
-    let errors = errors.map(syn::Error::into_compile_error);
-    quote!(#item #generated #errors)
+    wire
 }
 
 fn check_captures(
