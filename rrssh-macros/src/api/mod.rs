@@ -182,8 +182,8 @@ fn method(f: &mut TraitItemFn, errors: &mut Vec<syn::Error>) -> Option<Method> {
 fn route_attr(a: &syn::Attribute) -> Option<Option<&'static str>> {
     let path = a.path();
     let last = path.segments.last()?;
-    let qualified_elsewhere = path.segments.len() > 1
-        && !(path.segments.len() == 2 && path.segments[0].ident == "rrssh");
+    let qualified_elsewhere =
+        path.segments.len() > 1 && !(path.segments.len() == 2 && path.segments[0].ident == "rrssh");
     if qualified_elsewhere {
         return None;
     }
@@ -318,4 +318,3 @@ fn generate(tr: &mut ItemTrait, methods: &[Method]) -> TokenStream {
         }
     }
 }
-

@@ -1,5 +1,6 @@
 //! End to end over real russh connections on 127.0.0.1, forward and reverse mode.
 
+mod api;
 mod auth;
 mod faults;
 mod hardening;
