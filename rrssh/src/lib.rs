@@ -18,19 +18,31 @@ pub mod extract;
 #[cfg_attr(docsrs, doc(cfg(feature = "gateway")))]
 pub mod gateway;
 pub mod handler;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod hub;
 mod json;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod keys;
 mod logging;
 pub mod method;
 pub mod proto;
 pub mod response;
 pub mod routing;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod server;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod terminal;
 pub mod test;
 pub mod trace;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod transport;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod tunnel;
 
 #[doc(hidden)]
@@ -47,11 +59,14 @@ pub use rrssh_macros::{api, delete, get, patch, post, put, route, routes, stream
 pub use crate::body::{Body, BodyBufferFull, BodyIdle, LengthLimitError};
 pub use crate::error::ApiError;
 pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};
+#[cfg(feature = "ssh")]
 pub use crate::hub::Hub;
 pub use crate::json::Json;
 pub use crate::response::{IntoResponse, JsonStream};
 pub use crate::routing::Router;
+#[cfg(feature = "ssh")]
 pub use crate::server::Server;
+#[cfg(feature = "ssh")]
 pub use crate::transport::{Client, ReconnectingClient};
 
 /// A request, as the `http` crate defines it, with rrssh's [`Body`].

@@ -318,3 +318,6 @@ fn generate(tr: &mut ItemTrait, methods: &[Method]) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -161,6 +161,7 @@ pub(crate) struct Shared {
     /// How long a served call's body may stay silent while its handler waits.
     body_idle: std::time::Duration,
     /// Whether there is a peer at all.
+    #[cfg_attr(not(feature = "ssh"), allow(dead_code))]
     attached: bool,
 }
 
@@ -314,6 +315,7 @@ impl Connection {
         Ok(Connection { shared })
     }
 
+    #[cfg_attr(not(feature = "ssh"), allow(dead_code))]
     /// A connection with no peer, closed from the start with `reason`: every call fails with
     /// [`Error::Unavailable`] saying it (a client that uses SSH only).
     pub(crate) fn unattached(reason: &str) -> Connection {
@@ -342,6 +344,7 @@ impl Connection {
         Connection { shared }
     }
 
+    #[cfg_attr(not(feature = "ssh"), allow(dead_code))]
     /// Whether the connection has a peer (it is not [`unattached`](Self::unattached)).
     pub(crate) fn is_attached(&self) -> bool {
         self.shared.attached

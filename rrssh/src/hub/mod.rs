@@ -142,6 +142,7 @@ impl Registry {
 
     /// Joins the other hubs of a cluster: names are published to them, and peers they hold are
     /// listed and called through them.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn set_remote(&self, remote: Arc<dyn Remote>) {
         let _ = self.remote.set(remote);
     }
@@ -353,6 +354,7 @@ impl Registry {
     }
 
     /// A call to the peer `name` if it is connected to this hub (never through another hub).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn call_local(&self, name: &str, req: Request) -> Option<ResponseFuture> {
         let mut conn = self.connection_of(name)?;
         Some(conn.call(req))
