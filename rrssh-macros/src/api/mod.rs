@@ -68,10 +68,11 @@ fn expand_inner(args: TokenStream, item: TokenStream) -> TokenStream {
         ));
     }
     let mut methods = Vec::new();
+    let marker_vis = marker_vis(&tr.vis);
     for item in &mut tr.items {
         match item {
             TraitItem::Fn(f) => {
-                if let Some(m) = method(f, &mut errors) {
+                if let Some(m) = method(f, &marker_vis, &mut errors) {
                     methods.push(m);
                 }
                 rewrite(f);
@@ -99,7 +100,11 @@ fn expand_inner(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Reads one method: its route attribute (removed from it), its receiver and its handler
 /// signature.
-fn method(f: &mut TraitItemFn, errors: &mut Vec<syn::Error>) -> Option<Method> {
+fn method(
+    f: &mut TraitItemFn,
+    marker_vis: &syn::Visibility,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Method> {
     let pos = f.attrs.iter().position(|a| route_attr(a).is_some());
     let Some(pos) = pos else {
         errors.push(syn::Error::new(
@@ -112,7 +117,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Vec<syn::Error>) -> Option<Method> {
         return None;
     };
     let attr = f.attrs.remove(pos);
-    let method = route_attr(&attr).flatten();
+    let method = route_attr(&attr).and_then(|(_, m)| *m);
     let args = match &attr.meta {
         syn::Meta::List(l) => l.tokens.clone(),
         other => {
@@ -158,7 +163,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Vec<syn::Error>) -> Option<Method> {
     sig.inputs = inputs.iter().cloned().map(FnArg::Typed).collect();
     let handler = ItemFn {
         attrs: docs.clone(),
-        vis: syn::parse_quote!(pub),
+        vis: marker_vis.clone(),
         sig,
         block: Box::new(syn::parse_quote!({})),
     };
@@ -177,9 +182,20 @@ fn method(f: &mut TraitItemFn, errors: &mut Vec<syn::Error>) -> Option<Method> {
     })
 }
 
-/// The method of a route attribute (`Some(None)` for `#[route]`), written `#[get]` or
-/// `#[rrssh::get]`.
-fn route_attr(a: &syn::Attribute) -> Option<Option<&'static str>> {
+/// The visibility of the markers, inside the hidden module: as far as the trait reaches (and
+/// at least its own module).
+fn marker_vis(trait_vis: &syn::Visibility) -> syn::Visibility {
+    match trait_vis {
+        syn::Visibility::Public(_) => syn::parse_quote!(pub),
+        syn::Visibility::Inherited => syn::parse_quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("crate") => syn::parse_quote!(pub(crate)),
+        syn::Visibility::Restricted(_) => syn::parse_quote!(pub(crate)),
+    }
+}
+
+/// The route attribute `a` is (`#[get]` or `#[rrssh::get]`): its name and method (none for
+/// `#[route]`, which names it).
+fn route_attr(a: &syn::Attribute) -> Option<&'static (&'static str, Option<&'static str>)> {
     let path = a.path();
     let last = path.segments.last()?;
     let qualified_elsewhere =
@@ -187,10 +203,7 @@ fn route_attr(a: &syn::Attribute) -> Option<Option<&'static str>> {
     if qualified_elsewhere {
         return None;
     }
-    ROUTE_ATTRS
-        .iter()
-        .find(|(name, _)| last.ident == name)
-        .map(|(_, m)| *m)
+    ROUTE_ATTRS.iter().find(|(name, _)| last.ident == name)
 }
 
 /// `async fn m(&self, …) -> R;` becomes `fn m(&self, …) -> impl Future<Output = R> + Send;`,
@@ -254,6 +267,7 @@ fn generate(tr: &mut ItemTrait, methods: &[Method]) -> TokenStream {
 
     // The client: one method per route.
     let calls = methods.iter().map(|m| {
+        let vis = &tr.vis;
         let ident = &m.ident;
         let docs = &m.docs;
         let params: Vec<_> = route::wire_params(&m.generated.sig);
@@ -277,7 +291,7 @@ fn generate(tr: &mut ItemTrait, methods: &[Method]) -> TokenStream {
             #spacer
             #[doc = #route_doc]
             #[allow(clippy::too_many_arguments)]
-            pub async fn #ident(&self, #(#decls),*)
+            #vis async fn #ident(&self, #(#decls),*)
                 -> ::core::result::Result<#ret, ::rrssh::client::Error>
             {
                 #module::#ident::call(&self.client, #(#names),*).await
@@ -305,12 +319,12 @@ fn generate(tr: &mut ItemTrait, methods: &[Method]) -> TokenStream {
 
         impl<C: ::rrssh::client::Call> #client<C> {
             /// A client calling through `client`.
-            pub fn new(client: C) -> Self {
+            #vis fn new(client: C) -> Self {
                 Self { client }
             }
 
             /// The client it calls through.
-            pub fn inner(&self) -> &C {
+            #vis fn inner(&self) -> &C {
                 &self.client
             }
 

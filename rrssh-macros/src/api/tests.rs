@@ -25,14 +25,23 @@ fn emits_the_trait_markers_router_and_client() {
         o.contains("fn get_item (& self , id : Path < u64 >) -> impl :: core :: future :: Future < Output = Json < Item > > + :: core :: marker :: Send ;"),
         "{o}"
     );
-    assert!(o.contains("fn into_router (self) -> :: rrssh :: Router"), "{o}");
+    assert!(
+        o.contains("fn into_router (self) -> :: rrssh :: Router"),
+        "{o}"
+    );
     // Markers in a hidden module.
     assert!(o.contains("mod __rrssh_api_Inventory"), "{o}");
     assert!(o.contains("pub struct get_item { }"), "{o}");
     // The client: wire arguments only (no Peer), docs carried over.
     assert!(o.contains("pub struct InventoryClient < C >"), "{o}");
-    assert!(o.contains("pub async fn get_item (& self , id : u64)"), "{o}");
-    assert!(o.contains("pub async fn create (& self , body : NewItem)"), "{o}");
+    assert!(
+        o.contains("pub async fn get_item (& self , id : u64)"),
+        "{o}"
+    );
+    assert!(
+        o.contains("pub async fn create (& self , body : NewItem)"),
+        "{o}"
+    );
     assert!(o.contains("\" One item.\""), "{o}");
     assert!(o.contains("\"Calls `POST /items`.\""), "{o}");
 }
@@ -55,7 +64,13 @@ fn mistakes_are_reported_and_the_trait_kept() {
     assert!(o.contains("at index 0"), "{o}");
     assert!(o.contains("hold only route methods"), "{o}");
     assert!(!o.contains("TClient"), "{o}");
-    let o = expand(quote!(extra), quote!(trait T {})).to_string();
+    let o = expand(
+        quote!(extra),
+        quote!(
+            trait T {}
+        ),
+    )
+    .to_string();
     assert!(o.contains("takes no arguments"), "{o}");
     let o = out(quote!(
         trait T<X> {}

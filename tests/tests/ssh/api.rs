@@ -14,20 +14,20 @@ use serde::{Deserialize, Serialize};
 use super::{Keys, client, eventually, server, server_builder};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Item {
+pub(crate) struct Item {
     id: u64,
     name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Page {
+pub(crate) struct Page {
     from: u64,
     to: u64,
 }
 
 /// A shared API, as an API crate would hold it.
 #[rrssh::api]
-pub trait Shop {
+pub(crate) trait Shop {
     /// One item, or 404.
     #[get("/items/{id}")]
     async fn item(&self, id: Path<u64>) -> Result<Json<Item>, ApiError>;
