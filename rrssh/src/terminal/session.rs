@@ -141,6 +141,14 @@ pub(crate) async fn run(
     let hung_up = loop {
         let until = idle_until();
         tokio::select! {
+            // In the order the client sent them: a window change is handled before the input
+            // that followed it (both are ready together when the handler queued them).
+            biased;
+            Some((cols, rows)) = resize.recv() => {
+                if let Err(e) = to_pty.resize(size(cols, rows)) {
+                    tracing::debug!(error = %e, "terminal: resize failed");
+                }
+            }
             () = async { match until {
                 Some(t) => tokio::time::sleep_until(t).await,
                 None => std::future::pending().await,
@@ -165,11 +173,6 @@ pub(crate) async fn run(
                 Some(ChannelMsg::Close) | None => break true,
                 Some(_) => {}
             },
-            Some((cols, rows)) = resize.recv() => {
-                if let Err(e) = to_pty.resize(size(cols, rows)) {
-                    tracing::debug!(error = %e, "terminal: resize failed");
-                }
-            }
         }
     };
     if hung_up {
