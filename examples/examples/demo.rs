@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo run --example demo`. `cargo run --example demo -- serve` instead serves the
 //! inventory on 127.0.0.1:8022 until Ctrl-C, for the `rrssh` command-line tool (keys in
-//! `./rrssh-example-keys`).
+//! `./rrssh-example-keys`); `-- openapi` prints the inventory's OpenAPI document.
 
 use std::time::Duration;
 
@@ -13,23 +13,24 @@ use rrssh::{
     ApiError, Client, Json, JsonStream, Params, Path, Peer, Router, Server, State, StatusCode,
 };
 use rrssh::{delete, get, patch, post, routes, stream};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 struct Item {
     id: u64,
     name: String,
     qty: u32,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 struct NewItem {
     name: String,
     qty: u32,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 struct Query {
     min_qty: Option<u32>,
 }
@@ -149,8 +150,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::args().nth(1).as_deref() == Some("serve") {
-        return serve().await;
+    match std::env::args().nth(1).as_deref() {
+        Some("serve") => return serve().await,
+        Some("openapi") => {
+            let doc = inventory().openapi("rrssh demo inventory", "1");
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(());
+        }
+        _ => {}
     }
     // Keys, in OpenSSH's formats, in a scratch directory.
     let dir = std::env::temp_dir().join(format!("rrssh-demo-{}", std::process::id()));

@@ -27,6 +27,7 @@ mod json;
 pub mod keys;
 mod logging;
 pub mod method;
+pub mod openapi;
 pub mod proto;
 pub mod response;
 pub mod routing;

@@ -9,6 +9,13 @@ use crate::{Body, Request};
 
 pub use serde;
 
+/// The schemas of a route's types, for the OpenAPI document.
+pub mod schema {
+    pub use crate::openapi::probe::{
+        BodyShape, Collector, NoSchema, OutputShape, Probe, RouteSchemas, SchemaFn, ViaSchema,
+    };
+}
+
 /// The parts of a typed call, filled in path, query, body order.
 #[derive(Debug)]
 pub struct CallBuilder {

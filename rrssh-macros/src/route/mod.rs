@@ -9,6 +9,7 @@
 
 mod attr;
 mod path;
+mod schema;
 pub(crate) mod sig;
 
 use proc_macro2::TokenStream;
@@ -292,6 +293,7 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
         "The route `{method} {path}` of [`{name_str}`](fn@{name_str}): its description and typed client call."
     );
     let check_fn = format_ident!("__rrssh_check_{}", name);
+    let schema_fn = schema::schema_fn(sig);
 
     quote! {
         #[doc = #marker_doc]
@@ -308,11 +310,14 @@ fn codegen(item: &ItemFn, sig: &Signature, method: &str, args: &attr::RouteArgs)
                 args: &[#(#arg_infos),*],
                 output: #output_text,
                 scope: #scope,
+                schemas: ::rrssh::__private::schema::SchemaFn(#name::__rrssh_schemas),
             };
             type Response = #response_ty;
         }
 
         impl #name {
+            #schema_fn
+
             #[doc = #call_doc]
             #[allow(clippy::too_many_arguments, dead_code)]
             #vis async fn call<__RrsshClient: ::rrssh::client::Call>(

@@ -51,7 +51,7 @@ pub(crate) struct Signature {
 
 pub(crate) const MAX_ARGS: usize = 16;
 
-fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+pub(crate) fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
         Type::Group(g) => last_segment(&g.elem),
@@ -60,7 +60,7 @@ fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     }
 }
 
-fn first_generic(seg: &syn::PathSegment) -> Option<&Type> {
+pub(crate) fn first_generic(seg: &syn::PathSegment) -> Option<&Type> {
     match &seg.arguments {
         PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
             GenericArgument::Type(t) => Some(t),

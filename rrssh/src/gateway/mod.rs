@@ -1,6 +1,8 @@
 #![doc = include_str!("../docs/gateway.md")]
 
 mod body;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod serve;
 mod tokens;
 mod upstream;
@@ -285,6 +287,16 @@ async fn relay(
         );
     };
     let (name, rest) = (name.into_owned(), rest.to_owned());
+    #[cfg(feature = "openapi")]
+    if rest == "openapi.json"
+        && req.method() == Method::GET
+        && let Upstream::Hub(registry) = &gw.upstream
+    {
+        return to_http(
+            openapi::peer_document(registry, &caller, &name).await,
+            false,
+        );
+    }
 
     let (parts, stream) = gw.prepare(req);
     let (parts, body) = parts;

@@ -49,14 +49,46 @@ fn arg(a: &ArgInfo) -> String {
     format!("{}: {} ({kind})", a.name, a.ty)
 }
 
+/// Whether `path` is one of the routes every router serves (listing, OpenAPI document).
+pub(super) fn is_builtin(path: &str) -> bool {
+    path == ROUTES_PATH || path == crate::openapi::OPENAPI_PATH
+}
+
+/// The OpenAPI document of a router's paths and attribute infos.
+#[cfg(feature = "openapi")]
+pub(super) fn document<'a>(
+    title: &str,
+    version: &str,
+    paths: impl Iterator<Item = (&'a str, Vec<&'a http::Method>)>,
+    infos: &'a [RouteInfo],
+) -> serde_json::Value {
+    use crate::openapi::Operation;
+    use crate::openapi::probe::SchemaFn;
+    let mut ops = Vec::new();
+    for (path, methods) in paths {
+        for m in methods {
+            let info = infos.iter().find(|i| i.path == path && i.method() == *m);
+            ops.push(Operation {
+                method: m.as_str(),
+                path,
+                name: info.map(|i| i.name),
+                summary: info.and_then(|i| i.summary),
+                scope: info.and_then(|i| i.scope),
+                schemas: info.map_or(SchemaFn::NONE, |i| i.schemas),
+            });
+        }
+    }
+    crate::openapi::document(title, version, ops)
+}
+
 /// The listing of a router's paths and attribute infos.
-pub(super) fn listing<'a>(
+fn listing<'a>(
     paths: impl Iterator<Item = (&'a str, Vec<&'a http::Method>)>,
     infos: &[RouteInfo],
 ) -> Arc<Vec<RouteSummary>> {
     let mut out = Vec::new();
     for (path, methods) in paths {
-        if path.ends_with(ROUTES_PATH) {
+        if is_builtin(path) {
             continue;
         }
         for m in methods {
@@ -77,9 +109,31 @@ pub(super) fn listing<'a>(
     Arc::new(out)
 }
 
-/// Put into the request by the router for [`ROUTES_PATH`] when introspection is on.
+/// Put into the request by the router for its built-in routes when introspection is on: the
+/// listing, and (feature `openapi`) the document.
 #[derive(Clone)]
-pub(super) struct Listing(pub(super) Arc<Vec<RouteSummary>>);
+pub(super) struct Listing(
+    pub(super) Arc<Vec<RouteSummary>>,
+    #[cfg(feature = "openapi")] Arc<serde_json::Value>,
+);
+
+impl Listing {
+    pub(super) fn new<'a>(
+        paths: impl Iterator<Item = (&'a str, Vec<&'a http::Method>)> + Clone,
+        infos: &'a [RouteInfo],
+    ) -> Self {
+        Self(
+            listing(paths.clone(), infos),
+            #[cfg(feature = "openapi")]
+            Arc::new(document(
+                "rrssh service",
+                "1",
+                paths.filter(|(p, _)| !is_builtin(p)),
+                infos,
+            )),
+        )
+    }
+}
 
 /// The listing handler's argument: the listing, if the router put one in, and the caller.
 pub(super) struct MaybeListing(Option<Listing>, Option<crate::Peer>);
@@ -98,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeListing {
 pub(super) async fn routes(listing: MaybeListing) -> Result<Json<Vec<RouteSummary>>, ApiError> {
     match listing.0 {
         // A route's scope is its own business: callers without it do not see the route.
-        Some(Listing(l)) => Ok(Json(
+        Some(Listing(l, ..)) => Ok(Json(
             l.iter()
                 .filter(|r| {
                     r.scope
@@ -110,6 +164,18 @@ pub(super) async fn routes(listing: MaybeListing) -> Result<Json<Vec<RouteSummar
         )),
         None => Err(ApiError::not_found(format!(
             "no route for GET {ROUTES_PATH}"
+        ))),
+    }
+}
+
+/// `GET /.well-known/rrssh/openapi.json`: the router's OpenAPI document.
+#[cfg(feature = "openapi")]
+pub(super) async fn openapi(listing: MaybeListing) -> Result<Json<serde_json::Value>, ApiError> {
+    match listing.0 {
+        Some(Listing(_, doc)) => Ok(Json((*doc).clone())),
+        None => Err(ApiError::not_found(format!(
+            "no route for GET {}",
+            crate::openapi::OPENAPI_PATH
         ))),
     }
 }

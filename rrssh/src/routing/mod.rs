@@ -122,6 +122,8 @@ where
             introspection: true,
         };
         inner.add(introspect::ROUTES_PATH, get(introspect::routes));
+        #[cfg(feature = "openapi")]
+        inner.add(crate::openapi::OPENAPI_PATH, get(introspect::openapi));
         Self::from_inner(inner)
     }
 
@@ -204,7 +206,7 @@ where
         let mut inner = self.into_inner();
         let other = router.into_inner();
         for (path, mr) in other.paths {
-            if path == introspect::ROUTES_PATH {
+            if introspect::is_builtin(&path) {
                 continue;
             }
             let full = if path == "/" {
@@ -230,7 +232,7 @@ where
         let mut inner = self.into_inner();
         let other = other.into_inner();
         for (path, mr) in other.paths {
-            if path == introspect::ROUTES_PATH {
+            if introspect::is_builtin(&path) {
                 continue;
             }
             inner.add(&path, mr);
@@ -367,8 +369,17 @@ where
         self.inner
             .paths
             .iter()
-            .filter(|(p, _)| p != introspect::ROUTES_PATH)
+            .filter(|(p, _)| !introspect::is_builtin(p))
             .map(|(p, mr)| (p.as_str(), mr.methods().collect()))
+    }
+
+    /// The router's OpenAPI 3.1 document (see [`openapi`](crate::openapi)), titled `title`,
+    /// version `version`; every router also serves it at
+    /// [`OPENAPI_PATH`](crate::openapi::OPENAPI_PATH).
+    #[cfg(feature = "openapi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+    pub fn openapi(&self, title: &str, version: &str) -> serde_json::Value {
+        introspect::document(title, version, self.paths(), &self.inner.infos)
     }
 }
 
@@ -435,7 +446,7 @@ where
                     .paths
                     .iter()
                     .map(|(p, mr)| (p.as_str(), mr.methods().collect()));
-                introspect::Listing(introspect::listing(paths, &self.infos))
+                introspect::Listing::new(paths, &self.infos)
             }),
         }
     }
@@ -521,7 +532,7 @@ impl Router<()> {
         }
 
         if let Some(listing) = &compiled.listing
-            && req.uri().path() == introspect::ROUTES_PATH
+            && introspect::is_builtin(req.uri().path())
         {
             req.extensions_mut().insert(listing.clone());
         }

@@ -60,6 +60,10 @@ pub struct RouteInfo {
     pub output: &'static str,
     /// The scope a caller needs, if the attribute named one.
     pub scope: Option<&'static str>,
+    /// How the schemas of its inputs and output are made, for the OpenAPI document.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub schemas: crate::openapi::probe::SchemaFn,
 }
 
 impl RouteInfo {

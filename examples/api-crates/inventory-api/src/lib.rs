@@ -3,10 +3,11 @@
 //! feature, so callers that only need the types pay for no SSH stack.
 
 use rrssh::{ApiError, Json, JsonStream, Params, Path, Peer, StatusCode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An item in stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Item {
     /// Its id.
     pub id: u64,
@@ -19,7 +20,7 @@ pub struct Item {
 }
 
 /// A new item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NewItem {
     /// Its name.
     pub name: String,
@@ -28,7 +29,7 @@ pub struct NewItem {
 }
 
 /// Which items to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Filter {
     /// Only those with at least this many in stock.
     #[serde(default)]

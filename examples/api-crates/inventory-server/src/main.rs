@@ -2,6 +2,7 @@
 //! (forward mode), and also runs a hub and registers with it as the service `inventory`
 //! (reverse mode), so callers can reach it both ways. Keys go into the directory given as the
 //! first argument (created if missing); prints where it listens, then serves until Ctrl-C.
+//! `inventory-server --openapi` prints the API's OpenAPI document instead.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,11 @@ impl Inventory for Memory {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("--openapi") {
+        let doc = Memory::default().into_router().openapi("inventory", "1");
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -103,6 +103,9 @@ pub(crate) enum Command {
     Routes {
         /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
         target: String,
+        /// Print its OpenAPI 3.1 document instead (for code generators in other languages).
+        #[arg(long)]
+        openapi: bool,
         #[command(flatten)]
         login: Login,
         #[command(flatten)]

@@ -2,9 +2,21 @@
 
 use super::*;
 
-pub(super) async fn routes(common: &Common, target: &str) -> Result<ExitCode, String> {
+pub(super) async fn routes(
+    common: &Common,
+    target: &str,
+    openapi: bool,
+) -> Result<ExitCode, String> {
     let target = Target::parse(target)?;
     let client = connect(common, &target).await?;
+    if openapi {
+        let doc: serde_json::Value =
+            get_json(&client, &target.path(rrssh::openapi::OPENAPI_PATH)).await?;
+        let text = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
+        print_body(&text, common.color).map_err(|e| e.to_string())?;
+        client.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
     let routes: Vec<RouteSummary> = get_json(&client, &target.path(ROUTES_PATH)).await?;
     if pretty(common.color) {
         for r in &routes {

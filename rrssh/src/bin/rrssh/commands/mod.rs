@@ -87,6 +87,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Routes {
             target,
+            openapi,
             login,
             output,
         } => {
@@ -95,7 +96,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                 color: output.color,
                 timeout: None,
             };
-            routes(&common, &target).await
+            routes(&common, &target, openapi).await
         }
         Command::Serve {
             serving,
