@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::ssh::{Keys, client, eventually, server};
 
 mod client_node;
+mod openapi;
 
 const OPS: &str = "0b8e2f4a6c1d3e5f7a9b1c3d5e7f9a1b";
 const DASH: &str = "6f1c0e7d9a4b43a8b2d1e5f0c3a7b9d2";
