@@ -1,8 +1,9 @@
 //! Attribute macros for rrssh: `#[get]`, `#[post]`, `#[put]`, `#[patch]`, `#[delete]`,
-//! `#[stream]`, `#[route]`, and `routes![]`. Use them through the `rrssh` crate.
+//! `#[stream]`, `#[route]`, `routes![]`, and `#[api]` for traits. Use them through the `rrssh`
+//! crate.
 //!
 //! This file holds only the entry points; the expansion works on `proc_macro2` token streams
-//! in [`route`] and [`routes`] so that it can be unit tested.
+//! in [`route`], [`routes`] and [`api`] so that it can be unit tested.
 
 use proc_macro::TokenStream;
 

@@ -7,6 +7,7 @@ mod method_routing;
 mod proptests;
 mod route;
 mod route_def;
+mod template;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -437,7 +438,12 @@ where
             capture_names: self
                 .paths
                 .iter()
-                .map(|(p, _)| captures_of(p).into_iter().map(&mut intern).collect())
+                .map(|(p, _)| {
+                    template::captures_of(p)
+                        .into_iter()
+                        .map(&mut intern)
+                        .collect()
+                })
                 .collect(),
             fallback,
             body_limit: self.body_limit,
@@ -450,25 +456,6 @@ where
             }),
         }
     }
-}
-
-/// The capture names of a path template, in order (`/a/{x}/{*y}` → `x`, `y`).
-fn captures_of(path: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = path;
-    while let Some(start) = rest.find('{') {
-        if rest[start..].starts_with("{{") {
-            rest = &rest[start + 2..];
-            continue;
-        }
-        let Some(end) = rest[start..].find('}') else {
-            break;
-        };
-        let name = &rest[start + 1..start + end];
-        out.push(name.trim_start_matches('*'));
-        rest = &rest[start + end + 1..];
-    }
-    out
 }
 
 /// A router with its state bound: what answers requests.

@@ -291,3 +291,21 @@ async fn each_command_lists_only_its_own_options() {
         "{forward}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_openapi_prints_the_servers_document() {
+    let s = setup("openapi").await;
+    let out = rrssh(
+        &s.args(&["routes", &s.target, "--openapi", "--color", "never"]),
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let op = &doc["paths"]["/users/{id}"]["get"];
+    assert_eq!(op["operationId"], "get_user");
+    assert_eq!(op["summary"], "Fetches a user.");
+    assert_eq!(op["parameters"][0]["name"], "id");
+    assert_eq!(op["parameters"][0]["schema"]["type"], "integer");
+}
