@@ -57,7 +57,7 @@ pub use http::{HeaderMap, Method, StatusCode};
 /// Route attributes and the list macro; see the crate docs.
 pub use rrssh_macros::{api, delete, get, patch, post, put, route, routes, stream};
 
-pub use crate::body::{Body, BodyBufferFull, BodyIdle, LengthLimitError};
+pub use crate::body::{Body, BodyBufferFull, BodyIdle, ByteStream, LengthLimitError};
 pub use crate::error::ApiError;
 pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};
 #[cfg(feature = "ssh")]

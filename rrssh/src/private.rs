@@ -1,6 +1,5 @@
 //! Support for the code the route attributes generate. Not a public API.
 
-use bytes::Bytes;
 use http::Method;
 use serde::Serialize;
 
@@ -73,9 +72,9 @@ impl CallBuilder {
         self
     }
 
-    /// Sets a raw body.
-    pub fn body(mut self, value: impl Into<Bytes>) -> Self {
-        self.body = Some((Body::from(value.into()), false));
+    /// Sets a raw body (bytes, text, or a [`ByteStream`](crate::ByteStream) upload).
+    pub fn body(mut self, value: impl Into<Body>) -> Self {
+        self.body = Some((value.into(), false));
         self
     }
 

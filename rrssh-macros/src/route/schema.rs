@@ -59,7 +59,7 @@ fn output(ty: &Type, any_status: bool) -> (TokenStream, bool) {
             (quote!(#shape::Stream(#p)), any_status)
         }
         "String" | "str" => (quote!(#shape::Text), any_status),
-        "Bytes" => (quote!(#shape::Bytes), any_status),
+        "Bytes" | "ByteStream" => (quote!(#shape::Bytes), any_status),
         "StatusCode" => (quote!(#shape::Empty), true),
         _ => (quote!(#shape::Unknown), any_status),
     }

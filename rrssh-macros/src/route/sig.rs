@@ -79,7 +79,7 @@ fn kind_of(ty: &Type) -> Kind {
         "Params" if first_generic(seg).is_some() => Kind::Params,
         "Json" if first_generic(seg).is_some() => Kind::Json,
         "State" if first_generic(seg).is_some() => Kind::State,
-        "Bytes" | "String" => Kind::RawBody,
+        "Bytes" | "String" | "ByteStream" => Kind::RawBody,
         "Body" | "Request" => Kind::ServerBody,
         _ => Kind::Other,
     }

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod byte_stream;
 mod faults;
 mod hardening;
 mod isolated;
