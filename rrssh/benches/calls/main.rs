@@ -1,7 +1,7 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|gateway|overssh|stream|connect|cluster|memory` runs one scenario (`gateway`
+//! `-- --only unary|gateway|overssh|stream|bytes|connect|cluster|memory` runs one scenario (`gateway`
 //! needs `--features gateway`, `cluster` needs `--features cluster` and a nats-server 2.10+).
 //! Prints one JSON line per figure, then a table with the ratios.
 
@@ -35,7 +35,7 @@ const REPS: usize = 3;
 
 struct Opts {
     quick: bool,
-    /// `--only unary|gateway|overssh|stream|connect|memory`: run one scenario (for profiling).
+    /// `--only unary|gateway|overssh|stream|bytes|connect|memory`: run one scenario (for profiling).
     only: Option<String>,
 }
 
@@ -234,6 +234,34 @@ async fn main() {
             };
             table.push((
                 format!("stream {} KiB x{streams} (MB/s)", size / 1024),
+                mb(s),
+                mb(bb),
+                "bare russh bulk",
+            ));
+        }
+    }
+    if opts.runs("bytes") {
+        // Raw byte streams (ByteStream: a file, a backup) of 64 KiB chunks, 1 and 16 at once,
+        // vs bare bulk throughput on as many channels.
+        let scale = if opts.quick { 1 } else { 3 };
+        for streams in [1usize, 16] {
+            let size = 64 * 1024;
+            let per_stream = (48usize << 20) * scale / streams / size;
+            let (mut s, mut bb) = (vec![], vec![]);
+            for _ in 0..REPS {
+                s.push(rrssh_bytes(&fwd, size, per_stream, streams).await);
+                bb.push(bare_bulk(rig.bare, &rig.key, per_stream * size, streams).await);
+            }
+            let (s, bb) = (median(s), median(bb));
+            let name = format!("bytes_64k_x{streams}");
+            emit(&name, "rrssh", s, "B/s");
+            emit(&format!("bulk_x{streams}"), "bare-russh", bb, "B/s");
+            let mb = |f: Figure| Figure {
+                rate: f.rate / 1e6,
+                ..f
+            };
+            table.push((
+                format!("byte stream 64 KiB x{streams} (MB/s)"),
                 mb(s),
                 mb(bb),
                 "bare russh bulk",

@@ -25,6 +25,42 @@ pub(crate) fn app() -> Router {
                 },
             ),
         )
+        .route(
+            "/bytes/{size}/{n}",
+            get(
+                |rrssh::Path((size, n)): rrssh::Path<(usize, usize)>| async move {
+                    // `n` chunks of `size` bytes, as a file would be served.
+                    let chunk = bytes::Bytes::from(vec![b'y'; size]);
+                    rrssh::ByteStream::new(futures_util::stream::iter(
+                        (0..n).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+                    ))
+                },
+            ),
+        )
+}
+
+/// `streams` byte streams of `n` chunks of `size` bytes at once; bytes per second.
+pub(crate) async fn rrssh_bytes(c: &Client, size: usize, n: usize, streams: usize) -> Figure {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..streams)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let res = c.get(&format!("/bytes/{size}/{n}")).send().await.unwrap();
+                let mut s = rrssh::ByteStream::from_body(res.into_body());
+                let mut got = 0;
+                while let Some(b) = futures_util::StreamExt::next(&mut s).await {
+                    got += b.unwrap().len();
+                }
+                got
+            })
+        })
+        .collect();
+    let got: usize = join_all(tasks).await.into_iter().sum();
+    Figure {
+        rate: got as f64 / start.elapsed().as_secs_f64(),
+        ..Default::default()
+    }
 }
 
 pub(crate) struct Rig {
