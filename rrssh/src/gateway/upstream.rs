@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::extract::State;
-use http::StatusCode;
 use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 use super::{Gateway, to_http, unauthorized};
 use crate::client::Error;
 use crate::hub::Registry;
+use crate::hub::relay::{answer, drop_caller_headers};
 use crate::{ApiError, Body, IntoResponse, Request, Response};
 
 /// A gateway's upstream.
@@ -44,28 +44,11 @@ pub(super) async fn forward(
     };
     let ((mut parts, body), stream) = gw.prepare(req);
     // The peer knows this node by its key; what an HTTP caller says of itself is not passed on.
-    let forged: Vec<_> = parts
-        .headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("rrssh-caller-"))
-        .cloned()
-        .collect();
-    for h in forged {
-        parts.headers.remove(h);
-    }
+    drop_caller_headers(&mut parts.headers);
     let mut out = Request::new(Body::new(body));
     *out.method_mut() = parts.method;
     *out.uri_mut() = parts.uri;
     *out.headers_mut() = parts.headers;
     tracing::debug!(method = %out.method(), path = %out.uri().path(), "gateway call");
-    let res = match service.clone().oneshot(out).await {
-        Ok(res) => res,
-        Err(Error::Unavailable(why)) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response()
-        }
-        Err(Error::Timeout) => crate::routing::deadline_exceeded(),
-        Err(Error::Status { status, body }) => ApiError::new(status, body.message).into_response(),
-        Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    };
-    to_http(res, stream)
+    to_http(answer(service.clone().oneshot(out).await), stream)
 }

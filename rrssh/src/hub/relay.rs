@@ -140,15 +140,7 @@ pub(crate) async fn relay_call(
     }
     // Only the hub says who calls: whatever the caller sent under these names goes, and a
     // value that cannot be a header is left out rather than replaced by the caller's.
-    let forged: Vec<_> = parts
-        .headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("rrssh-caller-"))
-        .cloned()
-        .collect();
-    for h in forged {
-        parts.headers.remove(h);
-    }
+    drop_caller_headers(&mut parts.headers);
     for (h, v) in [
         ("rrssh-caller-user", caller.user()),
         ("rrssh-caller-fingerprint", caller.fingerprint()),
@@ -161,7 +153,24 @@ pub(crate) async fn relay_call(
     *out.method_mut() = parts.method;
     *out.uri_mut() = parts.uri;
     *out.headers_mut() = parts.headers;
-    match registry.peer(name).call(out).await {
+    answer(registry.peer(name).call(out).await)
+}
+
+/// Removes the `rrssh-caller-*` headers a caller sent: only a hub says who calls.
+pub(crate) fn drop_caller_headers(headers: &mut http::HeaderMap) {
+    let forged: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("rrssh-caller-"))
+        .cloned()
+        .collect();
+    for h in forged {
+        headers.remove(h);
+    }
+}
+
+/// A relayed call's outcome as a response: the peer's answer, or 503, 504 or 502.
+pub(crate) fn answer(outcome: Result<Response, Error>) -> Response {
+    match outcome {
         Ok(res) => res,
         Err(Error::Unavailable(why)) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response()

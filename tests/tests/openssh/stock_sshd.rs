@@ -9,20 +9,7 @@ use rrssh::keys::{HostKeyPolicy, generate_ed25519};
 use rrssh::terminal::TerminalOptions;
 
 use super::{Sshd, TempDir, current_user, openssh_available};
-
-async fn read_until(out: &mut rrssh::terminal::TerminalOutput, needle: &str) -> String {
-    let mut seen = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while !seen.contains(needle) {
-            match out.next().await {
-                Some(b) => seen.push_str(&String::from_utf8_lossy(&b)),
-                None => break,
-            }
-        }
-    })
-    .await;
-    seen
-}
+use crate::ssh::terminal::read_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_client_opens_terminals_and_tunnels_on_a_stock_sshd() {

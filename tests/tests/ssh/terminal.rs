@@ -67,7 +67,7 @@ async fn a_window_change_reaches_the_program_and_its_exit_status_comes_back() {
 }
 
 /// Reads output until it contains `needle` (or the session ends); returns all of it.
-async fn read_until(out: &mut rrssh::terminal::TerminalOutput, needle: &str) -> String {
+pub(crate) async fn read_until(out: &mut rrssh::terminal::TerminalOutput, needle: &str) -> String {
     let mut seen = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         while !seen.contains(needle) {
