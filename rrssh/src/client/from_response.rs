@@ -160,13 +160,3 @@ impl<R: FromResponse> FromResponse for (StatusCode, HeaderMap, R) {
         R::from_response(res)
     }
 }
-
-impl FromResponse for crate::ByteStream {
-    type Output = crate::ByteStream;
-
-    async fn from_response(res: Response) -> Result<crate::ByteStream, Error> {
-        Ok(crate::ByteStream::from_body(
-            check_status(res).await?.into_body(),
-        ))
-    }
-}

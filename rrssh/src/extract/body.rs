@@ -80,13 +80,3 @@ impl<S: Send + Sync> FromRequest<S> for String {
         })
     }
 }
-
-/// A request body read as it arrives (an upload), without the body limit of the extractors
-/// that read it whole: the connection's flow control bounds what is buffered.
-impl<S: Send + Sync> FromRequest<S> for crate::ByteStream {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(crate::ByteStream::from_body(req.into_body()))
-    }
-}

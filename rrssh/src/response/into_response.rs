@@ -134,15 +134,3 @@ impl<R: IntoResponse> IntoResponse for (StatusCode, HeaderMap, R) {
         res
     }
 }
-
-/// `application/octet-stream`, streamed as the chunks come.
-impl IntoResponse for crate::ByteStream {
-    fn into_response(self) -> Response {
-        let mut res = Response::new(self.into_body());
-        res.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/octet-stream"),
-        );
-        res
-    }
-}
