@@ -77,6 +77,27 @@ async fn rrssh(args: &[&str], stdin: Option<&str>) -> Output {
         .unwrap()
 }
 
+/// A reverse service of `app()` connected to the hub at `addr` as `user`, named `name`.
+async fn reverse_service(
+    addr: &str,
+    user: &str,
+    key: rrssh::keys::PrivateKey,
+    host: &rrssh::keys::PrivateKey,
+    name: &str,
+) -> rrssh::Client {
+    rrssh::Client::builder(addr)
+        .user(user)
+        .identity(key)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            host.public_key().clone(),
+        ))
+        .serve(app())
+        .service_name(name)
+        .connect()
+        .await
+        .unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -461,17 +482,7 @@ async fn a_hub_its_peers_and_calls_through_it() {
     let host_key = load_private_key(dir.path("hub_host"), None).unwrap();
 
     // A service connects to the hub; the hub prints the event.
-    let svc = rrssh::Client::builder(listen.clone())
-        .user("svc")
-        .identity(service)
-        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
-            host_key.public_key().clone(),
-        ))
-        .serve(app())
-        .service_name("svc")
-        .connect()
-        .await
-        .unwrap();
+    let svc = reverse_service(&listen, "svc", service, &host_key, "svc").await;
     let event = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
         .await
         .unwrap()

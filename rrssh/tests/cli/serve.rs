@@ -242,17 +242,7 @@ async fn peers_watch_sees_a_service_connect_and_leave() {
     };
     assert!(next().await.starts_with("watching"));
     let host = load_private_key(dir.path("host"), None).unwrap();
-    let svc = rrssh::Client::builder(listen.clone())
-        .user("ada")
-        .identity(svc_key)
-        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
-            host.public_key().clone(),
-        ))
-        .serve(app())
-        .service_name("inventory")
-        .connect()
-        .await
-        .unwrap();
+    let svc = super::reverse_service(&listen, "ada", svc_key, &host, "inventory").await;
     let line = next().await;
     assert!(line.starts_with("connected    inventory"), "{line}");
     svc.close().await;
