@@ -317,6 +317,18 @@ async fn main() {
         let bare = idle_kib(&dir, "bare", n).await;
         let hub = idle_kib(&dir, "hub", n).await;
         let fwd = idle_kib(&dir, "forward", n).await;
+        // A fleet on one hub: 10,000 services (the full run only; it needs 10,000 descriptors
+        // in each process).
+        if !opts.quick {
+            let n = 10_000;
+            let (kib, per_s) = many_services(&dir, n).await;
+            println!(
+                "{{\"figure\":\"services_on_one_hub\",\"system\":\"rrssh\",\"services\":{n},\"kib_per_service\":{kib:.1},\"registrations_per_s\":{per_s:.0}}}"
+            );
+            println!(
+                "# {n} services on one hub: {kib:.1} KiB each, {per_s:.0} registrations/s (one at a time)"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
         for (name, v) in [("idle_reverse_service", hub), ("idle_forward_client", fwd)] {
             println!(

@@ -37,6 +37,10 @@ pub(crate) async fn child(args: &[String]) {
             if kind == "forward" {
                 server = server.router(app());
             }
+            if kind == "many" {
+                // Thousands of services under one key (one fleet key, as in the bench).
+                server = server.max_connections_per_key(1 << 20);
+            }
             let hub = server.bind("127.0.0.1:0").await.unwrap();
             println!("{}", hub.local_addr().port());
             held.push(Box::new(hub));
@@ -44,6 +48,7 @@ pub(crate) async fn child(args: &[String]) {
         ("clients", kind) => {
             let addr: std::net::SocketAddr = format!("127.0.0.1:{}", args[3]).parse().unwrap();
             let n: usize = args[4].parse().unwrap();
+            let started = std::time::Instant::now();
             for i in 0..n {
                 if kind == "bare" {
                     let h = bare_connect(addr, &key).await;
@@ -54,13 +59,17 @@ pub(crate) async fn child(args: &[String]) {
                         .user("ada")
                         .identity(key.clone())
                         .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()));
-                    if kind == "hub" {
+                    if kind == "hub" || kind == "many" {
                         b = b.serve(app()).service_name(format!("svc{i}"));
                     }
                     held.push(Box::new(b.connect().await.unwrap()));
                 }
             }
-            println!("ready");
+            if kind == "many" {
+                println!("ready {}", started.elapsed().as_millis());
+            } else {
+                println!("ready");
+            }
         }
         _ => panic!("unknown child role {args:?}"),
     }
@@ -117,4 +126,29 @@ pub(crate) async fn idle_kib(dir: &std::path::Path, kind: &str, n: usize) -> f64
     let after = rss_kib(server.pid());
     drop((clients, warm, server));
     (after.saturating_sub(before)) as f64 / n as f64
+}
+
+/// `n` reverse services registering one after the other with one hub (a fleet): the hub's
+/// RSS growth per service in KiB, and registrations per second.
+pub(crate) async fn many_services(dir: &std::path::Path, n: usize) -> (f64, f64) {
+    let d = dir.to_str().unwrap();
+    let mut server = ChildProc::spawn(&["server", "many", d]);
+    let port = server.line().await;
+    let mut warm = ChildProc::spawn(&["clients", "many", d, &port, "1"]);
+    assert!(warm.line().await.starts_with("ready"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(server.pid());
+    let mut clients = ChildProc::spawn(&["clients", "many", d, &port, &n.to_string()]);
+    let line = clients.line().await;
+    let ms: f64 = line
+        .strip_prefix("ready ")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(f64::NAN);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(server.pid());
+    drop((clients, warm, server));
+    (
+        (after.saturating_sub(before)) as f64 / n as f64,
+        n as f64 / (ms / 1000.0),
+    )
 }
