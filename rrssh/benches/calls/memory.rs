@@ -38,8 +38,16 @@ pub(crate) async fn child(args: &[String]) {
                 server = server.router(app());
             }
             if kind == "many" {
-                // Thousands of services under one key (one fleet key, as in the bench).
-                server = server.max_connections_per_key(1 << 20);
+                // Thousands of services under one key (one fleet key, as in the bench), which
+                // may also call them through the hub.
+                let line = format!(
+                    "rrssh-users=\"ada\",rrssh-scopes=\"call:*\" {}",
+                    key.public_key().to_openssh().unwrap()
+                );
+                server = server
+                    .max_connections_per_key(1 << 20)
+                    .relay(true)
+                    .authorized_keys(AuthorizedKeys::parse(&line, "fleet").unwrap());
             }
             let hub = server.bind("127.0.0.1:0").await.unwrap();
             println!("{}", hub.local_addr().port());
@@ -129,8 +137,13 @@ pub(crate) async fn idle_kib(dir: &std::path::Path, kind: &str, n: usize) -> f64
 }
 
 /// `n` reverse services registering one after the other with one hub (a fleet): the hub's
-/// RSS growth per service in KiB, and registrations per second.
-pub(crate) async fn many_services(dir: &std::path::Path, n: usize) -> (f64, f64) {
+/// RSS growth per service in KiB, registrations per second, and calls through the hub spread
+/// over 1,000 of them for `dur`.
+pub(crate) async fn many_services(
+    dir: &std::path::Path,
+    n: usize,
+    dur: Duration,
+) -> (f64, f64, Figure) {
     let d = dir.to_str().unwrap();
     let mut server = ChildProc::spawn(&["server", "many", d]);
     let port = server.line().await;
@@ -146,9 +159,32 @@ pub(crate) async fn many_services(dir: &std::path::Path, n: usize) -> (f64, f64)
         .unwrap_or(f64::NAN);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server.pid());
+    // Calls spread over the first 1,000 services, 64 in flight, through the hub.
+    let host = rrssh::keys::load_private_key(dir.join("host"), None).unwrap();
+    let key = rrssh::keys::load_private_key(dir.join("client"), None).unwrap();
+    let caller = Client::builder(format!("127.0.0.1:{port}"))
+        .user("ada")
+        .identity(key)
+        .host_keys(HostKeyPolicy::Pinned(host.public_key().clone()))
+        .connect()
+        .await
+        .unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let spread = load(64, dur, move || {
+        let (c, next) = (caller.clone(), next.clone());
+        async move {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+            c.get(&format!("/.well-known/rrssh/peers/svc{i}/hello"))
+                .receive::<Value>()
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     drop((clients, warm, server));
     (
         (after.saturating_sub(before)) as f64 / n as f64,
         n as f64 / (ms / 1000.0),
+        spread,
     )
 }
