@@ -172,7 +172,28 @@ pub(super) async fn routes(listing: MaybeListing) -> Result<Json<Vec<RouteSummar
 #[cfg(feature = "openapi")]
 pub(super) async fn openapi(listing: MaybeListing) -> Result<Json<serde_json::Value>, ApiError> {
     match listing.0 {
-        Some(Listing(_, doc)) => Ok(Json((*doc).clone())),
+        Some(Listing(_, doc)) => {
+            // As in the listing, a route's scope is its own business: operations the caller
+            // lacks the scope for are left out.
+            let mut doc = (*doc).clone();
+            let holds = |s: &str| listing.1.as_ref().is_some_and(|p| p.has_scope(s));
+            if let Some(paths) = doc
+                .get_mut("paths")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                for item in paths.values_mut() {
+                    if let Some(ops) = item.as_object_mut() {
+                        ops.retain(|_, op| {
+                            op.get("x-rrssh-scope")
+                                .and_then(serde_json::Value::as_str)
+                                .is_none_or(holds)
+                        });
+                    }
+                }
+                paths.retain(|_, item| item.as_object().is_some_and(|o| !o.is_empty()));
+            }
+            Ok(Json(doc))
+        }
         None => Err(ApiError::not_found(format!(
             "no route for GET {}",
             crate::openapi::OPENAPI_PATH

@@ -2,6 +2,7 @@
 
 mod extractors;
 mod layers;
+mod openapi;
 mod responses;
 mod router;
 pub(crate) mod typed;
