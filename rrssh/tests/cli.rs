@@ -574,9 +574,15 @@ async fn forwarding(s: &Setup, flag: &str, spec: &str) -> (tokio::process::Child
 
 /// Runs `rrssh ARGS` until dropped; returns it with its first line.
 async fn running(args: &[&str]) -> (tokio::process::Child, String) {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args);
+    running_cmd(cmd).await
+}
+
+/// Runs `cmd` until dropped; returns it with its first line.
+async fn running_cmd(mut cmd: tokio::process::Command) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(args)
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -10,31 +10,20 @@ async fn serve(
     authorized: &str,
     args: &[&str],
 ) -> (tokio::process::Child, String, PathBuf) {
-    use tokio::io::AsyncBufReadExt;
     std::fs::write(dir.path("authorized_keys"), authorized).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", &listen, "--host-key"])
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["serve", "--listen", &listen, "--host-key"])
         .arg(dir.path("host"))
         .arg("--authorized-keys")
         .arg(dir.path("authorized_keys"))
         .args(args)
-        .env("USER", "ada")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+        .env("USER", "ada");
+    let (child, first) = super::running_cmd(cmd).await;
     assert!(
         first.starts_with(&format!("server listening on {listen}")),
         "{first}"
     );
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let host = load_private_key(dir.path("host"), None).unwrap();
     let (h, p) = listen.split_once(':').unwrap();
     let kh = dir.path("known_hosts");
