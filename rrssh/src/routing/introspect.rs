@@ -114,8 +114,29 @@ fn listing<'a>(
 #[derive(Clone)]
 pub(super) struct Listing(
     pub(super) Arc<Vec<RouteSummary>>,
-    #[cfg(feature = "openapi")] Arc<serde_json::Value>,
+    #[cfg(feature = "openapi")] Arc<LazyDocument>,
 );
+
+/// The OpenAPI document, built on its first request (not when the router is compiled).
+#[cfg(feature = "openapi")]
+pub(super) struct LazyDocument {
+    paths: Vec<(String, Vec<http::Method>)>,
+    infos: Vec<RouteInfo>,
+    doc: std::sync::OnceLock<serde_json::Value>,
+}
+
+#[cfg(feature = "openapi")]
+impl LazyDocument {
+    fn get(&self) -> &serde_json::Value {
+        self.doc.get_or_init(|| {
+            let paths = self
+                .paths
+                .iter()
+                .map(|(p, m)| (p.as_str(), m.iter().collect()));
+            document("rrssh service", "1", paths, &self.infos)
+        })
+    }
+}
 
 impl Listing {
     pub(super) fn new<'a>(
@@ -125,12 +146,14 @@ impl Listing {
         Self(
             listing(paths.clone(), infos),
             #[cfg(feature = "openapi")]
-            Arc::new(document(
-                "rrssh service",
-                "1",
-                paths.filter(|(p, _)| !is_builtin(p)),
-                infos,
-            )),
+            Arc::new(LazyDocument {
+                paths: paths
+                    .filter(|(p, _)| !is_builtin(p))
+                    .map(|(p, m)| (p.to_owned(), m.into_iter().cloned().collect()))
+                    .collect(),
+                infos: infos.to_vec(),
+                doc: std::sync::OnceLock::new(),
+            }),
         )
     }
 }
@@ -175,7 +198,7 @@ pub(super) async fn openapi(listing: MaybeListing) -> Result<Json<serde_json::Va
         Some(Listing(_, doc)) => {
             // As in the listing, a route's scope is its own business: operations the caller
             // lacks the scope for are left out.
-            let mut doc = (*doc).clone();
+            let mut doc = doc.get().clone();
             let holds = |s: &str| listing.1.as_ref().is_some_and(|p| p.has_scope(s));
             if let Some(paths) = doc
                 .get_mut("paths")
