@@ -1,7 +1,8 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|gateway|overssh|stream|bytes|connect|cluster|memory` runs one scenario (`gateway`
+//! `-- --only unary|gateway|overssh|stream|bytes|connect|cluster|memory` runs one scenario (`post64`,
+//! POST echo at 64 in flight for 10 s, is for profiling only; `gateway`
 //! needs `--features gateway`, `cluster` needs `--features cluster` and a nats-server 2.10+).
 //! Prints one JSON line per figure, then a table with the ratios.
 
@@ -105,13 +106,14 @@ async fn main() {
                 g_f.push(get_load(&fwd, conc, dur).await);
                 b.push(bare_echo(rig.bare, &rig.key, conc, 100, dur).await);
                 g_r.push(get_load(&rev, conc, dur).await);
-                let (c, body) = (fwd.clone(), body.clone());
+                // Shared, not cloned per call: the figure is rrssh's, not `Value::clone`'s.
+                let (c, body) = (fwd.clone(), Arc::new(body.clone()));
                 p_f.push(
                     load(conc, dur, move || {
                         let (c, body) = (c.clone(), body.clone());
                         async move {
                             c.post("/echo")
-                                .json(&body)
+                                .json(&*body)
                                 .receive::<Value>()
                                 .await
                                 .unwrap();
@@ -145,6 +147,22 @@ async fn main() {
                 ));
             }
         }
+    }
+    if opts.only.as_deref() == Some("post64") {
+        // For profiling only: POST echo with 64 in flight, alone, for 10 s.
+        let (c, body) = (fwd.clone(), body.clone());
+        let f = load(64, Duration::from_secs(10), move || {
+            let (c, body) = (c.clone(), body.clone());
+            async move {
+                c.post("/echo")
+                    .json(&body)
+                    .receive::<Value>()
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        emit("post_forward_conc64", "rrssh", f, "calls/s");
     }
     #[cfg(feature = "gateway")]
     if opts.runs("gateway") {
@@ -271,7 +289,7 @@ async fn main() {
     if opts.runs("connect") {
         // Connection setup: connect + auth + first call vs connect + auth.
         let n = if opts.quick { 20 } else { 60 };
-        let (mut cs, mut cb) = (vec![], vec![]);
+        let (mut cs, mut cb, mut ce) = (vec![], vec![], vec![]);
         for _ in 0..REPS {
             let mut lat = vec![];
             let t = Instant::now();
@@ -292,15 +310,37 @@ async fn main() {
                 drop(h);
             }
             cb.push(summarize(lat, t.elapsed()));
+            // The same round trips as rrssh's first call: a channel, then one echo on it.
+            let mut lat = vec![];
+            let t = Instant::now();
+            for _ in 0..n {
+                let t0 = Instant::now();
+                let h = bare_connect(rig.bare, &rig.key).await;
+                let ch = h.channel_open_session().await.unwrap();
+                let mut s = ch.into_stream();
+                s.write_all(&[0, 0, 0, 2, b'h', b'i']).await.unwrap();
+                let mut back = [0u8; 6];
+                s.read_exact(&mut back).await.unwrap();
+                lat.push(t0.elapsed());
+                drop((s, h));
+            }
+            ce.push(summarize(lat, t.elapsed()));
         }
-        let (cs, cb) = (median(cs), median(cb));
+        let (cs, cb, ce) = (median(cs), median(cb), median(ce));
         emit("connect_auth_first_call", "rrssh", cs, "conn/s");
         emit("connect_auth", "bare-russh", cb, "conn/s");
+        emit("connect_auth_channel_echo", "bare-russh", ce, "conn/s");
         table.push((
             "connect+auth(+first call)".into(),
             cs,
             cb,
             "bare russh connect+auth",
+        ));
+        table.push((
+            "connect+auth+first call".into(),
+            cs,
+            ce,
+            "bare: +channel, one echo",
         ));
     }
     #[cfg(feature = "cluster")]

@@ -166,8 +166,10 @@ pub(crate) fn set_query<T: Serialize>(req: &mut Request, params: &T) -> Result<(
 }
 
 pub(crate) fn set_json<T: Serialize + ?Sized>(req: &mut Request, body: &T) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(body).map_err(|e| Error::Encode(format!("JSON body: {e}")))?;
-    *req.body_mut() = Body::from(bytes);
+    let mut bytes = bytes::BytesMut::with_capacity(128);
+    crate::json::encode_into(&mut bytes, body)
+        .map_err(|e| Error::Encode(format!("JSON body: {e}")))?;
+    *req.body_mut() = Body::from(bytes.freeze());
     req.headers_mut()
         .insert(header::CONTENT_TYPE, APPLICATION_JSON);
     Ok(())

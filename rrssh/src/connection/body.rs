@@ -84,6 +84,17 @@ impl BodyQueue {
     }
 }
 
+/// How much of a body came with its head.
+#[derive(Debug)]
+pub(super) enum Arrived {
+    /// None will come: the head ended the call's body.
+    Nothing,
+    /// All of it, in the same read as the head (a copy, so it pins no read buffer).
+    Whole(Bytes),
+    /// Some or none yet; the rest arrives through the queue.
+    Streaming,
+}
+
 /// Which table the call is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
@@ -107,17 +118,19 @@ pub(super) struct RecvBody {
 }
 
 impl RecvBody {
-    /// The body of a call, unless `end` says there is none; its queue goes into `slot`, where
-    /// the reader finds it.
+    /// The body of a call: a plain body when it already arrived whole (no queue, no waker, no
+    /// timer), else a queue that goes into `slot`, where the reader finds it.
     pub(super) fn open(
         shared: &Arc<Shared>,
         slot: &mut super::Slot,
         call: u32,
         side: Side,
-        end: bool,
+        arrived: Arrived,
     ) -> crate::Body {
-        if end {
-            return crate::Body::empty();
+        match arrived {
+            Arrived::Nothing => return crate::Body::empty(),
+            Arrived::Whole(b) => return crate::Body::from_bytes(b),
+            Arrived::Streaming => {}
         }
         let queue = Arc::new(BodyQueue::default());
         slot.body = Some(queue.clone());

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::body::{BodyEnd, BodyQueue, RecvBody, Side};
+use bytes::Bytes;
+
+use super::body::{Arrived, BodyEnd, BodyQueue, RecvBody, Side};
 use super::serve::{self, Incoming};
 use super::{Shared, State, call};
 use crate::client::Error;
@@ -13,9 +15,41 @@ use crate::{ApiError, Response};
 
 impl Shared {
     /// Hands every queued event to its call. Runs under the lock.
+    ///
+    /// A head whose whole body came in the same read (a small request or answer, the common
+    /// case) gets that body as a plain one: no queue, waker or timer, and its window is given
+    /// back at once.
     pub(super) fn dispatch(self: &Arc<Self>, st: &mut State) {
-        while let Some(ev) = st.conn.poll_event() {
-            self.on_event(st, ev);
+        let mut next = st.conn.poll_event();
+        while let Some(ev) = next.take() {
+            next = st.conn.poll_event();
+            let head_call = match &ev {
+                Event::Request {
+                    call, end: false, ..
+                }
+                | Event::Response {
+                    call, end: false, ..
+                } => Some(*call),
+                _ => None,
+            };
+            let arrived = match (head_call, &next) {
+                (
+                    Some(h),
+                    Some(Event::Data {
+                        call, end: true, ..
+                    }),
+                ) if *call == h => {
+                    let Some(Event::Data { data, .. }) = next.take() else {
+                        unreachable!("matched just above")
+                    };
+                    next = st.conn.poll_event();
+                    st.conn.consume(h, data.len());
+                    Arrived::Whole(Bytes::copy_from_slice(&data))
+                }
+                (Some(_), _) => Arrived::Streaming,
+                (None, _) => Arrived::Nothing,
+            };
+            self.on_event(st, ev, arrived);
         }
     }
 
@@ -26,7 +60,8 @@ impl Shared {
         self.dispatch(&mut st);
     }
 
-    fn on_event(self: &Arc<Self>, st: &mut State, ev: Event) {
+    /// `arrived` is what came of a head's body with it (`Nothing` for other events).
+    fn on_event(self: &Arc<Self>, st: &mut State, ev: Event, arrived: Arrived) {
         match ev {
             Event::Request {
                 call,
@@ -42,7 +77,7 @@ impl Shared {
                     method,
                     target,
                     headers,
-                    end,
+                    body: if end { Arrived::Nothing } else { arrived },
                 },
             ),
             Event::Response {
@@ -57,8 +92,10 @@ impl Shared {
                 let Some(head) = slot.head.take() else {
                     return;
                 };
-                let body = RecvBody::open(self, slot, call, Side::Outgoing, end);
-                if end {
+                let arrived = if end { Arrived::Nothing } else { arrived };
+                let complete = !matches!(arrived, Arrived::Streaming);
+                let body = RecvBody::open(self, slot, call, Side::Outgoing, arrived);
+                if complete {
                     self.forget(st, call);
                 }
                 let mut res = Response::new(body);

@@ -13,8 +13,8 @@ use crate::proto::frame::goaway;
 /// The most room made for one read from the carrier.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The least room made for one read.
-const READ_MIN: usize = 4 * 1024;
+/// The room an idle connection keeps for its next read (a small call fits).
+const READ_MIN: usize = 1024;
 
 /// How much a peer that does not read may send meanwhile before it is cut off (on top of a
 /// frame of the largest size).
@@ -41,7 +41,8 @@ where
         wr.write_all(&hello).await.map_err(io_err)?;
         wr.flush().await.map_err(io_err)?;
     }
-    let mut rbuf = BytesMut::with_capacity(8 * 1024);
+    // A HELLO is small; the read loop sizes the buffer after it.
+    let mut rbuf = BytesMut::with_capacity(1024);
     let deadline = tokio::time::sleep(timeout);
     let mut deadline = std::pin::pin!(deadline);
     loop {
@@ -137,6 +138,11 @@ where
         // Room for what comes next: a connection whose last read filled its room gets the
         // room of a large read, an idle one keeps a small buffer.
         let want = if busy { READ_CHUNK } else { READ_MIN };
+        if !busy && rbuf.is_empty() && rbuf.capacity() > READ_CHUNK / 2 {
+            // Quiet again after a burst: the large buffer goes back to the allocator, so a
+            // connection that once moved a lot of data costs an idle one's memory.
+            rbuf = BytesMut::with_capacity(READ_MIN);
+        }
         if rbuf.capacity() - rbuf.len() < want {
             rbuf.reserve(want);
         }

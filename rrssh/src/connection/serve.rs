@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, header};
 use tower_service::Service;
 
-use super::body::{RecvBody, Side};
+use super::body::{Arrived, RecvBody, Side};
 use super::{Shared, Slot, State, call};
 use crate::proto::SendError;
 use crate::proto::headers::{END_ERROR, NDJSON, TIMEOUT, TRAILER_END, TRAILER_ERROR};
@@ -20,7 +20,7 @@ pub(super) struct Incoming {
     pub(super) method: String,
     pub(super) target: String,
     pub(super) headers: HeaderMap,
-    pub(super) end: bool,
+    pub(super) body: Arrived,
 }
 
 /// Builds the request and starts its handler task. Runs under the lock.
@@ -48,7 +48,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         Some(_) => return reset(st, 400, "invalid rrssh-timeout: not whole milliseconds"),
     };
     let mut slot = Slot::default();
-    let body = RecvBody::open(shared, &mut slot, id, Side::Incoming, inc.end);
+    let body = RecvBody::open(shared, &mut slot, id, Side::Incoming, inc.body);
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;

@@ -122,12 +122,10 @@ impl russh::server::Handler for ConnHandler {
         user: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        // Boxed (here and below): the session's task would otherwise keep room for this
+        // state for as long as the connection lives.
         Ok(
-            match self
-                .shared
-                .authorize(user, offer.public_key, self.remote)
-                .await
-            {
+            match Box::pin(self.shared.authorize(user, offer.public_key, self.remote)).await {
                 Ok(_) => Auth::Accept,
                 Err(_) => Auth::reject(),
             },
@@ -139,11 +137,7 @@ impl russh::server::Handler for ConnHandler {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let entry = match self
-            .shared
-            .authorize(user, key.public_key, self.remote)
-            .await
-        {
+        let entry = match Box::pin(self.shared.authorize(user, key.public_key, self.remote)).await {
             Ok(entry) => entry,
             Err(why) => {
                 let remote = self.remote;
@@ -383,7 +377,9 @@ impl russh::server::Handler for ConnHandler {
             let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
             cfg.service = shared.router.clone().map(crate::connection::Served::new);
             cfg.limits = shared.limits;
-            let conn = match Connection::start(ch.into_stream(), cfg).await {
+            // Boxed and freed once done: this task lives as long as the connection, the
+            // handshake's state only until HELLO.
+            let conn = match Box::pin(Connection::start(ch.into_stream(), cfg)).await {
                 Ok(c) => c,
                 Err(e) => {
                     crate::logging::limited("handshake", || {

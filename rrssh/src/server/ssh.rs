@@ -147,10 +147,12 @@ impl Server {
                     // The whole handshake (version exchange, key exchange, authentication)
                     // must finish within the auth timeout, however slowly the peer sends.
                     let deadline = tokio::time::Instant::now() + auth_timeout;
-                    let started = tokio::time::timeout_at(
+                    // Boxed apart and freed once done: the handshake's state is large, and this
+                    // task lives as long as the connection.
+                    let started = Box::pin(tokio::time::timeout_at(
                         deadline,
                         russh::server::run_stream(config, tcp, handler),
-                    );
+                    ));
                     let session = match started.await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
