@@ -16,6 +16,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// The room an idle connection keeps for its next read (a small call fits).
 const READ_MIN: usize = 1024;
 
+/// Small reads in a row after which a connection counts as quiet again.
+const QUIET_READS: u32 = 16;
+
 /// How much a peer that does not read may send meanwhile before it is cut off (on top of a
 /// frame of the largest size).
 const READ_AHEAD: usize = 1024 * 1024 + 4 * READ_CHUNK;
@@ -88,6 +91,7 @@ where
 {
     let mut closed = shared.closed_tx.subscribe();
     let mut busy = false;
+    let mut quiet = 0u32;
     loop {
         let paused = {
             let mut st = shared.lock();
@@ -138,9 +142,10 @@ where
         // Room for what comes next: a connection whose last read filled its room gets the
         // room of a large read, an idle one keeps a small buffer.
         let want = if busy { READ_CHUNK } else { READ_MIN };
-        if !busy && rbuf.is_empty() && rbuf.capacity() > READ_CHUNK / 2 {
+        if quiet >= QUIET_READS && rbuf.is_empty() && rbuf.capacity() > READ_CHUNK / 2 {
             // Quiet again after a burst: the large buffer goes back to the allocator, so a
-            // connection that once moved a lot of data costs an idle one's memory.
+            // connection that once moved a lot of data costs an idle one's memory. (Only after
+            // a run of small reads: a loaded connection swapping buffers would pay for it.)
             rbuf = BytesMut::with_capacity(READ_MIN);
         }
         if rbuf.capacity() - rbuf.len() < want {
@@ -158,6 +163,11 @@ where
             Ok(0) => None,
             Ok(n) => {
                 busy = n == room;
+                quiet = if n < READ_MIN {
+                    quiet.saturating_add(1)
+                } else {
+                    0
+                };
                 continue;
             }
             Err(e) => Some(e.to_string()),
