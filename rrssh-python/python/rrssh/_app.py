@@ -1,0 +1,319 @@
+"""Serving Python handlers over SSH: `App`, its route decorators, and where it is served."""
+
+import asyncio
+import inspect
+import json as _json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from . import _rrssh
+from ._client import Response, _dumps, _login
+from ._errors import HTTPError
+
+log = logging.getLogger("rrssh")
+
+_JSON = "application/json"
+# Stream lines are sent in batches of about this many bytes (each batch is one wake-up of the
+# connection), and at once whenever the generator waits.
+_BATCH = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The verified caller: the login name and key its `authorized_keys` line bound, and the
+    service name it announced (for a reverse service)."""
+
+    user: str
+    fingerprint: str
+    service: Optional[str] = None
+    comment: Optional[str] = None
+    remote_addr: Optional[str] = None
+
+
+@dataclass
+class _Route:
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    stream: bool
+    wants: Tuple[str, ...]
+
+
+def _error_body(status: int, message: str, detail: Any = None) -> bytes:
+    err: Dict[str, Any] = {"status": status, "message": message}
+    if detail is not None:
+        err["detail"] = detail
+    return _dumps({"error": err})
+
+
+class App:
+    """Routes to Python handlers.
+
+    ```python
+    app = rrssh.App()
+
+    @app.get("/items/{id}")
+    async def item(id: str, peer: rrssh.Peer):
+        return {"id": id, "asked_by": peer.user}
+    ```
+
+    A handler's parameters are filled by name: path parameters (as strings), `params` (the
+    query, a dict of strings, or of lists for repeated keys), `json` (the decoded body), `body`
+    (the raw bytes), `headers` (a dict), `peer` (a `Peer`). It returns something JSON can
+    encode, or a `Response`; `raise HTTPError(404, "no such item")` answers with that status;
+    any other exception answers 500. A `@app.stream` handler is an async generator: each
+    item it yields is one item of the stream."""
+
+    def __init__(self) -> None:
+        self._routes: List[_Route] = []
+        self._server: Any = None
+
+    def route(self, method: str, path: str, *, stream: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if stream and not inspect.isasyncgenfunction(handler):
+                raise TypeError(f"@stream handler {handler.__name__} must be an async generator (async def … yield)")
+            wants = tuple(inspect.signature(handler).parameters)
+            self._routes.append(_Route(method.upper(), path, handler, stream, wants))
+            return handler
+
+        return register
+
+    def get(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("GET", path)
+
+    def post(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("POST", path)
+
+    def put(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("PUT", path)
+
+    def patch(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("PATCH", path)
+
+    def delete(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("DELETE", path)
+
+    def stream(self, path: str, method: str = "STREAM") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route(method, path, stream=True)
+
+    # ------------------------------------------------------------------ serving
+
+    def _service(self) -> Any:
+        routes = [(r.method, r.path, i) for i, r in enumerate(self._routes)]
+        return _rrssh.Service(routes, self._dispatch)
+
+    def _dispatch(self, index: int, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any, reply: Any) -> None:
+        route = self._routes[index]
+        task = asyncio.get_running_loop().create_task(self._run(route, params, target, headers, body, peer, reply))
+        reply.bind(task)
+
+    def _arguments(self, route: _Route, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any) -> Dict[str, Any]:
+        kwargs: Dict[str, Any] = {}
+        for name in route.wants:
+            if name in params:
+                kwargs[name] = params[name]
+            elif name == "params":
+                query = parse_qs(urlsplit(target).query, keep_blank_values=True)
+                kwargs[name] = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+            elif name == "json":
+                if not body:
+                    kwargs[name] = None
+                    continue
+                ct = next((v for k, v in headers if k == "content-type"), "")
+                if not (ct.startswith(_JSON) or ct.endswith("+json")):
+                    raise HTTPError(415, "expected a request with `content-type: application/json`")
+                try:
+                    kwargs[name] = _json.loads(body)
+                except ValueError as e:
+                    raise HTTPError(400, f"the body is not valid JSON: {e}") from None
+            elif name == "body":
+                kwargs[name] = body
+            elif name == "headers":
+                kwargs[name] = dict(headers)
+            elif name == "peer":
+                kwargs[name] = Peer(**peer) if peer is not None else None
+        return kwargs
+
+    async def _run(self, route: _Route, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any, reply: Any) -> None:
+        sink = None
+        try:
+            kwargs = self._arguments(route, params, target, headers, body, peer)
+            if route.stream:
+                sink = reply.stream()
+                await _pump(route.handler(**kwargs), sink)
+                return
+            result = route.handler(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            if isinstance(result, Response):
+                reply.send(result.status, list(result.headers.items()), result.bytes())
+            elif result is None:
+                reply.send(204, [], b"")
+            else:
+                reply.send(200, [("content-type", _JSON)], _dumps(result))
+        except asyncio.CancelledError:
+            raise
+        except HTTPError as e:
+            if sink is not None:
+                sink.fail(e.status, e.message)
+            else:
+                reply.send(e.status, [("content-type", _JSON)], _error_body(e.status, e.message, e.detail))
+        except Exception as e:  # noqa: BLE001 - every failure answers the call
+            log.exception("handler %s %s failed", route.method, route.path)
+            msg = f"the handler failed: {type(e).__name__}: {e}"
+            if sink is not None:
+                sink.fail(500, msg)
+            else:
+                reply.send(500, [("content-type", _JSON)], _error_body(500, msg))
+
+    async def serve(
+        self,
+        listen: str = "127.0.0.1:8022",
+        *,
+        host_key: str = "host_key",
+        authorized_keys: str = "authorized_keys",
+        owner: Optional[str] = None,
+        relay: bool = False,
+    ) -> "Server":
+        """Serves the routes as an SSH server on `listen` (forward mode). The host key file is
+        made (ed25519) if missing; callers log in with the keys of `authorized_keys` (OpenSSH's
+        format and options; a key without `rrssh-users` logs in as `owner`, by default the
+        user running it, as under sshd). With `relay=True` it is also a hub that reverse
+        services join."""
+        native = await _rrssh.serve(
+            self._service() if self._routes else None,
+            listen,
+            os.path.expanduser(host_key),
+            os.path.expanduser(authorized_keys),
+            owner or os.environ.get("USER") or "rrssh",
+            relay,
+        )
+        self._server = Server(native)
+        return self._server
+
+    async def serve_reverse(
+        self,
+        hub: str,
+        name: str,
+        *,
+        identity: Optional[str] = None,
+        known_hosts: Optional[str] = None,
+        accept_new: bool = False,
+        host_key: Optional[str] = None,
+        password: Optional[str] = None,
+        agent: Optional[bool] = None,
+        timeout: float = 10.0,
+    ) -> "Reverse":
+        """Serves the routes through a hub (`ssh://[user@]hub[:port]`) under `name` (reverse
+        mode: the service dials out, from behind NAT). It reconnects, with backoff, whenever
+        the connection drops."""
+        login, _ = _login(hub, identity, known_hosts, accept_new, host_key, password, agent, timeout)
+        return Reverse(_rrssh.serve_reverse(self._service(), login, name))
+
+    async def events(self) -> AsyncIterator[Dict[str, Any]]:
+        """The connection events of the hub this app serves (`serve(relay=True)`): dicts with
+        `event` (`connected`, `disconnected`, `refused`), `name`, `user`, `fingerprint`, `reason`."""
+        if self._server is None:
+            raise RuntimeError("events() needs a running server: await app.serve(…, relay=True) first")
+        async for ev in self._server.events():
+            yield ev
+
+
+async def _pump(items: Any, sink: Any) -> None:
+    """Moves a handler's items into the stream, in batches, with backpressure."""
+    dumps = _json.dumps
+    buf: List[str] = []
+    size = 0
+    try:
+        async for item in items:
+            line = dumps(item, separators=(",", ":"), ensure_ascii=False)
+            buf.append(line)
+            size += len(line) + 1
+            if size >= _BATCH:
+                data = ("\n".join(buf) + "\n").encode()
+                buf.clear()
+                size = 0
+                if not sink.try_send(data):
+                    await sink.send(data)
+        if buf:
+            data = ("\n".join(buf) + "\n").encode()
+            buf.clear()
+            if not sink.try_send(data):
+                await sink.send(data)
+        sink.close()
+    except BaseException:
+        if buf:
+            data = ("\n".join(buf) + "\n").encode()
+            sink.try_send(data)
+        raise
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class Server:
+    """A running `App.serve`."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """`(host, port)` it listens on."""
+        return self._native.address
+
+    @property
+    def port(self) -> int:
+        return self._native.address[1]
+
+    def peers(self) -> List[str]:
+        """The names of the reverse services connected to it."""
+        return self._native.peers()
+
+    async def events(self) -> AsyncIterator[Dict[str, Any]]:
+        """Connection events, as `App.events`."""
+        ev = self._native.events()
+        while True:
+            e = await ev.next()
+            if e is None:
+                return
+            yield e
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stops accepting; calls in flight get `grace` seconds to finish."""
+        await self._native.close(grace)
+
+    async def __aenter__(self) -> "Server":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class Reverse:
+    """A running `App.serve_reverse`."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    @property
+    def is_connected(self) -> bool:
+        return self._native.is_connected
+
+    async def connected(self, timeout: Optional[float] = None) -> None:
+        """Waits until it is connected to the hub (raises `Timeout` after `timeout` seconds)."""
+        await self._native.connected(timeout)
+
+    async def close(self) -> None:
+        """Leaves the hub and stops reconnecting."""
+        await self._native.close()
+
+    async def __aenter__(self) -> "Reverse":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

@@ -1,0 +1,104 @@
+//! A STREAM call's items, handed to Python in batches: one wake-up of the event loop carries
+//! every item that had arrived.
+
+use std::sync::Arc;
+
+use futures_util::{FutureExt, StreamExt};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use rrssh::client::ClientStream;
+use serde_json::value::RawValue;
+use tokio::sync::Mutex;
+
+use crate::bridge::awaitable;
+use crate::errors::Error;
+
+/// The most items one batch carries.
+const BATCH: usize = 4096;
+
+struct State {
+    items: Option<ClientStream<Box<RawValue>>>,
+    /// An error that came after items already handed over: raised by the next batch.
+    failed: Option<Error>,
+}
+
+/// The items of a STREAM answer, each as its JSON text.
+#[pyclass(frozen, module = "rrssh._rrssh")]
+pub(crate) struct ItemStream(Arc<Mutex<State>>);
+
+impl ItemStream {
+    pub(crate) fn new(items: ClientStream<Box<RawValue>>) -> Self {
+        Self(Arc::new(Mutex::new(State {
+            items: Some(items),
+            failed: None,
+        })))
+    }
+}
+
+fn batch(py: Python<'_>, items: Option<Vec<Box<RawValue>>>) -> PyResult<Py<PyAny>> {
+    let Some(items) = items else {
+        return Ok(py.None());
+    };
+    let list = PyList::empty(py);
+    for i in items {
+        list.append(PyBytes::new(py, i.get().as_bytes()))?;
+    }
+    Ok(list.into_any().unbind())
+}
+
+#[pymethods]
+impl ItemStream {
+    /// The next items (a list of JSON texts as bytes), or `None` after the last; raises the
+    /// stream's error (`StatusError`, `Timeout`, `Unavailable`) where it happened.
+    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = self.0.clone();
+        awaitable(
+            py,
+            async move {
+                let mut st = state.lock().await;
+                if let Some(e) = st.failed.take() {
+                    return Err(e);
+                }
+                let Some(items) = st.items.as_mut() else {
+                    return Ok(None);
+                };
+                let mut out = Vec::new();
+                match items.next().await {
+                    None => {
+                        st.items = None;
+                        return Ok(None);
+                    }
+                    Some(Err(e)) => {
+                        st.items = None;
+                        return Err(e.into());
+                    }
+                    Some(Ok(v)) => out.push(v),
+                }
+                while out.len() < BATCH {
+                    match items.next().now_or_never() {
+                        Some(Some(Ok(v))) => out.push(v),
+                        Some(Some(Err(e))) => {
+                            st.items = None;
+                            st.failed = Some(e.into());
+                            break;
+                        }
+                        Some(None) => {
+                            st.items = None;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                Ok(Some(out))
+            },
+            batch,
+        )
+    }
+
+    /// Stops reading: the call is cancelled on the wire.
+    fn close(&self) {
+        if let Ok(mut st) = self.0.try_lock() {
+            st.items = None;
+        }
+    }
+}

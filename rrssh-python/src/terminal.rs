@@ -1,0 +1,104 @@
+//! Terminal sessions (`ssh -t`): write, read with a timeout, resize, close.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use rrssh::terminal::{TerminalInput, TerminalOutput, TerminalSession};
+use tokio::sync::Mutex;
+
+use crate::bridge::{self, awaitable};
+use crate::errors::Error;
+
+/// A terminal session on the server.
+#[pyclass(frozen, module = "rrssh._rrssh")]
+pub(crate) struct Terminal {
+    input: Arc<TerminalInput>,
+    output: Arc<Mutex<TerminalOutput>>,
+}
+
+impl Terminal {
+    pub(crate) fn new(s: TerminalSession) -> Self {
+        Self {
+            input: Arc::new(s.input),
+            output: Arc::new(Mutex::new(s.output)),
+        }
+    }
+}
+
+#[pymethods]
+impl Terminal {
+    /// Sends keystrokes.
+    fn write<'py>(&self, py: Python<'py>, data: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        let input = self.input.clone();
+        awaitable(
+            py,
+            async move { Ok(input.write(data).await?) },
+            bridge::none,
+        )
+    }
+
+    /// What the program printed: waits up to `timeout` seconds for output (forever if `None`),
+    /// returns `b""` if none came, and `None` once the session is over.
+    #[pyo3(signature = (timeout=None))]
+    fn read<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let output = self.output.clone();
+        let wait = match timeout {
+            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => {
+                return Err(Error::Value(format!("timeout must be seconds ≥ 0, not {t}")).into_pyerr(py));
+            }
+            None => None,
+        };
+        awaitable(
+            py,
+            async move {
+                let mut out = output.lock().await;
+                let next = match wait {
+                    Some(w) => match tokio::time::timeout(w, out.next()).await {
+                        Ok(n) => n,
+                        Err(_) => return Ok(Some(bytes::Bytes::new())),
+                    },
+                    None => out.next().await,
+                };
+                Ok(next)
+            },
+            |py, b: Option<bytes::Bytes>| {
+                Ok(match b {
+                    Some(b) => PyBytes::new(py, &b).into_any().unbind(),
+                    None => py.None(),
+                })
+            },
+        )
+    }
+
+    /// Tells the program the window's new size.
+    fn resize<'py>(&self, py: Python<'py>, cols: u16, rows: u16) -> PyResult<Bound<'py, PyAny>> {
+        let input = self.input.clone();
+        awaitable(
+            py,
+            async move { Ok(input.resize(cols, rows).await?) },
+            bridge::none,
+        )
+    }
+
+    /// Ends the session.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let input = self.input.clone();
+        awaitable(
+            py,
+            async move {
+                let _ = input.close().await;
+                Ok(())
+            },
+            bridge::none,
+        )
+    }
+
+    /// The program's exit status once it ended (and `read` returned `None`).
+    #[getter]
+    fn exit_status(&self) -> Option<u32> {
+        self.output.try_lock().ok().and_then(|o| o.exit_status())
+    }
+}
