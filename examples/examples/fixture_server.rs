@@ -44,7 +44,8 @@ fn routes() -> Router {
             get(|Path(status): Path<u16>| async move {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
                 Err::<Json<Value>, _>(
-                    ApiError::new(status, "failed on purpose").with_detail(json!({"asked": status.as_u16()})),
+                    ApiError::new(status, "failed on purpose")
+                        .with_detail(json!({"asked": status.as_u16()})),
                 )
             }),
         )

@@ -79,10 +79,16 @@ pub(crate) fn connect(py: Python<'_>, login: Login) -> PyResult<Bound<'_, PyAny>
 /// `rrssh` subsystem (`ssh [-p PORT] -o BatchMode=yes EXTRA… -s -- [user@]host rrssh`), which
 /// reads `~/.ssh/config`, the agent and `known_hosts` as ssh does.
 #[pyfunction]
-pub(crate) fn over_ssh(py: Python<'_>, target: String, extra: Vec<String>) -> PyResult<Bound<'_, PyAny>> {
+pub(crate) fn over_ssh(
+    py: Python<'_>,
+    target: String,
+    extra: Vec<String>,
+) -> PyResult<Bound<'_, PyAny>> {
     let host = target.rsplit_once('@').map_or(target.as_str(), |(_, h)| h);
     if target.is_empty() || target.starts_with('-') || host.is_empty() || host.starts_with('-') {
-        return Err(Error::Value(format!("bad target {target:?}: [user@]host[:port]")).into_pyerr(py));
+        return Err(
+            Error::Value(format!("bad target {target:?}: [user@]host[:port]")).into_pyerr(py),
+        );
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let argv = rrssh::transport::ssh_command(&target, &extra);
@@ -131,7 +137,9 @@ fn request(
     }
     if let Some(t) = timeout {
         if !(t.is_finite() && t > 0.0) {
-            return Err(Error::Value(format!("timeout must be a positive number of seconds, not {t}")));
+            return Err(Error::Value(format!(
+                "timeout must be a positive number of seconds, not {t}"
+            )));
         }
         let ms = (t * 1000.0).ceil() as u64;
         h.insert(
@@ -140,6 +148,18 @@ fn request(
         );
     }
     Ok(req)
+}
+
+/// A call's error; the peer's 504 to a call with a deadline is that deadline passing.
+fn call_error(e: rrssh::client::Error, deadline: bool) -> Error {
+    match e {
+        rrssh::client::Error::Status { status, body }
+            if deadline && status == http::StatusCode::GATEWAY_TIMEOUT =>
+        {
+            Error::Timeout(format!("the call's deadline passed: {}", body.message))
+        }
+        other => other.into(),
+    }
 }
 
 /// The largest answer `request` reads into memory (a larger one is a stream's job).
@@ -169,6 +189,10 @@ impl Client {
     /// `request(method, target, body=None, content_type=None, headers=[], timeout=None)`:
     /// `(status, headers, body)` whatever the status.
     #[pyo3(signature = (method, target, body=None, content_type=None, headers=Vec::new(), timeout=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the Python signature, whose arguments are keywords"
+    )]
     fn request<'py>(
         &self,
         py: Python<'py>,
@@ -182,10 +206,14 @@ impl Client {
         let req = request(method, target, body, content_type, headers, timeout)
             .map_err(|e| e.into_pyerr(py))?;
         let client = self.0.clone();
+        let deadline = timeout.is_some();
         awaitable(
             py,
             async move {
-                let res = client.call(req).await?;
+                let res = client
+                    .call(req)
+                    .await
+                    .map_err(|e| call_error(e, deadline))?;
                 let (parts, body) = res.into_parts();
                 let body = body
                     .collect_limited(MAX_ANSWER)
@@ -205,6 +233,10 @@ impl Client {
     /// `stream(method, target, …)`: an `ItemStream` of the answer's NDJSON items; an error
     /// status raises `StatusError`.
     #[pyo3(signature = (method, target, body=None, content_type=None, headers=Vec::new(), timeout=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the Python signature, whose arguments are keywords"
+    )]
     fn stream<'py>(
         &self,
         py: Python<'py>,
@@ -218,13 +250,20 @@ impl Client {
         let req = request(method, target, body, content_type, headers, timeout)
             .map_err(|e| e.into_pyerr(py))?;
         let client = self.0.clone();
+        let deadline = timeout.is_some();
         awaitable(
             py,
             async move {
-                let res = client.call(req).await?;
-                let items: ClientStream<Box<serde_json::value::RawValue>> =
-                    <rrssh::JsonStream<Box<serde_json::value::RawValue>> as rrssh::client::FromResponse>::from_response(res)
-                        .await?;
+                let res = client
+                    .call(req)
+                    .await
+                    .map_err(|e| call_error(e, deadline))?;
+                let items: ClientStream<Box<serde_json::value::RawValue>> = <rrssh::JsonStream<
+                    Box<serde_json::value::RawValue>,
+                > as rrssh::client::FromResponse>::from_response(
+                    res
+                )
+                .await?;
                 Ok(ItemStream::new(items))
             },
             |py, s| Ok(Py::new(py, s)?.into_any()),

@@ -120,9 +120,9 @@ impl From<ConnectError> for Error {
         let text = e.to_string();
         match e {
             ConnectError::HostKey(_) | ConnectError::NoHostKeyPolicy => Error::HostKey(text),
-            ConnectError::AuthRejected { .. } | ConnectError::NoIdentity | ConnectError::Agent(_) => {
-                Error::Auth(text)
-            }
+            ConnectError::AuthRejected { .. }
+            | ConnectError::NoIdentity
+            | ConnectError::Agent(_) => Error::Auth(text),
             ConnectError::Timeout(_) => Error::Timeout(text),
             ConnectError::BadTarget(_) => Error::Value(text),
             _ => Error::Unavailable(text),

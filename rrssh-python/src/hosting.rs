@@ -119,7 +119,12 @@ fn event_dict(py: Python<'_>, ev: Option<HubEvent>) -> PyResult<Py<PyAny>> {
         HubEvent::Connected { name, peer } => ("connected", name, peer, None),
         HubEvent::Disconnected { name, peer, reason } => ("disconnected", name, peer, Some(reason)),
         HubEvent::Refused { name, peer } => ("refused", Some(name), peer, None),
-        _ => ("other", None, rrssh::Peer::new(rrssh::extract::PeerInfo::new("", "")), None),
+        _ => (
+            "other",
+            None,
+            rrssh::Peer::new(rrssh::extract::PeerInfo::new("", "")),
+            None,
+        ),
     };
     d.set_item("event", kind)?;
     d.set_item("name", name)?;
@@ -134,7 +139,11 @@ impl Events {
     /// The next event, or `None` once the server is closed.
     fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = self.0.clone();
-        awaitable(py, async move { Ok(s.lock().await.next().await) }, event_dict)
+        awaitable(
+            py,
+            async move { Ok(s.lock().await.next().await) },
+            event_dict,
+        )
     }
 }
 
@@ -183,10 +192,12 @@ impl Reverse {
             async move {
                 let c = c.ok_or_else(|| Error::Unavailable("the service was closed".into()))?;
                 match timeout {
-                    Some(t) => tokio::time::timeout(Duration::from_secs_f64(t.max(0.0)), c.connected())
-                        .await
-                        .map(drop)
-                        .map_err(|_| Error::Timeout("not connected to the hub in time".into())),
+                    Some(t) => {
+                        tokio::time::timeout(Duration::from_secs_f64(t.max(0.0)), c.connected())
+                            .await
+                            .map(drop)
+                            .map_err(|_| Error::Timeout("not connected to the hub in time".into()))
+                    }
                     None => {
                         c.connected().await;
                         Ok(())

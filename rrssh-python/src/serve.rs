@@ -82,7 +82,13 @@ impl Reply {
 
     /// The whole answer.
     fn send(&self, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) {
-        if let Some(tx) = self.0.answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(tx) = self
+            .0
+            .answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = tx.send(Answer::Full {
                 status,
                 headers,
@@ -95,7 +101,13 @@ impl Reply {
     /// Starts a stream answer; returns the sink its lines go to.
     fn stream(&self) -> Sink {
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-        if let Some(answer) = self.0.answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(answer) = self
+            .0
+            .answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = answer.send(Answer::Stream { rx });
         }
         Sink(Mutex::new(Some(tx)))
@@ -191,7 +203,10 @@ fn full_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> 
     let mut res = Response::new(Body::from_bytes(body));
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
             res.headers_mut().append(k, v);
         }
     }
@@ -290,21 +305,26 @@ impl Service {
     /// `Service(routes, dispatch)`: `routes` is `[(method, path, index)]`; `dispatch` is called
     /// on the running loop for each call.
     #[new]
-    fn new(py: Python<'_>, routes: Vec<(String, String, usize)>, dispatch: Py<PyAny>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        routes: Vec<(String, String, usize)>,
+        dispatch: Py<PyAny>,
+    ) -> PyResult<Self> {
         let (_, inbox) = bridge::current(py)?;
         let ctx = Arc::new(Ctx { inbox, dispatch });
         let mut by_path: Vec<(String, Option<rrssh::routing::MethodRouter>)> = Vec::new();
         for (method, path, index) in routes {
-            let m = http::Method::from_bytes(method.as_bytes()).map_err(|_| {
-                Error::Value(format!("invalid method {method:?}")).into_pyerr(py)
-            })?;
+            let m = http::Method::from_bytes(method.as_bytes())
+                .map_err(|_| Error::Value(format!("invalid method {method:?}")).into_pyerr(py))?;
             let ctx = ctx.clone();
-            let handler = move |Path(params): Path<HashMap<String, String>>,
+            // A route without captures has no `Path` at all.
+            let handler = move |params: Option<Path<HashMap<String, String>>>,
                                 uri: http::Uri,
                                 headers: HeaderMap,
                                 peer: Option<Peer>,
                                 body: Bytes| {
                 let ctx = ctx.clone();
+                let params = params.map(|Path(p)| p).unwrap_or_default();
                 handle(ctx, index, params, uri, headers, peer, body)
             };
             match by_path.iter_mut().find(|(p, _)| *p == path) {
@@ -315,15 +335,16 @@ impl Service {
         let mut router = rrssh::Router::new();
         for (path, mr) in by_path {
             let Some(mr) = mr else { continue };
-            router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router.route(&path, mr)))
-                .map_err(|e| {
-                    let msg = e
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                        .unwrap_or_else(|| "invalid route".into());
-                    Error::Value(msg).into_pyerr(py)
-                })?;
+            router =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router.route(&path, mr)))
+                    .map_err(|e| {
+                        let msg = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                            .unwrap_or_else(|| "invalid route".into());
+                        Error::Value(msg).into_pyerr(py)
+                    })?;
         }
         Ok(Service(router))
     }

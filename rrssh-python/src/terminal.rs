@@ -47,7 +47,9 @@ impl Terminal {
         let wait = match timeout {
             Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => {
-                return Err(Error::Value(format!("timeout must be seconds ≥ 0, not {t}")).into_pyerr(py));
+                return Err(
+                    Error::Value(format!("timeout must be seconds ≥ 0, not {t}")).into_pyerr(py),
+                );
             }
             None => None,
         };

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 import rrssh
+from conftest import skip_for_want_of
 
 
 async def test_calls(server):
@@ -166,9 +167,7 @@ async def test_terminal_session(server):
 
 async def test_over_a_spawned_ssh(server):
     if shutil.which("ssh") is None:
-        if os.environ.get("RRSSH_REQUIRE_OPENSSH"):
-            pytest.fail("OpenSSH's ssh is required (RRSSH_REQUIRE_OPENSSH is set)")
-        pytest.skip("needs OpenSSH's ssh (apt-get install openssh-client)")
+        skip_for_want_of("OpenSSH's ssh (apt-get install openssh-client)", "RRSSH_REQUIRE_OPENSSH")
     c = await rrssh.over_ssh(
         f"{os.environ['USER']}@127.0.0.1:{server.port}",
         "-i", str(server.key),

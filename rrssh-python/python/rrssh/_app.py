@@ -6,7 +6,7 @@ import json as _json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from . import _rrssh
@@ -213,13 +213,13 @@ class App:
         login, _ = _login(hub, identity, known_hosts, accept_new, host_key, password, agent, timeout)
         return Reverse(_rrssh.serve_reverse(self._service(), login, name))
 
-    async def events(self) -> AsyncIterator[Dict[str, Any]]:
-        """The connection events of the hub this app serves (`serve(relay=True)`): dicts with
-        `event` (`connected`, `disconnected`, `refused`), `name`, `user`, `fingerprint`, `reason`."""
+    def events(self) -> "Events":
+        """The connection events of the hub this app serves (`serve(relay=True)`), from now
+        on: dicts with `event` (`connected`, `disconnected`, `refused`), `name`, `user`,
+        `fingerprint`, `reason`. `async for ev in app.events(): …`"""
         if self._server is None:
             raise RuntimeError("events() needs a running server: await app.serve(…, relay=True) first")
-        async for ev in self._server.events():
-            yield ev
+        return self._server.events()
 
 
 async def _pump(items: Any, sink: Any) -> None:
@@ -274,14 +274,9 @@ class Server:
         """The names of the reverse services connected to it."""
         return self._native.peers()
 
-    async def events(self) -> AsyncIterator[Dict[str, Any]]:
-        """Connection events, as `App.events`."""
-        ev = self._native.events()
-        while True:
-            e = await ev.next()
-            if e is None:
-                return
-            yield e
+    def events(self) -> "Events":
+        """Connection events from now on, as `App.events`."""
+        return Events(self._native.events())
 
     async def close(self, grace: float = 5.0) -> None:
         """Stops accepting; calls in flight get `grace` seconds to finish."""
@@ -292,6 +287,28 @@ class Server:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+
+class Events:
+    """A hub's connection events, subscribed to when made (none is missed after that)."""
+
+    def __init__(self, native: Any) -> None:
+        self._native: Any = native
+
+    def __aiter__(self) -> "Events":
+        return self
+
+    async def __anext__(self) -> Dict[str, Any]:
+        if self._native is None:
+            raise StopAsyncIteration
+        e = await self._native.next()
+        if e is None:
+            self._native = None
+            raise StopAsyncIteration
+        return e
+
+    async def aclose(self) -> None:
+        self._native = None
 
 
 class Reverse:

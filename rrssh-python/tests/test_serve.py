@@ -1,0 +1,225 @@
+"""Serving Python handlers: as an SSH server (forward) and through a Rust hub (reverse), called
+by Python, by rrssh's Rust client and by the `rrssh` CLI."""
+
+import asyncio
+import json
+import os
+
+import pytest
+
+import rrssh
+
+USER = os.environ["USER"]
+
+
+def make_app(seen: dict) -> rrssh.App:
+    app = rrssh.App()
+
+    @app.get("/items/{id}")
+    async def item(id: str, params: dict, peer: rrssh.Peer):
+        return {"id": id, "params": params, "user": peer.user, "fingerprint": peer.fingerprint}
+
+    @app.post("/items")
+    async def create(json: dict):
+        return rrssh.Response(201, {"created": json})
+
+    @app.put("/items/{id}")
+    def replace(id: str, json: dict):  # a plain function is a handler too
+        return {"replaced": id, "with": json}
+
+    @app.delete("/items/{id}")
+    async def remove(id: str):
+        if id == "0":
+            raise rrssh.HTTPError(404, "no item 0", {"id": 0})
+        return None
+
+    @app.get("/hello")
+    async def hello():
+        return {"msg": "Hello from Python"}
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("kaboom")
+
+    @app.get("/slow")
+    async def slow():
+        seen["slow_started"] = seen.get("slow_started", 0) + 1
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen["slow_cancelled"] = seen.get("slow_cancelled", 0) + 1
+            raise
+        return {"late": True}
+
+    @app.stream("/ticks/{n}")
+    async def ticks(n: str):
+        for i in range(int(n)):
+            yield {"tick": i}
+
+    @app.stream("/broken")
+    async def broken():
+        yield {"tick": 0}
+        raise rrssh.HTTPError(409, "the stream broke")
+
+    return app
+
+
+@pytest.fixture
+async def python_server(server, tmp_path):
+    """A Python app served as an SSH server, with the Rust server's client key authorized."""
+    seen: dict = {}
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    srv = await make_app(seen).serve(
+        "127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys")
+    )
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    kind, blob = host_key.split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{srv.port} {kind} {blob}\n")
+    yield srv, host_key, known, seen, tmp_path
+    await srv.close(grace=0.5)
+
+
+async def test_python_handlers_called_from_python(server, python_server):
+    srv, host_key, _, seen, _ = python_server
+    c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
+    async with c:
+        got = await c.get("/items/7", params={"full": "yes"})
+        assert got["id"] == "7" and got["params"] == {"full": "yes"} and got["user"] == USER
+        assert got["fingerprint"].startswith("SHA256:")
+        r = await c.request("POST", "/items", json={"name": "x"})
+        assert (r.status, r.json()) == (201, {"created": {"name": "x"}}), r.text()
+        assert await c.put("/items/3", {"q": 1}) == {"replaced": "3", "with": {"q": 1}}
+        r = await c.request("DELETE", "/items/3")
+        assert r.status == 204
+        with pytest.raises(rrssh.StatusError) as e:
+            await c.delete("/items/0")
+        assert (e.value.status, e.value.message, e.value.detail) == (404, "no item 0", {"id": 0})
+        with pytest.raises(rrssh.StatusError) as e:
+            await c.get("/boom")
+        assert e.value.status == 500 and "kaboom" in e.value.message
+        # Bad input is refused with a clear error, and the handler never runs.
+        r = await c.request("POST", "/items", body=b"{not json", headers={"content-type": "application/json"})
+        assert r.status == 400 and "not valid JSON" in r.text()
+        r = await c.request("POST", "/items", body=b"{}", headers={"content-type": "text/plain"})
+        assert r.status == 415
+        assert (await c.request("GET", "/nowhere")).status == 404
+        # 64 in flight.
+        got = await asyncio.gather(*(c.get(f"/items/{i}") for i in range(64)))
+        assert [g["id"] for g in got] == [str(i) for i in range(64)]
+
+
+async def test_python_stream_of_100000_items_and_a_broken_one(server, python_server):
+    srv, host_key, _, _, _ = python_server
+    async with await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key) as c:
+        n = 0
+        async for item in c.stream("/ticks/100000"):
+            assert item == {"tick": n}
+            n += 1
+        assert n == 100_000
+        got = []
+        with pytest.raises(rrssh.StatusError) as e:
+            async for item in c.stream("/broken"):
+                got.append(item)
+        assert got == [{"tick": 0}]
+        assert (e.value.status, e.value.message) == (409, "the stream broke")
+
+
+async def test_cancelling_a_call_cancels_the_python_handler(server, python_server):
+    srv, host_key, _, seen, _ = python_server
+    async with await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key) as c:
+        task = asyncio.ensure_future(c.get("/slow"))
+        for _ in range(100):
+            if seen.get("slow_started"):
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if seen.get("slow_cancelled"):
+                break
+            await asyncio.sleep(0.02)
+        assert seen.get("slow_cancelled") == 1, "the handler's task was not cancelled"
+        # A deadline cancels it too.
+        with pytest.raises(rrssh.Timeout):
+            await c.get("/slow", timeout=0.2)
+        for _ in range(100):
+            if seen.get("slow_cancelled") == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert seen.get("slow_cancelled") == 2
+
+
+async def test_python_handlers_called_by_rust_and_by_the_cli(server, python_server):
+    srv, _, known, _, tmp = python_server
+    out = await asyncio.to_thread(server.rust_call, "/items/42", None, srv.port, tmp / "host.pub")
+    assert json.loads(out)["id"] == "42"
+    r = await asyncio.to_thread(
+        server.cli, f"ssh://{USER}@127.0.0.1:{srv.port}", "GET", "/items/9", "colour=blue", known_hosts=known
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["id"] == "9" and got["params"] == {"colour": "blue"}
+    r = await asyncio.to_thread(
+        server.cli, f"ssh://{USER}@127.0.0.1:{srv.port}", "DELETE", "/items/0", known_hosts=known
+    )
+    assert r.returncode != 0 and "no item 0" in r.stderr
+
+
+async def test_reverse_service_through_a_rust_hub(server):
+    seen: dict = {}
+    app = make_app(seen)
+    rev = await app.serve_reverse(server.url, "pysvc", identity=str(server.key), host_key=server.host_key)
+    async with rev:
+        await rev.connected(timeout=10)
+        assert rev.is_connected
+        # Python → hub → Python.
+        async with await rrssh.connect(
+            f"hub://{USER}@127.0.0.1:{server.port}/pysvc", identity=str(server.key), host_key=server.host_key
+        ) as c:
+            assert await c.get("/hello") == {"msg": "Hello from Python"}
+            assert len([t async for t in c.stream("/ticks/1000")]) == 1000
+        # Rust client → hub → Python, and the CLI.
+        out = await asyncio.to_thread(server.rust_call, "/hello", "pysvc")
+        assert json.loads(out) == {"msg": "Hello from Python"}
+        r = await asyncio.to_thread(server.cli, f"hub://{USER}@127.0.0.1:{server.port}/pysvc", "GET", "/items/5")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["id"] == "5"
+
+
+async def test_a_python_hub_sees_services_come_and_go(server, tmp_path):
+    (tmp_path / "authorized_keys").write_text('rrssh-scopes="call:*",rrssh-services="pysvc,billing" ' + (server.dir / "client.pub").read_text())
+    hub_app = rrssh.App()
+    hub = await hub_app.serve(
+        "127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"), relay=True
+    )
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    events = hub_app.events()
+    svc = make_app({})
+    rev = await svc.serve_reverse(f"ssh://{USER}@127.0.0.1:{hub.port}", "billing", identity=str(server.key), host_key=host_key)
+    await rev.connected(timeout=10)
+    ev = await asyncio.wait_for(events.__anext__(), 10)
+    assert (ev["event"], ev["name"], ev["user"]) == ("connected", "billing", USER)
+    assert hub.peers() == ["billing"]
+    async with await rrssh.connect(
+        f"hub://{USER}@127.0.0.1:{hub.port}/billing", identity=str(server.key), host_key=host_key
+    ) as c:
+        assert (await c.get("/items/1"))["id"] == "1"
+    await rev.close()
+    # Callers are connections too (without a name): the service's own events are the ones here.
+    ev = await asyncio.wait_for(events.__anext__(), 10)
+    while ev["name"] != "billing":
+        ev = await asyncio.wait_for(events.__anext__(), 10)
+    assert ev["event"] == "disconnected"
+    await events.aclose()
+    await hub.close(grace=0.5)
+
+
+async def test_stream_handlers_must_be_async_generators():
+    app = rrssh.App()
+    with pytest.raises(TypeError, match="async generator"):
+
+        @app.stream("/x")
+        async def not_a_generator():
+            return 1
