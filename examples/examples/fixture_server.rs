@@ -3,7 +3,8 @@
 //!
 //! `fixture_server serve DIR` serves on 127.0.0.1 (a free port, printed on the first line) with
 //! the host key `DIR/host` (made if missing) and the callers of `DIR/authorized_keys`: a few
-//! routes, the hub relay (reverse services may join), and terminals running `/bin/sh`. It runs
+//! routes, the hub relay (reverse services may join), terminals running `/bin/sh`, and local
+//! tunnels to 127.0.0.1. It runs
 //! until its standard input closes.
 //!
 //! `fixture_server call PORT KEY HOSTPUB PATH` calls `GET PATH` with rrssh's Rust client and
@@ -65,6 +66,7 @@ async fn serve(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
         .router(routes())
         .relay(true)
         .terminal(rrssh::terminal::Terminal::shell("/bin/sh"))
+        .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*")?)
         .host_key(host)
         .authorized_keys(keys)
         .bind("127.0.0.1:0")

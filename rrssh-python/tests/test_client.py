@@ -165,6 +165,34 @@ async def test_terminal_session(server):
         assert term.exit_status == 3
 
 
+async def test_a_local_tunnel(server):
+    async def echo(reader, writer):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = target.sockets[0].getsockname()[1]
+    async with await server.connect() as c:
+        fwd = await c.forward_local("127.0.0.1", port)
+        host, local = fwd.address
+        reader, writer = await asyncio.open_connection(host, local)
+        payload = os.urandom(1 << 20)
+        writer.write(payload)
+        await writer.drain()
+        got = await asyncio.wait_for(reader.readexactly(len(payload)), 10)
+        assert got == payload and fwd.opened == 1
+        writer.close()
+        fwd.close()
+        # A target the server does not permit: the local connection is closed at once.
+        fwd = await c.forward_local("10.255.255.1", 9)
+        reader, writer = await asyncio.open_connection(*fwd.address)
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        fwd.close()
+    target.close()
+
+
 async def test_over_a_spawned_ssh(server):
     if shutil.which("ssh") is None:
         skip_for_want_of("OpenSSH's ssh (apt-get install openssh-client)", "RRSSH_REQUIRE_OPENSSH")
