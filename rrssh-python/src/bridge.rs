@@ -11,7 +11,10 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Wake, Waker};
 
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
@@ -44,6 +47,8 @@ pub(crate) enum Job {
     },
     /// Run Python code on the loop (a served call's handler starts here).
     Run(Box<dyn FnOnce(Python<'_>) + Send>),
+    /// Poll a future that runs on the loop's thread (it was woken).
+    Poll(Arc<LoopTask>),
 }
 
 /// One event loop's inbox.
@@ -91,6 +96,7 @@ impl Drain {
             match job {
                 Job::Resolve { fut, result } => resolve(py, fut.bind(py), result),
                 Job::Run(f) => f(py),
+                Job::Poll(task) => task.poll(),
             }
         }
     }
@@ -203,6 +209,88 @@ where
         });
     });
     pyfut.call_method1("add_done_callback", (AbortOnCancel(task.abort_handle()),))?;
+    Ok(pyfut)
+}
+
+/// A future polled on the event loop's own thread: woken (by a runtime thread, when the answer
+/// came), it is queued in the loop's inbox, and the loop polls it there. A call made this way
+/// costs no runtime task and no wake-up of a runtime thread.
+pub(crate) struct LoopTask {
+    fut: Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+    inbox: Arc<Inbox>,
+    queued: AtomicBool,
+}
+
+impl Wake for LoopTask {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.inbox.push(Job::Poll(self.clone()));
+        }
+    }
+}
+
+impl LoopTask {
+    /// Polls once, inside the runtime's context (timers, the connection's wake-ups).
+    fn poll(self: &Arc<Self>) {
+        self.queued.store(false, Ordering::Release);
+        let mut slot = self.fut.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(f) = slot.as_mut() else {
+            return;
+        };
+        let _rt = runtime().enter();
+        let waker = Waker::from(self.clone());
+        if f.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+            *slot = None;
+        }
+    }
+}
+
+/// Drops a loop task's future when its asyncio future is cancelled.
+#[pyclass(frozen)]
+struct DropOnCancel(Arc<LoopTask>);
+
+#[pymethods]
+impl DropOnCancel {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        if fut.call_method0("cancelled")?.is_truthy()? {
+            let taken = self.0.fut.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(taken);
+        }
+        Ok(())
+    }
+}
+
+/// Like [`awaitable`], but the future is polled on the loop's own thread (made and polled
+/// inside the runtime's context). For short calls: a future that does long work would hold the
+/// loop while it is polled.
+pub(crate) fn awaitable_here<'py, F, T>(
+    py: Python<'py>,
+    fut: F,
+    make: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: Send + 'static,
+{
+    let (lp, inbox) = current(py)?;
+    let pyfut = lp.call_method0("create_future")?;
+    let target = pyfut.clone().unbind();
+    let task = Arc::new(LoopTask {
+        fut: Mutex::new(Some(Box::pin(async move {
+            let result = fut
+                .await
+                .map(|v| Box::new(move |py: Python<'_>| make(py, v)) as Make);
+            Python::attach(|py| resolve(py, target.bind(py), result));
+        }))),
+        inbox,
+        queued: AtomicBool::new(false),
+    });
+    task.poll();
+    pyfut.call_method1("add_done_callback", (DropOnCancel(task),))?;
     Ok(pyfut)
 }
 

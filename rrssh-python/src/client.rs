@@ -207,7 +207,7 @@ impl Client {
             .map_err(|e| e.into_pyerr(py))?;
         let client = self.0.clone();
         let deadline = timeout.is_some();
-        awaitable(
+        bridge::awaitable_here(
             py,
             async move {
                 let res = client
