@@ -171,45 +171,49 @@ pub(crate) fn current(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Arc<Inbox>)
 #[pyclass(frozen, name = "Inbox")]
 pub(crate) struct InboxHandle(pub(crate) Arc<Inbox>);
 
-/// Cancels the Rust side of an awaitable when its asyncio future is cancelled.
+/// Cancels the Rust side of an awaitable when its asyncio future is cancelled (the task
+/// awaiting it was): a runtime task is aborted, a loop task's future dropped.
 #[pyclass(frozen)]
-struct AbortOnCancel(AbortHandle);
+struct OnCancel(Cancel);
+
+enum Cancel {
+    Abort(AbortHandle),
+    Drop(Arc<LoopTask>),
+}
 
 #[pymethods]
-impl AbortOnCancel {
+impl OnCancel {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         if fut.call_method0("cancelled")?.is_truthy()? {
-            self.0.abort();
+            match &self.0 {
+                Cancel::Abort(task) => task.abort(),
+                Cancel::Drop(task) => {
+                    let taken = task.fut.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    drop(taken);
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Runs `fut` on the runtime; returns an asyncio future of the running loop for its result,
-/// made into a Python object by `make` on the loop's thread.
-pub(crate) fn awaitable<'py, F, T>(
-    py: Python<'py>,
+/// The running loop's inbox, and a new asyncio future of that loop.
+fn new_future(py: Python<'_>) -> PyResult<(Arc<Inbox>, Bound<'_, PyAny>)> {
+    let (lp, inbox) = current(py)?;
+    Ok((inbox, lp.call_method0("create_future")?))
+}
+
+/// What `fut` ends with, to be made into a Python object by `make` on the loop's thread.
+async fn outcome<F, T>(
     fut: F,
     make: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyAny>>
+) -> Result<Make, Error>
 where
-    F: Future<Output = Result<T, Error>> + Send + 'static,
+    F: Future<Output = Result<T, Error>>,
     T: Send + 'static,
 {
-    let (lp, inbox) = current(py)?;
-    let pyfut = lp.call_method0("create_future")?;
-    let target = pyfut.clone().unbind();
-    let task = runtime().spawn(async move {
-        let result = fut
-            .await
-            .map(|v| Box::new(move |py: Python<'_>| make(py, v)) as Make);
-        inbox.push(Job::Resolve {
-            fut: target,
-            result,
-        });
-    });
-    pyfut.call_method1("add_done_callback", (AbortOnCancel(task.abort_handle()),))?;
-    Ok(pyfut)
+    fut.await
+        .map(|v| Box::new(move |py: Python<'_>| make(py, v)) as Make)
 }
 
 /// A future polled on the event loop's own thread: woken (by a runtime thread, when the answer
@@ -249,26 +253,21 @@ impl LoopTask {
     }
 }
 
-/// Drops a loop task's future when its asyncio future is cancelled.
-#[pyclass(frozen)]
-struct DropOnCancel(Arc<LoopTask>);
-
-#[pymethods]
-impl DropOnCancel {
-    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
-        if fut.call_method0("cancelled")?.is_truthy()? {
-            let taken = self.0.fut.lock().unwrap_or_else(|e| e.into_inner()).take();
-            drop(taken);
-        }
-        Ok(())
-    }
+/// Where an awaitable's Rust future runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Run {
+    /// A task on rrssh's runtime (for work that may take long: streams, connecting, serving).
+    OnRuntime,
+    /// Polled on the loop's own thread, inside the runtime's context, whenever woken: no task
+    /// and no wake-up of a runtime thread, for short calls (long work would hold the loop).
+    OnLoop,
 }
 
-/// Like [`awaitable`], but the future is polled on the loop's own thread (made and polled
-/// inside the runtime's context). For short calls: a future that does long work would hold the
-/// loop while it is polled.
-pub(crate) fn awaitable_here<'py, F, T>(
+/// An asyncio future of the running loop for what `fut` ends with, made into a Python object
+/// by `make` on the loop's thread. Cancelling it cancels `fut`.
+pub(crate) fn awaitable<'py, F, T>(
     py: Python<'py>,
+    run: Run,
     fut: F,
     make: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>>
@@ -276,21 +275,33 @@ where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     T: Send + 'static,
 {
-    let (lp, inbox) = current(py)?;
-    let pyfut = lp.call_method0("create_future")?;
+    let (inbox, pyfut) = new_future(py)?;
     let target = pyfut.clone().unbind();
-    let task = Arc::new(LoopTask {
-        fut: Mutex::new(Some(Box::pin(async move {
-            let result = fut
-                .await
-                .map(|v| Box::new(move |py: Python<'_>| make(py, v)) as Make);
-            Python::attach(|py| resolve(py, target.bind(py), result));
-        }))),
-        inbox,
-        queued: AtomicBool::new(false),
-    });
-    task.poll();
-    pyfut.call_method1("add_done_callback", (DropOnCancel(task),))?;
+    let cancel = match run {
+        Run::OnRuntime => {
+            let task = runtime().spawn(async move {
+                let result = outcome(fut, make).await;
+                inbox.push(Job::Resolve {
+                    fut: target,
+                    result,
+                });
+            });
+            Cancel::Abort(task.abort_handle())
+        }
+        Run::OnLoop => {
+            let task = Arc::new(LoopTask {
+                fut: Mutex::new(Some(Box::pin(async move {
+                    let result = outcome(fut, make).await;
+                    Python::attach(|py| resolve(py, target.bind(py), result));
+                }))),
+                inbox,
+                queued: AtomicBool::new(false),
+            });
+            task.poll();
+            Cancel::Drop(task)
+        }
+    };
+    pyfut.call_method1("add_done_callback", (OnCancel(cancel),))?;
     Ok(pyfut)
 }
 

@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use rrssh::client::{Call, ClientStream};
 use rrssh::keys::HostKeyPolicy;
 
-use crate::bridge::{self, awaitable};
+use crate::bridge::{self, Run, awaitable};
 use crate::errors::Error;
 use crate::stream::ItemStream;
 use crate::terminal::Terminal;
@@ -70,6 +70,7 @@ pub(crate) fn connect(py: Python<'_>, login: Login) -> PyResult<Bound<'_, PyAny>
     let b = builder(login).map_err(|e| e.into_pyerr(py))?;
     awaitable(
         py,
+        Run::OnRuntime,
         async move { Ok(Client(b.connect().await?)) },
         |py, c| Ok(Py::new(py, c)?.into_any()),
     )
@@ -94,6 +95,7 @@ pub(crate) fn over_ssh(
     let argv = rrssh::transport::ssh_command(&target, &extra);
     awaitable(
         py,
+        Run::OnRuntime,
         async move { Ok(Client(rrssh::Client::over_command(argv).await?)) },
         |py, c| Ok(Py::new(py, c)?.into_any()),
     )
@@ -186,9 +188,10 @@ fn answer(py: Python<'_>, (status, headers, body): Answer) -> PyResult<Py<PyAny>
 
 #[pymethods]
 impl Client {
-    /// `request(method, target, body=None, content_type=None, headers=[], timeout=None)`:
-    /// `(status, headers, body)` whatever the status.
-    #[pyo3(signature = (method, target, body=None, content_type=None, headers=Vec::new(), timeout=None))]
+    /// `request(method, target, body=None, content_type=None, headers=[], timeout=None,
+    /// stream=False)`: `(status, headers, body)` whatever the status; with `stream`, an
+    /// `ItemStream` of the answer's NDJSON items (an error status raises `StatusError`).
+    #[pyo3(signature = (method, target, body=None, content_type=None, headers=Vec::new(), timeout=None, stream=false))]
     #[expect(
         clippy::too_many_arguments,
         reason = "the Python signature, whose arguments are keywords"
@@ -202,19 +205,34 @@ impl Client {
         content_type: Option<&str>,
         headers: Vec<(String, String)>,
         timeout: Option<f64>,
+        stream: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = request(method, target, body, content_type, headers, timeout)
             .map_err(|e| e.into_pyerr(py))?;
         let client = self.0.clone();
         let deadline = timeout.is_some();
-        bridge::awaitable_here(
+        let answer_of = async move { client.call(req).await.map_err(|e| call_error(e, deadline)) };
+        if stream {
+            return awaitable(
+                py,
+                Run::OnRuntime,
+                async move {
+                    let items: ClientStream<Box<serde_json::value::RawValue>> = <rrssh::JsonStream<
+                        Box<serde_json::value::RawValue>,
+                    > as rrssh::client::FromResponse>::from_response(
+                        answer_of.await?
+                    )
+                    .await?;
+                    Ok(ItemStream::new(items))
+                },
+                |py, s| Ok(Py::new(py, s)?.into_any()),
+            );
+        }
+        awaitable(
             py,
+            Run::OnLoop,
             async move {
-                let res = client
-                    .call(req)
-                    .await
-                    .map_err(|e| call_error(e, deadline))?;
-                let (parts, body) = res.into_parts();
+                let (parts, body) = answer_of.await?.into_parts();
                 let body = body
                     .collect_limited(MAX_ANSWER)
                     .await
@@ -227,46 +245,6 @@ impl Client {
                 Ok((parts.status.as_u16(), headers, body))
             },
             answer,
-        )
-    }
-
-    /// `stream(method, target, …)`: an `ItemStream` of the answer's NDJSON items; an error
-    /// status raises `StatusError`.
-    #[pyo3(signature = (method, target, body=None, content_type=None, headers=Vec::new(), timeout=None))]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the Python signature, whose arguments are keywords"
-    )]
-    fn stream<'py>(
-        &self,
-        py: Python<'py>,
-        method: &str,
-        target: &str,
-        body: Option<Vec<u8>>,
-        content_type: Option<&str>,
-        headers: Vec<(String, String)>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let req = request(method, target, body, content_type, headers, timeout)
-            .map_err(|e| e.into_pyerr(py))?;
-        let client = self.0.clone();
-        let deadline = timeout.is_some();
-        awaitable(
-            py,
-            async move {
-                let res = client
-                    .call(req)
-                    .await
-                    .map_err(|e| call_error(e, deadline))?;
-                let items: ClientStream<Box<serde_json::value::RawValue>> = <rrssh::JsonStream<
-                    Box<serde_json::value::RawValue>,
-                > as rrssh::client::FromResponse>::from_response(
-                    res
-                )
-                .await?;
-                Ok(ItemStream::new(items))
-            },
-            |py, s| Ok(Py::new(py, s)?.into_any()),
         )
     }
 
@@ -289,6 +267,7 @@ impl Client {
         }
         awaitable(
             py,
+            Run::OnRuntime,
             async move { Ok(Terminal::new(client.terminal(opts).await?)) },
             |py, t| Ok(Py::new(py, t)?.into_any()),
         )
@@ -306,6 +285,7 @@ impl Client {
         let client = self.0.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 let fwd = client.forward_local(listen, &host, port).await?;
                 Ok(Forward(std::sync::Mutex::new(Some(fwd))))
@@ -319,6 +299,7 @@ impl Client {
         let client = self.0.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 client.close().await;
                 Ok(())

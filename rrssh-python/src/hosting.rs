@@ -11,7 +11,7 @@ use rrssh::hub::HubEvent;
 use rrssh::keys::AuthorizedKeys;
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::bridge::{self, awaitable};
+use crate::bridge::{self, Run, awaitable};
 use crate::client::{Login, builder};
 use crate::errors::Error;
 use crate::serve::Service;
@@ -33,6 +33,7 @@ pub(crate) fn serve<'py>(
     let router = service.map(|s| s.0.clone());
     awaitable(
         py,
+        Run::OnRuntime,
         async move {
             let key = rrssh::keys::load_or_generate_ed25519(&host_key, "rrssh host key")
                 .map_err(|e| Error::Value(format!("host key {host_key}: {e}")))?;
@@ -93,6 +94,7 @@ impl Server {
         let hub = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 if let Some(h) = hub {
                     h.shutdown(Duration::from_secs_f64(grace.max(0.0))).await;
@@ -141,6 +143,7 @@ impl Events {
         let s = self.0.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move { Ok(s.lock().await.next().await) },
             event_dict,
         )
@@ -189,6 +192,7 @@ impl Reverse {
         let c = self.client();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 let c = c.ok_or_else(|| Error::Unavailable("the service was closed".into()))?;
                 match timeout {
@@ -213,6 +217,7 @@ impl Reverse {
         let c = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 // The supervisor goes first (dropping the last handle stops it), so that closing
                 // the connection does not start another.

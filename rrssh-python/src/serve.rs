@@ -17,7 +17,7 @@ use rrssh::proto::headers::{END_ERROR, END_OK, NDJSON, TRAILER_END, TRAILER_ERRO
 use rrssh::{ApiError, Body, IntoResponse, Path, Peer, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bridge::{self, Inbox, Job, awaitable};
+use crate::bridge::{self, Inbox, Job, Run, awaitable};
 use crate::errors::Error;
 
 /// Stream lines waiting between a Python generator and the connection, per call.
@@ -139,6 +139,7 @@ impl Sink {
         let tx = self.sender();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 let tx = tx.ok_or_else(|| Error::Unavailable("the stream is over".into()))?;
                 tx.send(StreamPart::Lines(Bytes::from(lines)))

@@ -10,7 +10,7 @@ use rrssh::client::ClientStream;
 use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
-use crate::bridge::awaitable;
+use crate::bridge::{Run, awaitable};
 use crate::errors::Error;
 
 /// The most items one batch carries.
@@ -54,6 +54,7 @@ impl ItemStream {
         let state = self.0.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 let mut st = state.lock().await;
                 if let Some(e) = st.failed.take() {

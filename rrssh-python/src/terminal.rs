@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 use rrssh::terminal::{TerminalInput, TerminalOutput, TerminalSession};
 use tokio::sync::Mutex;
 
-use crate::bridge::{self, awaitable};
+use crate::bridge::{self, Run, awaitable};
 use crate::errors::Error;
 
 /// A terminal session on the server.
@@ -34,6 +34,7 @@ impl Terminal {
         let input = self.input.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move { Ok(input.write(data).await?) },
             bridge::none,
         )
@@ -55,6 +56,7 @@ impl Terminal {
         };
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 let mut out = output.lock().await;
                 let next = match wait {
@@ -80,6 +82,7 @@ impl Terminal {
         let input = self.input.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move { Ok(input.resize(cols, rows).await?) },
             bridge::none,
         )
@@ -90,6 +93,7 @@ impl Terminal {
         let input = self.input.clone();
         awaitable(
             py,
+            Run::OnRuntime,
             async move {
                 let _ = input.close().await;
                 Ok(())

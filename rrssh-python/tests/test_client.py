@@ -142,23 +142,23 @@ async def test_bad_targets():
             await rrssh.connect(bad, host_key="ssh-ed25519 AAAA")
 
 
+async def read_until(term, needle: bytes) -> bytes:
+    out = b""
+    while needle not in out:
+        chunk = await term.read(timeout=5)
+        assert chunk, f"no {needle!r} in time, got {out!r}"
+        out += chunk
+    return out
+
+
 async def test_terminal_session(server):
     async with await server.connect() as c:
         term = await c.terminal(100, 30)
         await term.write(b"stty size; echo ready-$((6*7))\n")
-        out = b""
-        while b"ready-42" not in out:
-            chunk = await term.read(timeout=5)
-            assert chunk, f"no output in time, got {out!r}"
-            out += chunk
-        assert b"30 100" in out
+        assert b"30 100" in await read_until(term, b"ready-42")
         await term.resize(120, 40)
         await term.write(b"stty size\n")
-        out = b""
-        while b"40 120" not in out:
-            chunk = await term.read(timeout=5)
-            assert chunk, f"no output in time, got {out!r}"
-            out += chunk
+        await read_until(term, b"40 120")
         await term.write(b"exit 3\n")
         while (chunk := await term.read(timeout=5)) is not None:
             assert chunk != b"", "the session did not end"

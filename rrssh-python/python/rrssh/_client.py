@@ -172,8 +172,8 @@ class Client:
         """`async for item in client.stream("/ticks")`: the items of a STREAM answer, decoded.
         Leaving the loop early cancels the call."""
         body, content_type = (None, None) if json is None else (_dumps(json), _JSON)
-        items = await self._native.stream(
-            method, self._target(path, params), body, content_type, _header_pairs(headers), timeout
+        items = await self._native.request(
+            method, self._target(path, params), body, content_type, _header_pairs(headers), timeout, True
         )
         loads = _json.loads
         try:
