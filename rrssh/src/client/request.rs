@@ -167,7 +167,7 @@ pub(crate) fn set_query<T: Serialize>(req: &mut Request, params: &T) -> Result<(
 
 pub(crate) fn set_json<T: Serialize + ?Sized>(req: &mut Request, body: &T) -> Result<(), Error> {
     let mut bytes = bytes::BytesMut::with_capacity(128);
-    crate::json::encode_into(&mut bytes, body)
+    crate::response::encode_json(&mut bytes, body)
         .map_err(|e| Error::Encode(format!("JSON body: {e}")))?;
     *req.body_mut() = Body::from(bytes.freeze());
     req.headers_mut()

@@ -1,9 +1,11 @@
 //! Turning handler results into responses: [`IntoResponse`], JSON, and JSON streams.
 
+mod encode;
 mod error;
 mod into_response;
 mod stream;
 
+pub(crate) use self::encode::encode_json;
 pub use self::into_response::IntoResponse;
 pub(crate) use self::stream::{END_ERROR, END_OK, TRAILER_END, TRAILER_ERROR};
 pub use self::stream::{JsonStream, StreamResponse};

@@ -140,7 +140,7 @@ impl<T: Serialize> http_body::Body for StreamBody<T> {
         loop {
             match self.items.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(item))) => {
-                    if let Err(e) = crate::json::encode_into(&mut buf, &item) {
+                    if let Err(e) = super::encode_json(&mut buf, &item) {
                         let msg = format!("stream item did not serialize: {e}");
                         self.end = Some(End::Failed(ApiError::internal(msg)));
                         break;
