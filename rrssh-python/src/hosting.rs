@@ -163,8 +163,9 @@ pub(crate) fn serve_reverse(
         .map_err(|e| e.into_pyerr(py))?
         .serve(service.0.clone())
         .service_name(name);
-    // Started on the runtime: the client keeps a task of its own.
-    let client = bridge::runtime().block_on(async move { b.connect_persistent() });
+    // Its supervisor is a task on the runtime.
+    let _runtime = bridge::runtime().enter();
+    let client = b.connect_persistent();
     Ok(Reverse(Mutex::new(Some(client))))
 }
 
