@@ -93,20 +93,21 @@ where
     let mut busy = false;
     let mut quiet = 0u32;
     loop {
-        let paused = {
+        let (paused, ready) = {
             let mut st = shared.lock();
             if !st.conn.is_open() {
                 return;
             }
             st.conn.handle_input(&mut rbuf);
             shared.dispatch(&mut st);
+            let ready = std::mem::take(&mut st.ready);
             if st.conn.pending_output() > 0 {
                 shared.writer_wake.notify_one();
             }
             if !st.conn.is_open() {
                 return;
             }
-            if st.conn.wants_input() {
+            let paused = if st.conn.wants_input() {
                 false
             } else if st.conn.is_output_blocked() {
                 // The peer does not read what it asks for. Reading on (up to a bound) keeps
@@ -130,8 +131,10 @@ where
                 // A peer that predates the connection window, over it: only the carrier's flow
                 // control holds it back.
                 true
-            }
+            };
+            (paused, ready)
         };
+        super::serve::run_ready(&shared, ready);
         if paused {
             tokio::select! {
                 _ = shared.reader_wake.notified() => {}

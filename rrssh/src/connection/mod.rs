@@ -140,6 +140,8 @@ struct State {
     slots: HashMap<u32, Slot>,
     /// Calls waiting for connection window or output space.
     blocked: BTreeSet<u32>,
+    /// Served calls started by the last input, to run once the lock is released.
+    ready: Vec<serve::Ready>,
 }
 
 pub(crate) struct Shared {
@@ -283,6 +285,7 @@ impl Connection {
         let peer_hello = conn.peer_hello().cloned().ok_or(HandshakeError::Timeout)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                ready: Vec::new(),
                 conn,
                 slots: HashMap::new(),
                 blocked: BTreeSet::new(),
@@ -301,10 +304,12 @@ impl Connection {
             attached: true,
         });
         // Frames that came in with the HELLO are handled first.
-        {
+        let ready = {
             let mut st = shared.lock();
             shared.dispatch(&mut st);
-        }
+            std::mem::take(&mut st.ready)
+        };
+        serve::run_ready(&shared, ready);
         let w = shared.clone();
         tokio::spawn(async move {
             io::write_loop(wr, &w).await;
@@ -324,6 +329,7 @@ impl Connection {
         conn.close(goaway::NORMAL, reason);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                ready: Vec::new(),
                 conn,
                 slots: HashMap::new(),
                 blocked: BTreeSet::new(),

@@ -1,5 +1,6 @@
-//! Serving the peer's calls: one task per call runs the service and sends its answer within
-//! the call's deadline, which covers a stream's body too.
+//! Serving the peer's calls: each runs the service and sends its answer within the call's
+//! deadline, which covers a stream's body too; first on the reader's task until it waits, then
+//! as a task of its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +58,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     req.extensions_mut().insert(shared.body_budget.clone());
     let service = shared.service.clone();
     let task_shared = shared.clone();
-    let task = tokio::spawn(async move {
+    let task = Box::pin(async move {
         let head_sent = AtomicBool::new(false);
         let serve = serve(&task_shared, id, req, service, &head_sent);
         let outcome = match deadline {
@@ -77,8 +78,36 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         }
         task_shared.finish_served(id);
     });
-    slot.task = Some(task.abort_handle());
     st.slots.insert(id, slot);
+    st.ready.push(Ready { id, task });
+}
+
+/// A served call whose handler has not run yet.
+pub(super) struct Ready {
+    id: u32,
+    task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// Runs each call's handler until it first waits, on the reader's task: a handler that answers
+/// at once (most do) costs no task of its own. One that waits becomes a task; the connection
+/// cancels it as it would any task. Called without the lock.
+pub(super) fn run_ready(shared: &Shared, ready: Vec<Ready>) {
+    for Ready { id, mut task } in ready {
+        if !shared.lock().slots.contains_key(&id) {
+            // Cancelled before it started.
+            continue;
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if task.as_mut().poll(&mut cx).is_ready() {
+            continue;
+        }
+        // Polled again at once by the runtime, with a waker that works this time.
+        let handle = tokio::spawn(task);
+        match shared.lock().slots.get_mut(&id) {
+            Some(slot) => slot.task = Some(handle.abort_handle()),
+            None => handle.abort(),
+        }
+    }
 }
 
 async fn serve(

@@ -249,7 +249,17 @@ async fn body_past_the_call_window_is_a_flow_control_violation_and_names_the_las
     for _ in 0..17 {
         b.extend(frame(4, 0, 5, &[0; 64 * 1024]));
     }
-    let (last, code, msg) = goaway_of(b).await;
+    // A handler that holds the call without reading its body (a call already answered has its
+    // body discarded, and credited, as it comes).
+    let holds = Router::new().route(
+        "/x",
+        rrssh::routing::get(|body: rrssh::Body| async move {
+            let _held = body;
+            std::future::pending::<()>().await
+        }),
+    );
+    let config = ConnectionConfig::new(Role::Acceptor).serve(holds);
+    let (last, code, msg) = goaway_from(config, b).await;
     assert_eq!((last, code), (5, 6), "{msg}");
 }
 
