@@ -5,6 +5,12 @@
 //! Two tasks per connection: the reader feeds the core and hands events to the calls; the
 //! writer writes what the core framed. Calls, bodies and handlers talk to the core under one
 //! short lock. Everything the connection holds is freed when it closes, however it closes.
+//!
+//! A call the peer makes runs on the reader's task until its handler first waits (most answer
+//! at once, and so cost no task of their own); from then on it is a task of its own. A handler
+//! that blocks its thread before waiting (heavy computation, synchronous I/O) therefore holds
+//! up its connection's other calls meanwhile: such work belongs in
+//! `tokio::task::spawn_blocking`, as in any async server.
 
 mod body;
 mod call;
