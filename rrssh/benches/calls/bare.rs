@@ -204,9 +204,5 @@ pub(crate) async fn bare_bulk(
             })
         })
         .collect();
-    let got: usize = join_all(tasks).await.into_iter().sum();
-    Figure {
-        rate: got as f64 / start.elapsed().as_secs_f64(),
-        ..Default::default()
-    }
+    throughput(tasks, start).await
 }

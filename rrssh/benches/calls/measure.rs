@@ -38,6 +38,18 @@ pub(crate) async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T
     out
 }
 
+/// Bytes per second moved by `tasks` (each returns its byte count), timed from `start`.
+pub(crate) async fn throughput(
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+    start: Instant,
+) -> Figure {
+    let got: usize = join_all(tasks).await.into_iter().sum();
+    Figure {
+        rate: got as f64 / start.elapsed().as_secs_f64(),
+        ..Default::default()
+    }
+}
+
 /// Runs `op` with `conc` workers for `dur`, measuring each operation.
 pub(crate) async fn load<F, Fut>(conc: usize, dur: Duration, op: F) -> Figure
 where

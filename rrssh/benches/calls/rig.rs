@@ -56,11 +56,7 @@ pub(crate) async fn rrssh_bytes(c: &Client, size: usize, n: usize, streams: usiz
             })
         })
         .collect();
-    let got: usize = join_all(tasks).await.into_iter().sum();
-    Figure {
-        rate: got as f64 / start.elapsed().as_secs_f64(),
-        ..Default::default()
-    }
+    throughput(tasks, start).await
 }
 
 pub(crate) struct Rig {
@@ -130,9 +126,5 @@ pub(crate) async fn rrssh_streams(c: &Client, size: usize, n: usize, streams: us
             })
         })
         .collect();
-    let got: usize = join_all(tasks).await.into_iter().sum();
-    Figure {
-        rate: got as f64 / start.elapsed().as_secs_f64(),
-        ..Default::default()
-    }
+    throughput(tasks, start).await
 }
