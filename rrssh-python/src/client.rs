@@ -152,7 +152,7 @@ fn request(
     Ok(req)
 }
 
-/// A call's error; the peer's 504 to a call with a deadline is that deadline passing.
+/// A call's error; the peer's 504 reset of a call with a deadline is that deadline passing.
 fn call_error(e: rrssh::client::Error, deadline: bool) -> Error {
     match e {
         rrssh::client::Error::Status { status, body }
@@ -233,6 +233,11 @@ impl Client {
             Run::OnLoop,
             async move {
                 let (parts, body) = answer_of.await?.into_parts();
+                if deadline && parts.status == http::StatusCode::GATEWAY_TIMEOUT {
+                    // The peer gave up at the deadline this call set (after its head was sent,
+                    // or before: then `call_error` saw a reset).
+                    return Err(Error::Timeout("the call's deadline passed".into()));
+                }
                 let body = body
                     .collect_limited(MAX_ANSWER)
                     .await

@@ -9,36 +9,30 @@ use pyo3::prelude::*;
 use rrssh::client::Error as CallError;
 use rrssh::transport::ConnectError;
 
-/// The exception classes, registered by `rrssh/__init__.py`.
-struct Classes {
+/// The exception classes, registered by `rrssh/__init__.py` as a dict by name.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub(crate) struct Classes {
+    #[pyo3(item("Error"))]
     error: Py<PyAny>,
+    #[pyo3(item("StatusError"))]
     status: Py<PyAny>,
+    #[pyo3(item("Unavailable"))]
     unavailable: Py<PyAny>,
+    #[pyo3(item("Timeout"))]
     timeout: Py<PyAny>,
+    #[pyo3(item("HostKeyError"))]
     host_key: Py<PyAny>,
+    #[pyo3(item("AuthError"))]
     auth: Py<PyAny>,
 }
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
 
-/// `_rrssh._register_errors(Error, StatusError, Unavailable, Timeout, HostKeyError, AuthError)`.
+/// `_rrssh._register_errors({"Error": …, "StatusError": …, …})`.
 #[pyfunction]
-pub(crate) fn _register_errors(
-    error: Py<PyAny>,
-    status: Py<PyAny>,
-    unavailable: Py<PyAny>,
-    timeout: Py<PyAny>,
-    host_key: Py<PyAny>,
-    auth: Py<PyAny>,
-) {
-    let _ = CLASSES.set(Classes {
-        error,
-        status,
-        unavailable,
-        timeout,
-        host_key,
-        auth,
-    });
+pub(crate) fn _register_errors(classes: Classes) {
+    let _ = CLASSES.set(classes);
 }
 
 /// An error on its way to Python.

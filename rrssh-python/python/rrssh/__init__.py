@@ -26,7 +26,9 @@ call cancels the call.
 from . import _rrssh
 from ._errors import AuthError, Error, HostKeyError, HTTPError, StatusError, Timeout, Unavailable
 
-_rrssh._register_errors(Error, StatusError, Unavailable, Timeout, HostKeyError, AuthError)
+_rrssh._register_errors(
+    {c.__name__: c for c in (Error, StatusError, Unavailable, Timeout, HostKeyError, AuthError)}
+)
 
 from ._app import App, Peer, Reverse, Server  # noqa: E402
 from ._client import Client, Response, connect, over_ssh  # noqa: E402

@@ -6,7 +6,7 @@ from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, 
 from urllib.parse import quote, urlencode
 
 from . import _rrssh
-from ._errors import StatusError, Timeout
+from ._errors import StatusError
 
 Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 
@@ -132,11 +132,7 @@ class Client:
             method, self._target(path, params), body, content_type, _header_pairs(headers), timeout
         )
         if not 200 <= status < 300:
-            err = _status_error(status, data)
-            if status == 504 and timeout is not None:
-                # The peer gave up at the deadline this call set.
-                raise Timeout(f"the call's deadline passed ({timeout} s): {err.message}")
-            raise err
+            raise _status_error(status, data)
         return _json.loads(data) if data else None
 
     async def get(self, path: str, *, params: Optional[Mapping[str, Any]] = None, headers: Headers = None, timeout: Optional[float] = None) -> Any:
