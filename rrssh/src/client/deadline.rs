@@ -3,7 +3,6 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::HeaderValue;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -66,9 +65,8 @@ impl<S: Service<Request>> Service<Request> for DefaultDeadline<S> {
 
     fn call(&mut self, mut req: Request) -> S::Future {
         if !req.headers().contains_key(TIMEOUT_HEADER) {
-            let ms = self.budget.as_millis().min(u128::from(u64::MAX)) as u64;
-            req.headers_mut()
-                .insert(TIMEOUT_HEADER, HeaderValue::from(ms));
+            let ms = crate::proto::Budget::from_duration(self.budget).to_header_value();
+            req.headers_mut().insert(TIMEOUT_HEADER, ms);
         }
         self.inner.call(req)
     }

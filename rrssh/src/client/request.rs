@@ -176,6 +176,8 @@ pub(crate) fn set_json<T: Serialize + ?Sized>(req: &mut Request, body: &T) -> Re
 }
 
 pub(crate) fn set_timeout(headers: &mut HeaderMap, budget: Duration) {
-    let ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-    headers.insert(TIMEOUT_HEADER, HeaderValue::from(ms));
+    headers.insert(
+        TIMEOUT_HEADER,
+        crate::proto::Budget::from_duration(budget).to_header_value(),
+    );
 }

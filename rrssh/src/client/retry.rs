@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use super::Backoff;
@@ -94,7 +94,7 @@ impl tower::retry::Policy<Request, Response, Error> for RetryPolicy {
             let left = deadline
                 .checked_duration_since(Instant::now() + delay)
                 .filter(|d| !d.is_zero())?;
-            let ms = HeaderValue::from(left.as_millis().min(u128::from(u64::MAX)) as u64);
+            let ms = crate::proto::Budget::from_duration(left).to_header_value();
             req.headers_mut().insert(TIMEOUT_HEADER, ms);
         }
         self.retries_left -= 1;
@@ -109,11 +109,10 @@ impl tower::retry::Policy<Request, Response, Error> for RetryPolicy {
         }
         let body = req.body().as_full()?;
         if self.deadline.is_none() {
-            self.deadline = req
-                .headers()
-                .get(TIMEOUT_HEADER)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                .map(|ms| Instant::now() + Duration::from_millis(ms));
+            self.deadline = crate::proto::Budget::of_headers(req.headers())
+                .ok()
+                .flatten()
+                .map(|b| Instant::now() + b.as_duration());
         }
         let mut out = Request::new(Body::from_bytes(bytes::Bytes::copy_from_slice(body)));
         *out.method_mut() = req.method().clone();

@@ -83,13 +83,18 @@ impl<T: DeserializeOwned> Stream for ClientStream<T> {
                 Some(Ok(frame)) => match crate::body::trailers_of(frame) {
                     Ok(data) => self.buf.extend_from_slice(&data),
                     Err(trailers) => {
-                        if !self.buf.is_empty() {
-                            return self.fail(Error::Protocol(
-                                "stream item without a final newline".into(),
-                            ));
-                        }
+                        // A partial item (no final newline) is never an item: after an error
+                        // end it is dropped and the error reported; after `ok` the stream
+                        // was malformed.
+                        let partial = !self.buf.is_empty();
+                        self.buf.clear();
                         self.done = true;
                         match trailers.get(TRAILER_END).map(|v| v.as_bytes()) {
+                            Some(v) if v == END_OK.as_bytes() && partial => {
+                                return self.fail(Error::Protocol(
+                                    "stream item without a final newline".into(),
+                                ));
+                            }
                             Some(v) if v == END_OK.as_bytes() => return Poll::Ready(None),
                             Some(v) if v == END_ERROR.as_bytes() => {
                                 let body = trailers

@@ -18,6 +18,7 @@ use super::stream::{
 use super::wire::{AnswerHead, CallHead, decode, encode, header_map, headers_of};
 use crate::client::Error;
 use crate::hub::Registry;
+use crate::proto::Budget;
 use crate::proto::headers::TIMEOUT;
 use crate::{ApiError, Body, IntoResponse, Request, Response};
 
@@ -37,12 +38,9 @@ pub(super) async fn call(
 ) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let mut body = Chunker::new(body);
-    let timeout = parts
-        .headers
-        .get(TIMEOUT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(default_timeout, Duration::from_millis);
+    let timeout = Budget::of_headers(&parts.headers)
+        .map_err(|e| Error::Encode(e.to_string()))?
+        .map_or(default_timeout, Budget::as_duration);
     // The first chunk of the request body goes with the head; the rest, if any, is uploaded
     // as chunks once the serving hub grants credit.
     let (data, _, end) = body
@@ -210,8 +208,8 @@ async fn answer(
                 .headers
                 .iter()
                 .find(|(k, _)| k == TIMEOUT)
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-                .map_or(Duration::from_secs(30), Duration::from_millis);
+                .and_then(|(_, v)| Budget::parse(v.as_bytes()).ok())
+                .map_or(Duration::from_secs(30), Budget::as_duration);
         receive(
             client.clone(),
             credit,

@@ -48,38 +48,45 @@ impl BodyQueue {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends bytes; `false` if nobody will read them (the caller gives them back).
-    pub(super) fn push(&self, data: &[u8]) -> bool {
+    /// Appends bytes. `Err(())` if nobody will read them (the caller gives them back); else
+    /// the reader's waker, to wake once no lock is held.
+    pub(super) fn push(&self, data: &[u8]) -> Result<Option<Waker>, ()> {
         let mut q = self.lock();
         if q.dropped {
-            return false;
+            return Err(());
         }
-        if !data.is_empty() {
-            // Copied: a payload kept as a view would pin the whole read buffer it came in.
-            q.tail.extend_from_slice(data);
-            if let Some(w) = q.waker.take() {
-                w.wake();
-            }
+        if data.is_empty() {
+            return Ok(None);
         }
-        true
+        // Copied: a payload kept as a view would pin the whole read buffer it came in.
+        q.tail.extend_from_slice(data);
+        Ok(q.waker.take())
     }
 
+    /// Ends the body (the first end counts) and wakes its reader, unlocked.
     pub(super) fn finish(&self, end: BodyEnd) {
-        let mut q = self.lock();
-        if q.end.is_none() {
-            q.end = Some(end);
-        }
-        if let Some(w) = q.waker.take() {
+        let waker = {
+            let mut q = self.lock();
+            if q.end.is_none() {
+                q.end = Some(end);
+            }
+            q.waker.take()
+        };
+        if let Some(w) = waker {
             w.wake();
         }
     }
 
-    /// Marks the body dropped; returns how many bytes were still unread.
+    /// Marks the body dropped; returns how many bytes were still unread. What it held is
+    /// freed once its lock is released.
     fn drop_reader(&self) -> usize {
-        let mut q = self.lock();
-        q.dropped = true;
-        let n = q.tail.len();
-        q.tail = BytesMut::new();
+        let (tail, waker) = {
+            let mut q = self.lock();
+            q.dropped = true;
+            (std::mem::take(&mut q.tail), q.waker.take())
+        };
+        let n = tail.len();
+        drop((tail, waker));
         n
     }
 }
@@ -168,6 +175,7 @@ impl http_body::Body for RecvBody {
         if self.done {
             return Poll::Ready(None);
         }
+        let mut replaced = None;
         let taken = {
             let mut q = self.queue.lock();
             if !q.tail.is_empty() {
@@ -177,10 +185,14 @@ impl http_body::Body for RecvBody {
             } else if let Some(end) = q.end.take() {
                 Err(Some(end))
             } else {
-                q.waker = Some(cx.waker().clone());
+                if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    replaced = q.waker.replace(cx.waker().clone());
+                }
                 Err(None)
             }
         };
+        // A waker this poll replaced is dropped unlocked.
+        drop(replaced);
         match taken {
             Ok(b) => {
                 if let Some((d, timer)) = &mut self.idle {

@@ -14,8 +14,8 @@ use tower_service::Service;
 
 use super::{Connection, Shared, Slot, State};
 use crate::client::Error;
+use crate::proto::Budget;
 use crate::proto::SendError;
-use crate::proto::headers::TIMEOUT;
 use crate::{Body, Request, Response};
 
 /// Slack added to a caller's deadline before it gives up locally, so the peer's own 504 (which
@@ -66,15 +66,15 @@ pub(super) async fn pump_body(shared: Arc<Shared>, call: u32, mut body: Body) {
             Some(Ok(f)) => match crate::body::trailers_of(f) {
                 Ok(mut data) => {
                     while !data.is_empty() {
-                        let Some(n) = capacity(&shared, call).await else {
+                        if capacity(&shared, call).await.is_none() {
                             return;
-                        };
-                        let chunk = data.split_to(n.min(data.len()));
-                        if shared
-                            .with_conn(|c| c.send_data(call, &chunk, false))
-                            .is_err()
-                        {
-                            return;
+                        }
+                        // Sized and sent under one lock: another call may have taken the
+                        // connection window since `capacity` looked (then 0 goes out, and
+                        // this call waits again).
+                        match shared.with_conn(|c| c.send_data_up_to(call, &data)) {
+                            Ok(n) => bytes::Buf::advance(&mut data, n),
+                            Err(_) => return,
                         }
                     }
                     continue;
@@ -172,15 +172,16 @@ impl Service<Request> for Connection {
 
     fn call(&mut self, req: Request) -> ResponseFuture {
         // A caller's deadline bounds the wait for the answer and the reading of its body.
-        let deadline = req
-            .headers()
-            .get(TIMEOUT)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .map(|ms| {
-                tokio::time::Instant::now()
-                    + Duration::from_millis(ms.min(u64::from(u32::MAX)))
-                    + DEADLINE_SLACK
-            });
+        let deadline = match Budget::of_headers(req.headers()) {
+            Ok(budget) => {
+                budget.map(|b| tokio::time::Instant::now() + b.as_duration() + DEADLINE_SLACK)
+            }
+            Err(e) => {
+                return ResponseFuture {
+                    state: FutState::Failed(Some(Error::Encode(e.to_string()))),
+                };
+            }
+        };
         match start_call(&self.shared, req, deadline) {
             Ok((id, rx)) => ResponseFuture {
                 state: FutState::Waiting {

@@ -6,7 +6,7 @@ use http::StatusCode;
 
 use bytes::Bytes;
 
-use super::body::{Arrived, BodyEnd, BodyQueue, RecvBody, Side};
+use super::body::{Arrived, BodyEnd, RecvBody, Side};
 use super::serve::{self, Incoming};
 use super::{Shared, State, call};
 use crate::client::Error;
@@ -102,21 +102,21 @@ impl Shared {
                 *res.status_mut() =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 *res.headers_mut() = headers;
-                let _ = head.send(Ok(res));
+                st.outbox.answer(head, Ok(res));
             }
             Event::Data { call, data, end } => {
-                let queue = st.slots.get(&call).and_then(|s| s.body.clone());
-                let taken = queue.as_ref().is_some_and(|q| q.push(&data));
-                if !taken {
-                    st.conn.consume(call, data.len());
+                let queue = st.slots.get(&call).and_then(|s| s.body.as_ref());
+                match queue.map(|q| q.push(&data)) {
+                    Some(Ok(Some(waker))) => st.outbox.wake(waker),
+                    Some(Ok(None)) => {}
+                    Some(Err(())) | None => st.conn.consume(call, data.len()),
                 }
                 if end {
-                    self.body_ended(st, call, queue, BodyEnd::Done(None));
+                    self.body_ended(st, call, BodyEnd::Done(None));
                 }
             }
             Event::Trailers { call, trailers } => {
-                let queue = st.slots.get(&call).and_then(|s| s.body.clone());
-                self.body_ended(st, call, queue, BodyEnd::Done(Some(trailers)));
+                self.body_ended(st, call, BodyEnd::Done(Some(trailers)));
             }
             Event::Reset {
                 call,
@@ -129,20 +129,20 @@ impl Shared {
                 if !slot.outgoing {
                     // The caller's request body failed; the handler sees a body error.
                     if let Some(q) = slot.body.take() {
-                        q.finish(BodyEnd::Reset(message));
+                        st.outbox.end_body(q, BodyEnd::Reset(message));
                     }
                     return;
                 }
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 if let Some(h) = slot.head.take() {
-                    let _ = h.send(Err(Error::Status {
+                    let answer = Err(Error::Status {
                         status,
                         body: ApiError::new(status, message),
-                    }));
+                    });
+                    st.outbox.answer(h, answer);
                 } else if let Some(q) = slot.body.take() {
-                    q.finish(BodyEnd::Reset(format!(
-                        "call reset by the peer: {status} {message}"
-                    )));
+                    let end = BodyEnd::Reset(format!("call reset by the peer: {status} {message}"));
+                    st.outbox.end_body(q, end);
                 }
                 self.forget(st, call);
             }
@@ -163,20 +163,13 @@ impl Shared {
         }
     }
 
-    fn body_ended(
-        self: &Arc<Self>,
-        st: &mut State,
-        call: u32,
-        queue: Option<Arc<BodyQueue>>,
-        end: BodyEnd,
-    ) {
-        if let Some(q) = queue {
-            q.finish(end);
-        }
+    fn body_ended(self: &Arc<Self>, st: &mut State, call: u32, end: BodyEnd) {
         let Some(slot) = st.slots.get_mut(&call) else {
             return;
         };
-        slot.body = None;
+        if let Some(q) = slot.body.take() {
+            st.outbox.end_body(q, end);
+        }
         if slot.outgoing {
             // The answer is complete: the call is over (a request body still being sent is
             // not needed any more).
@@ -184,13 +177,11 @@ impl Shared {
         }
     }
 
-    /// Removes a call's slot and stops its task.
+    /// Removes a call's slot; the outbox stops its task and drops it, unlocked.
     fn forget(&self, st: &mut State, call: u32) {
         st.blocked.remove(&call);
-        if let Some(s) = st.slots.remove(&call)
-            && let Some(t) = s.task
-        {
-            t.abort();
+        if let Some(s) = st.slots.remove(&call) {
+            st.outbox.forget(s);
         }
         self.call_done.notify_waiters();
     }

@@ -100,13 +100,15 @@ where
             }
             st.conn.handle_input(&mut rbuf);
             shared.dispatch(&mut st);
-            let ready = std::mem::take(&mut st.ready);
             if st.conn.pending_output() > 0 {
                 shared.writer_wake.notify_one();
             }
             if !st.conn.is_open() {
+                // Closing moved the calls not yet started into the outbox: they are dropped
+                // once the lock is released.
                 return;
             }
+            let ready = std::mem::take(&mut st.ready);
             let paused = if st.conn.wants_input() {
                 false
             } else if st.conn.is_output_blocked() {
@@ -120,7 +122,7 @@ where
                     crate::logging::limited("read-ahead", || {
                         tracing::warn!("{msg}; closing");
                     });
-                    st.conn.close(goaway::LIMIT, &msg);
+                    st.conn.close(goaway::NOT_READING, &msg);
                     shared.dispatch(&mut st);
                     drop(st);
                     shared.writer_wake.notify_one();

@@ -16,13 +16,14 @@ mod body;
 mod call;
 mod events;
 mod io;
+mod lock;
 mod serve;
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -32,6 +33,7 @@ use tower::util::BoxCloneSyncService;
 
 use self::body::{BodyEnd, BodyQueue};
 pub use self::call::ResponseFuture;
+use self::lock::{Outbox, StateGuard, StateLock};
 use crate::client::Error;
 use crate::proto::frame::goaway;
 use crate::proto::{Conn, Hello, Limits, Role};
@@ -148,10 +150,12 @@ struct State {
     blocked: BTreeSet<u32>,
     /// Served calls started by the last input, to run once the lock is released.
     ready: Vec<serve::Ready>,
+    /// What code under the lock let go of, handed over once it is released.
+    outbox: Outbox,
 }
 
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    state: StateLock,
     peer_hello: Hello,
     extensions: http::Extensions,
     service: Option<Served>,
@@ -174,8 +178,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> StateGuard<'_> {
+        self.state.lock()
     }
 
     /// Runs `f` on the core, then wakes the writer if it framed anything.
@@ -219,9 +223,20 @@ impl Shared {
         self.call_done.notify_waiters();
     }
 
-    /// Forgets a served call whose handler is done.
+    /// Forgets a served call whose handler is done. An answer its handler left unfinished
+    /// (a body whose sending stopped) is reset with 500: no call outlives its handler.
     fn finish_served(&self, call: u32) {
-        let removed = self.lock().slots.remove(&call);
+        let removed = {
+            let mut st = self.lock();
+            if st.conn.is_sending(call) {
+                let _ = st
+                    .conn
+                    .send_reset(call, 500, "the answer stopped before its end");
+                self.writer_wake.notify_one();
+            }
+            st.slots.remove(&call)
+        };
+        // Dropped unlocked.
         drop(removed);
         self.call_done.notify_waiters();
     }
@@ -235,20 +250,29 @@ impl Shared {
         self.writer_wake.notify_one();
     }
 
+    /// Every call is lost: answers, bodies and slots go to the outbox, and so do the served
+    /// calls that were received but not started (their bodies give window back, under a lock
+    /// of their own).
     fn on_closed(&self, st: &mut State, reason: &str) {
-        for (_, slot) in st.slots.drain() {
-            if let Some(t) = slot.task {
-                t.abort();
+        let State {
+            slots,
+            outbox,
+            ready,
+            blocked,
+            ..
+        } = st;
+        for (_, mut slot) in slots.drain() {
+            if let Some(h) = slot.head.take() {
+                outbox.answer(h, Err(Error::Unavailable(reason.to_owned())));
             }
-            if let Some(h) = slot.head {
-                let _ = h.send(Err(Error::Unavailable(reason.to_owned())));
-            }
-            if let Some(b) = slot.body {
-                b.finish(BodyEnd::Lost(reason.to_owned()));
+            if let Some(b) = slot.body.take() {
+                outbox.end_body(b, BodyEnd::Lost(reason.to_owned()));
             }
             slot.capacity.notify_one();
+            outbox.forget(slot);
         }
-        st.blocked.clear();
+        outbox.drop_unstarted(ready);
+        blocked.clear();
         self.call_done.notify_waiters();
         self.reader_wake.notify_one();
         self.closed_tx.send_replace(Some(reason.to_owned()));
@@ -290,11 +314,12 @@ impl Connection {
         let (conn, rd, rbuf, wr) = io::handshake(conn, rd, wr, config.hello_timeout).await?;
         let peer_hello = conn.peer_hello().cloned().ok_or(HandshakeError::Timeout)?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+            state: StateLock::new(State {
                 ready: Vec::new(),
                 conn,
                 slots: HashMap::new(),
                 blocked: BTreeSet::new(),
+                outbox: Outbox::default(),
             }),
             peer_hello,
             extensions: config.extensions,
@@ -334,11 +359,12 @@ impl Connection {
         let mut conn = Conn::new(Role::Initiator, limits, None);
         conn.close(goaway::NORMAL, reason);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+            state: StateLock::new(State {
                 ready: Vec::new(),
                 conn,
                 slots: HashMap::new(),
                 blocked: BTreeSet::new(),
+                outbox: Outbox::default(),
             }),
             peer_hello: Hello::new(&limits, None),
             extensions: http::Extensions::new(),

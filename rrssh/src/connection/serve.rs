@@ -4,16 +4,20 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, header};
 use tower_service::Service;
 
 use super::body::{Arrived, RecvBody, Side};
 use super::{Shared, Slot, State, call};
+use crate::extract::{Deadline, TimedByCarrier};
+use crate::proto::Budget;
 use crate::proto::SendError;
-use crate::proto::headers::{END_ERROR, NDJSON, TIMEOUT, TRAILER_END, TRAILER_ERROR};
+use crate::proto::headers::{END_ERROR, NDJSON, TRAILER_END, TRAILER_ERROR};
 use crate::{ApiError, Body, Request, Response};
+
+/// Why a call whose budget ran out was reset.
+const DEADLINE_PASSED: &str = "the caller's deadline passed";
 
 /// A call the peer started, as the core reported it.
 pub(super) struct Incoming {
@@ -37,16 +41,12 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         Ok(u) => u,
         Err(e) => return reset(st, 400, &format!("invalid target: {e}")),
     };
-    let deadline = match inc
-        .headers
-        .get(TIMEOUT)
-        .map(|v| v.to_str().map(str::parse::<u64>))
-    {
-        None => None,
-        Some(Ok(Ok(ms))) => {
-            Some(tokio::time::Instant::now() + Duration::from_millis(u64::min(ms, 1 << 40)))
-        }
-        Some(_) => return reset(st, 400, "invalid rrssh-timeout: not whole milliseconds"),
+    // The call's one timer starts now; the router and extractors read this deadline.
+    let deadline = match Budget::of_headers(&inc.headers) {
+        Ok(None) => None,
+        Ok(Some(b)) if b.is_spent() => return reset(st, 504, DEADLINE_PASSED),
+        Ok(Some(b)) => Some(tokio::time::Instant::now() + b.as_duration()),
+        Err(e) => return reset(st, 400, &e.to_string()),
     };
     let mut slot = Slot::default();
     let body = RecvBody::open(shared, &mut slot, id, Side::Incoming, inc.body);
@@ -56,6 +56,10 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     *req.headers_mut() = inc.headers;
     req.extensions_mut().extend(shared.extensions.clone());
     req.extensions_mut().insert(shared.body_budget.clone());
+    if let Some(at) = deadline {
+        req.extensions_mut().insert(Deadline(Some(at)));
+        req.extensions_mut().insert(TimedByCarrier);
+    }
     let service = shared.service.clone();
     let task_shared = shared.clone();
     let task = Box::pin(async move {
@@ -144,7 +148,7 @@ async fn serve(
 /// The budget ran out: before the answer, `RESET 504`; during a stream, an error trailer the
 /// caller reads as a timeout; during another body, `RESET 504`.
 fn deadline_passed(shared: &Shared, id: u32, head_sent: bool) {
-    const MSG: &str = "the caller's deadline passed";
+    const MSG: &str = DEADLINE_PASSED;
     let stream = head_sent && shared.lock().slots.get(&id).is_some_and(|s| s.ndjson);
     let _ = shared.with_conn(|c| {
         if stream {

@@ -5,6 +5,7 @@ use http::request::Parts;
 use tokio::time::Instant;
 
 use super::FromRequestParts;
+use crate::proto::{Budget, BudgetError};
 
 /// The request header carrying the caller's time budget, in whole milliseconds, relative to
 /// when the request was received (the wire protocol carries it the same way).
@@ -47,20 +48,25 @@ impl Deadline {
     }
 
     /// Reads the deadline of a request: the `Deadline` extension the transport set, else the
-    /// [`TIMEOUT_HEADER`] taken relative to now. `Err` if the header is malformed.
-    pub(crate) fn of(parts_ext: &http::Extensions, headers: &http::HeaderMap) -> Result<Self, ()> {
+    /// [`TIMEOUT_HEADER`] taken relative to now ([`Budget`]'s rules). `Err` if the header is
+    /// malformed.
+    pub(crate) fn of(
+        parts_ext: &http::Extensions,
+        headers: &http::HeaderMap,
+    ) -> Result<Self, BudgetError> {
         if let Some(d) = parts_ext.get::<Deadline>() {
             return Ok(*d);
         }
-        match headers.get(TIMEOUT_HEADER) {
-            None => Ok(Deadline(None)),
-            Some(v) => {
-                let ms: u64 = v.to_str().map_err(|_| ())?.trim().parse().map_err(|_| ())?;
-                Ok(Deadline::after(Duration::from_millis(ms)))
-            }
-        }
+        Ok(Deadline(
+            Budget::of_headers(headers)?.map(|b| Instant::now() + b.as_duration()),
+        ))
     }
 }
+
+/// Set by a carrier that times the call itself (a connection: one timer per call, whose
+/// expiry it answers as the wire protocol says); the router then keeps no timer of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimedByCarrier;
 
 impl<S: Send + Sync> FromRequestParts<S> for Deadline {
     type Rejection = Infallible;

@@ -23,6 +23,7 @@ use http::request::Parts;
 
 pub(crate) use self::body::read_body;
 pub use self::body::{BodyLimit, DEFAULT_BODY_LIMIT};
+pub(crate) use self::deadline::TimedByCarrier;
 pub use self::deadline::{Deadline, TIMEOUT_HEADER};
 pub use self::extension::Extension;
 pub use self::from_ref::FromRef;

@@ -220,7 +220,7 @@ impl Gateway {
         {
             parts.headers.insert(
                 TIMEOUT_HEADER,
-                HeaderValue::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                crate::proto::Budget::from_duration(t).to_header_value(),
             );
         }
         ((parts, body), stream)

@@ -8,7 +8,7 @@ use crate::extract::Peer;
 use crate::keys::AuthorizedKeys;
 
 /// The longest service name a hub registers.
-pub const MAX_NAME: usize = 64;
+pub const MAX_NAME: usize = crate::proto::hello::MAX_SERVICE_NAME;
 
 /// The rules for service names on a hub (see the [module docs](super)).
 #[derive(Debug, Clone)]
@@ -60,23 +60,9 @@ impl NamePolicy {
     }
 }
 
-/// Checks a service name's length and characters.
+/// Checks a service name's length and characters (the rule a HELLO's `service` is held to).
 pub(crate) fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_NAME {
-        return Err(format!(
-            "a service name is 1 to {MAX_NAME} characters (this one is {})",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')))
-    {
-        return Err(format!(
-            "a service name is made of letters, digits, `.`, `_`, `-` and `:` (found {c:?})"
-        ));
-    }
-    Ok(())
+    crate::proto::hello::check_service_name(name)
 }
 
 /// A name's owner, and its session while it is connected.

@@ -135,7 +135,7 @@ pub(crate) async fn relay_call(
     {
         parts.headers.insert(
             TIMEOUT_HEADER,
-            HeaderValue::from(left.as_millis().min(u128::from(u64::MAX)) as u64),
+            crate::proto::Budget::from_duration(left).to_header_value(),
         );
     }
     // Only the hub says who calls: whatever the caller sent under these names goes, and a

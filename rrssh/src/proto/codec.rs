@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::frame::{Frame, FrameType, HEADER_LEN, RESERVED_FLAGS};
+use super::frame::{FLAG_SKIP, Frame, FrameType, HEADER_LEN, RESERVED_FLAGS};
 
 /// Why the byte stream is not a valid frame sequence. Each is fatal for the connection.
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +32,23 @@ pub enum DecodeError {
 #[derive(Debug, Clone, Copy)]
 pub struct Codec {
     max_frame: u32,
+    skip_unknown: bool,
 }
 
 impl Codec {
-    /// A codec accepting frames of at most `max_frame` bytes, header included.
+    /// A codec accepting frames of at most `max_frame` bytes, header included. Frames of an
+    /// unknown type are errors until [`skip_flagged`](Self::skip_flagged).
     pub fn new(max_frame: u32) -> Self {
-        Self { max_frame }
+        Self {
+            max_frame,
+            skip_unknown: false,
+        }
+    }
+
+    /// From now on, frames of an unknown type flagged [`FLAG_SKIP`] are skipped (after the
+    /// HELLO: the first frame must be a HELLO whatever it is flagged).
+    pub fn skip_flagged(&mut self) {
+        self.skip_unknown = true;
     }
 }
 
@@ -45,43 +56,54 @@ impl Codec {
     /// Takes one whole frame off the front of `src`, if there is one. `Ok(None)` means more
     /// bytes are needed; any error is fatal for the connection.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        if src.len() < 4 {
-            return Ok(None);
+        // Each turn takes one frame; skipped frames loop (never recurse: a flood of them
+        // costs time, not stack).
+        loop {
+            if src.len() < 4 {
+                return Ok(None);
+            }
+            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+            if len < 6 {
+                return Err(DecodeError::TooShort(len));
+            }
+            let size = u64::from(len) + 4;
+            if size > u64::from(self.max_frame) {
+                return Err(DecodeError::TooLarge {
+                    size,
+                    limit: self.max_frame,
+                });
+            }
+            let unknown = src.len() >= 5 && FrameType::from_u8(src[4]).is_none();
+            let skippable = self.skip_unknown && src.len() >= 6 && src[5] & FLAG_SKIP != 0;
+            if unknown && src.len() >= 6 && !skippable {
+                return Err(DecodeError::UnknownType(src[4]));
+            }
+            if src.len() >= 6 && src[5] & RESERVED_FLAGS != 0 {
+                return Err(DecodeError::ReservedFlags(src[5]));
+            }
+            let size = size as usize;
+            if src.len() < size {
+                src.reserve(size - src.len());
+                return Ok(None);
+            }
+            if unknown {
+                // A type we do not know, flagged SKIP: ignored.
+                src.advance(size);
+                continue;
+            }
+            let mut frame = src.split_to(size);
+            frame.advance(4);
+            let ty = FrameType::from_u8(frame.get_u8()).ok_or(DecodeError::UnknownType(0))?;
+            let flags = frame.get_u8();
+            let call = frame.get_u32();
+            debug_assert_eq!(HEADER_LEN, 10);
+            return Ok(Some(Frame {
+                ty,
+                flags,
+                call,
+                payload: frame.freeze(),
+            }));
         }
-        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
-        if len < 6 {
-            return Err(DecodeError::TooShort(len));
-        }
-        let size = u64::from(len) + 4;
-        if size > u64::from(self.max_frame) {
-            return Err(DecodeError::TooLarge {
-                size,
-                limit: self.max_frame,
-            });
-        }
-        if src.len() >= 5 && FrameType::from_u8(src[4]).is_none() {
-            return Err(DecodeError::UnknownType(src[4]));
-        }
-        if src.len() >= 6 && src[5] & RESERVED_FLAGS != 0 {
-            return Err(DecodeError::ReservedFlags(src[5]));
-        }
-        let size = size as usize;
-        if src.len() < size {
-            src.reserve(size - src.len());
-            return Ok(None);
-        }
-        let mut frame = src.split_to(size);
-        frame.advance(4);
-        let ty = FrameType::from_u8(frame.get_u8()).ok_or(DecodeError::UnknownType(0))?;
-        let flags = frame.get_u8();
-        let call = frame.get_u32();
-        debug_assert_eq!(HEADER_LEN, 10);
-        Ok(Some(Frame {
-            ty,
-            flags,
-            call,
-            payload: frame.freeze(),
-        }))
     }
 }
 
@@ -169,6 +191,47 @@ mod tests {
             Codec::new(1024).decode(&mut buf),
             Err(DecodeError::TooShort(2))
         ));
+    }
+
+    #[test]
+    fn unknown_types_flagged_skip_are_skipped_whole() {
+        // An unknown type with SKIP, then a PING: the first is skipped, the PING decoded,
+        // also when the skipped frame arrives in pieces.
+        let skipped = [0, 0, 0, 9, 0x7f, 0x80, 0, 0, 0, 0, 1, 2, 3];
+        let ping = [0, 0, 0, 6, 0x09, 0, 0, 0, 0, 0];
+        let mut before_hello = BytesMut::from(&skipped[..]);
+        assert!(matches!(
+            Codec::new(1024).decode(&mut before_hello),
+            Err(DecodeError::UnknownType(0x7f))
+        ));
+        let mut codec = Codec::new(1024);
+        codec.skip_flagged();
+        let mut buf = BytesMut::from(&skipped[..7]);
+        assert!(matches!(codec.decode(&mut buf), Ok(None)));
+        buf.extend_from_slice(&skipped[7..]);
+        buf.extend_from_slice(&ping);
+        let f = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(f.ty, FrameType::Ping);
+        assert!(buf.is_empty());
+        // SKIP on a known type means nothing.
+        let mut buf = BytesMut::from(&[0, 0, 0, 6, 0x09, 0x80, 0, 0, 0, 0][..]);
+        assert_eq!(
+            Codec::new(1024).decode(&mut buf).unwrap().unwrap().ty,
+            FrameType::Ping
+        );
+        // Still bounded: a skippable frame over the limit is refused before it is read.
+        let mut buf = BytesMut::from(&[0, 0, 8, 0, 0x7f, 0x80][..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        // A flood of skipped frames in one buffer: a loop, not a recursion.
+        let mut buf = BytesMut::new();
+        for _ in 0..200_000 {
+            buf.extend_from_slice(&[0, 0, 0, 6, 0x7f, 0x80, 0, 0, 0, 0]);
+        }
+        buf.extend_from_slice(&ping);
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap().ty, FrameType::Ping);
     }
 
     #[test]

@@ -12,8 +12,13 @@ pub const HEADER_LEN: usize = 10;
 /// Flag: no more frames follow in this direction for this call.
 pub const FLAG_END: u8 = 0x01;
 
-/// Flag bits with no meaning in version 1: a receiver treats any of them set as a violation.
-pub const RESERVED_FLAGS: u8 = !FLAG_END;
+/// Flag: a receiver that does not know this frame's type ignores the frame (revision 1.1; sent
+/// only to peers whose HELLO lists the capability [`CAP_SKIP`](super::hello::CAP_SKIP)). On a
+/// known type it means nothing.
+pub const FLAG_SKIP: u8 = 0x80;
+
+/// Flag bits with no meaning: a receiver treats any of them set as a violation.
+pub const RESERVED_FLAGS: u8 = !(FLAG_END | FLAG_SKIP);
 
 /// Largest PING payload a receiver accepts (a PONG echoes it, so the sender of pings decides
 /// what the receiver must write back).
@@ -363,4 +368,7 @@ pub mod goaway {
     pub const LIMIT: u16 = 5;
     /// The peer sent body bytes past a window (per call or for the connection).
     pub const FLOW_CONTROL: u16 = 6;
+    /// The peer went on sending while not reading the answers its frames made us write (past
+    /// the read-ahead bound; revision 1.1, before which this was code 5).
+    pub const NOT_READING: u16 = 7;
 }

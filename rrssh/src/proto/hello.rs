@@ -18,11 +18,19 @@ pub struct Hello {
     pub max_calls: u32,
     /// The sender's connection window (`PROTOCOL.md` §5). Absent from peers that predate it:
     /// they are not held to one, and are not sent connection `WINDOW` frames.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub conn_window: Option<u32>,
     /// Service name (reverse mode), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Capabilities (revision 1.1): what the sender understands beyond version 1.0. Unknown
+    /// ones are ignored; absent from 1.0 peers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<String>,
 }
 
 impl Hello {
@@ -35,7 +43,13 @@ impl Hello {
             max_calls: limits.max_concurrent_calls,
             conn_window: Some(limits.connection_window),
             service,
+            caps: vec![CAP_SKIP.to_owned()],
         }
+    }
+
+    /// Whether the sender listed this capability.
+    pub fn has_cap(&self, cap: &str) -> bool {
+        self.caps.iter().any(|c| c == cap)
     }
 
     /// Parses and checks a peer's HELLO payload: every rule a receiver must check.
@@ -66,20 +80,66 @@ impl Hello {
                 Limits::MIN_FRAME
             )));
         }
-        if let Some(s) = &hello.service
-            && (s.is_empty() || s.len() > MAX_SERVICE_NAME)
+        if let Some(s) = &hello.service {
+            check_service_name(s).map_err(HelloError::Invalid)?;
+        }
+        if hello.caps.len() > MAX_CAPS {
+            return Err(HelloError::Invalid(format!(
+                "{} capabilities (at most {MAX_CAPS})",
+                hello.caps.len()
+            )));
+        }
+        if let Some(c) = hello
+            .caps
+            .iter()
+            .find(|c| c.is_empty() || c.len() > MAX_CAP_LEN)
         {
             return Err(HelloError::Invalid(format!(
-                "service name of {} bytes (1 to {MAX_SERVICE_NAME} allowed)",
-                s.len()
+                "a capability of {} bytes (1 to {MAX_CAP_LEN})",
+                c.len()
             )));
         }
         Ok(hello)
     }
 }
 
+/// An optional number that, when present, is a number (`null` is refused, not read as absent).
+fn present_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    u32::deserialize(d).map(Some)
+}
+
 /// The longest service name a HELLO may carry, in bytes.
-pub const MAX_SERVICE_NAME: usize = 255;
+pub const MAX_SERVICE_NAME: usize = 64;
+
+/// The most capabilities a HELLO may list.
+pub const MAX_CAPS: usize = 64;
+
+/// The longest capability name, in bytes.
+pub const MAX_CAP_LEN: usize = 64;
+
+/// The capability "I skip frames of types I do not know that carry
+/// [`FLAG_SKIP`](super::frame::FLAG_SKIP)": extension frames may be sent to this peer.
+pub const CAP_SKIP: &str = "skip";
+
+/// Whether `name` may be a service name: 1 to [`MAX_SERVICE_NAME`] bytes of
+/// `A-Z a-z 0-9 . _ - :`. `Err` says why not.
+pub fn check_service_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_SERVICE_NAME {
+        return Err(format!(
+            "a service name is 1 to {MAX_SERVICE_NAME} characters (this one is {})",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')))
+    {
+        return Err(format!(
+            "a service name is made of letters, digits, `.`, `_`, `-` and `:` (found {c:?})"
+        ));
+    }
+    Ok(())
+}
 
 /// Why a peer's HELLO was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

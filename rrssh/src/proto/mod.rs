@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod conn;
+pub mod deadline;
 pub mod frame;
 pub mod headers;
 pub mod hello;
@@ -14,6 +15,7 @@ pub mod limits;
 
 pub use self::codec::{Codec, DecodeError};
 pub use self::conn::{Conn, Event, Role, SendError};
+pub use self::deadline::{Budget, BudgetError};
 pub use self::frame::{Frame, FrameType, Head};
 pub use self::hello::{Hello, HelloError};
 pub use self::limits::Limits;

@@ -25,7 +25,7 @@ use self::method_routing::{CompiledMethods, MakeRoute, make_layered, make_servic
 pub use self::method_routing::{MethodRouter, delete, get, on, patch, post, put, stream};
 pub use self::route::Route;
 pub use self::route_def::{ArgInfo, ArgKind, RouteDef, RouteInfo, Routes};
-use crate::extract::{BodyLimit, Deadline, PathParams};
+use crate::extract::{BodyLimit, Deadline, PathParams, TimedByCarrier};
 use crate::response::IntoResponse;
 use crate::{ApiError, Body, BoxError, Request};
 
@@ -500,15 +500,13 @@ impl Router<()> {
 
         let deadline = match Deadline::of(req.extensions(), req.headers()) {
             Ok(d) => d,
-            Err(()) => {
-                let msg = format!(
-                    "malformed `{}` header: expected whole milliseconds",
-                    crate::extract::TIMEOUT_HEADER
-                );
-                return RouterFuture::ready(ApiError::bad_request(msg).into_response());
+            Err(e) => {
+                return RouterFuture::ready(ApiError::bad_request(e.to_string()).into_response());
             }
         };
-        if deadline.expired() {
+        // A carrier that times the call (a connection) answers its expiry itself.
+        let timed = req.extensions().get::<TimedByCarrier>().is_none();
+        if timed && deadline.expired() {
             return RouterFuture::ready(deadline_exceeded());
         }
         if deadline.0.is_some() {
@@ -558,7 +556,10 @@ impl Router<()> {
             }
             Err(_) => &compiled.fallback,
         };
-        RouterFuture::call(route.oneshot(req), deadline)
+        RouterFuture::call(
+            route.oneshot(req),
+            if timed { deadline } else { Deadline(None) },
+        )
     }
 }
 

@@ -100,6 +100,9 @@ pub enum SendError {
     /// The peer said `GOAWAY`: no new calls.
     #[error("the peer is going away: {0}")]
     GoingAway(String),
+    /// The peer takes no calls at all (its HELLO says `max_calls` 0: it only calls).
+    #[error("the peer takes no calls (its HELLO says max_calls 0)")]
+    TakesNoCalls,
     /// A head did not fit the wire format.
     #[error(transparent)]
     Encode(#[from] EncodeError),

@@ -23,6 +23,7 @@ impl Conn {
             }
             self.peer = Some(hello);
             self.phase = Phase::Open;
+            self.codec.skip_flagged();
             return Ok(());
         }
         let id = f.call;
@@ -50,6 +51,12 @@ impl Conn {
                 self.pong_pending = true;
                 Ok(())
             }
+            // Unsolicited or not, a PONG asks nothing; one larger than any PING is malformed.
+            FrameType::Pong if f.payload.len() > frame::MAX_PING => Err(proto(format!(
+                "PONG of {} bytes (at most {})",
+                f.payload.len(),
+                frame::MAX_PING
+            ))),
             FrameType::Pong => Ok(()),
             FrameType::GoAway => {
                 let (last_call, code, message) =

@@ -30,6 +30,9 @@ impl Conn {
         if let Some(why) = &self.peer_going_away {
             return Err(SendError::GoingAway(why.clone()));
         }
+        if self.peer.as_ref().is_some_and(|h| h.max_calls == 0) {
+            return Err(SendError::TakesNoCalls);
+        }
         let mut payload = BytesMut::new();
         frame::encode_request(method, target, headers, &mut payload)?;
         let id = self.next_id;
@@ -101,6 +104,26 @@ impl Conn {
             self.end_send(call);
         }
         Ok(())
+    }
+
+    /// Queues as many of `data`'s bytes as the windows allow now (none when they are shut),
+    /// not the last; returns how many. Sizing and sending in one step, so no other call can
+    /// take the connection window in between.
+    pub fn send_data_up_to(&mut self, call: u32, data: &[u8]) -> Result<usize, SendError> {
+        let n = self.send_capacity(call).min(data.len());
+        if n == 0 {
+            self.check_open()?;
+            return match self.calls.get(call) {
+                Some(c) if c.send_open && c.head_sent => Ok(0),
+                _ => Err(SendError::NotOpen(call)),
+            };
+        }
+        self.send_data(call, &data[..n], false).map(|()| n)
+    }
+
+    /// Whether we may still send frames for this call (it is open in our direction).
+    pub fn is_sending(&self, call: u32) -> bool {
+        self.calls.get(call).is_some_and(|c| c.send_open)
     }
 
     /// Ends a call's body with trailers (an `END` frame).

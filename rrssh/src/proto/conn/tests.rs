@@ -199,7 +199,7 @@ fn call_ids_must_increase_and_have_the_peers_parity() {
 #[test]
 fn reserved_flags_and_misplaced_call_ids_are_violations() {
     let mut c = acceptor_with(HELLO);
-    feed(&mut c, frame_bytes(FrameType::Ping, 0x80, 0, b""));
+    feed(&mut c, frame_bytes(FrameType::Ping, 0x40, 0, b""));
     assert!(goaway_of(&output(&mut c)).2.contains("reserved"));
     let mut c = acceptor_with(HELLO);
     feed(&mut c, frame_bytes(FrameType::Ping, 0, 3, b""));
