@@ -88,6 +88,7 @@ impl<T: DeserializeOwned> Stream for ClientStream<T> {
                         // was malformed.
                         let partial = !self.buf.is_empty();
                         self.buf.clear();
+                        self.scanned = 0;
                         self.done = true;
                         match trailers.get(TRAILER_END).map(|v| v.as_bytes()) {
                             Some(v) if v == END_OK.as_bytes() && partial => {

@@ -206,13 +206,37 @@ where
         };
         match out {
             Some(out) if open => {
-                let written = tokio::select! {
-                    r = wr.write_all(&out) => r,
-                    _ = closed.wait_for(Option::is_some) => return,
-                };
-                if let Err(e) = written {
-                    shared.close_quietly(&format!("write failed: {e}"));
-                    return;
+                let mut at = 0;
+                while at < out.len() {
+                    let written = tokio::select! {
+                        r = wr.write(&out[at..]) => Some(r),
+                        _ = closed.wait_for(Option::is_some) => None,
+                    };
+                    let Some(written) = written else {
+                        // Closed mid-write: what was started goes out whole, then the last
+                        // frames (the GOAWAY that says why), within a short time.
+                        let last = shared.lock().conn.take_output();
+                        let _ = tokio::time::timeout(FINAL_WRITE, async {
+                            wr.write_all(&out[at..]).await?;
+                            if let Some(last) = last {
+                                wr.write_all(&last).await?;
+                            }
+                            wr.shutdown().await
+                        })
+                        .await;
+                        return;
+                    };
+                    match written {
+                        Ok(0) => {
+                            shared.close_quietly("write failed: the carrier takes no more");
+                            return;
+                        }
+                        Ok(n) => at += n,
+                        Err(e) => {
+                            shared.close_quietly(&format!("write failed: {e}"));
+                            return;
+                        }
+                    }
                 }
             }
             Some(out) => {

@@ -221,6 +221,8 @@ async fn over_the_limits_calls_are_refused_and_others_continue() {
     assert_eq!(s2.await.unwrap().unwrap(), "300");
     assert_eq!(a.get("/name").receive_text().await.unwrap(), "b");
 }
+mod decisions;
 pub(crate) mod engine;
 mod interleavings;
+mod raw;
 pub(crate) mod rules;
