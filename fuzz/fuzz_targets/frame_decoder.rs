@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = Head::decode_request(&f.payload);
         let _ = Head::decode_response(&f.payload);
         let _ = frame::decode_headers(&mut &f.payload[..]);
-        let _ = frame::decode_reset(&f.payload);
-        let _ = frame::decode_goaway(&f.payload);
+        let _ = frame::Reset::decode(&f.payload);
+        let _ = frame::GoAway::decode(&f.payload);
         let _ = frame::decode_window(&f.payload);
     }
 });

@@ -143,11 +143,8 @@ fn request(
                 "timeout must be a positive number of seconds, not {t}"
             )));
         }
-        let ms = (t * 1000.0).ceil() as u64;
-        h.insert(
-            rrssh::proto::headers::TIMEOUT,
-            HeaderValue::from_str(&ms.to_string()).expect("digits"),
-        );
+        let budget = rrssh::proto::Budget::from_millis((t * 1000.0).ceil() as u64);
+        h.insert(rrssh::proto::headers::TIMEOUT, budget.to_header_value());
     }
     Ok(req)
 }

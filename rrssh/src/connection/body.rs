@@ -13,6 +13,7 @@ use super::Shared;
 use crate::BoxError;
 use crate::body::BodyIdle;
 use crate::client::Error;
+use crate::proto::CallId;
 
 /// The most one poll hands to the application.
 const TAKE_CHUNK: usize = 64 * 1024;
@@ -115,7 +116,7 @@ pub(super) enum Side {
 pub(super) struct RecvBody {
     pub(super) queue: Arc<BodyQueue>,
     pub(super) shared: Arc<Shared>,
-    pub(super) call: u32,
+    pub(super) call: CallId,
     pub(super) side: Side,
     pub(super) done: bool,
     /// The caller's deadline also bounds reading the answer.
@@ -130,7 +131,7 @@ impl RecvBody {
     pub(super) fn open(
         shared: &Arc<Shared>,
         slot: &mut super::Slot,
-        call: u32,
+        call: CallId,
         side: Side,
         arrived: Arrived,
     ) -> crate::Body {
@@ -230,7 +231,7 @@ impl http_body::Body for RecvBody {
                     let msg = idle.to_string();
                     let call = self.call;
                     crate::logging::limited("body-idle", || {
-                        tracing::warn!(call, "request body idle; call reset with 408");
+                        tracing::warn!(call = call.get(), "request body idle; call reset with 408");
                     });
                     let _ = self.shared.with_conn(|c| c.send_reset(call, 408, &msg));
                     return Poll::Ready(Some(Err(Box::new(idle))));

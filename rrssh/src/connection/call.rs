@@ -15,6 +15,7 @@ use tower_service::Service;
 use super::{Connection, Shared, Slot, State};
 use crate::client::Error;
 use crate::proto::Budget;
+use crate::proto::CallId;
 use crate::proto::SendError;
 use crate::{Body, Request, Response};
 
@@ -32,7 +33,7 @@ pub(super) fn wake_blocked(st: &mut State) {
 }
 
 /// Waits until the call may send, and returns how many bytes; `None` once the call is over.
-pub(super) async fn capacity(shared: &Shared, call: u32) -> Option<usize> {
+pub(super) async fn capacity(shared: &Shared, call: CallId) -> Option<usize> {
     loop {
         let notify = {
             let mut st = shared.lock();
@@ -54,7 +55,7 @@ pub(super) async fn capacity(shared: &Shared, call: u32) -> Option<usize> {
 /// Sends a body as DATA frames within the windows, then ends it (with trailers if it has
 /// them). A failing body resets the call with 500. The body is polled only when the windows
 /// and the output have room, so backpressure reaches the producer before anything is made.
-pub(super) async fn pump_body(shared: Arc<Shared>, call: u32, mut body: Body) {
+pub(super) async fn pump_body(shared: Arc<Shared>, call: CallId, mut body: Body) {
     loop {
         // Pull the next frame only once it can be sent: a call whose reader stalls holds no
         // body bytes here, only its producer, suspended.
@@ -111,7 +112,7 @@ enum FutState {
 /// Cancels the call when the caller drops its future before the answer came.
 struct CancelGuard {
     shared: Arc<Shared>,
-    id: u32,
+    id: CallId,
     armed: bool,
 }
 
@@ -208,7 +209,7 @@ fn start_call(
     shared: &Arc<Shared>,
     req: Request,
     deadline: Option<tokio::time::Instant>,
-) -> Result<(u32, HeadRx), Error> {
+) -> Result<(CallId, HeadRx), Error> {
     let (parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let full: Option<Bytes> = body.as_full().map(Bytes::copy_from_slice);

@@ -10,6 +10,7 @@ use super::body::{Arrived, BodyEnd, RecvBody, Side};
 use super::serve::{self, Incoming};
 use super::{Shared, State, call};
 use crate::client::Error;
+use crate::proto::CallId;
 use crate::proto::Event;
 use crate::{ApiError, Response};
 
@@ -163,7 +164,7 @@ impl Shared {
         }
     }
 
-    fn body_ended(self: &Arc<Self>, st: &mut State, call: u32, end: BodyEnd) {
+    fn body_ended(self: &Arc<Self>, st: &mut State, call: CallId, end: BodyEnd) {
         let Some(slot) = st.slots.get_mut(&call) else {
             return;
         };
@@ -178,7 +179,7 @@ impl Shared {
     }
 
     /// Removes a call's slot; the outbox stops its task and drops it, unlocked.
-    fn forget(&self, st: &mut State, call: u32) {
+    fn forget(&self, st: &mut State, call: CallId) {
         st.blocked.remove(&call);
         if let Some(s) = st.slots.remove(&call) {
             st.outbox.forget(s);

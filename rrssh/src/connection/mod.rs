@@ -36,7 +36,7 @@ pub use self::call::ResponseFuture;
 use self::lock::{Outbox, StateGuard, StateLock};
 use crate::client::Error;
 use crate::proto::frame::goaway;
-use crate::proto::{Conn, Hello, Limits, Role};
+use crate::proto::{CallId, Conn, Hello, Limits, Role};
 use crate::{Request, Response};
 
 /// What a connection serves to its peer: any cloneable service from requests to responses (a
@@ -145,9 +145,9 @@ struct Slot {
 
 struct State {
     conn: Conn,
-    slots: HashMap<u32, Slot>,
+    slots: HashMap<CallId, Slot>,
     /// Calls waiting for connection window or output space.
-    blocked: BTreeSet<u32>,
+    blocked: BTreeSet<CallId>,
     /// Served calls started by the last input, to run once the lock is released.
     ready: Vec<serve::Ready>,
     /// What code under the lock let go of, handed over once it is released.
@@ -196,7 +196,7 @@ impl Shared {
 
     /// The application took `n` body bytes of a call. Wakes the reader only if it waits for
     /// exactly that (a peer without a connection window, over it).
-    fn consume(&self, call: u32, n: usize) {
+    fn consume(&self, call: CallId, n: usize) {
         let was_paused = self.with_conn(|c| {
             let paused = c.is_open() && !c.wants_input() && !c.is_output_blocked();
             c.consume(call, n);
@@ -208,7 +208,7 @@ impl Shared {
     }
 
     /// Abandons a call we made: `CANCEL`, and it is forgotten.
-    fn cancel_outgoing(&self, call: u32) {
+    fn cancel_outgoing(&self, call: CallId) {
         let slot = {
             let mut st = self.lock();
             st.conn.cancel(call);
@@ -225,7 +225,7 @@ impl Shared {
 
     /// Forgets a served call whose handler is done. An answer its handler left unfinished
     /// (a body whose sending stopped) is reset with 500: no call outlives its handler.
-    fn finish_served(&self, call: u32) {
+    fn finish_served(&self, call: CallId) {
         let removed = {
             let mut st = self.lock();
             if st.conn.is_sending(call) {

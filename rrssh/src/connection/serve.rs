@@ -12,6 +12,7 @@ use super::body::{Arrived, RecvBody, Side};
 use super::{Shared, Slot, State, call};
 use crate::extract::{Deadline, TimedByCarrier};
 use crate::proto::Budget;
+use crate::proto::CallId;
 use crate::proto::SendError;
 use crate::proto::headers::{END_ERROR, NDJSON, TRAILER_END, TRAILER_ERROR};
 use crate::{ApiError, Body, Request, Response};
@@ -21,7 +22,7 @@ const DEADLINE_PASSED: &str = "the caller's deadline passed";
 
 /// A call the peer started, as the core reported it.
 pub(super) struct Incoming {
-    pub(super) call: u32,
+    pub(super) call: CallId,
     pub(super) method: String,
     pub(super) target: String,
     pub(super) headers: HeaderMap,
@@ -74,7 +75,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
             Some(Err(())) => {
                 // A panicking handler (or response body) fails its own call, nothing else.
                 crate::logging::limited("handler-panicked", || {
-                    tracing::error!(call = id, "handler panicked");
+                    tracing::error!(call = id.get(), "handler panicked");
                 });
                 let _ = task_shared.with_conn(|c| c.send_reset(id, 500, "the handler panicked"));
             }
@@ -88,7 +89,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
 
 /// A served call whose handler has not run yet.
 pub(super) struct Ready {
-    id: u32,
+    id: CallId,
     task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -116,7 +117,7 @@ pub(super) fn run_ready(shared: &Shared, ready: Vec<Ready>) {
 
 async fn serve(
     shared: &Arc<Shared>,
-    id: u32,
+    id: CallId,
     req: Request,
     service: Option<super::Served>,
     head_sent: &AtomicBool,
@@ -147,7 +148,7 @@ async fn serve(
 
 /// The budget ran out: before the answer, `RESET 504`; during a stream, an error trailer the
 /// caller reads as a timeout; during another body, `RESET 504`.
-fn deadline_passed(shared: &Shared, id: u32, head_sent: bool) {
+fn deadline_passed(shared: &Shared, id: CallId, head_sent: bool) {
     const MSG: &str = DEADLINE_PASSED;
     let stream = head_sent && shared.lock().slots.get(&id).is_some_and(|s| s.ndjson);
     let _ = shared.with_conn(|c| {
@@ -166,7 +167,7 @@ fn deadline_passed(shared: &Shared, id: u32, head_sent: bool) {
 }
 
 /// Sends an answer: head and small bodies in one write, larger bodies within the windows.
-async fn respond(shared: &Arc<Shared>, id: u32, res: Response, head_sent: &AtomicBool) {
+async fn respond(shared: &Arc<Shared>, id: CallId, res: Response, head_sent: &AtomicBool) {
     let (parts, body) = res.into_parts();
     let ndjson = parts
         .headers
@@ -185,7 +186,7 @@ async fn respond(shared: &Arc<Shared>, id: u32, res: Response, head_sent: &Atomi
             Err(SendError::Encode(e)) => {
                 let msg = format!("the response head could not be encoded: {e}");
                 crate::logging::limited("bad-response-head", || {
-                    tracing::error!(call = id, error = %e, "response head could not be encoded");
+                    tracing::error!(call = id.get(), error = %e, "response head could not be encoded");
                 });
                 let _ = st.conn.send_reset(id, 500, &msg);
                 true

@@ -3,6 +3,7 @@
 
 use bytes::{Buf, BytesMut};
 
+use super::CallId;
 use super::frame::{FLAG_SKIP, Frame, FrameType, HEADER_LEN, RESERVED_FLAGS};
 
 /// Why the byte stream is not a valid frame sequence. Each is fatal for the connection.
@@ -95,7 +96,7 @@ impl Codec {
             frame.advance(4);
             let ty = FrameType::from_u8(frame.get_u8()).ok_or(DecodeError::UnknownType(0))?;
             let flags = frame.get_u8();
-            let call = frame.get_u32();
+            let call = CallId::new(frame.get_u32());
             debug_assert_eq!(HEADER_LEN, 10);
             return Ok(Some(Frame {
                 ty,
@@ -122,7 +123,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_frame_round_trips(ty in any_type(), flags in 0u8..2, call: u32, payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let f = Frame::new(ty, flags, call, Bytes::from(payload));
+            let f = Frame::new(ty, flags, CallId::new(call), Bytes::from(payload));
             let mut buf = BytesMut::new();
             f.encode(&mut buf);
             // Feed it in two pieces, as a carrier may.
@@ -144,8 +145,8 @@ mod tests {
             while let Ok(Some(f)) = codec.decode(&mut buf) {
                 let _ = Head::decode_request(&f.payload);
                 let _ = Head::decode_response(&f.payload);
-                let _ = frame::decode_reset(&f.payload);
-                let _ = frame::decode_goaway(&f.payload);
+                let _ = frame::Reset::decode(&f.payload);
+                let _ = frame::GoAway::decode(&f.payload);
                 let _ = frame::decode_window(&f.payload);
             }
         }

@@ -6,6 +6,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::CallId;
+
 /// Size of the fixed frame header, `len` included.
 pub const HEADER_LEN: usize = 10;
 
@@ -80,14 +82,14 @@ pub struct Frame {
     /// Flags ([`FLAG_END`]).
     pub flags: u8,
     /// The call the frame belongs to (0 for connection frames).
-    pub call: u32,
+    pub call: CallId,
     /// The payload.
     pub payload: Bytes,
 }
 
 impl Frame {
     /// A frame.
-    pub fn new(ty: FrameType, flags: u8, call: u32, payload: Bytes) -> Self {
+    pub fn new(ty: FrameType, flags: u8, call: CallId, payload: Bytes) -> Self {
         Self {
             ty,
             flags,
@@ -108,12 +110,12 @@ impl Frame {
 }
 
 /// Writes one frame from its parts.
-pub fn encode_parts(ty: FrameType, flags: u8, call: u32, payload: &[u8], dst: &mut BytesMut) {
+pub fn encode_parts(ty: FrameType, flags: u8, call: CallId, payload: &[u8], dst: &mut BytesMut) {
     dst.reserve(HEADER_LEN + payload.len());
     dst.put_u32((6 + payload.len()) as u32);
     dst.put_u8(ty as u8);
     dst.put_u8(flags);
-    dst.put_u32(call);
+    dst.put_u32(call.get());
     dst.put_slice(payload);
 }
 
@@ -241,11 +243,7 @@ impl Head {
                 target,
                 headers,
             } => encode_request(method, target, headers, dst),
-            Head::Response { status, headers } => {
-                let start = dst.len();
-                dst.put_u16(*status);
-                encode_headers(headers, dst).inspect_err(|_| dst.truncate(start))
-            }
+            Head::Response { status, headers } => encode_response(*status, headers, dst),
         }
     }
 
@@ -289,6 +287,17 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Encodes a RESPONSE payload from borrowed parts; on error nothing is written.
+pub fn encode_response(
+    status: u16,
+    headers: &HeaderMap,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let start = dst.len();
+    dst.put_u16(status);
+    encode_headers(headers, dst).inspect_err(|_| dst.truncate(start))
+}
+
 /// Encodes a REQUEST payload from borrowed parts; on error nothing is written.
 pub fn encode_request(
     method: &str,
@@ -306,34 +315,65 @@ pub fn encode_request(
     encode_headers(headers, dst).inspect_err(|_| dst.truncate(start))
 }
 
-/// A RESET payload: `status: u16 | message (UTF-8, rest of payload)`.
-pub fn encode_reset(status: u16, message: &str) -> Bytes {
-    let mut b = BytesMut::with_capacity(2 + message.len());
-    b.put_u16(status);
-    b.put_slice(message.as_bytes());
-    b.freeze()
+/// A RESET: the status and message that end a call in the sender's direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    /// The status the call fails with.
+    pub status: u16,
+    /// Why (UTF-8; invalid bytes are replaced).
+    pub message: String,
 }
 
-/// Decodes a RESET payload.
-pub fn decode_reset(mut buf: &[u8]) -> Result<(u16, String), PayloadError> {
-    let status = take_u16(&mut buf, "reset")?;
-    Ok((status, String::from_utf8_lossy(buf).into_owned()))
+impl Reset {
+    /// The payload: `status: u16 | message (UTF-8, rest of payload)`.
+    pub fn encode(status: u16, message: &str) -> Bytes {
+        let mut b = BytesMut::with_capacity(2 + message.len());
+        b.put_u16(status);
+        b.put_slice(message.as_bytes());
+        b.freeze()
+    }
+
+    /// Decodes a payload.
+    pub fn decode(mut buf: &[u8]) -> Result<Self, PayloadError> {
+        let status = take_u16(&mut buf, "reset")?;
+        Ok(Self {
+            status,
+            message: String::from_utf8_lossy(buf).into_owned(),
+        })
+    }
 }
 
-/// A GOAWAY payload: `last_call: u32 | code: u16 | message (UTF-8, rest)`.
-pub fn encode_goaway(last_call: u32, code: u16, message: &str) -> Bytes {
-    let mut b = BytesMut::with_capacity(6 + message.len());
-    b.put_u32(last_call);
-    b.put_u16(code);
-    b.put_slice(message.as_bytes());
-    b.freeze()
+/// A GOAWAY: the sender takes no new calls (and, after a violation, closes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoAway {
+    /// The highest call id the sender saw from the receiver.
+    pub last_call: CallId,
+    /// Why, as a code ([`goaway`]).
+    pub code: u16,
+    /// Why, in words (UTF-8; invalid bytes are replaced).
+    pub message: String,
 }
 
-/// Decodes a GOAWAY payload.
-pub fn decode_goaway(mut buf: &[u8]) -> Result<(u32, u16, String), PayloadError> {
-    let last = take(&mut buf, 4, "goaway")?.get_u32();
-    let code = take_u16(&mut buf, "goaway")?;
-    Ok((last, code, String::from_utf8_lossy(buf).into_owned()))
+impl GoAway {
+    /// The payload: `last_call: u32 | code: u16 | message (UTF-8, rest)`.
+    pub fn encode(last_call: CallId, code: u16, message: &str) -> Bytes {
+        let mut b = BytesMut::with_capacity(6 + message.len());
+        b.put_u32(last_call.get());
+        b.put_u16(code);
+        b.put_slice(message.as_bytes());
+        b.freeze()
+    }
+
+    /// Decodes a payload.
+    pub fn decode(mut buf: &[u8]) -> Result<Self, PayloadError> {
+        let last_call = CallId::new(take(&mut buf, 4, "goaway")?.get_u32());
+        let code = take_u16(&mut buf, "goaway")?;
+        Ok(Self {
+            last_call,
+            code,
+            message: String::from_utf8_lossy(buf).into_owned(),
+        })
+    }
 }
 
 /// A WINDOW payload: `increment: u32`.

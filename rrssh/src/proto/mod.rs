@@ -5,6 +5,7 @@
 //!
 //! See `PROTOCOL.md` at the repository root for the byte-level specification.
 
+pub mod call_id;
 pub mod codec;
 pub mod conn;
 pub mod deadline;
@@ -13,6 +14,7 @@ pub mod headers;
 pub mod hello;
 pub mod limits;
 
+pub use self::call_id::CallId;
 pub use self::codec::{Codec, DecodeError};
 pub use self::conn::{Conn, Event, Role, SendError};
 pub use self::deadline::{Budget, BudgetError};

@@ -3,70 +3,87 @@
 use std::collections::HashMap;
 
 use super::flow::{RecvWindow, SendWindow};
+use crate::proto::CallId;
 
-/// One call in flight.
+/// Who started a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// We did (our id parity): a call we made.
+    Local,
+    /// The peer did: a call we serve.
+    Peer,
+}
+
+/// Where one direction of a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Half {
+    /// Its head has not gone yet (for a call we made, the RESPONSE we wait for; for a
+    /// served call, the RESPONSE we owe).
+    Head,
+    /// The head went; body frames may follow.
+    Body,
+    /// Its last frame went (`END`, or `RESET`).
+    Closed,
+}
+
+/// One call in flight: each direction's state and window.
 #[derive(Debug)]
 pub(super) struct Call {
-    /// We started it (our id parity).
-    pub(super) local: bool,
-    /// We may still send frames for it.
-    pub(super) send_open: bool,
-    /// The peer may still send body frames for it.
-    pub(super) recv_open: bool,
-    /// For a call we made: the RESPONSE arrived. For a served call: the REQUEST (always).
-    pub(super) head_received: bool,
-    /// For a served call: our RESPONSE went out. For a call we made: the REQUEST (always).
-    pub(super) head_sent: bool,
-    pub(super) send: SendWindow,
-    pub(super) recv: RecvWindow,
+    pub(super) origin: Origin,
+    /// What we send: the request body of a call we made, the answer of a served one.
+    pub(super) send: Half,
+    /// What the peer sends.
+    pub(super) recv: Half,
+    pub(super) send_window: SendWindow,
+    pub(super) recv_window: RecvWindow,
 }
 
 /// The calls in flight, and how many of them the peer started.
 #[derive(Debug, Default)]
 pub(super) struct Calls {
-    map: HashMap<u32, Call>,
+    map: HashMap<CallId, Call>,
     /// Calls the peer started that are still in the table.
     served: usize,
 }
 
 impl Calls {
-    pub(super) fn get_mut(&mut self, id: u32) -> Option<&mut Call> {
+    pub(super) fn get_mut(&mut self, id: CallId) -> Option<&mut Call> {
         self.map.get_mut(&id)
     }
 
-    pub(super) fn get(&self, id: u32) -> Option<&Call> {
+    pub(super) fn get(&self, id: CallId) -> Option<&Call> {
         self.map.get(&id)
     }
 
-    pub(super) fn contains(&self, id: u32) -> bool {
+    pub(super) fn contains(&self, id: CallId) -> bool {
         self.map.contains_key(&id)
     }
 
-    pub(super) fn insert(&mut self, id: u32, call: Call) {
-        if !call.local {
+    pub(super) fn insert(&mut self, id: CallId, call: Call) {
+        if call.origin == Origin::Peer {
             self.served += 1;
         }
         if let Some(old) = self.map.insert(id, call)
-            && !old.local
+            && old.origin == Origin::Peer
         {
             self.served -= 1;
         }
     }
 
-    pub(super) fn remove(&mut self, id: u32) -> Option<Call> {
+    pub(super) fn remove(&mut self, id: CallId) -> Option<Call> {
         let c = self.map.remove(&id)?;
-        if !c.local {
+        if c.origin == Origin::Peer {
             self.served -= 1;
         }
         Some(c)
     }
 
     /// Removes the call if both directions are done.
-    pub(super) fn remove_if_done(&mut self, id: u32) {
+    pub(super) fn remove_if_done(&mut self, id: CallId) {
         if self
             .map
             .get(&id)
-            .is_some_and(|c| !c.send_open && !c.recv_open)
+            .is_some_and(|c| c.send == Half::Closed && c.recv == Half::Closed)
         {
             self.remove(id);
         }
@@ -85,7 +102,7 @@ impl Calls {
         self.served = 0;
     }
 
-    pub(super) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn ids(&self) -> impl Iterator<Item = CallId> + '_ {
         self.map.keys().copied()
     }
 }

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::super::CallId;
 use super::super::frame::EncodeError;
 
 /// Something the peer did that the application must act on, from
@@ -13,7 +14,7 @@ pub enum Event {
     /// The peer started a call: serve it. `end`: the request has no body.
     Request {
         /// The call id.
-        call: u32,
+        call: CallId,
         /// The method, an HTTP token.
         method: String,
         /// Path and query.
@@ -26,7 +27,7 @@ pub enum Event {
     /// The head of the answer to a call we made. `end`: no body follows.
     Response {
         /// The call id.
-        call: u32,
+        call: CallId,
         /// The status code.
         status: u16,
         /// The response headers.
@@ -38,7 +39,7 @@ pub enum Event {
     /// them with [`Conn::consume`](super::Conn::consume) once the application has taken them.
     Data {
         /// The call id.
-        call: u32,
+        call: CallId,
         /// The bytes (may be empty when `end` is set).
         data: Bytes,
         /// The body is complete.
@@ -47,7 +48,7 @@ pub enum Event {
     /// The body ended with trailers.
     Trailers {
         /// The call id.
-        call: u32,
+        call: CallId,
         /// The trailers.
         trailers: HeaderMap,
     },
@@ -55,7 +56,7 @@ pub enum Event {
     /// the response or cuts its body short; for a served call, its request body failed.
     Reset {
         /// The call id.
-        call: u32,
+        call: CallId,
         /// The status.
         status: u16,
         /// The message.
@@ -64,19 +65,19 @@ pub enum Event {
     /// The peer cancelled a call it made: stop serving it, send nothing more.
     Cancel {
         /// The call id.
-        call: u32,
+        call: CallId,
     },
     /// A call may send more body bytes ([`Conn::send_capacity`](super::Conn::send_capacity)).
     Capacity {
         /// The call id.
-        call: u32,
+        call: CallId,
     },
     /// The connection window grew: every call waiting for capacity may go on.
     ConnectionCapacity,
     /// The peer takes no new calls.
     GoAway {
         /// The highest call id of ours the peer saw.
-        last_call: u32,
+        last_call: CallId,
         /// The code (see [`goaway`](super::super::frame::goaway)).
         code: u16,
         /// The message.
@@ -88,6 +89,42 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+}
+
+/// A rule the peer broke: the `GOAWAY` code and reason it is answered with before the
+/// connection closes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} (GOAWAY {code})")]
+pub struct Violation {
+    /// The `GOAWAY` code ([`goaway`](super::super::frame::goaway)).
+    pub code: u16,
+    /// What the peer did, said in the `GOAWAY`.
+    pub reason: String,
+}
+
+impl Violation {
+    /// A violation with this code.
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// A broken rule of the protocol (code 1).
+    pub fn protocol(reason: impl Into<String>) -> Self {
+        Self::new(super::super::frame::goaway::PROTOCOL_ERROR, reason)
+    }
+
+    /// Body bytes past a window, or a window grown past 2^31 − 1 (code 6).
+    pub fn flow(reason: impl Into<String>) -> Self {
+        Self::new(super::super::frame::goaway::FLOW_CONTROL, reason)
+    }
+
+    /// A malformed payload of a frame that must parse (code 1).
+    pub fn malformed(e: super::super::frame::PayloadError) -> Self {
+        Self::protocol(e.to_string())
+    }
 }
 
 /// Why the application could not send something.
@@ -103,17 +140,20 @@ pub enum SendError {
     /// The peer takes no calls at all (its HELLO says `max_calls` 0: it only calls).
     #[error("the peer takes no calls (its HELLO says max_calls 0)")]
     TakesNoCalls,
+    /// This side's call ids ran out on this connection (they never wrap): open another.
+    #[error("no call ids are left on this connection; open a new one")]
+    IdsExhausted,
     /// A head did not fit the wire format.
     #[error(transparent)]
     Encode(#[from] EncodeError),
     /// The call is over (cancelled, reset, or finished) or was never started.
     #[error("call {0} is not open for sending")]
-    NotOpen(u32),
+    NotOpen(CallId),
     /// More body bytes than the windows allow ([`Conn::send_capacity`](super::Conn::send_capacity)).
     #[error("call {call}: {len} bytes is over the window of {available}")]
     OverWindow {
         /// The call id.
-        call: u32,
+        call: CallId,
         /// What was offered.
         len: usize,
         /// What the windows allowed.

@@ -35,11 +35,12 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use self::calls::Calls;
-pub use self::event::{Event, SendError};
+use self::calls::{Calls, Half};
+pub use self::event::{Event, SendError, Violation};
 use self::flow::{RecvWindow, SendWindow};
+use super::CallId;
 use super::codec::{Codec, DecodeError};
-use super::frame::{self, FrameType, goaway};
+use super::frame::{self, FrameType, GoAway, goaway};
 use super::hello::Hello;
 use super::limits::Limits;
 
@@ -79,9 +80,10 @@ pub struct Conn {
     phase: Phase,
     peer: Option<Hello>,
     calls: Calls,
-    next_id: u32,
+    /// The id our next call gets; `None` once ids ran out (they never wrap).
+    next_id: Option<CallId>,
     /// Highest call id the peer started (ids must increase).
-    last_peer_id: u32,
+    last_peer_id: CallId,
     /// Connection window for what we send (the peer's `conn_window`).
     conn_send: SendWindow,
     /// Connection window for what we receive.
@@ -108,11 +110,8 @@ impl Conn {
             phase: Phase::Handshake,
             peer: None,
             calls: Calls::default(),
-            next_id: match role {
-                Role::Initiator => 1,
-                Role::Acceptor => 2,
-            },
-            last_peer_id: 0,
+            next_id: Some(CallId::first(role)),
+            last_peer_id: CallId::CONNECTION,
             conn_send: SendWindow::unlimited(),
             conn_recv: RecvWindow::new(limits.connection_window),
             buffered: 0,
@@ -123,7 +122,7 @@ impl Conn {
             peer_going_away: None,
         };
         let hello = serde_json::to_vec(&Hello::new(&limits, service)).unwrap_or_default();
-        conn.push_frame(FrameType::Hello, 0, 0, &hello);
+        conn.push_frame(FrameType::Hello, 0, CallId::CONNECTION, &hello);
         conn
     }
 
@@ -177,7 +176,7 @@ impl Conn {
         if self.out.len() >= OUTPUT_HIGH || self.pong_pending {
             return false;
         }
-        let legacy = self.peer.as_ref().is_some_and(|h| h.conn_window.is_none());
+        let legacy = self.peer.is_some() && !self.peer_keeps_conn_window();
         !(legacy && self.buffered >= u64::from(self.limits.connection_window))
     }
 
@@ -196,10 +195,10 @@ impl Conn {
     /// How many body bytes a call may send now: the smallest of its window, the connection
     /// window and the largest DATA chunk. 0 when it must wait for [`Event::Capacity`] or
     /// [`Event::ConnectionCapacity`].
-    pub fn send_capacity(&self, call: u32) -> usize {
+    pub fn send_capacity(&self, call: CallId) -> usize {
         match self.calls.get(call) {
-            Some(c) if c.send_open && c.head_sent => c
-                .send
+            Some(c) if c.send == Half::Body => c
+                .send_window
                 .available()
                 .min(self.conn_send.available())
                 .min(self.max_chunk()),
@@ -218,7 +217,7 @@ impl Conn {
     }
 
     /// Whether the call is in the table (not yet over).
-    pub fn is_call_open(&self, call: u32) -> bool {
+    pub fn is_call_open(&self, call: CallId) -> bool {
         self.calls.contains(call)
     }
 
@@ -239,7 +238,7 @@ impl Conn {
         }
     }
 
-    fn push_frame(&mut self, ty: FrameType, flags: u8, call: u32, payload: &[u8]) {
+    fn push_frame(&mut self, ty: FrameType, flags: u8, call: CallId, payload: &[u8]) {
         frame::encode_parts(ty, flags, call, payload, &mut self.out);
     }
 
@@ -255,8 +254,8 @@ impl Conn {
                 Ok(None) => return,
                 Ok(Some(f)) => {
                     let handshake = self.phase == Phase::Handshake;
-                    if let Err((code, why)) = self.on_frame(f) {
-                        self.violation(code, why);
+                    if let Err(v) = self.on_frame(f) {
+                        self.violation(v);
                     } else if handshake {
                         return;
                     }
@@ -266,7 +265,7 @@ impl Conn {
                         DecodeError::TooLarge { .. } => goaway::FRAME_TOO_LARGE,
                         _ => goaway::PROTOCOL_ERROR,
                     };
-                    self.violation(code, e.to_string());
+                    self.violation(Violation::new(code, e.to_string()));
                 }
             }
         }
@@ -286,20 +285,26 @@ impl Conn {
     /// The peer did not complete the handshake in time: `GOAWAY` code 4 and closed.
     pub fn handle_hello_timeout(&mut self) {
         if self.phase == Phase::Handshake {
-            self.violation(
+            self.violation(Violation::new(
                 goaway::TIMEOUT,
-                "the peer did not send HELLO in time".to_owned(),
-            );
+                "the peer did not send HELLO in time",
+            ));
         }
     }
 
-    fn violation(&mut self, code: u16, why: String) {
+    fn violation(&mut self, v: Violation) {
         if matches!(self.phase, Phase::Closed(_)) {
             return;
         }
-        let payload = frame::encode_goaway(self.last_peer_id, code, &why);
-        self.push_frame(FrameType::GoAway, 0, 0, &payload);
-        self.set_closed(format!("protocol violation by the peer: {why}"));
+        let payload = GoAway::encode(self.last_peer_id, v.code, &v.reason);
+        self.push_frame(FrameType::GoAway, 0, CallId::CONNECTION, &payload);
+        self.set_closed(format!("protocol violation by the peer: {}", v.reason));
+    }
+
+    /// Whether the peer keeps a connection window (its HELLO has `conn_window`; peers that
+    /// predate it are held to none and sent no connection `WINDOW`).
+    pub(super) fn peer_keeps_conn_window(&self) -> bool {
+        self.peer.as_ref().is_some_and(|h| h.conn_window.is_some())
     }
 
     fn set_closed(&mut self, reason: String) {
@@ -312,21 +317,18 @@ impl Conn {
         self.events.push_back(Event::Closed { reason });
     }
 
-    fn is_peer_id(&self, id: u32) -> bool {
-        id != 0
-            && match self.role {
-                Role::Initiator => id.is_multiple_of(2),
-                Role::Acceptor => !id.is_multiple_of(2),
-            }
+    fn is_peer_id(&self, id: CallId) -> bool {
+        id.started_by().is_some_and(|r| r != self.role)
     }
 
     /// Whether a frame for a call not in the table is for one that existed (and is over), as
     /// opposed to one never started (a violation).
-    fn was_started(&self, id: u32) -> bool {
+    fn was_started(&self, id: CallId) -> bool {
         if self.is_peer_id(id) {
             id <= self.last_peer_id
         } else {
-            id < self.next_id
+            // Ids ran out: every one of ours was used.
+            self.next_id.is_none_or(|next| id < next)
         }
     }
 }

@@ -1,76 +1,64 @@
 //! Input: every frame the peer sends, checked against every rule a receiver must check.
 
-use super::calls::Call;
-use super::event::Event;
+use super::calls::{Call, Half, Origin};
+use super::event::{Event, Violation};
 use super::flow::{RecvWindow, SendWindow};
 use super::{Conn, Phase};
-use crate::proto::frame::{self, FLAG_END, Frame, FrameType, Head, goaway};
+use crate::proto::frame::{self, FLAG_END, Frame, FrameType, GoAway, Head, Reset, goaway};
 use crate::proto::hello::{Hello, HelloError};
 
 impl Conn {
-    pub(super) fn on_frame(&mut self, f: Frame) -> Result<(), (u16, String)> {
-        let proto = |why: String| (goaway::PROTOCOL_ERROR, why);
+    pub(super) fn on_frame(&mut self, f: Frame) -> Result<(), Violation> {
         if self.phase == Phase::Handshake {
-            if f.ty != FrameType::Hello || f.call != 0 {
-                return Err(proto(format!("first frame is {:?}, not HELLO", f.ty)));
-            }
-            let hello = Hello::parse(&f.payload).map_err(|e| match e {
-                HelloError::Version(_) => (goaway::VERSION, e.to_string()),
-                _ => proto(e.to_string()),
-            })?;
-            if let Some(w) = hello.conn_window {
-                self.conn_send = SendWindow::new(w);
-            }
-            self.peer = Some(hello);
-            self.phase = Phase::Open;
-            self.codec.skip_flagged();
-            return Ok(());
+            return self.on_hello(f);
         }
         let id = f.call;
         let connection_frame = matches!(
             f.ty,
             FrameType::Hello | FrameType::Ping | FrameType::Pong | FrameType::GoAway
         );
-        if connection_frame && id != 0 {
-            return Err(proto(format!("{:?} on call {id} (must be call 0)", f.ty)));
+        if connection_frame && !id.is_connection() {
+            return Err(Violation::protocol(format!(
+                "{:?} on call {id} (must be call 0)",
+                f.ty
+            )));
         }
-        if !connection_frame && id == 0 && f.ty != FrameType::Window {
-            return Err(proto(format!("{:?} on call 0", f.ty)));
+        if !connection_frame && id.is_connection() && f.ty != FrameType::Window {
+            return Err(Violation::protocol(format!("{:?} on call 0", f.ty)));
         }
         match f.ty {
-            FrameType::Hello => Err(proto("second HELLO".into())),
+            FrameType::Hello => Err(Violation::protocol("second HELLO")),
+            FrameType::Ping | FrameType::Pong if f.payload.len() > frame::MAX_PING => {
+                let name = if f.ty == FrameType::Ping {
+                    "PING"
+                } else {
+                    "PONG"
+                };
+                Err(Violation::protocol(format!(
+                    "{name} of {} bytes (at most {})",
+                    f.payload.len(),
+                    frame::MAX_PING
+                )))
+            }
             FrameType::Ping => {
-                if f.payload.len() > frame::MAX_PING {
-                    return Err(proto(format!(
-                        "PING of {} bytes (at most {})",
-                        f.payload.len(),
-                        frame::MAX_PING
-                    )));
-                }
-                self.push_frame(FrameType::Pong, 0, 0, &f.payload);
+                self.push_frame(FrameType::Pong, 0, id, &f.payload);
                 self.pong_pending = true;
                 Ok(())
             }
-            // Unsolicited or not, a PONG asks nothing; one larger than any PING is malformed.
-            FrameType::Pong if f.payload.len() > frame::MAX_PING => Err(proto(format!(
-                "PONG of {} bytes (at most {})",
-                f.payload.len(),
-                frame::MAX_PING
-            ))),
+            // Unsolicited or not, a PONG asks nothing.
             FrameType::Pong => Ok(()),
             FrameType::GoAway => {
-                let (last_call, code, message) =
-                    frame::decode_goaway(&f.payload).map_err(|e| proto(e.to_string()))?;
-                let shown = if message.is_empty() {
+                let g = GoAway::decode(&f.payload).map_err(Violation::malformed)?;
+                let shown = if g.message.is_empty() {
                     "the peer is going away".to_owned()
                 } else {
-                    message.clone()
+                    g.message.clone()
                 };
                 self.peer_going_away = Some(shown);
                 self.events.push_back(Event::GoAway {
-                    last_call,
-                    code,
-                    message,
+                    last_call: g.last_call,
+                    code: g.code,
+                    message: g.message,
                 });
                 Ok(())
             }
@@ -80,116 +68,132 @@ impl Conn {
             FrameType::Window => self.on_window(f),
             FrameType::Cancel => {
                 if !self.is_peer_id(id) {
-                    return Err(proto(format!("CANCEL for call {id}, which we started")));
+                    return Err(Violation::protocol(format!(
+                        "CANCEL for call {id}, which we started"
+                    )));
                 }
                 if self.calls.remove(id).is_some() {
                     self.events.push_back(Event::Cancel { call: id });
                 } else if !self.was_started(id) {
-                    return Err(proto(format!("CANCEL for call {id}, never started")));
+                    return Err(Violation::protocol(format!(
+                        "CANCEL for call {id}, never started"
+                    )));
                 }
                 Ok(())
             }
             FrameType::Reset => {
-                let (status, message) =
-                    frame::decode_reset(&f.payload).map_err(|e| proto(e.to_string()))?;
+                let r = Reset::decode(&f.payload).map_err(Violation::malformed)?;
                 let Some(call) = self.calls.get_mut(id) else {
                     return if self.was_started(id) {
                         Ok(())
                     } else {
-                        Err(proto(format!("RESET for call {id}, never started")))
+                        Err(Violation::protocol(format!(
+                            "RESET for call {id}, never started"
+                        )))
                     };
                 };
-                if call.local {
+                if call.origin == Origin::Local {
                     self.calls.remove(id);
                 } else {
                     // The peer's request body failed; our answer may still go out.
-                    call.recv_open = false;
+                    call.recv = Half::Closed;
                     self.calls.remove_if_done(id);
                 }
                 self.events.push_back(Event::Reset {
                     call: id,
-                    status,
-                    message,
+                    status: r.status,
+                    message: r.message,
                 });
                 Ok(())
             }
         }
     }
 
-    fn on_request(&mut self, f: Frame) -> Result<(), (u16, String)> {
+    fn on_hello(&mut self, f: Frame) -> Result<(), Violation> {
+        if f.ty != FrameType::Hello || !f.call.is_connection() {
+            return Err(Violation::protocol(format!(
+                "first frame is {:?}, not HELLO",
+                f.ty
+            )));
+        }
+        let hello = Hello::parse(&f.payload).map_err(|e| match e {
+            HelloError::Version(_) => Violation::new(goaway::VERSION, e.to_string()),
+            _ => Violation::protocol(e.to_string()),
+        })?;
+        if let Some(w) = hello.conn_window {
+            self.conn_send = SendWindow::new(w);
+        }
+        self.peer = Some(hello);
+        self.phase = Phase::Open;
+        self.codec.skip_flagged();
+        Ok(())
+    }
+
+    fn on_request(&mut self, f: Frame) -> Result<(), Violation> {
         let id = f.call;
         if !self.is_peer_id(id) {
-            return Err((
-                goaway::PROTOCOL_ERROR,
-                format!("REQUEST with call id {id} of the wrong parity"),
-            ));
+            return Err(Violation::protocol(format!(
+                "REQUEST with call id {id} of the wrong parity"
+            )));
         }
         if id <= self.last_peer_id {
-            return Err((
-                goaway::PROTOCOL_ERROR,
-                format!(
-                    "REQUEST with call id {id}, not above the last one ({})",
-                    self.last_peer_id
-                ),
-            ));
+            return Err(Violation::protocol(format!(
+                "REQUEST with call id {id}, not above the last one ({})",
+                self.last_peer_id
+            )));
         }
         self.last_peer_id = id;
-        let refuse = |status: u16, msg: String| Some((status, msg));
         let refusal = if f.payload.len() > self.limits.max_head as usize {
-            refuse(431, "request head is too large".into())
+            Some((431, "request head is too large".to_owned()))
         } else if self.refusing {
-            refuse(503, "the server is shutting down (GOAWAY sent)".into())
+            Some((503, "the server is shutting down (GOAWAY sent)".to_owned()))
         } else if self.calls.served() >= self.limits.max_concurrent_calls as usize {
-            refuse(
+            crate::logging::limited("too-many-calls", || {
+                tracing::warn!(
+                    limit = self.limits.max_concurrent_calls,
+                    "too many concurrent calls"
+                );
+            });
+            Some((
                 429,
                 format!(
                     "too many concurrent calls on this connection (limit {})",
                     self.limits.max_concurrent_calls
                 ),
-            )
+            ))
         } else {
             None
         };
         let head = match refusal {
             Some(r) => Err(r),
-            None => Head::decode_request(&f.payload).map_err(|e| (400, e.to_string())),
+            None => match Head::decode_request(&f.payload) {
+                Ok(Head::Request {
+                    method,
+                    target,
+                    headers,
+                }) => Ok((method, target, headers)),
+                Ok(Head::Response { .. }) => Err((400, "not a request head".to_owned())),
+                Err(e) => Err((400, e.to_string())),
+            },
         };
-        let Ok(Head::Request {
-            method,
-            target,
-            headers,
-        }) = head
-        else {
-            let (status, msg) = head.err().unwrap_or((400, "not a request head".into()));
-            if status == 429 {
-                crate::logging::limited("too-many-calls", || {
-                    tracing::warn!(
-                        limit = self.limits.max_concurrent_calls,
-                        "too many concurrent calls"
-                    );
-                });
+        let (method, target, headers) = match head {
+            Ok(h) => h,
+            Err((status, msg)) => {
+                self.push_frame(FrameType::Reset, FLAG_END, id, &Reset::encode(status, &msg));
+                // The call is over: any body the peer already sent counts against the
+                // connection window and is given back (see on_body).
+                return Ok(());
             }
-            self.push_frame(
-                FrameType::Reset,
-                FLAG_END,
-                id,
-                &frame::encode_reset(status, &msg),
-            );
-            // The call is over: any body the peer already sent counts against the connection
-            // window and is given back (see on_body).
-            return Ok(());
         };
         let peer_window = self.peer.as_ref().map_or(0, |h| h.window);
         self.calls.insert(
             id,
             Call {
-                local: false,
-                send_open: true,
-                recv_open: !f.is_end(),
-                head_received: true,
-                head_sent: false,
-                send: SendWindow::new(peer_window),
-                recv: RecvWindow::new(self.limits.initial_window),
+                origin: Origin::Peer,
+                send: Half::Head,
+                recv: if f.is_end() { Half::Closed } else { Half::Body },
+                send_window: SendWindow::new(peer_window),
+                recv_window: RecvWindow::new(self.limits.initial_window),
             },
         );
         self.events.push_back(Event::Request {
@@ -202,11 +206,10 @@ impl Conn {
         Ok(())
     }
 
-    fn on_response(&mut self, f: Frame) -> Result<(), (u16, String)> {
+    fn on_response(&mut self, f: Frame) -> Result<(), Violation> {
         let id = f.call;
-        let proto = |why: String| (goaway::PROTOCOL_ERROR, why);
         if self.is_peer_id(id) {
-            return Err(proto(format!(
+            return Err(Violation::protocol(format!(
                 "RESPONSE on call {id}, which the peer started"
             )));
         }
@@ -214,23 +217,26 @@ impl Conn {
             return if self.was_started(id) {
                 Ok(())
             } else {
-                Err(proto(format!("RESPONSE for call {id}, never started")))
+                Err(Violation::protocol(format!(
+                    "RESPONSE for call {id}, never started"
+                )))
             };
         };
-        if call.head_received {
-            return Err(proto(format!("second RESPONSE on call {id}")));
+        if call.recv != Half::Head {
+            return Err(Violation::protocol(format!("second RESPONSE on call {id}")));
         }
         let Head::Response { status, headers } =
-            Head::decode_response(&f.payload).map_err(|e| proto(e.to_string()))?
+            Head::decode_response(&f.payload).map_err(Violation::malformed)?
         else {
-            return Err(proto("not a response head".into()));
+            return Err(Violation::protocol("not a response head"));
         };
         if !(100..=999).contains(&status) {
-            return Err(proto(format!("status {status} is not three digits")));
+            return Err(Violation::protocol(format!(
+                "status {status} is not three digits"
+            )));
         }
-        call.head_received = true;
+        call.recv = Half::Body;
         if f.is_end() {
-            call.recv_open = false;
             // The answer is complete: a request body still being sent is not needed (§4).
             self.calls.remove(id);
         }
@@ -243,13 +249,11 @@ impl Conn {
         Ok(())
     }
 
-    fn on_body(&mut self, f: Frame) -> Result<(), (u16, String)> {
+    fn on_body(&mut self, f: Frame) -> Result<(), Violation> {
         let id = f.call;
-        let proto = |why: String| (goaway::PROTOCOL_ERROR, why);
-        let flow = |why: String| (goaway::FLOW_CONTROL, why);
         let end = f.is_end() || f.ty == FrameType::End;
         let trailers = if f.ty == FrameType::End {
-            Some(frame::decode_headers(&mut &f.payload[..]).map_err(|e| proto(e.to_string()))?)
+            Some(frame::decode_headers(&mut &f.payload[..]).map_err(Violation::malformed)?)
         } else {
             None
         };
@@ -259,9 +263,8 @@ impl Conn {
             0
         };
         // Every DATA byte counts against the connection window, whatever call it is for.
-        let strict = self.peer.as_ref().is_some_and(|h| h.conn_window.is_some());
-        if self.conn_recv.receive(len).is_err() && strict {
-            return Err(flow(format!(
+        if self.conn_recv.receive(len).is_err() && self.peer_keeps_conn_window() {
+            return Err(Violation::flow(format!(
                 "sent past the connection window of {} bytes",
                 self.limits.connection_window
             )));
@@ -269,26 +272,37 @@ impl Conn {
         self.buffered += len as u64;
         let Some(call) = self.calls.get_mut(id) else {
             if !self.was_started(id) {
-                return Err(proto(format!("{:?} for call {id}, never started", f.ty)));
+                return Err(Violation::protocol(format!(
+                    "{:?} for call {id}, never started",
+                    f.ty
+                )));
             }
             // A call that is over (cancelled, reset, answered early): drop the bytes and give
             // their connection window back at once.
             self.consume(id, len);
             return Ok(());
         };
-        if call.local && !call.head_received {
-            return Err(proto(format!("{:?} before RESPONSE on call {id}", f.ty)));
+        match call.recv {
+            Half::Head => {
+                return Err(Violation::protocol(format!(
+                    "{:?} before RESPONSE on call {id}",
+                    f.ty
+                )));
+            }
+            Half::Closed => {
+                return Err(Violation::protocol(format!(
+                    "{:?} after the end of call {id}",
+                    f.ty
+                )));
+            }
+            Half::Body => {}
         }
-        if !call.recv_open {
-            return Err(proto(format!("{:?} after the end of call {id}", f.ty)));
-        }
-        if call.recv.receive(len).is_err() {
-            return Err(flow(format!("call {id} sent past its window")));
+        if call.recv_window.receive(len).is_err() {
+            return Err(Violation::flow(format!("call {id} sent past its window")));
         }
         if end {
-            call.recv_open = false;
-            let local = call.local;
-            if local {
+            call.recv = Half::Closed;
+            if call.origin == Origin::Local {
                 // The answer is complete: the call is over, whatever we were still sending.
                 self.calls.remove(id);
             } else {
@@ -308,20 +322,14 @@ impl Conn {
         Ok(())
     }
 
-    fn on_window(&mut self, f: Frame) -> Result<(), (u16, String)> {
+    fn on_window(&mut self, f: Frame) -> Result<(), Violation> {
         let id = f.call;
-        let n = frame::decode_window(&f.payload)
-            .map_err(|e| (goaway::PROTOCOL_ERROR, e.to_string()))?;
+        let n = frame::decode_window(&f.payload).map_err(Violation::malformed)?;
         if n == 0 {
-            return Err((goaway::PROTOCOL_ERROR, "WINDOW increment of 0".into()));
+            return Err(Violation::protocol("WINDOW increment of 0"));
         }
-        let overflow = |what: String| {
-            (
-                goaway::FLOW_CONTROL,
-                format!("WINDOW takes {what} past 2^31-1"),
-            )
-        };
-        if id == 0 {
+        let overflow = |what: String| Violation::flow(format!("WINDOW takes {what} past 2^31-1"));
+        if id.is_connection() {
             self.conn_send
                 .grant(n)
                 .map_err(|()| overflow("the connection window".into()))?;
@@ -331,17 +339,16 @@ impl Conn {
         let started = self.was_started(id);
         match self.calls.get_mut(id) {
             Some(c) => {
-                c.send
+                c.send_window
                     .grant(n)
                     .map_err(|()| overflow(format!("the window of call {id}")))?;
                 self.events.push_back(Event::Capacity { call: id });
                 Ok(())
             }
             None if started => Ok(()),
-            None => Err((
-                goaway::PROTOCOL_ERROR,
-                format!("WINDOW for call {id}, never started"),
-            )),
+            None => Err(Violation::protocol(format!(
+                "WINDOW for call {id}, never started"
+            ))),
         }
     }
 }

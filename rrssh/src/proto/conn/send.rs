@@ -3,11 +3,12 @@
 use bytes::BytesMut;
 use http::HeaderMap;
 
-use super::calls::Call;
+use super::calls::{Call, Half, Origin};
 use super::event::SendError;
 use super::flow::{RecvWindow, SendWindow};
 use super::{Conn, Phase};
-use crate::proto::frame::{self, FLAG_END, FrameType, Head, goaway};
+use crate::proto::CallId;
+use crate::proto::frame::{self, FLAG_END, FrameType, GoAway, Reset, goaway};
 
 impl Conn {
     fn check_open(&self) -> Result<(), SendError> {
@@ -25,7 +26,7 @@ impl Conn {
         target: &str,
         headers: &HeaderMap,
         end: bool,
-    ) -> Result<u32, SendError> {
+    ) -> Result<CallId, SendError> {
         self.check_open()?;
         if let Some(why) = &self.peer_going_away {
             return Err(SendError::GoingAway(why.clone()));
@@ -33,22 +34,20 @@ impl Conn {
         if self.peer.as_ref().is_some_and(|h| h.max_calls == 0) {
             return Err(SendError::TakesNoCalls);
         }
+        let id = self.next_id.ok_or(SendError::IdsExhausted)?;
         let mut payload = BytesMut::new();
         frame::encode_request(method, target, headers, &mut payload)?;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(2);
+        self.next_id = id.next();
         self.push_frame(FrameType::Request, u8::from(end), id, &payload);
         let peer_window = self.peer.as_ref().map_or(0, |h| h.window);
         self.calls.insert(
             id,
             Call {
-                local: true,
-                send_open: !end,
-                recv_open: true,
-                head_received: false,
-                head_sent: true,
-                send: SendWindow::new(peer_window),
-                recv: RecvWindow::new(self.limits.initial_window),
+                origin: Origin::Local,
+                send: if end { Half::Closed } else { Half::Body },
+                recv: Half::Head,
+                send_window: SendWindow::new(peer_window),
+                recv_window: RecvWindow::new(self.limits.initial_window),
             },
         );
         Ok(id)
@@ -57,23 +56,19 @@ impl Conn {
     /// Answers a served call: queues its `RESPONSE`. `end`: no body follows.
     pub fn send_response(
         &mut self,
-        call: u32,
+        call: CallId,
         status: u16,
         headers: &HeaderMap,
         end: bool,
     ) -> Result<(), SendError> {
         self.check_open()?;
         let c = match self.calls.get_mut(call) {
-            Some(c) if !c.local && !c.head_sent => c,
+            Some(c) if c.origin == Origin::Peer && c.send == Half::Head => c,
             _ => return Err(SendError::NotOpen(call)),
         };
         let mut payload = BytesMut::new();
-        Head::Response {
-            status,
-            headers: headers.clone(),
-        }
-        .encode(&mut payload)?;
-        c.head_sent = true;
+        frame::encode_response(status, headers, &mut payload)?;
+        c.send = Half::Body;
         self.push_frame(FrameType::Response, u8::from(end), call, &payload);
         if end {
             self.end_send(call);
@@ -83,11 +78,11 @@ impl Conn {
 
     /// Queues body bytes of a call; at most [`send_capacity`](Self::send_capacity) of them.
     /// `end`: they are the last.
-    pub fn send_data(&mut self, call: u32, data: &[u8], end: bool) -> Result<(), SendError> {
+    pub fn send_data(&mut self, call: CallId, data: &[u8], end: bool) -> Result<(), SendError> {
         self.check_open()?;
         let available = self.send_capacity(call);
         let c = match self.calls.get_mut(call) {
-            Some(c) if c.send_open && c.head_sent => c,
+            Some(c) if c.send == Half::Body => c,
             _ => return Err(SendError::NotOpen(call)),
         };
         if data.len() > available {
@@ -97,7 +92,7 @@ impl Conn {
                 available,
             });
         }
-        c.send.take(data.len());
+        c.send_window.take(data.len());
         self.conn_send.take(data.len());
         self.push_frame(FrameType::Data, u8::from(end), call, data);
         if end {
@@ -109,12 +104,12 @@ impl Conn {
     /// Queues as many of `data`'s bytes as the windows allow now (none when they are shut),
     /// not the last; returns how many. Sizing and sending in one step, so no other call can
     /// take the connection window in between.
-    pub fn send_data_up_to(&mut self, call: u32, data: &[u8]) -> Result<usize, SendError> {
+    pub fn send_data_up_to(&mut self, call: CallId, data: &[u8]) -> Result<usize, SendError> {
         let n = self.send_capacity(call).min(data.len());
         if n == 0 {
             self.check_open()?;
             return match self.calls.get(call) {
-                Some(c) if c.send_open && c.head_sent => Ok(0),
+                Some(c) if c.send == Half::Body => Ok(0),
                 _ => Err(SendError::NotOpen(call)),
             };
         }
@@ -122,15 +117,15 @@ impl Conn {
     }
 
     /// Whether we may still send frames for this call (it is open in our direction).
-    pub fn is_sending(&self, call: u32) -> bool {
-        self.calls.get(call).is_some_and(|c| c.send_open)
+    pub fn is_sending(&self, call: CallId) -> bool {
+        self.calls.get(call).is_some_and(|c| c.send != Half::Closed)
     }
 
     /// Ends a call's body with trailers (an `END` frame).
-    pub fn send_trailers(&mut self, call: u32, trailers: &HeaderMap) -> Result<(), SendError> {
+    pub fn send_trailers(&mut self, call: CallId, trailers: &HeaderMap) -> Result<(), SendError> {
         self.check_open()?;
         match self.calls.get(call) {
-            Some(c) if c.send_open && c.head_sent => {}
+            Some(c) if c.send == Half::Body => {}
             _ => return Err(SendError::NotOpen(call)),
         }
         let mut payload = BytesMut::new();
@@ -143,28 +138,33 @@ impl Conn {
     /// Ends a call abnormally in our direction with `RESET` (status and message): on a served
     /// call it replaces the answer or cuts its body short, on ours it says the request body
     /// failed.
-    pub fn send_reset(&mut self, call: u32, status: u16, message: &str) -> Result<(), SendError> {
+    pub fn send_reset(
+        &mut self,
+        call: CallId,
+        status: u16,
+        message: &str,
+    ) -> Result<(), SendError> {
         self.check_open()?;
         match self.calls.get(call) {
-            Some(c) if c.send_open => {}
+            Some(c) if c.send != Half::Closed => {}
             _ => return Err(SendError::NotOpen(call)),
         }
         self.push_frame(
             FrameType::Reset,
             FLAG_END,
             call,
-            &frame::encode_reset(status, message),
+            &Reset::encode(status, message),
         );
         self.end_send(call);
         Ok(())
     }
 
-    fn end_send(&mut self, call: u32) {
+    fn end_send(&mut self, call: CallId) {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
-        c.send_open = false;
-        if !c.local {
+        c.send = Half::Closed;
+        if c.origin == Origin::Peer {
             // A served call is over once answered; the rest of its request body, if any, is
             // dropped as it arrives (§4).
             self.calls.remove(call);
@@ -175,8 +175,13 @@ impl Conn {
 
     /// Abandons a call we made: `CANCEL`, and it is forgotten (later frames for it are
     /// dropped). Does nothing for a call that is already over.
-    pub fn cancel(&mut self, call: u32) {
-        if self.calls.get(call).is_some_and(|c| c.local) && self.is_open() {
+    pub fn cancel(&mut self, call: CallId) {
+        if self
+            .calls
+            .get(call)
+            .is_some_and(|c| c.origin == Origin::Local)
+            && self.is_open()
+        {
             self.calls.remove(call);
             self.push_frame(FrameType::Cancel, 0, call, &[]);
         }
@@ -184,21 +189,22 @@ impl Conn {
 
     /// The application consumed (or dropped) `n` body bytes of a call: grants window back to
     /// the peer, for the call and for the connection, in batches.
-    pub fn consume(&mut self, call: u32, n: usize) {
+    pub fn consume(&mut self, call: CallId, n: usize) {
         if n == 0 || !self.is_open() {
             return;
         }
         self.buffered = self.buffered.saturating_sub(n as u64);
         if let Some(c) = self.calls.get_mut(call)
-            && c.recv_open
-            && let Some(grant) = c.recv.consume(n)
+            && c.recv != Half::Closed
+            && let Some(grant) = c.recv_window.consume(n)
         {
             self.push_frame(FrameType::Window, 0, call, &frame::encode_window(grant));
         }
         if let Some(grant) = self.conn_recv.consume(n)
-            && self.peer.as_ref().is_some_and(|h| h.conn_window.is_some())
+            && self.peer_keeps_conn_window()
         {
-            self.push_frame(FrameType::Window, 0, 0, &frame::encode_window(grant));
+            let window = frame::encode_window(grant);
+            self.push_frame(FrameType::Window, 0, CallId::CONNECTION, &window);
         }
     }
 
@@ -209,8 +215,8 @@ impl Conn {
             return;
         }
         self.refusing = true;
-        let payload = frame::encode_goaway(self.last_peer_id, goaway::NORMAL, message);
-        self.push_frame(FrameType::GoAway, 0, 0, &payload);
+        let payload = GoAway::encode(self.last_peer_id, goaway::NORMAL, message);
+        self.push_frame(FrameType::GoAway, 0, CallId::CONNECTION, &payload);
     }
 
     /// Closes: a final `GOAWAY` with this code and message, and every call is over.
@@ -218,13 +224,13 @@ impl Conn {
         if matches!(self.phase, Phase::Closed(_)) {
             return;
         }
-        let payload = frame::encode_goaway(self.last_peer_id, code, message);
-        self.push_frame(FrameType::GoAway, 0, 0, &payload);
+        let payload = GoAway::encode(self.last_peer_id, code, message);
+        self.push_frame(FrameType::GoAway, 0, CallId::CONNECTION, &payload);
         self.set_closed(message.to_owned());
     }
 
     /// Ids of the calls in flight.
-    pub fn call_ids(&self) -> Vec<u32> {
+    pub fn call_ids(&self) -> Vec<CallId> {
         self.calls.ids().collect()
     }
 }

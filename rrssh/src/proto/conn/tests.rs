@@ -5,7 +5,14 @@ use http::HeaderMap;
 
 use super::*;
 use crate::proto::codec::Codec;
-use crate::proto::frame::{FLAG_END, Frame};
+use crate::proto::frame::{FLAG_END, Frame, GoAway, Reset};
+
+/// The call id `n`.
+const fn cid(n: u32) -> CallId {
+    CallId::new(n)
+}
+
+const CALL_1: CallId = cid(1);
 
 fn limits() -> Limits {
     Limits {
@@ -32,7 +39,7 @@ const HELLO_V1_0: &str = r#"{"version":1,"max_frame":1048576,"window":1000,"max_
 
 fn frame_bytes(ty: FrameType, flags: u8, call: u32, payload: &[u8]) -> BytesMut {
     let mut b = BytesMut::new();
-    frame::encode_parts(ty, flags, call, payload, &mut b);
+    frame::encode_parts(ty, flags, cid(call), payload, &mut b);
     b
 }
 
@@ -66,7 +73,8 @@ fn goaway_of(frames: &[Frame]) -> (u32, u16, String) {
         .iter()
         .find(|f| f.ty == FrameType::GoAway)
         .expect("a GOAWAY");
-    frame::decode_goaway(&f.payload).unwrap()
+    let g = GoAway::decode(&f.payload).unwrap();
+    (g.last_call.get(), g.code, g.message)
 }
 
 /// Moves everything `from` wrote into `to`.
@@ -89,24 +97,25 @@ fn two_ends_handshake_call_and_answer() {
     let id = a
         .start_request("POST", "/echo", &HeaderMap::new(), false)
         .unwrap();
-    assert_eq!(id, 1);
+    assert_eq!(id, cid(1));
     a.send_data(id, b"hello", true).unwrap();
     wire(&mut a, &mut b);
     let ev = events(&mut b);
     assert!(
-        matches!(&ev[0], Event::Request { call: 1, method, end: false, .. } if method == "POST")
+        matches!(&ev[0], Event::Request { call: CALL_1, method, end: false, .. } if method == "POST")
     );
     assert_eq!(
         ev[1],
         Event::Data {
-            call: 1,
+            call: cid(1),
             data: Bytes::from_static(b"hello"),
             end: true
         }
     );
-    b.consume(1, 5);
-    b.send_response(1, 200, &HeaderMap::new(), false).unwrap();
-    b.send_data(1, b"olleh", true).unwrap();
+    b.consume(cid(1), 5);
+    b.send_response(cid(1), 200, &HeaderMap::new(), false)
+        .unwrap();
+    b.send_data(cid(1), b"olleh", true).unwrap();
     assert_eq!(
         b.calls_in_flight(),
         0,
@@ -117,13 +126,15 @@ fn two_ends_handshake_call_and_answer() {
     assert!(matches!(
         ev[0],
         Event::Response {
-            call: 1,
+            call: CALL_1,
             status: 200,
             end: false,
             ..
         }
     ));
-    assert!(matches!(&ev[1], Event::Data { call: 1, end: true, data } if &data[..] == b"olleh"));
+    assert!(
+        matches!(&ev[1], Event::Data { call: CALL_1, end: true, data } if &data[..] == b"olleh")
+    );
     assert_eq!(a.calls_in_flight(), 0);
 }
 
@@ -217,8 +228,8 @@ fn calls_over_the_limit_get_429_and_a_big_head_431() {
     }
     let out = output(&mut c);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].call, 9);
-    assert_eq!(frame::decode_reset(&out[0].payload).unwrap().0, 429);
+    assert_eq!(out[0].call, cid(9));
+    assert_eq!(Reset::decode(&out[0].payload).unwrap().status, 429);
     assert!(c.is_open());
 
     let mut c = Conn::new(
@@ -244,7 +255,7 @@ fn calls_over_the_limit_get_429_and_a_big_head_431() {
     .unwrap();
     feed(&mut c, frame_bytes(FrameType::Request, 1, 1, &p));
     let out = output(&mut c);
-    assert_eq!(frame::decode_reset(&out[0].payload).unwrap().0, 431);
+    assert_eq!(Reset::decode(&out[0].payload).unwrap().status, 431);
 }
 
 #[test]
@@ -255,7 +266,7 @@ fn a_malformed_head_is_reset_400_and_the_connection_lives() {
         frame_bytes(FrameType::Request, 1, 1, b"\x03G T\x00\x01/\x00\x00"),
     );
     let out = output(&mut c);
-    assert_eq!(frame::decode_reset(&out[0].payload).unwrap().0, 400);
+    assert_eq!(Reset::decode(&out[0].payload).unwrap().status, 400);
     assert!(c.is_open());
 }
 
@@ -295,12 +306,12 @@ fn consuming_grants_call_and_connection_windows() {
     feed(&mut c, request(1, false));
     feed(&mut c, frame_bytes(FrameType::Data, 0, 1, &[0; 800]));
     c.take_output();
-    c.consume(1, 800);
+    c.consume(cid(1), 800);
     let out = output(&mut c);
     let grants: Vec<(u32, u32)> = out
         .iter()
         .filter(|f| f.ty == FrameType::Window)
-        .map(|f| (f.call, frame::decode_window(&f.payload).unwrap()))
+        .map(|f| (f.call.get(), frame::decode_window(&f.payload).unwrap()))
         .collect();
     assert_eq!(grants, vec![(1, 800), (0, 800)]);
     assert_eq!(c.buffered(), 0);
@@ -324,12 +335,12 @@ fn a_peer_without_connection_windows_is_paused_not_cut() {
     assert!(!c.wants_input());
     assert_eq!(c.buffered(), 3000);
     assert!(!buf.is_empty(), "the fourth body waits in the read buffer");
-    c.consume(1, 1000);
+    c.consume(cid(1), 1000);
     c.handle_input(&mut buf);
     assert!(buf.is_empty());
     let out = output(&mut c);
     assert!(
-        out.iter().all(|f| f.call != 0),
+        out.iter().all(|f| !f.call.is_connection()),
         "no connection WINDOW for a peer that does not know it"
     );
 }
@@ -356,14 +367,19 @@ fn sending_respects_both_windows() {
     );
     for id in [1, 3] {
         feed(&mut c, request(id, true));
-        c.send_response(id, 200, &HeaderMap::new(), false).unwrap();
+        c.send_response(cid(id), 200, &HeaderMap::new(), false)
+            .unwrap();
     }
-    assert_eq!(c.send_capacity(1), 1000);
-    c.send_data(1, &[0; 1000], false).unwrap();
-    assert_eq!(c.send_capacity(1), 0);
-    assert_eq!(c.send_capacity(3), 500, "the connection window is shared");
+    assert_eq!(c.send_capacity(cid(1)), 1000);
+    c.send_data(cid(1), &[0; 1000], false).unwrap();
+    assert_eq!(c.send_capacity(cid(1)), 0);
+    assert_eq!(
+        c.send_capacity(cid(3)),
+        500,
+        "the connection window is shared"
+    );
     assert!(matches!(
-        c.send_data(3, &[0; 501], false),
+        c.send_data(cid(3), &[0; 501], false),
         Err(SendError::OverWindow { .. })
     ));
     feed(
@@ -371,7 +387,7 @@ fn sending_respects_both_windows() {
         frame_bytes(FrameType::Window, 0, 0, &frame::encode_window(100)),
     );
     assert_eq!(events(&mut c).last(), Some(&Event::ConnectionCapacity));
-    assert_eq!(c.send_capacity(3), 600);
+    assert_eq!(c.send_capacity(cid(3)), 600);
 }
 
 #[test]
@@ -415,7 +431,8 @@ fn frames_for_finished_calls_are_dropped_and_their_window_given_back() {
     let mut c = acceptor_with(HELLO);
     feed(&mut c, request(1, false));
     // Answered before the body arrived (an early 413): the call is over on this side.
-    c.send_response(1, 413, &HeaderMap::new(), true).unwrap();
+    c.send_response(cid(1), 413, &HeaderMap::new(), true)
+        .unwrap();
     c.take_output();
     feed(&mut c, frame_bytes(FrameType::Data, 0, 1, &[0; 1000]));
     feed(&mut c, frame_bytes(FrameType::Data, FLAG_END, 1, &[]));
@@ -423,11 +440,11 @@ fn frames_for_finished_calls_are_dropped_and_their_window_given_back() {
     assert_eq!(c.buffered(), 0);
     let out = output(&mut c);
     assert_eq!(out.len(), 1, "the connection window is granted back");
-    assert_eq!(out[0].call, 0);
+    assert_eq!(out[0].call, CallId::CONNECTION);
 }
 
 /// An initiator whose handshake is done, with one call (no body) sent.
-fn initiator_with_a_call() -> (Conn, u32) {
+fn initiator_with_a_call() -> (Conn, CallId) {
     let mut a = Conn::new(Role::Initiator, limits(), None);
     feed(
         &mut a,
@@ -443,15 +460,15 @@ fn initiator_with_a_call() -> (Conn, u32) {
 #[test]
 fn data_before_response_and_a_second_response_are_violations() {
     let (mut a, id) = initiator_with_a_call();
-    feed(&mut a, frame_bytes(FrameType::Data, 0, id, b"x"));
+    feed(&mut a, frame_bytes(FrameType::Data, 0, id.get(), b"x"));
     assert!(goaway_of(&output(&mut a)).2.contains("before RESPONSE"));
 
     let (mut a, id) = initiator_with_a_call();
     let mut p = BytesMut::new();
     p.put_u16(200);
     p.put_u16(0);
-    feed(&mut a, frame_bytes(FrameType::Response, 0, id, &p));
-    feed(&mut a, frame_bytes(FrameType::Response, 0, id, &p));
+    feed(&mut a, frame_bytes(FrameType::Response, 0, id.get(), &p));
+    feed(&mut a, frame_bytes(FrameType::Response, 0, id.get(), &p));
     assert!(goaway_of(&output(&mut a)).2.contains("second RESPONSE"));
 }
 
@@ -460,15 +477,18 @@ fn cancel_and_goaway() {
     let mut c = acceptor_with(HELLO);
     feed(&mut c, request(1, true));
     feed(&mut c, frame_bytes(FrameType::Cancel, 0, 1, b""));
-    assert!(events(&mut c).contains(&Event::Cancel { call: 1 }));
-    assert!(c.send_response(1, 200, &HeaderMap::new(), true).is_err());
+    assert!(events(&mut c).contains(&Event::Cancel { call: cid(1) }));
+    assert!(
+        c.send_response(cid(1), 200, &HeaderMap::new(), true)
+            .is_err()
+    );
 
     c.go_away("bye");
     feed(&mut c, request(3, true));
     let out = output(&mut c);
     assert_eq!(goaway_of(&out).0, 1);
     let reset = out.iter().find(|f| f.ty == FrameType::Reset).unwrap();
-    assert_eq!(frame::decode_reset(&reset.payload).unwrap().0, 503);
+    assert_eq!(Reset::decode(&reset.payload).unwrap().status, 503);
 
     feed(
         &mut c,
@@ -476,7 +496,7 @@ fn cancel_and_goaway() {
             FrameType::GoAway,
             0,
             0,
-            &frame::encode_goaway(0, goaway::NORMAL, "later"),
+            &GoAway::encode(CallId::CONNECTION, goaway::NORMAL, "later"),
         ),
     );
     assert_eq!(c.peer_going_away(), Some("later"));
