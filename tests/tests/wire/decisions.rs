@@ -92,6 +92,13 @@ fn with_hello(hello: &str, more: &[Vec<u8>]) -> Vec<u8> {
     b
 }
 
+/// A HELLO frame of a peer with a 64 KiB window, with `more` (`"name":value`) added.
+fn hello_with(more: &str) -> Vec<u8> {
+    let json =
+        format!(r#"{{"version":1,"max_frame":1048576,"window":65536,"max_calls":8,{more}}}"#);
+    frame(1, 0, 0, json.as_bytes())
+}
+
 /// The GOAWAY code an acceptor answers these bytes with.
 async fn goaway_for(bytes: Vec<u8>) -> (u16, String) {
     let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &bytes).await;
@@ -396,15 +403,7 @@ async fn a_peer_that_does_not_read_gets_goaway_7() {
     // Reading now, the peer finds the GOAWAY that says why.
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), rd.read_to_end(&mut rest)).await;
-    let mut at = u32::from_be_bytes(hello_len) as usize;
-    let mut code = None;
-    while at + 10 <= rest.len() {
-        let len = u32::from_be_bytes(rest[at..at + 4].try_into().unwrap()) as usize;
-        if rest[at + 4] == 0x0b {
-            code = Some(u16::from_be_bytes([rest[at + 14], rest[at + 15]]));
-        }
-        at += 4 + len;
-    }
+    let code = super::raw::goaway_code_in(&rest[u32::from_be_bytes(hello_len) as usize..]);
     assert_eq!(code, Some(7));
     writer.abort();
 }
@@ -422,20 +421,13 @@ async fn hello_capabilities_unknown_ignored_malformed_refused() {
     let mut raw = served().await;
     assert_eq!(raw.hello["caps"], serde_json::json!(["skip"]));
     still_answers(&mut raw, 1).await;
-    let known = r#"{"version":1,"max_frame":1048576,"window":65536,"max_calls":8,"caps":["skip","from-the-future","x"]}"#;
-    let mut raw = Raw::start(
-        ConnectionConfig::new(Role::Acceptor).serve(app()),
-        &frame(1, 0, 0, known.as_bytes()),
-    )
-    .await;
+    let known = hello_with(r#""caps":["skip","from-the-future","x"]"#);
+    let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &known).await;
     still_answers(&mut raw, 1).await;
     let many = serde_json::to_string(&vec!["c"; 65]).unwrap();
     let long = format!("[\"{}\"]", "c".repeat(65));
     for caps in [many.as_str(), &long, r#"[""]"#, r#""skip""#, "[1]"] {
-        let hello = format!(
-            r#"{{"version":1,"max_frame":1048576,"window":65536,"max_calls":8,"caps":{caps}}}"#
-        );
-        let (code, msg) = goaway_for(frame(1, 0, 0, hello.as_bytes())).await;
+        let (code, msg) = goaway_for(hello_with(&format!(r#""caps":{caps}"#))).await;
         assert_eq!(code, 1, "{caps}: {msg}");
     }
 }
@@ -565,10 +557,7 @@ async fn the_end_flag_on_connection_frames_is_ignored() {
 #[tokio::test]
 async fn a_conn_window_that_is_not_a_number_is_goaway_1() {
     for w in [r#""x""#, "null", "-1", "1.5", "4294967296", "[]"] {
-        let hello = format!(
-            r#"{{"version":1,"max_frame":1048576,"window":65536,"max_calls":8,"conn_window":{w}}}"#
-        );
-        let (code, msg) = goaway_for(frame(1, 0, 0, hello.as_bytes())).await;
+        let (code, msg) = goaway_for(hello_with(&format!(r#""conn_window":{w}"#))).await;
         assert_eq!(code, 1, "conn_window {w}: {msg}");
     }
 }
@@ -599,13 +588,7 @@ async fn a_peer_with_max_calls_0_is_sent_no_calls() {
 
 #[tokio::test]
 async fn service_names_are_1_to_64_name_characters() {
-    let hello = |service: &str| {
-        let json = format!(
-            r#"{{"version":1,"max_frame":1048576,"window":65536,"max_calls":8,"service":{}}}"#,
-            serde_json::json!(service)
-        );
-        frame(1, 0, 0, json.as_bytes())
-    };
+    let hello = |service: &str| hello_with(&format!(r#""service":{}"#, serde_json::json!(service)));
     let ok = Raw::start(
         ConnectionConfig::new(Role::Acceptor),
         &hello(&"a.b_c-d:9".repeat(7)[..63]),

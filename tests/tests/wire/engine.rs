@@ -10,17 +10,13 @@ use rrssh::connection::{Connection, ConnectionConfig};
 use rrssh::proto::Role;
 use rrssh::routing::{get, post};
 use rrssh::{Bytes, Router};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::rules::frame;
+use super::raw::{Raw, frame, request};
 
 /// Runs `f` on a current-thread runtime of its own, on a thread of its own, and returns its
 /// output, or `None` if it did not finish within `limit`: the runtime is stuck (a deadlock
 /// blocks its only thread, and with it every connection it drives).
-pub(crate) fn on_own_runtime<F, T>(
-    limit: Duration,
-    f: impl FnOnce() -> F + Send + 'static,
-) -> Option<T>
+fn on_own_runtime<F, T>(limit: Duration, f: impl FnOnce() -> F + Send + 'static) -> Option<T>
 where
     F: Future<Output = T>,
     T: Send + 'static,
@@ -46,16 +42,6 @@ fn app() -> Router {
         )
 }
 
-/// A request head: `method target`, no headers; `end` when no body follows.
-pub(crate) fn request(call: u32, method: &str, target: &str, end: bool) -> Vec<u8> {
-    let mut p = vec![method.len() as u8];
-    p.extend_from_slice(method.as_bytes());
-    p.extend_from_slice(&(target.len() as u16).to_be_bytes());
-    p.extend_from_slice(target.as_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes());
-    frame(2, u8::from(end), call, &p)
-}
-
 /// The frames of a reader's one read: HELLO, two uploads whose first bytes are buffered, and
 /// DATA past the connection window (GOAWAY 6).
 fn overrun_with_unstarted_calls() -> Vec<u8> {
@@ -70,19 +56,6 @@ fn overrun_with_unstarted_calls() -> Vec<u8> {
     b
 }
 
-/// The peer's whole output until it closes: the `GOAWAY` code in it, if any.
-fn goaway_code(bytes: &[u8]) -> Option<u16> {
-    let mut at = 0;
-    while at + 10 <= bytes.len() {
-        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        if bytes[at + 4] == 0x0b && at + 16 <= bytes.len() {
-            return Some(u16::from_be_bytes([bytes[at + 14], bytes[at + 15]]));
-        }
-        at += 4 + len;
-    }
-    None
-}
-
 /// Before: the reader dropped the unstarted calls (and their bodies, which give their window
 /// back under the connection lock) while it held that lock, and the runtime stopped. Now the
 /// violation closes that connection with GOAWAY 6, and the next connection is served.
@@ -91,22 +64,11 @@ fn a_violation_with_unstarted_calls_in_the_same_read_closes_only_that_connection
     // Connection windows the 400 body bytes overrun.
     for conn_window in [256, 300, 399] {
         let outcome = on_own_runtime(Duration::from_secs(10), move || async move {
-            let (mut raw, end) = tokio::io::duplex(1 << 20);
             let mut config = ConnectionConfig::new(Role::Acceptor).serve(app());
             config.limits.connection_window = conn_window;
-            let server = tokio::spawn(Connection::start(end, config));
-            raw.write_all(&overrun_with_unstarted_calls())
-                .await
-                .unwrap();
-            let mut rest = Vec::new();
-            tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
-                .await
-                .expect("the connection closes")
-                .unwrap();
-            let _ = server.await;
-            let code = goaway_code(
-                &rest[4 + u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize..],
-            );
+            // One write: the reader gets it all in one read.
+            let mut raw = Raw::start(config, &overrun_with_unstarted_calls()).await;
+            let (code, _) = raw.goaway().await;
             // The process still serves: a new connection on the same runtime answers.
             let (x, y) = tokio::io::duplex(64 * 1024);
             let (a, _b) = tokio::join!(
@@ -117,7 +79,7 @@ fn a_violation_with_unstarted_calls_in_the_same_read_closes_only_that_connection
             (code, name)
         });
         let (code, name) = outcome.expect("the runtime is stuck: the connection deadlocked");
-        assert_eq!(code, Some(6), "GOAWAY 6: sent past the connection window");
+        assert_eq!(code, 6, "GOAWAY 6: sent past the connection window");
         assert_eq!(name, "server");
     }
 }

@@ -159,6 +159,20 @@ fn app() -> Router {
         )
 }
 
+/// Whether the answer's body is `pattern(n)`, read whole.
+async fn body_is(
+    res: Result<rrssh::Response, rrssh::client::Error>,
+    n: usize,
+) -> Result<(), String> {
+    let res = res.map_err(|e| e.to_string())?;
+    let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+    if body.to_bytes() == pattern(n) {
+        Ok(())
+    } else {
+        Err(format!("not the {n} bytes expected"))
+    }
+}
+
 /// Windows small enough that every answer waits for grants, on both windows, many times.
 fn small_windows(role: Role) -> ConnectionConfig {
     let mut c = ConnectionConfig::new(role).serve(app());
@@ -186,29 +200,8 @@ async fn calls_under_small_windows(seed: u64) -> Result<(), String> {
         let to = if i % 2 == 0 { a } else { b };
         calls.push(tokio::spawn(async move {
             match i % 3 {
-                0 => {
-                    let res = to
-                        .get(&format!("/big/{n}"))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
-                    (body.to_bytes() == pattern(n))
-                        .then_some(())
-                        .ok_or("wrong /big body".to_owned())
-                }
-                1 => {
-                    let res = to
-                        .post("/echo")
-                        .body(pattern(n))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
-                    (body.to_bytes() == pattern(n))
-                        .then_some(())
-                        .ok_or("wrong echo".to_owned())
-                }
+                0 => body_is(to.get(&format!("/big/{n}")).send().await, n).await,
+                1 => body_is(to.post("/echo").body(pattern(n)).send().await, n).await,
                 _ => {
                     let count = (n / 1024) as u32;
                     let items: Vec<String> = to
@@ -338,7 +331,7 @@ async fn violation_with_unstarted_calls(seed: u64) -> Result<(), String> {
     let hello = br#"{"version":1,"max_frame":1048576,"window":1048576,"max_calls":8,"conn_window":1048576}"#;
     let mut bytes = super::rules::frame(1, 0, 0, hello);
     for call in [1u32, 3, 5] {
-        bytes.extend(super::engine::request(call, "POST", "/echo", false));
+        bytes.extend(super::raw::request(call, "POST", "/echo", false));
         bytes.extend(super::rules::frame(4, 0, call, &[9; 90]));
     }
     raw.write_all(&bytes).await.map_err(|e| e.to_string())?;
@@ -348,7 +341,7 @@ async fn violation_with_unstarted_calls(seed: u64) -> Result<(), String> {
         .map_err(|_| "the connection did not close".to_owned())?
         .map_err(|e| e.to_string())?;
     let _ = server.await;
-    if !contains_goaway(&rest, 6) {
+    if super::raw::goaway_code_in(&rest) != Some(6) {
         return Err("no GOAWAY 6".into());
     }
     let (x, y) = Jittery::pair(seed + 1);
@@ -357,23 +350,7 @@ async fn violation_with_unstarted_calls(seed: u64) -> Result<(), String> {
         Connection::start(y, ConnectionConfig::new(Role::Acceptor).serve(app())),
     );
     let a = a.map_err(|e| e.to_string())?;
-    let res = a.get("/big/10").send().await.map_err(|e| e.to_string())?;
-    let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
-    (body.to_bytes() == pattern(10))
-        .then_some(())
-        .ok_or("wrong answer".into())
-}
-
-fn contains_goaway(bytes: &[u8], code: u16) -> bool {
-    let mut at = 0;
-    while at + 10 <= bytes.len() {
-        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        if bytes[at + 4] == 0x0b && at + 16 <= bytes.len() {
-            return u16::from_be_bytes([bytes[at + 14], bytes[at + 15]]) == code;
-        }
-        at += 4 + len;
-    }
-    false
+    body_is(a.get("/big/10").send().await, 10).await
 }
 
 #[test]

@@ -222,7 +222,7 @@ async fn over_the_limits_calls_are_refused_and_others_continue() {
     assert_eq!(a.get("/name").receive_text().await.unwrap(), "b");
 }
 mod decisions;
-pub(crate) mod engine;
+mod engine;
 mod interleavings;
 mod raw;
 pub(crate) mod rules;

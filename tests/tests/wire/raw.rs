@@ -7,7 +7,6 @@ use rrssh::connection::{Connection, ConnectionConfig};
 use rrssh::proto::Role;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-pub(crate) use super::engine::request;
 pub(crate) use super::rules::frame;
 
 /// A HELLO of protocol 1.1 with a connection window.
@@ -147,6 +146,24 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Raw<IO> {
             }
         }
     }
+}
+
+/// A request head: `method target`, no headers; `end` when no body follows.
+pub(crate) fn request(call: u32, method: &str, target: &str, end: bool) -> Vec<u8> {
+    request_with(call, method, target, &[], end)
+}
+
+/// The code of the first GOAWAY among these frames (a whole peer's output), if any.
+pub(crate) fn goaway_code_in(bytes: &[u8]) -> Option<u16> {
+    let mut at = 0;
+    while at + 10 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if bytes[at + 4] == 0x0b && at + 16 <= bytes.len() {
+            return Some(u16::from_be_bytes([bytes[at + 14], bytes[at + 15]]));
+        }
+        at += 4 + len;
+    }
+    None
 }
 
 /// A REQUEST with headers (`name`, `value` as raw bytes, sent as they are).
