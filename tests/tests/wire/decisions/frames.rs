@@ -1,6 +1,7 @@
 //! Decisions on frames, header blocks and the HELLO.
 
-use rrssh::client::Error;
+use http_body_util::BodyExt;
+use rrssh::client::{CallExt, Error};
 use rrssh::connection::ConnectionConfig;
 use rrssh::proto::Role;
 

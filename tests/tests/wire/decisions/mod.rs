@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use http_body_util::BodyExt;
 use rrssh::client::{CallExt, Error};
 use rrssh::connection::ConnectionConfig;
 use rrssh::proto::Role;
