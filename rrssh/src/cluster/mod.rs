@@ -1,5 +1,6 @@
 #![doc = include_str!("../docs/cluster.md")]
 
+mod auth;
 mod calls;
 mod presence;
 mod stream;
@@ -20,7 +21,9 @@ use crate::{Request, client::Backoff};
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Cluster {
+    /// The URL without its userinfo (safe to log).
     url: String,
+    auth: auth::NatsAuth,
     hub_id: String,
     ttl: Duration,
     default_timeout: Duration,
@@ -28,10 +31,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Joins the cluster whose NATS server (with JetStream) is at `url`
-    /// (`nats://127.0.0.1:4222`), under a random hub id.
+    /// (`nats://127.0.0.1:4222`, or `tls://…` for TLS), under a random hub id. Credentials in
+    /// the URL are used as NATS clients use them: `nats://user:password@host` and
+    /// `nats://token@host` (percent-encoded); they are never logged.
     pub fn new(url: impl Into<String>) -> Self {
+        let (url, creds) = auth::split_userinfo(&url.into());
         Self {
-            url: url.into(),
+            url,
+            auth: auth::NatsAuth::default().with_url(creds),
             hub_id: random_id(6),
             ttl: Duration::from_secs(3),
             default_timeout: Duration::from_secs(30),
@@ -61,6 +68,61 @@ impl Cluster {
     /// This hub's id.
     pub fn id(&self) -> &str {
         &self.hub_id
+    }
+
+    /// Authenticates to NATS with a user and password (NATS `authorization { user, password }`).
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.auth.user = Some((user.into(), password.into()));
+        self.auth.token = None;
+        self
+    }
+
+    /// Authenticates to NATS with a token (NATS `authorization { token }`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth.token = Some(token.into());
+        self.auth.user = None;
+        self
+    }
+
+    /// Authenticates to NATS with an NKey: the user's seed (`SU…`).
+    pub fn nkey(mut self, seed: impl Into<String>) -> Self {
+        self.auth.nkey = Some(seed.into());
+        self
+    }
+
+    /// Authenticates to NATS with a `.creds` file (a user JWT and its NKey seed, as `nsc`
+    /// writes it); read when the hub connects.
+    pub fn credentials_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.auth.creds = Some(path.into());
+        self
+    }
+
+    /// Trusts this CA (a PEM file) for the NATS server's certificate, and requires TLS.
+    pub fn tls_root_certificate(mut self, ca: impl Into<std::path::PathBuf>) -> Self {
+        self.auth.tls_roots.push(ca.into());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM files) to the NATS server, and requires
+    /// TLS.
+    pub fn tls_client_certificate(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.auth.tls_client = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Refuses to talk to NATS without TLS (also implied by the two settings above and by a
+    /// `tls://` URL).
+    pub fn require_tls(mut self, required: bool) -> Self {
+        self.auth.tls_required = required;
+        self
     }
 }
 
@@ -119,11 +181,27 @@ pub(crate) fn start(
     let weak = Arc::downgrade(&node);
     let run = async move {
         let Some(n) = weak.upgrade() else { return };
-        let url = n.cfg.url.clone();
+        let (url, auth) = (n.cfg.url.clone(), n.cfg.auth.clone());
         drop(n);
-        let client = match async_nats::ConnectOptions::new()
+        let options = match auth.options().await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, %url, ?auth, "cluster: cannot read the NATS credentials");
+                return;
+            }
+        };
+        let client = match options
             .retry_on_initial_connect()
             .max_reconnects(None)
+            .event_callback(move |event| async move {
+                // An authorization violation or a TLS failure is said, not only retried.
+                if let async_nats::Event::ServerError(_) | async_nats::Event::ClientError(_) = event
+                {
+                    crate::logging::limited("nats-error", || {
+                        tracing::error!(%event, "cluster: NATS");
+                    });
+                }
+            })
             .connect(url.as_str())
             .await
         {

@@ -20,6 +20,8 @@ use rrssh::{Client, Hub, Json, JsonStream, Path, Router, Server};
 
 use crate::ssh::eventually;
 
+mod auth;
+
 /// A `nats-server` of version 2.10 or newer, if there is one.
 fn nats_path() -> Option<PathBuf> {
     let named = std::env::var_os("RRSSH_NATS_SERVER").map(PathBuf::from);
@@ -67,16 +69,24 @@ struct Nats {
     child: Option<tokio::process::Child>,
     port: u16,
     dir: PathBuf,
+    /// More arguments (authentication, a config file).
+    extra: Vec<String>,
 }
 
 impl Nats {
     async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// A `nats-server` started with these arguments too.
+    async fn start_with(extra: Vec<String>) -> Self {
         let port = crate::openssh::free_port();
         let dir = std::env::temp_dir().join(format!("rrssh-nats-{}-{port}", std::process::id()));
         let mut n = Self {
             child: None,
             port,
             dir,
+            extra,
         };
         n.restart().await;
         n
@@ -100,6 +110,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -159,6 +170,11 @@ fn keys() -> Keys {
 }
 
 async fn hub(keys: &Keys, nats: &Nats, id: &str) -> Hub {
+    hub_in(keys, Cluster::new(nats.url()).hub_id(id)).await
+}
+
+/// A hub in this cluster.
+async fn hub_in(keys: &Keys, cluster: Cluster) -> Hub {
     Server::new()
         .host_key(keys.host.clone())
         .authorized_keys(keys.authorized.clone())
@@ -166,11 +182,7 @@ async fn hub(keys: &Keys, nats: &Nats, id: &str) -> Hub {
         // 300 services dial at once from one address.
         .max_unauthenticated(1000)
         .max_unauthenticated_per_source(1000)
-        .cluster(
-            Cluster::new(nats.url())
-                .hub_id(id)
-                .presence_ttl(Duration::from_secs(1)),
-        )
+        .cluster(cluster.presence_ttl(Duration::from_secs(1)))
         .bind("127.0.0.1:0")
         .await
         .unwrap()

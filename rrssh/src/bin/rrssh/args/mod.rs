@@ -136,12 +136,29 @@ pub(crate) enum Command {
     Hub {
         #[command(flatten)]
         serving: Serving,
-        /// Join a cluster of hubs on this NATS server (with JetStream, 2.10 or newer).
+        /// Join a cluster of hubs on this NATS server (with JetStream, 2.10 or newer);
+        /// `nats://user:password@HOST:PORT` or `nats://token@HOST:PORT` authenticate, `tls://`
+        /// requires TLS.
         #[arg(long, value_name = "nats://HOST:PORT")]
         cluster: Option<String>,
         /// This hub's id in the cluster (default random).
         #[arg(long, value_name = "ID", requires = "cluster")]
         hub_id: Option<String>,
+        /// Authenticate to NATS with this `.creds` file (a user JWT and its NKey seed).
+        #[arg(long, value_name = "FILE", requires = "cluster")]
+        cluster_creds: Option<std::path::PathBuf>,
+        /// Authenticate to NATS with the NKey seed (`SU…`) in this file.
+        #[arg(long, value_name = "FILE", requires = "cluster")]
+        cluster_nkey: Option<std::path::PathBuf>,
+        /// Trust this CA (PEM) for the NATS server's certificate; requires TLS.
+        #[arg(long, value_name = "FILE", requires = "cluster")]
+        cluster_ca: Option<std::path::PathBuf>,
+        /// Present this client certificate (PEM) to NATS, with `--cluster-key`; requires TLS.
+        #[arg(long, value_name = "FILE", requires_all = ["cluster", "cluster_key"])]
+        cluster_cert: Option<std::path::PathBuf>,
+        /// The client certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "cluster_cert")]
+        cluster_key: Option<std::path::PathBuf>,
     },
     /// A local HTTP gateway to one server or peer, until Ctrl-C: `METHOD /PATH` on it is the
     /// call `METHOD /PATH` there, with the hub gateway's tokens, NDJSON streams and error JSON.

@@ -120,14 +120,36 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             serving,
             cluster,
             hub_id,
+            cluster_creds,
+            cluster_nkey,
+            cluster_ca,
+            cluster_cert,
+            cluster_key,
         } => {
-            let cluster = cluster.map(|url| {
-                let c = rrssh::cluster::Cluster::new(url);
-                match hub_id {
-                    Some(id) => c.hub_id(id),
-                    None => c,
+            let cluster = match cluster {
+                None => None,
+                Some(url) => {
+                    let mut c = rrssh::cluster::Cluster::new(url);
+                    if let Some(id) = hub_id {
+                        c = c.hub_id(id);
+                    }
+                    if let Some(path) = cluster_creds {
+                        c = c.credentials_file(path);
+                    }
+                    if let Some(path) = cluster_nkey {
+                        let seed = std::fs::read_to_string(&path)
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        c = c.nkey(seed.trim());
+                    }
+                    if let Some(ca) = cluster_ca {
+                        c = c.tls_root_certificate(ca);
+                    }
+                    if let (Some(cert), Some(key)) = (cluster_cert, cluster_key) {
+                        c = c.tls_client_certificate(cert, key);
+                    }
+                    Some(c)
                 }
-            });
+            };
             let extra = serve::Extra {
                 relay: true,
                 cluster,
