@@ -130,3 +130,143 @@ async fn hubs_join_a_nats_that_requires_an_nkey() {
     );
     let _ = std::fs::remove_file(config);
 }
+
+/// Runs `openssl` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
+fn certificates(dir: &std::path::Path) {
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=rrssh test CA",
+        ],
+    );
+    for who in ["server", "client"] {
+        let (key, csr, pem, ext) = (
+            format!("{who}-key.pem"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={who}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubs_join_a_nats_that_requires_tls_and_a_client_certificate() {
+    if !nats_available() {
+        return;
+    }
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("RRSSH_REQUIRE_NATS").is_none(),
+            "openssl is required for the NATS TLS test (RRSSH_REQUIRE_NATS is set) but missing"
+        );
+        crate::skipped("the cluster TLS test: openssl is not installed (apt-get install openssl)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rrssh-nats-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    certificates(&dir);
+    let p = |f: &str| dir.join(f).display().to_string();
+    let config = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true }}\n",
+        p("server.pem"),
+        p("server-key.pem"),
+        p("ca.pem")
+    );
+    std::fs::write(dir.join("nats.conf"), config).unwrap();
+    let nats = Nats::start_with(vec!["-c".into(), p("nats.conf")]).await;
+    let keys = keys();
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let tls = |id: &str| {
+        Cluster::new(url.clone())
+            .tls_root_certificate(dir.join("ca.pem"))
+            .tls_client_certificate(dir.join("client.pem"), dir.join("client-key.pem"))
+            .hub_id(id)
+    };
+    let a = hub_in(&keys, tls("a")).await;
+    let b = hub_in(&keys, tls("b")).await;
+    let (answered, _svc) = reaches(&a, &b, &keys).await;
+    assert!(answered, "a service on a answers through b, over TLS");
+    // Without a client certificate, or without TLS at all, a hub joins nothing.
+    let no_cert = hub_in(
+        &keys,
+        Cluster::new(url.clone())
+            .tls_root_certificate(dir.join("ca.pem"))
+            .hub_id("c"),
+    )
+    .await;
+    let plain = hub_in(&keys, Cluster::new(nats.url()).hub_id("d")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !no_cert.peer("svc-x").is_connected(),
+        "no client certificate, no cluster"
+    );
+    assert!(!plain.peer("svc-x").is_connected(), "no TLS, no cluster");
+    let _ = std::fs::remove_dir_all(&dir);
+}
