@@ -29,6 +29,8 @@ pub mod keys;
 mod logging;
 pub mod method;
 pub mod openapi;
+#[cfg(any(feature = "gateway", feature = "web-terminal"))]
+mod origin;
 pub mod proto;
 pub mod response;
 pub mod routing;

@@ -36,6 +36,8 @@ pub struct Gateway {
     upstream: Upstream,
     tokens: Tokens,
     anonymous: Option<Peer>,
+    /// Host names besides loopback that anonymous callers may use.
+    allowed_hosts: Vec<String>,
     default_timeout: Option<Duration>,
     http: serve::HttpLimits,
 }
@@ -76,6 +78,7 @@ impl Gateway {
             upstream,
             tokens: Tokens::new(),
             anonymous: None,
+            allowed_hosts: Vec::new(),
             default_timeout: None,
             http: serve::HttpLimits::default(),
         }
@@ -91,10 +94,23 @@ impl Gateway {
     /// (`call:*` opens every peer). Only for a gateway bound to a trusted address, or behind
     /// an authentication layer of your own: a layer may also insert a [`Peer`] into the request
     /// extensions, and the gateway then takes that as the caller.
+    ///
+    /// Web pages are kept out, as the web terminal keeps them out: an anonymous request must
+    /// be sent to a loopback name (`localhost`, `127.0.0.1`, `[::1]`) or to a name given to
+    /// [`allow_host`](Self::allow_host) (so a page whose DNS name was rebound to the gateway's
+    /// address is refused), and an `Origin`, when there is one, must name that host (so a
+    /// cross-site form or `fetch` is refused). Both are answered 403.
     pub fn anonymous(mut self, scopes: Grants) -> Self {
         self.anonymous = Some(Peer::new(
             PeerInfo::new("anonymous", "anonymous").scopes(scopes),
         ));
+        self
+    }
+
+    /// A host name (without port) anonymous callers may send requests to, besides the
+    /// loopback names: the name the gateway is reached by on a trusted network.
+    pub fn allow_host(mut self, name: impl Into<String>) -> Self {
+        self.allowed_hosts.push(name.into());
         self
     }
 
@@ -169,15 +185,31 @@ impl Gateway {
 
     /// The caller of an HTTP request: a [`Peer`] a layer put in the extensions, else the holder
     /// of the bearer token, else the anonymous caller.
-    fn caller(&self, req: &axum::extract::Request) -> Result<Peer, &'static str> {
+    fn caller(&self, req: &axum::extract::Request) -> Result<Peer, Refused> {
         if let Some(peer) = req.extensions().get::<Peer>() {
             return Ok(peer.clone());
         }
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-            return self
-                .anonymous
-                .clone()
-                .ok_or("this gateway needs `Authorization: Bearer TOKEN`");
+            let anonymous = self.anonymous.clone().ok_or(Refused::Unauthorized(
+                "this gateway needs `Authorization: Bearer TOKEN`",
+            ))?;
+            if !crate::origin::host_allowed(req.headers(), &self.allowed_hosts) {
+                crate::logging::limited("gateway-host", || {
+                    tracing::warn!(host = ?req.headers().get(header::HOST), "gateway: anonymous request to a host not allowed; refused");
+                });
+                return Err(Refused::Forbidden(
+                    "anonymous calls are taken only on loopback names and allowed hosts",
+                ));
+            }
+            if !crate::origin::same_origin(req.headers()) {
+                crate::logging::limited("gateway-origin", || {
+                    tracing::warn!(origin = ?req.headers().get(header::ORIGIN), "gateway: anonymous request from another origin; refused");
+                });
+                return Err(Refused::Forbidden(
+                    "anonymous calls from a web page of another origin are refused",
+                ));
+            }
+            return Ok(anonymous);
         };
         let token = value
             .to_str()
@@ -186,12 +218,14 @@ impl Gateway {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
         let Some(token) = token else {
-            return Err("the Authorization header must be `Bearer TOKEN`");
+            return Err(Refused::Unauthorized(
+                "the Authorization header must be `Bearer TOKEN`",
+            ));
         };
         self.tokens
             .find(token.as_bytes())
             .cloned()
-            .ok_or("unknown bearer token")
+            .ok_or(Refused::Unauthorized("unknown bearer token"))
     }
 }
 
@@ -227,6 +261,24 @@ impl Gateway {
     }
 }
 
+/// Why the gateway takes no call from a request.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    /// No caller: 401, asking for a bearer token.
+    Unauthorized(&'static str),
+    /// A caller the gateway will not serve from where the request came: 403.
+    Forbidden(&'static str),
+}
+
+impl Refused {
+    fn response(self) -> crate::Response {
+        match self {
+            Refused::Unauthorized(why) => unauthorized(why),
+            Refused::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, why).into_response(),
+        }
+    }
+}
+
 fn unauthorized(message: &str) -> crate::Response {
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
     res.headers_mut().insert(
@@ -250,7 +302,7 @@ async fn list(
             Upstream::Hub(registry) => axum::Json(listing(registry, &caller)).into_response(),
             Upstream::One(_) => to_http(ApiError::not_found("no listing").into_response(), false),
         },
-        Err(why) => to_http(unauthorized(why), false),
+        Err(why) => to_http(why.response(), false),
     }
 }
 
@@ -272,7 +324,7 @@ async fn relay(
 ) -> axum::response::Response {
     let caller = match gw.caller(&req) {
         Ok(c) => c,
-        Err(why) => return to_http(unauthorized(why), false),
+        Err(why) => return to_http(why.response(), false),
     };
     let path = req.uri().path();
     let after = path

@@ -7,7 +7,7 @@ use axum::extract::State;
 use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
-use super::{Gateway, to_http, unauthorized};
+use super::{Gateway, to_http};
 use crate::client::Error;
 use crate::hub::Registry;
 use crate::hub::relay::{answer, drop_caller_headers};
@@ -37,7 +37,7 @@ pub(super) async fn forward(
     req: axum::extract::Request,
 ) -> axum::response::Response {
     if let Err(why) = gw.caller(&req) {
-        return to_http(unauthorized(why), false);
+        return to_http(why.response(), false);
     }
     let Upstream::One(service) = &gw.upstream else {
         return to_http(ApiError::not_found("no such route").into_response(), false);

@@ -32,6 +32,10 @@ struct Reply {
 }
 
 impl Reply {
+    fn text(&self) -> String {
+        self.body.clone().unwrap_or_else(|e| e)
+    }
+
     fn json(&self) -> Value {
         let text = self.body.as_ref().expect("a complete body");
         serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -52,8 +56,11 @@ async fn http(
     tokio::spawn(conn);
     let mut req = http::Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
-        .uri(path)
-        .header("host", "gateway");
+        .uri(path);
+    // The Host a client sends, unless the test names another.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", addr.to_string());
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -387,6 +394,42 @@ async fn callers_need_a_token_that_grants_the_peer() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], "inventory");
     assert_eq!(list[0]["user"], "ada");
+}
+
+/// An anonymous gateway keeps web pages out: a page whose DNS name was rebound to the gateway
+/// (its own name in `Host`) and a cross-site form (another site's `Origin`) are refused; a
+/// caller with a token is not a page's ambient authority and is served from anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_calls_from_web_pages_of_other_sites_are_refused() {
+    let s = setup(|g| {
+        g.anonymous(Grants::parse("call:*").unwrap())
+            .allow_host("gw.internal")
+    })
+    .await;
+    let path = "/peers/inventory/whoami";
+    let rebound = http(s.http, "GET", path, &[("host", "evil.example:8080")], "").await;
+    assert_eq!(rebound.status, StatusCode::FORBIDDEN, "{}", rebound.text());
+    assert!(
+        rebound.text().contains("loopback names"),
+        "{}",
+        rebound.text()
+    );
+    let form = [
+        ("origin", "http://evil.example"),
+        ("content-type", "text/plain"),
+    ];
+    let cross = http(s.http, "POST", path, &form, "x").await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN, "{}", cross.text());
+    assert!(cross.text().contains("another origin"), "{}", cross.text());
+    let own = format!("http://{}", s.http);
+    let same = http(s.http, "GET", path, &[("origin", own.as_str())], "").await;
+    assert_eq!(same.json()["user"], "anonymous");
+    let allowed = http(s.http, "GET", path, &[("host", "GW.internal:8080")], "").await;
+    assert_eq!(allowed.json()["user"], "anonymous");
+    let bearer = format!("Bearer {OPS}");
+    let token = [("host", "evil.example"), ("authorization", bearer.as_str())];
+    let with_token = http(s.http, "GET", path, &token, "").await;
+    assert_eq!(with_token.status, StatusCode::OK, "{}", with_token.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,19 +128,7 @@ impl WebTerminal {
 
     /// Whether the request's `Host` is one this terminal answers.
     fn host_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(Ok(host)) = headers.get(header::HOST).map(HeaderValue::to_str) else {
-            return false;
-        };
-        let name = match host.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-        }
-        .to_ascii_lowercase();
-        name == "localhost"
-            || name
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| crate::keys::canonical_addr(ip).is_loopback())
-            || self.hosts.contains(&name)
+        crate::origin::host_allowed(headers, &self.hosts)
     }
 
     /// The access token pages must carry (`?token=…`).
@@ -291,7 +279,7 @@ async fn socket(
     if !web.allows(q.token.as_deref()) {
         return denied();
     }
-    if !same_origin(&headers) {
+    if !crate::origin::same_origin(&headers) {
         crate::logging::limited("web-terminal-origin", || {
             tracing::warn!(origin = ?headers.get(header::ORIGIN), "web terminal: WebSocket from another origin refused");
         });
@@ -304,24 +292,6 @@ async fn socket(
     let cols = q.cols.unwrap_or(80).clamp(1, 1000);
     let rows = q.rows.unwrap_or(24).clamp(1, 1000);
     upgrade.on_upgrade(move |ws| relay(web, ws, cols, rows))
-}
-
-/// A browser always sends `Origin` with a WebSocket; it must name the host the page came from.
-/// Clients that are not browsers may leave it out.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let (Ok(origin), Some(Ok(host))) = (
-        origin.to_str(),
-        headers.get(header::HOST).map(HeaderValue::to_str),
-    ) else {
-        return false;
-    };
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|o| o.eq_ignore_ascii_case(host))
 }
 
 #[derive(Deserialize)]

@@ -172,8 +172,14 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE", required_unless_present = "anonymous")]
         tokens: Option<PathBuf>,
         /// Admit callers without a token (only on an address only trusted callers reach).
+        /// Web pages are kept out: such calls must be sent to a loopback name or an
+        /// `--allow-host` name, and come from no other site's page (`Origin`).
         #[arg(long, conflicts_with = "tokens")]
         anonymous: bool,
+        /// A host name (without port) anonymous callers may reach the gateway by, besides
+        /// the loopback names; repeatable.
+        #[arg(long, value_name = "NAME", requires = "anonymous")]
+        allow_host: Vec<String>,
         #[command(flatten)]
         login: Login,
         #[command(flatten)]

@@ -11,7 +11,8 @@ pub(super) async fn gateway(
     target: &str,
     listen: &str,
     tokens: Option<&std::path::Path>,
-    anonymous: bool,
+    // Admits callers without a token, reaching it by loopback names or these.
+    anonymous: Option<&[String]>,
 ) -> Result<ExitCode, String> {
     let t = Target::parse(target)?;
     // Fail early on bad keys or host keys, then stay connected.
@@ -35,8 +36,9 @@ pub(super) async fn gateway(
             Gateway::to(through_hub)
         }
     };
-    let gw = if anonymous {
-        gw.anonymous(rrssh::auth::Grants::parse("call:*").map_err(|e| e.to_string())?)
+    let gw = if let Some(hosts) = anonymous {
+        let gw = gw.anonymous(rrssh::auth::Grants::parse("call:*").map_err(|e| e.to_string())?);
+        hosts.iter().fold(gw, |gw, h| gw.allow_host(h.clone()))
     } else {
         let path = tokens.ok_or("give --tokens FILE or --anonymous")?;
         gw.tokens(Tokens::read_file(path).map_err(|e| e.to_string())?)

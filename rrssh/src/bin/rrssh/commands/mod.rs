@@ -162,6 +162,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             listen,
             tokens,
             anonymous,
+            allow_host,
             login,
             reconnect,
         } => {
@@ -171,7 +172,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                 &target,
                 &listen,
                 tokens.as_deref(),
-                anonymous,
+                anonymous.then_some(allow_host.as_slice()),
             )
             .await
         }
