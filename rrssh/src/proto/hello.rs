@@ -25,7 +25,11 @@ pub struct Hello {
     )]
     pub conn_window: Option<u32>,
     /// Service name (reverse mode), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service: Option<String>,
     /// Capabilities (revision 1.1): what the sender understands beyond version 1.0. Unknown
     /// ones are ignored; absent from 1.0 peers.
@@ -54,6 +58,10 @@ impl Hello {
 
     /// Parses and checks a peer's HELLO payload: every rule a receiver must check.
     pub fn parse(payload: &[u8]) -> Result<Hello, HelloError> {
+        // A JSON object, not an array serde would also read into the fields.
+        if payload.trim_ascii_start().first() != Some(&b'{') {
+            return Err(HelloError::Malformed("not a JSON object".into()));
+        }
         let hello: Hello =
             serde_json::from_slice(payload).map_err(|e| HelloError::Malformed(e.to_string()))?;
         if hello.version != super::VERSION {
@@ -101,6 +109,11 @@ impl Hello {
         }
         Ok(hello)
     }
+}
+
+/// An optional string that, when present, is a string (`null` is refused, not read as absent).
+fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 /// An optional number that, when present, is a number (`null` is refused, not read as absent).

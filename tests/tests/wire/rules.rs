@@ -203,14 +203,14 @@ async fn each_broken_rule_gets_its_goaway() {
             "conn_window 0",
         ),
         (
-            "service name over 255 bytes",
+            "service name over 64 bytes",
             frame(
                 1,
                 0,
                 0,
                 format!(
                     r#"{{"version":1,"max_frame":1048576,"window":1,"max_calls":1,"service":"{}"}}"#,
-                    "s".repeat(256)
+                    "s".repeat(65)
                 )
                 .as_bytes(),
             ),
@@ -226,6 +226,56 @@ async fn each_broken_rule_gets_its_goaway() {
             "never started",
         ),
         ("CANCEL for our own call id", with_hello(vec![frame(6, 0, 2, b"")]), 1, "which we started"),
+        ("HELLO on a call", frame(1, 0, 5, HELLO.as_bytes()), 1, "must be call 0"),
+        ("HELLO not an object", frame(1, 0, 0, b"[1,1048576,1048576,8]"), 1, "not a JSON object"),
+        (
+            "window not a number",
+            frame(1, 0, 0, br#"{"version":1,"max_frame":1048576,"window":"1","max_calls":1}"#),
+            1,
+            "malformed HELLO",
+        ),
+        (
+            "max_calls not a whole number",
+            frame(1, 0, 0, br#"{"version":1,"max_frame":1048576,"window":1,"max_calls":1.5}"#),
+            1,
+            "malformed HELLO",
+        ),
+        (
+            "version past 16 bits",
+            frame(1, 0, 0, br#"{"version":65537,"max_frame":1048576,"window":1,"max_calls":1}"#),
+            1,
+            "malformed HELLO",
+        ),
+        (
+            "window past 2^31-1",
+            frame(1, 0, 0, br#"{"version":1,"max_frame":1048576,"window":2147483648,"max_calls":1}"#),
+            1,
+            "window 2147483648",
+        ),
+        (
+            "service not a string",
+            frame(1, 0, 0, br#"{"version":1,"max_frame":1048576,"window":1,"max_calls":1,"service":null}"#),
+            1,
+            "malformed HELLO",
+        ),
+        ("WINDOW for a call never started", with_hello(vec![frame(7, 0, 9, &1u32.to_be_bytes())]), 1, "never started"),
+        ("END for a call never started", with_hello(vec![frame(5, 1, 9, &[0, 0])]), 1, "never started"),
+        (
+            "RESPONSE on a call the peer started",
+            with_hello(vec![get(1), frame(3, 0, 1, &[0, 200, 0, 0])]),
+            1,
+            "which the peer started",
+        ),
+        ("WINDOW of 0 on a call", with_hello(vec![get(1), frame(7, 0, 1, &[0; 4])]), 1, "increment of 0"),
+        ("malformed WINDOW", with_hello(vec![frame(7, 0, 0, &[0, 1])]), 1, "window"),
+        ("malformed GOAWAY", with_hello(vec![frame(0x0b, 0, 0, &[0, 0, 0])]), 1, "goaway"),
+        ("malformed RESET", with_hello(vec![get(1), frame(8, 1, 1, &[0])]), 1, "reset"),
+        (
+            "a SKIP frame over the limit",
+            with_hello(vec![vec![0, 0x10, 0, 0, 0x7f, 0x80, 0, 0, 0, 0]]),
+            2,
+            "over the limit",
+        ),
     ];
     for (name, bytes, code, says) in cases {
         eprintln!("case: {name}");

@@ -110,10 +110,16 @@ impl Conn {
     }
 
     fn on_hello(&mut self, f: Frame) -> Result<(), Violation> {
-        if f.ty != FrameType::Hello || !f.call.is_connection() {
+        if f.ty != FrameType::Hello {
             return Err(Violation::protocol(format!(
                 "first frame is {:?}, not HELLO",
                 f.ty
+            )));
+        }
+        if !f.call.is_connection() {
+            return Err(Violation::protocol(format!(
+                "HELLO on call {} (must be call 0)",
+                f.call
             )));
         }
         let hello = Hello::parse(&f.payload).map_err(|e| match e {
@@ -213,6 +219,17 @@ impl Conn {
                 "RESPONSE on call {id}, which the peer started"
             )));
         }
+        // A malformed payload breaks the protocol whatever call it is for.
+        let Head::Response { status, headers } =
+            Head::decode_response(&f.payload).map_err(Violation::malformed)?
+        else {
+            return Err(Violation::protocol("not a response head"));
+        };
+        if !(100..=999).contains(&status) {
+            return Err(Violation::protocol(format!(
+                "status {status} is not three digits"
+            )));
+        }
         let Some(call) = self.calls.get_mut(id) else {
             return if self.was_started(id) {
                 Ok(())
@@ -224,16 +241,6 @@ impl Conn {
         };
         if call.recv != Half::Head {
             return Err(Violation::protocol(format!("second RESPONSE on call {id}")));
-        }
-        let Head::Response { status, headers } =
-            Head::decode_response(&f.payload).map_err(Violation::malformed)?
-        else {
-            return Err(Violation::protocol("not a response head"));
-        };
-        if !(100..=999).contains(&status) {
-            return Err(Violation::protocol(format!(
-                "status {status} is not three digits"
-            )));
         }
         call.recv = Half::Body;
         if f.is_end() {
@@ -262,6 +269,12 @@ impl Conn {
         } else {
             0
         };
+        if !self.calls.contains(id) && !self.was_started(id) {
+            return Err(Violation::protocol(format!(
+                "{:?} for call {id}, never started",
+                f.ty
+            )));
+        }
         // Every DATA byte counts against the connection window, whatever call it is for.
         if self.conn_recv.receive(len).is_err() && self.peer_keeps_conn_window() {
             return Err(Violation::flow(format!(
@@ -271,12 +284,6 @@ impl Conn {
         }
         self.buffered += len as u64;
         let Some(call) = self.calls.get_mut(id) else {
-            if !self.was_started(id) {
-                return Err(Violation::protocol(format!(
-                    "{:?} for call {id}, never started",
-                    f.ty
-                )));
-            }
             // A call that is over (cancelled, reset, answered early): drop the bytes and give
             // their connection window back at once.
             self.consume(id, len);

@@ -187,3 +187,48 @@ async fn pongs_unsolicited_are_ignored_oversized_are_goaway_1() {
     assert_eq!(code, 1);
     assert!(msg.contains("PONG"), "{msg}");
 }
+
+/// What a receiver does not refuse: unknown HELLO fields, a tab in a value, a GOAWAY code it
+/// does not know, END on GOAWAY and CANCEL, an END frame without the flag, a repeated budget.
+#[tokio::test]
+async fn what_a_receiver_takes_without_complaint() {
+    let first = hello_with(r#""future":{"x":[1,2]},"conn_window":1048576"#);
+    let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &first).await;
+    still_answers(&mut raw, 1).await;
+    raw.send(&request_with(
+        3,
+        "GET",
+        "/header",
+        &[(b"x-thing", b"a\tb")],
+        true,
+    ))
+    .await;
+    assert_eq!(raw.on_call(3).await.status(), 200);
+    assert_eq!(raw.on_call(3).await.payload, b"a\tb");
+    // The END frame ends the body whether its flag is set or not.
+    raw.send(&request(5, "POST", "/upload", false)).await;
+    raw.send(&frame(4, 0, 5, b"four")).await;
+    raw.send(&frame(5, 0, 5, &header_block(&[]))).await;
+    assert_eq!(raw.on_call(5).await.status(), 200);
+    assert_eq!(raw.on_call(5).await.payload, b"4");
+    // Of several budgets the first counts.
+    let two = [
+        (&b"rrssh-timeout"[..], &b"0050"[..]),
+        (b"rrssh-timeout", b"0"),
+    ];
+    raw.send(&request_with(7, "GET", "/left", &two, true)).await;
+    assert_eq!(raw.on_call(7).await.status(), 200);
+    let left: u64 = String::from_utf8_lossy(&raw.on_call(7).await.payload)
+        .parse()
+        .unwrap();
+    assert!(left <= 50, "{left}");
+    // END on CANCEL and on GOAWAY means nothing; a GOAWAY code it does not know is no fault.
+    raw.send(&request(9, "GET", "/slow", true)).await;
+    raw.send(&frame(6, 1, 9, b"")).await;
+    let mut unknown = super::super::raw::goaway(99, "a code from the future");
+    unknown[5] = 1;
+    raw.send(&unknown).await;
+    still_answers(&mut raw, 11).await;
+    let conn = raw.conn.clone().unwrap();
+    assert!(conn.closed_reason().is_none(), "still open");
+}
