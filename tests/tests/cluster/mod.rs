@@ -363,9 +363,11 @@ async fn services_on_three_hubs_answer_from_every_hub_and_move_when_a_hub_goes()
     {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut tcp = tokio::net::TcpStream::connect(gw).await.unwrap();
-        tcp.write_all(b"GET /peers/svc-0/who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
+        tcp.write_all(
+            b"GET /peers/svc-0/who HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
         let mut raw = String::new();
         tcp.read_to_string(&mut raw).await.unwrap();
         assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");

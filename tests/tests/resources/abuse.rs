@@ -409,7 +409,7 @@ async fn long_names(t: &mut Target, keys: &Keys) {
         let mut s = tokio::net::TcpStream::connect(t.addr("gateway"))
             .await
             .unwrap();
-        s.write_all(b"GET /peers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.write_all(b"GET /peers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
         let mut text = String::new();
