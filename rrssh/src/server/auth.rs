@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use russh::keys::PublicKey;
 
-use super::ssh::Shared;
+use super::shared::Shared;
 use crate::keys::{AuthorizedKey, AuthorizedKeys, MAX_AUTHORIZED_KEYS_FILE, valid_user_name};
 
 impl Shared {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod handler;
+mod shared;
 mod slots;
 mod ssh;
 mod tcp;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::ssh::Shared;
+use super::shared::Shared;
 
 /// Counts a connection as unauthenticated until dropped.
 pub(super) struct Pending {

@@ -13,11 +13,9 @@ use tokio::sync::watch;
 use super::Server;
 use super::ServerError;
 use super::handler::ConnHandler;
+use super::shared::Shared;
 use super::slots::{Pending, PendingSource, PerSource};
-use crate::Router;
 use crate::hub::{Hub, Registry};
-use crate::keys::AuthorizedKeys;
-use crate::proto::Limits;
 
 impl Server {
     /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
@@ -196,26 +194,6 @@ impl Server {
         ));
         Ok(Hub::new(registry, local_addr, accept, stop_tx))
     }
-}
-
-pub(super) struct Shared {
-    pub(super) router: Option<Router>,
-    pub(super) authorized: AuthorizedKeys,
-    /// A per-user `authorized_keys` path with `%u` for the user name.
-    pub(super) user_keys: Option<String>,
-    pub(super) max_sessions: usize,
-    pub(super) max_tunnels: usize,
-    pub(super) max_listeners: usize,
-    pub(super) registry: Registry,
-    pub(super) limits: Limits,
-    pub(super) next_conn: AtomicU64,
-    pub(super) max_per_key: usize,
-    /// Open rrssh connections per key fingerprint.
-    pub(super) per_key: Mutex<HashMap<String, usize>>,
-    pub(super) permit_open: crate::tunnel::PermitOpen,
-    pub(super) permit_listen: crate::tunnel::PermitOpen,
-    #[cfg(feature = "terminal")]
-    pub(super) terminal: Option<crate::terminal::Terminal>,
 }
 
 /// A running rrssh server: its address, the peers connected to it, and clients to call them.

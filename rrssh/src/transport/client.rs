@@ -88,7 +88,7 @@ pub(super) enum Carrier {
     /// A plain TCP connection.
     Tcp,
     /// A child process's stdin and stdout (killed when dropped).
-    Command(super::command::ChildGuard),
+    Command(super::child::ChildGuard),
 }
 
 impl fmt::Debug for Client {

@@ -12,31 +12,13 @@ use tokio::sync::oneshot;
 
 use super::ConnectError;
 use super::SUBSYSTEM;
+use super::child::ChildGuard;
 use super::client::{Carrier, Client};
 use crate::connection::{Connection, ConnectionConfig};
 use crate::proto::Role;
 
 /// How much of the child's standard error is kept for error messages.
 const STDERR_KEEP: usize = 4096;
-
-/// Kills the child when the last client clone goes (or on [`kill`](Self::kill)).
-pub(crate) struct ChildGuard {
-    kill: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl ChildGuard {
-    pub(crate) fn kill(&self) {
-        if let Some(tx) = self.kill.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 type Stderr = Arc<Mutex<String>>;
 
@@ -164,9 +146,7 @@ impl Client {
         });
         Ok(Client::new(
             conn,
-            Carrier::Command(ChildGuard {
-                kill: Mutex::new(Some(kill_tx)),
-            }),
+            Carrier::Command(ChildGuard::new(kill_tx)),
             None,
         ))
     }

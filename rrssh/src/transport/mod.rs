@@ -8,6 +8,7 @@
 
 pub(crate) mod accept;
 mod builder;
+mod child;
 mod client;
 mod command;
 mod login;
