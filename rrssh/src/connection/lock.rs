@@ -117,7 +117,7 @@ impl StateLock {
         let key = reentry::enter(self);
         StateGuard {
             guard: Some(self.0.lock().unwrap_or_else(|e| e.into_inner())),
-            _key: key,
+            key: Some(key),
         }
     }
 }
@@ -126,7 +126,8 @@ impl StateLock {
 /// state's [`Outbox`] over.
 pub(super) struct StateGuard<'a> {
     guard: Option<MutexGuard<'a, State>>,
-    _key: reentry::Key,
+    /// This thread's hold on the lock, let go with it.
+    key: Option<reentry::Key>,
 }
 
 impl Deref for StateGuard<'_> {
@@ -150,7 +151,7 @@ impl Drop for StateGuard<'_> {
         };
         let outbox = (!guard.outbox.is_empty()).then(|| std::mem::take(&mut guard.outbox));
         drop(guard);
-        reentry::leave(&self._key);
+        drop(self.key.take());
         if let Some(outbox) = outbox {
             outbox.hand_over();
         }
@@ -167,7 +168,8 @@ mod reentry {
         static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     }
 
-    pub(super) struct Key(usize, std::cell::Cell<bool>);
+    /// This thread holds the lock at this address until the key is dropped.
+    pub(super) struct Key(usize);
 
     pub(super) fn enter<T>(lock: &T) -> Key {
         let addr = std::ptr::from_ref(lock) as usize;
@@ -179,18 +181,12 @@ mod reentry {
             );
             held.push(addr);
         });
-        Key(addr, std::cell::Cell::new(true))
-    }
-
-    pub(super) fn leave(key: &Key) {
-        if key.1.replace(false) {
-            HELD.with_borrow_mut(|held| held.retain(|a| *a != key.0));
-        }
+        Key(addr)
     }
 
     impl Drop for Key {
         fn drop(&mut self) {
-            leave(self);
+            HELD.with_borrow_mut(|held| held.retain(|a| *a != self.0));
         }
     }
 }
@@ -202,8 +198,6 @@ mod reentry {
     pub(super) fn enter<T>(_: &T) -> Key {
         Key
     }
-
-    pub(super) fn leave(_: &Key) {}
 }
 
 #[cfg(all(test, debug_assertions))]

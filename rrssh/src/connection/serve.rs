@@ -149,19 +149,18 @@ async fn serve(
 /// The budget ran out: before the answer, `RESET 504`; during a stream, an error trailer the
 /// caller reads as a timeout; during another body, `RESET 504`.
 fn deadline_passed(shared: &Shared, id: CallId, head_sent: bool) {
-    const MSG: &str = DEADLINE_PASSED;
     let stream = head_sent && shared.lock().slots.get(&id).is_some_and(|s| s.ndjson);
     let _ = shared.with_conn(|c| {
         if stream {
             let mut t = HeaderMap::new();
             t.insert(TRAILER_END, HeaderValue::from_static(END_ERROR));
-            let json = ApiError::new(http::StatusCode::GATEWAY_TIMEOUT, MSG).to_json();
+            let json = ApiError::new(http::StatusCode::GATEWAY_TIMEOUT, DEADLINE_PASSED).to_json();
             if let Ok(v) = HeaderValue::from_bytes(&json) {
                 t.insert(TRAILER_ERROR, v);
             }
             c.send_trailers(id, &t)
         } else {
-            c.send_reset(id, 504, MSG)
+            c.send_reset(id, 504, DEADLINE_PASSED)
         }
     });
 }

@@ -6,7 +6,7 @@ use rrssh::connection::ConnectionConfig;
 use rrssh::proto::Role;
 
 use super::super::raw::{HELLO, Raw, frame, header_block, request, request_with, response};
-use super::{app, goaway_for, hello_with, served, still_answers, with_hello};
+use super::{app, goaway_for, hello_with, served, served_after, still_answers, with_hello};
 
 #[tokio::test]
 async fn a_frame_length_under_6_is_goaway_1() {
@@ -22,7 +22,7 @@ async fn hello_capabilities_unknown_ignored_malformed_refused() {
     assert_eq!(raw.hello["caps"], serde_json::json!(["skip"]));
     still_answers(&mut raw, 1).await;
     let known = hello_with(r#""caps":["skip","from-the-future","x"]"#);
-    let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &known).await;
+    let mut raw = served_after(&known).await;
     still_answers(&mut raw, 1).await;
     let many = serde_json::to_string(&vec!["c"; 65]).unwrap();
     let long = format!("[\"{}\"]", "c".repeat(65));
@@ -148,7 +148,7 @@ async fn the_end_flag_on_connection_frames_is_ignored() {
         frame(0x0a, 1, 0, b"pong"),
     ]
     .concat();
-    let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &bytes).await;
+    let mut raw = served_after(&bytes).await;
     let pong = raw.frame().await.unwrap();
     assert_eq!((pong.ty, pong.payload.as_slice()), (0x0a, &b"ping"[..]));
     still_answers(&mut raw, 1).await;
@@ -193,7 +193,7 @@ async fn pongs_unsolicited_are_ignored_oversized_are_goaway_1() {
 #[tokio::test]
 async fn what_a_receiver_takes_without_complaint() {
     let first = hello_with(r#""future":{"x":[1,2]},"conn_window":1048576"#);
-    let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &first).await;
+    let mut raw = served_after(&first).await;
     still_answers(&mut raw, 1).await;
     raw.send(&request_with(
         3,

@@ -74,6 +74,11 @@ pub(super) async fn served() -> Raw<tokio::io::DuplexStream> {
     Raw::serving(app()).await
 }
 
+/// A connection served by [`app`], after `first` (a HELLO and what follows it).
+pub(super) async fn served_after(first: &[u8]) -> Raw<tokio::io::DuplexStream> {
+    Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), first).await
+}
+
 /// One call answered 200 with `body`: the connection still works.
 pub(super) async fn still_answers<IO>(raw: &mut Raw<IO>, call: u32)
 where
@@ -103,8 +108,7 @@ pub(super) fn hello_with(more: &str) -> Vec<u8> {
 
 /// The GOAWAY code an acceptor answers these bytes with.
 pub(super) async fn goaway_for(bytes: Vec<u8>) -> (u16, String) {
-    let mut raw = Raw::start(ConnectionConfig::new(Role::Acceptor).serve(app()), &bytes).await;
-    raw.goaway().await
+    served_after(&bytes).await.goaway().await
 }
 
 #[tokio::test]
@@ -414,11 +418,7 @@ async fn a_peer_that_does_not_read_gets_goaway_7() {
 async fn a_peer_with_max_calls_0_is_sent_no_calls() {
     let caller_only =
         r#"{"version":1,"max_frame":1048576,"window":65536,"max_calls":0,"conn_window":65536}"#;
-    let mut raw = Raw::start(
-        ConnectionConfig::new(Role::Acceptor).serve(app()),
-        &frame(1, 0, 0, caller_only.as_bytes()),
-    )
-    .await;
+    let mut raw = served_after(&frame(1, 0, 0, caller_only.as_bytes())).await;
     let conn = raw.conn.clone().unwrap();
     match conn.get("/anything").send().await {
         Err(Error::Unavailable(why)) => assert!(why.contains("takes no calls"), "{why}"),
