@@ -91,27 +91,37 @@ impl Body {
         self.collect_within(limit, None).await
     }
 
-    /// [`collect_limited`](Self::collect_limited), the bytes collected also counted against
-    /// the connection's `budget` while the read goes on.
+    /// [`collect_limited`](Self::collect_limited), the bytes collected charged to `hold` (the
+    /// served call's budgets) until the call is over; a read that would pass one fails with
+    /// [`OverBudget`](crate::budget::OverBudget).
     pub(crate) async fn collect_within(
         self,
         limit: usize,
-        budget: Option<&BodyBudget>,
+        hold: Option<&crate::budget::CallHold>,
     ) -> Result<Bytes, BoxError> {
-        let mut taken = Taken(budget, 0);
-        match self.0 {
+        let mut charge = hold.map(crate::budget::CallHold::charge);
+        let mut grow = |n: usize| -> Result<(), BoxError> {
+            match &mut charge {
+                Some(c) => c.grow(n).map_err(|e| Box::new(e) as BoxError),
+                None => Ok(()),
+            }
+        };
+        let bytes = match self.0 {
+            // Charged when it arrived.
             Inner::Full(b) => {
                 let b = b.unwrap_or_default();
                 if b.len() > limit {
                     return Err(Box::new(LengthLimitError { limit }));
                 }
-                Ok(b)
+                b
             }
             Inner::Boxed(mut body) => {
                 // One chunk is kept as it is; more are copied into one buffer.
                 let mut first: Option<Bytes> = None;
                 let mut buf: Vec<u8> = Vec::new();
                 let mut len = 0usize;
+                // What is charged: the first chunk, then the buffer's capacity.
+                let mut charged = 0usize;
                 while let Some(frame) = body.frame().await {
                     let Ok(data) = frame?.into_data() else {
                         continue;
@@ -121,14 +131,19 @@ impl Body {
                         return Err(Box::new(LengthLimitError { limit }));
                     }
                     match first.take() {
-                        None if buf.is_empty() => first = Some(data),
+                        None if buf.is_empty() => {
+                            grow(data.len())?;
+                            charged += data.len();
+                            first = Some(data);
+                        }
                         prev => {
                             // The buffer's capacity is what it holds (it grows by doubling).
                             let need = prev.as_ref().map_or(0, Bytes::len) + data.len();
                             if buf.capacity() - buf.len() < need {
                                 let grown = (buf.len() + need).next_power_of_two().min(limit);
                                 let grown = grown.max(buf.len() + need);
-                                taken.take(grown - taken.1)?;
+                                grow(grown.saturating_sub(charged))?;
+                                charged = charged.max(grown);
                                 buf.reserve_exact(grown - buf.len());
                             }
                             if let Some(prev) = prev {
@@ -138,9 +153,13 @@ impl Body {
                         }
                     }
                 }
-                Ok(first.unwrap_or_else(|| Bytes::from(buf)))
+                first.unwrap_or_else(|| Bytes::from(buf))
             }
+        };
+        if let (Some(hold), Some(c)) = (hold, charge) {
+            hold.keep(c);
         }
+        Ok(bytes)
     }
 
     /// The next frame of the body, if any.
@@ -212,85 +231,6 @@ impl http_body::Body for Body {
         match &self.0 {
             Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Inner::Boxed(body) => body.size_hint(),
-        }
-    }
-}
-
-/// How many request-body bytes one connection's handlers hold while collecting bodies; the
-/// connection puts it into the extensions of every request it serves.
-#[derive(Debug)]
-pub(crate) struct BodyBudget {
-    used: std::sync::atomic::AtomicUsize,
-    max: usize,
-}
-
-impl BodyBudget {
-    pub(crate) fn new(max: usize) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self {
-            used: std::sync::atomic::AtomicUsize::new(0),
-            max,
-        })
-    }
-
-    /// Takes `n` bytes, or says how many are held.
-    fn take(&self, n: usize) -> Result<(), usize> {
-        use std::sync::atomic::Ordering;
-        let mut cur = self.used.load(Ordering::Relaxed);
-        loop {
-            if cur + n > self.max {
-                return Err(cur);
-            }
-            match self
-                .used
-                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Ok(()),
-                Err(now) => cur = now,
-            }
-        }
-    }
-
-    fn give_back(&self, n: usize) {
-        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-/// The connection holds its limit of request-body bytes being collected.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "this connection's handlers hold {held} bytes of request bodies; {more} more would pass its limit of {limit}"
-)]
-pub struct BodyBufferFull {
-    /// Bytes held.
-    pub held: usize,
-    /// Bytes asked for.
-    pub more: usize,
-    /// The connection's limit.
-    pub limit: usize,
-}
-
-/// Bytes taken from a [`BodyBudget`], given back when dropped.
-struct Taken<'a>(Option<&'a BodyBudget>, usize);
-
-impl Taken<'_> {
-    fn take(&mut self, n: usize) -> Result<(), BoxError> {
-        let Some(b) = self.0 else { return Ok(()) };
-        b.take(n).map_err(|held| -> BoxError {
-            Box::new(BodyBufferFull {
-                held,
-                more: n,
-                limit: b.max,
-            })
-        })?;
-        self.1 += n;
-        Ok(())
-    }
-}
-
-impl Drop for Taken<'_> {
-    fn drop(&mut self) {
-        if let Some(b) = self.0 {
-            b.give_back(self.1);
         }
     }
 }

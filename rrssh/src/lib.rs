@@ -6,6 +6,7 @@ mod macros;
 
 pub mod auth;
 mod body;
+pub mod budget;
 mod byte_stream;
 pub mod client;
 #[cfg(feature = "cluster")]
@@ -60,7 +61,7 @@ pub use http::{HeaderMap, Method, StatusCode};
 /// Route attributes and the list macro; see the crate docs.
 pub use rrssh_macros::{api, delete, get, patch, post, put, route, routes, stream};
 
-pub use crate::body::{Body, BodyBufferFull, BodyIdle, LengthLimitError};
+pub use crate::body::{Body, BodyIdle, LengthLimitError};
 pub use crate::byte_stream::ByteStream;
 pub use crate::error::ApiError;
 pub use crate::extract::{Deadline, Extension, Params, Path, Peer, State};

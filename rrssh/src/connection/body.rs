@@ -12,6 +12,7 @@ use http_body::Frame;
 use super::Shared;
 use crate::BoxError;
 use crate::body::BodyIdle;
+use crate::budget::{Account, Charge, OverBudget};
 use crate::client::Error;
 use crate::proto::CallId;
 
@@ -27,6 +28,8 @@ pub(super) enum BodyEnd {
     Reset(String),
     /// The connection was lost.
     Lost(String),
+    /// Refused: holding it would pass one of the peer's budgets.
+    Refused(OverBudget),
 }
 
 #[derive(Debug, Default)]
@@ -34,10 +37,21 @@ struct Queue {
     /// Bytes not yet taken, copied together: a flood of tiny DATA frames costs what its bytes
     /// cost, within the windows.
     tail: BytesMut,
+    /// What `tail` holds, charged to the peer's budgets.
+    charge: Charge,
     end: Option<BodyEnd>,
     waker: Option<Waker>,
     /// The application dropped the body: what arrives is given back at once.
     dropped: bool,
+}
+
+/// Why bytes were not queued (the caller gives them back to the window).
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// Nobody will read them.
+    Dropped,
+    /// Holding them would pass one of the peer's budgets.
+    Over(OverBudget),
 }
 
 /// The buffer between the reader and one body.
@@ -45,20 +59,29 @@ struct Queue {
 pub(super) struct BodyQueue(Mutex<Queue>);
 
 impl BodyQueue {
+    /// A queue whose bytes are charged to `account`.
+    pub(super) fn charged_to(account: Account) -> Self {
+        Self(Mutex::new(Queue {
+            charge: Charge::new(account),
+            ..Queue::default()
+        }))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends bytes. `Err(())` if nobody will read them (the caller gives them back); else
-    /// the reader's waker, to wake once no lock is held.
-    pub(super) fn push(&self, data: &[u8]) -> Result<Option<Waker>, ()> {
+    /// Appends bytes, or says why not; on success, the reader's waker, to wake once no lock
+    /// is held.
+    pub(super) fn push(&self, data: &[u8]) -> Result<Option<Waker>, Refused> {
         let mut q = self.lock();
         if q.dropped {
-            return Err(());
+            return Err(Refused::Dropped);
         }
         if data.is_empty() {
             return Ok(None);
         }
+        q.charge.grow(data.len()).map_err(Refused::Over)?;
         // Copied: a payload kept as a view would pin the whole read buffer it came in.
         q.tail.extend_from_slice(data);
         Ok(q.waker.take())
@@ -84,6 +107,8 @@ impl BodyQueue {
         let (tail, waker) = {
             let mut q = self.lock();
             q.dropped = true;
+            let held = q.charge.held();
+            q.charge.shrink(held);
             (std::mem::take(&mut q.tail), q.waker.take())
         };
         let n = tail.len();
@@ -140,7 +165,7 @@ impl RecvBody {
             Arrived::Whole(b) => return crate::Body::from_bytes(b),
             Arrived::Streaming => {}
         }
-        let queue = Arc::new(BodyQueue::default());
+        let queue = Arc::new(BodyQueue::charged_to(shared.account.clone()));
         slot.body = Some(queue.clone());
         let idle = (side == Side::Incoming && !shared.body_idle.is_zero()).then(|| {
             (
@@ -182,6 +207,7 @@ impl http_body::Body for RecvBody {
             if !q.tail.is_empty() {
                 // At most a chunk at a time: what is taken is granted back to the peer.
                 let n = q.tail.len().min(TAKE_CHUNK);
+                q.charge.shrink(n);
                 Ok(q.tail.split_to(n).freeze())
             } else if let Some(end) = q.end.take() {
                 Err(Some(end))
@@ -210,6 +236,7 @@ impl http_body::Body for RecvBody {
                         Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
                     }
                     BodyEnd::Reset(e) => Poll::Ready(Some(Err(Box::new(BodyError(e))))),
+                    BodyEnd::Refused(over) => Poll::Ready(Some(Err(Box::new(over)))),
                     BodyEnd::Lost(reason) => Poll::Ready(Some(Err(Box::new(Error::Unavailable(
                         format!("connection lost: {reason}"),
                     ))))),

@@ -6,9 +6,10 @@ use http::StatusCode;
 
 use bytes::Bytes;
 
-use super::body::{Arrived, BodyEnd, RecvBody, Side};
+use super::body::{Arrived, BodyEnd, RecvBody, Refused, Side};
 use super::serve::{self, Incoming};
 use super::{Shared, State, call};
+use crate::budget::OverBudget;
 use crate::client::Error;
 use crate::proto::CallId;
 use crate::proto::Event;
@@ -110,7 +111,11 @@ impl Shared {
                 match queue.map(|q| q.push(&data)) {
                     Some(Ok(Some(waker))) => st.outbox.wake(waker),
                     Some(Ok(None)) => {}
-                    Some(Err(())) | None => st.conn.consume(call, data.len()),
+                    Some(Err(Refused::Dropped)) | None => st.conn.consume(call, data.len()),
+                    Some(Err(Refused::Over(over))) => {
+                        st.conn.consume(call, data.len());
+                        return self.refuse_body(st, call, over);
+                    }
                 }
                 if end {
                     self.body_ended(st, call, BodyEnd::Done(None));
@@ -161,6 +166,29 @@ impl Shared {
                 self.goaway_tx.send_replace(Some(shown));
             }
             Event::Closed { reason } => self.on_closed(st, &reason),
+        }
+    }
+
+    /// A body that would pass one of the peer's budgets: the call is refused (a served one
+    /// reset with the budget's status, ours cancelled) and its reader told why. What arrived
+    /// of it was given back to the window, so the connection's other calls go on.
+    fn refuse_body(self: &Arc<Self>, st: &mut State, call: CallId, over: OverBudget) {
+        let msg = over.to_string();
+        crate::logging::limited("over-budget", || {
+            tracing::warn!(call = call.get(), "{msg}; call refused");
+        });
+        let Some(slot) = st.slots.get_mut(&call) else {
+            return;
+        };
+        let outgoing = slot.outgoing;
+        if let Some(q) = slot.body.take() {
+            st.outbox.end_body(q, BodyEnd::Refused(over.clone()));
+        }
+        if outgoing {
+            st.conn.cancel(call);
+            self.forget(st, call);
+        } else {
+            let _ = st.conn.send_reset(call, over.status().as_u16(), &msg);
         }
     }
 

@@ -60,6 +60,8 @@ pub struct ConnectionConfig {
     pub service_name: Option<String>,
     /// How long to wait for the peer's HELLO.
     pub hello_timeout: Duration,
+    /// The budgets the peer is charged to (its key's, the server's); see [`budget`](crate::budget).
+    pub(crate) account: crate::budget::Account,
 }
 
 impl ConnectionConfig {
@@ -72,6 +74,7 @@ impl ConnectionConfig {
             extensions: http::Extensions::new(),
             service_name: None,
             hello_timeout: Duration::from_secs(10),
+            account: crate::budget::Account::default(),
         }
     }
 
@@ -139,6 +142,9 @@ struct Slot {
     outgoing: bool,
     /// A call we made: when the caller gives up on it.
     deadline: Option<tokio::time::Instant>,
+    /// A served call: one of its key's calls in flight.
+    #[expect(dead_code, reason = "held for what its drop gives back")]
+    ticket: Option<crate::budget::CallTicket>,
     /// A served call whose answer is a stream (NDJSON).
     ndjson: bool,
 }
@@ -168,8 +174,9 @@ pub(crate) struct Shared {
     /// Woken whenever a call finishes.
     call_done: Notify,
     writer_done: watch::Sender<bool>,
-    /// Request-body bytes this connection's handlers are collecting.
-    body_budget: Arc<crate::body::BodyBudget>,
+    /// What the peer makes this end hold is charged here: this connection's budget, its
+    /// key's and the server's.
+    account: crate::budget::Account,
     /// How long a served call's body may stay silent while its handler waits.
     body_idle: std::time::Duration,
     /// Whether there is a peer at all.
@@ -330,7 +337,7 @@ impl Connection {
             goaway_tx: watch::channel(None).0,
             call_done: Notify::new(),
             writer_done: watch::channel(false).0,
-            body_budget: crate::body::BodyBudget::new(body_buffer),
+            account: config.account.with_connection(body_buffer),
             body_idle,
             attached: true,
         });
@@ -375,7 +382,7 @@ impl Connection {
             goaway_tx: watch::channel(None).0,
             call_done: Notify::new(),
             writer_done: watch::channel(true).0,
-            body_budget: crate::body::BodyBudget::new(0),
+            account: crate::budget::Account::default(),
             body_idle: limits.body_idle_timeout,
             attached: false,
         });

@@ -10,6 +10,7 @@ use tower_service::Service;
 
 use super::body::{Arrived, RecvBody, Side};
 use super::{Shared, Slot, State, call};
+use crate::budget::{CallHold, OverBudget};
 use crate::extract::{Deadline, TimedByCarrier};
 use crate::proto::Budget;
 use crate::proto::CallId;
@@ -49,14 +50,29 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         Ok(Some(b)) => Some(tokio::time::Instant::now() + b.as_duration()),
         Err(e) => return reset(st, 400, &e.to_string()),
     };
-    let mut slot = Slot::default();
+    // Charged to the caller's key: one of its calls, and what its handler reads whole, until
+    // the call is over.
+    let ticket = match shared.account.take_call() {
+        Ok(t) => t,
+        Err(over) => return refuse(st, id, &over),
+    };
+    let hold = Arc::new(CallHold::new(shared.account.clone()));
+    if let Arrived::Whole(b) = &inc.body
+        && let Err(over) = hold.take(b.len())
+    {
+        return refuse(st, id, &over);
+    }
+    let mut slot = Slot {
+        ticket,
+        ..Slot::default()
+    };
     let body = RecvBody::open(shared, &mut slot, id, Side::Incoming, inc.body);
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.headers_mut() = inc.headers;
     req.extensions_mut().extend(shared.extensions.clone());
-    req.extensions_mut().insert(shared.body_budget.clone());
+    req.extensions_mut().insert(hold.clone());
     if let Some(at) = deadline {
         req.extensions_mut().insert(Deadline(Some(at)));
         req.extensions_mut().insert(TimedByCarrier);
@@ -82,9 +98,20 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
             None => deadline_passed(&task_shared, id, head_sent.load(Ordering::Acquire)),
         }
         task_shared.finish_served(id);
+        // What the handler read is given back once its answer is out.
+        drop(hold);
     });
     st.slots.insert(id, slot);
     st.ready.push(Ready { id, task });
+}
+
+/// A call refused before it started: one of the caller's budgets is spent.
+fn refuse(st: &mut State, id: CallId, over: &OverBudget) {
+    let msg = over.to_string();
+    crate::logging::limited("over-budget", || {
+        tracing::warn!(call = id.get(), "{msg}; call refused");
+    });
+    let _ = st.conn.send_reset(id, over.status().as_u16(), &msg);
 }
 
 /// A served call whose handler has not run yet.

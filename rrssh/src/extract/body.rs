@@ -23,16 +23,16 @@ pub(crate) fn limit_of(req: &Request) -> usize {
 /// Reads the whole body within the router's limit; the error says which status to answer.
 pub(crate) async fn read_body(req: Request) -> Result<Bytes, (StatusCode, String)> {
     let limit = limit_of(&req);
-    let budget = req
+    let hold = req
         .extensions()
-        .get::<std::sync::Arc<crate::body::BodyBudget>>()
+        .get::<std::sync::Arc<crate::budget::CallHold>>()
         .cloned();
     req.into_body()
-        .collect_within(limit, budget.as_deref())
+        .collect_within(limit, hold.as_deref())
         .await
         .map_err(|e: BoxError| {
-            if e.is::<crate::body::BodyBufferFull>() {
-                (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            if let Some(over) = e.downcast_ref::<crate::budget::OverBudget>() {
+                (over.status(), over.to_string())
             } else if let Some(idle) = e.downcast_ref::<crate::body::BodyIdle>() {
                 (StatusCode::REQUEST_TIMEOUT, idle.to_string())
             } else if e.is::<LengthLimitError>() {

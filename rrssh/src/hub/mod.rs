@@ -17,6 +17,7 @@ mod handle;
 mod names;
 pub mod relay;
 mod remote;
+mod share;
 pub mod watch;
 
 pub use self::handle::Hub;
@@ -24,6 +25,7 @@ pub use self::names::MAX_NAME;
 pub(crate) use self::names::NamePolicy;
 use self::names::{Owned, forget_stale};
 pub use self::remote::RemotePeer;
+pub use self::share::RelayPolicy;
 pub(crate) use self::remote::{Remote, RemoteCall};
 
 use std::collections::HashMap;
@@ -108,6 +110,9 @@ pub struct Registry {
     events: broadcast::Sender<HubEvent>,
     /// The other hubs of a cluster, once joined.
     remote: Arc<std::sync::OnceLock<Arc<dyn Remote>>>,
+    /// Relayed calls in flight per peer and caller, and the relay's rules.
+    shares: share::Shares,
+    relay_policy: RelayPolicy,
 }
 
 impl Default for Registry {
@@ -137,7 +142,15 @@ impl Registry {
             })),
             events: broadcast::channel(1024).0,
             remote: Arc::default(),
+            shares: share::Shares::default(),
+            relay_policy: RelayPolicy::default(),
         }
+    }
+
+    /// The same registry, relaying calls under `policy`.
+    pub(crate) fn with_relay_policy(mut self, policy: RelayPolicy) -> Self {
+        self.relay_policy = policy;
+        self
     }
 
     /// Joins the other hubs of a cluster: names are published to them, and peers they hold are

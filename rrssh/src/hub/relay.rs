@@ -21,7 +21,7 @@ use super::Registry;
 use crate::client::Error;
 use crate::extract::{Deadline, TIMEOUT_HEADER};
 use crate::routing::MethodRouter;
-use crate::{ApiError, IntoResponse, Json, Path, Peer, Request, Response, Router};
+use crate::{ApiError, Body, IntoResponse, Json, Path, Peer, Request, Response, Router};
 
 /// The path of the peer listing; relayed calls go under it.
 pub const PEERS_PATH: &str = "/.well-known/rrssh/peers";
@@ -149,11 +149,53 @@ pub(crate) async fn relay_call(
             parts.headers.insert(h, v);
         }
     }
+    // A caller's share of the peer: the rest stays for the others.
+    let policy = registry.relay_policy;
+    let ticket = match registry
+        .shares
+        .take(name, caller.fingerprint(), policy.calls_per_caller)
+    {
+        Ok(t) => t,
+        Err(held) => {
+            crate::logging::limited("relay-share", || {
+                tracing::warn!(caller = %caller.fingerprint(), peer = name, held, "relay share used up");
+            });
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "key {} has {held} calls in flight to the peer `{name}`, its share on this hub (RelayPolicy::calls_per_caller); try again later",
+                    caller.fingerprint()
+                ),
+            )
+            .into_response();
+        }
+    };
+    let has_deadline = parts.headers.contains_key(TIMEOUT_HEADER);
     let mut out = Request::new(body);
     *out.method_mut() = parts.method;
     *out.uri_mut() = parts.uri;
     *out.headers_mut() = parts.headers;
-    answer(registry.peer(name).call(out).await)
+    let call = registry.peer(name).call(out);
+    let outcome = if has_deadline {
+        call.await
+    } else {
+        // No deadline of its own: the answer must begin within the relay's; dropping the call
+        // cancels it at the peer.
+        match tokio::time::timeout(policy.answer_timeout, call).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "the peer `{name}` did not begin its answer within {} s (the hub's RelayPolicy::answer_timeout; send rrssh-timeout to set a deadline)",
+                        policy.answer_timeout.as_secs_f64()
+                    ),
+                )
+                .into_response();
+            }
+        }
+    };
+    answer(outcome).map(|b| Body::new(super::share::Ticketed::new(b, ticket)))
 }
 
 /// Removes the `rrssh-caller-*` headers a caller sent: only a hub says who calls.

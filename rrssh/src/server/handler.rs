@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::shared::Shared;
-use super::slots::{KeySlot, Pending, PendingSource};
+use super::admission::Admitted;
+use super::slots::KeySlot;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::extract::Peer;
 use crate::keys::fingerprint;
@@ -38,7 +39,7 @@ pub(super) struct ConnHandler {
     /// Open `direct-tcpip` tunnels of this connection.
     pub(super) open_tunnels: Arc<()>,
     /// Counts this connection as unauthenticated until it authenticates.
-    pub(super) pending: Option<(Pending, PendingSource)>,
+    pub(super) pending: Option<Admitted>,
     pub(super) channels: HashMap<ChannelId, Channel<Msg>>,
     /// What the authenticated key may tunnel to.
     pub(super) tunnels: Option<crate::tunnel::serve::KeyTunnels>,
@@ -377,6 +378,7 @@ impl russh::server::Handler for ConnHandler {
             let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
             cfg.service = shared.router.clone().map(crate::connection::Served::new);
             cfg.limits = shared.limits;
+            cfg.account = shared.budgets.account(Some(peer.fingerprint()));
             // Boxed and freed once done: this task lives as long as the connection, the
             // handshake's state only until HELLO.
             let conn = match Box::pin(Connection::start(ch.into_stream(), cfg)).await {

@@ -2,6 +2,7 @@
 //! `authorized_keys`, and runs an rrssh connection on every `rrssh` subsystem channel, next to
 //! tunnels and terminals.
 
+mod admission;
 mod auth;
 mod handler;
 mod shared;
@@ -50,7 +51,11 @@ pub struct Server {
     max_sessions: usize,
     max_tunnels: usize,
     max_listeners: usize,
+    per_key_memory: usize,
+    process_memory: usize,
+    max_calls_per_key: usize,
     relay: bool,
+    relay_policy: crate::hub::RelayPolicy,
     names: crate::hub::NamePolicy,
     #[cfg(feature = "cluster")]
     cluster: Option<crate::cluster::Cluster>,
@@ -116,7 +121,11 @@ impl Server {
             max_sessions: 64,
             max_tunnels: 256,
             max_listeners: 16,
+            per_key_memory: crate::budget::DEFAULT_PER_KEY_MEMORY,
+            process_memory: crate::budget::DEFAULT_PROCESS_MEMORY,
+            max_calls_per_key: crate::budget::DEFAULT_CALLS_PER_KEY,
             relay: false,
+            relay_policy: crate::hub::RelayPolicy::default(),
             names: crate::hub::NamePolicy::default(),
             #[cfg(feature = "cluster")]
             cluster: None,
@@ -203,6 +212,40 @@ impl Server {
         self
     }
 
+    /// How many bytes one key may make the server hold over all its connections (default
+    /// 256 MiB): request bodies received and not yet read, and bodies its calls' handlers read
+    /// whole, until those calls are over. A call that would pass it is refused with 429. See
+    /// [`budget`](crate::budget).
+    pub fn per_key_memory(mut self, bytes: usize) -> Self {
+        self.per_key_memory = bytes;
+        self
+    }
+
+    /// How many bytes all peers together may make the server hold, counted as for
+    /// [`per_key_memory`](Self::per_key_memory) (default 1 GiB). A call that would pass it is
+    /// refused with 503.
+    pub fn process_memory(mut self, bytes: usize) -> Self {
+        self.process_memory = bytes;
+        self
+    }
+
+    /// How many calls one key may have in flight to the server over all its connections
+    /// (default 4,096); one more is reset with 429. Each rrssh connection also has its own
+    /// limit, [`Limits::max_concurrent_calls`].
+    pub fn max_calls_per_key(mut self, n: usize) -> Self {
+        self.max_calls_per_key = n.max(1);
+        self
+    }
+
+    /// The budgets of this server, for each connection it serves.
+    pub(super) fn budgets(&self) -> crate::budget::Budgets {
+        crate::budget::Budgets::new(
+            self.per_key_memory,
+            self.process_memory,
+            self.max_calls_per_key,
+        )
+    }
+
     /// Protocol limits for every connection.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -242,6 +285,13 @@ impl Server {
     /// [`hub::relay`](crate::hub::relay)).
     pub fn relay(mut self, on: bool) -> Self {
         self.relay = on;
+        self
+    }
+
+    /// How the relay shares each peer among callers and how long it waits for an answer to
+    /// begin (see [`RelayPolicy`](crate::hub::RelayPolicy): 256 calls per caller and peer, 60 s).
+    pub fn relay_policy(mut self, policy: crate::hub::RelayPolicy) -> Self {
+        self.relay_policy = policy;
         self
     }
 
@@ -292,8 +342,12 @@ impl Server {
     }
 
     /// How many connections may be in the handshake (not yet authenticated) at once (default
-    /// 100, like the top of OpenSSH's `MaxStartups`). Over it, a new TCP connection gets one line saying so
-    /// and is closed before any SSH is spoken.
+    /// 100, like the top of OpenSSH's `MaxStartups`). When they are all taken, a new
+    /// connection from an address that holds fewer handshakes than some other address takes
+    /// the place of that address's oldest one, which is dropped; a new connection from an
+    /// address holding as many as any other gets one line saying so and is closed before any
+    /// SSH is spoken. Addresses holding idle handshakes thus give way to a login from an
+    /// address that holds none, however many of them there are.
     pub fn max_unauthenticated(mut self, n: usize) -> Self {
         self.max_unauthenticated = n.max(1);
         self

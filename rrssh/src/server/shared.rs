@@ -24,6 +24,8 @@ pub(super) struct Shared {
     pub(super) max_per_key: usize,
     /// Open rrssh connections per key fingerprint.
     pub(super) per_key: Mutex<HashMap<String, usize>>,
+    /// What each key, and all together, may make the server hold.
+    pub(super) budgets: crate::budget::Budgets,
     pub(super) permit_open: crate::tunnel::PermitOpen,
     pub(super) permit_listen: crate::tunnel::PermitOpen,
     #[cfg(feature = "terminal")]

@@ -1,73 +1,8 @@
-//! Connection limits: how many are still in the handshake, and how many one key holds.
+//! How many connections one key holds.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::shared::Shared;
-
-/// Counts a connection as unauthenticated until dropped.
-pub(super) struct Pending {
-    pub(super) counter: Arc<AtomicUsize>,
-    pub(super) count: usize,
-}
-
-impl Pending {
-    pub(super) fn enter(counter: &Arc<AtomicUsize>) -> Self {
-        let count = counter.fetch_add(1, Ordering::AcqRel) + 1;
-        Self {
-            counter: counter.clone(),
-            count,
-        }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Unauthenticated connections per source address.
-pub(super) type PerSource =
-    Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
-
-/// Counts a connection against its source address until dropped.
-pub(super) struct PendingSource {
-    map: PerSource,
-    addr: std::net::IpAddr,
-}
-
-impl PendingSource {
-    /// Enters `addr`; `Err` with the count if it already holds `max`.
-    pub(super) fn enter(
-        map: &PerSource,
-        addr: std::net::IpAddr,
-        max: usize,
-    ) -> Result<Self, usize> {
-        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(addr).or_insert(0);
-        if *n >= max {
-            return Err(*n);
-        }
-        *n += 1;
-        Ok(Self {
-            map: map.clone(),
-            addr,
-        })
-    }
-}
-
-impl Drop for PendingSource {
-    fn drop(&mut self) {
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.addr) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.addr);
-            }
-        }
-    }
-}
 
 /// Holds one of a key's connection slots until dropped.
 pub(super) struct KeySlot {

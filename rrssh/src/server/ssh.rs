@@ -2,7 +2,7 @@
 //! connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use super::Server;
 use super::ServerError;
 use super::handler::ConnHandler;
 use super::shared::Shared;
-use super::slots::{Pending, PendingSource, PerSource};
+use super::admission::Admission;
 use crate::hub::{Hub, Registry};
 
 impl Server {
@@ -28,6 +28,7 @@ impl Server {
         }
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        let budgets = self.budgets();
         let mut methods = MethodSet::empty();
         methods.push(MethodKind::PublicKey);
         let config = Arc::new(russh::server::Config {
@@ -43,7 +44,8 @@ impl Server {
             preferred: crate::transport::preferred(),
             ..Default::default()
         });
-        let registry = Registry::with_policy(self.names.clone().reserve_from(&self.authorized));
+        let registry = Registry::with_policy(self.names.clone().reserve_from(&self.authorized))
+            .with_relay_policy(self.relay_policy);
         let router = if self.relay {
             let relay = crate::hub::relay::relay_router(registry.clone());
             Some(match self.router {
@@ -65,16 +67,17 @@ impl Server {
             next_conn: AtomicU64::new(1),
             max_per_key: self.max_per_key,
             per_key: Mutex::new(HashMap::new()),
+            budgets,
             permit_open: self.permit_open,
             permit_listen: self.permit_listen,
             #[cfg(feature = "terminal")]
             terminal: self.terminal,
         });
         let auth_timeout = self.auth_timeout;
-        let max_unauthenticated = self.max_unauthenticated;
-        let max_per_source = self.max_unauthenticated_per_source;
-        let unauthenticated = Arc::new(AtomicUsize::new(0));
-        let per_source = PerSource::default();
+        let admission = Admission::new(
+            self.max_unauthenticated,
+            self.max_unauthenticated_per_source,
+        );
         let (stop_tx, mut stop_rx) = watch::channel(false);
         #[cfg(feature = "cluster")]
         if let Some(c) = self.cluster {
@@ -90,21 +93,9 @@ impl Server {
             "server",
             move |tcp, remote| {
                 let source = crate::keys::canonical_addr(remote.ip());
-                let pending = Pending::enter(&unauthenticated);
-                let from_source = PendingSource::enter(&per_source, source, max_per_source);
-                let refusal = match (&from_source, pending.count > max_unauthenticated) {
-                    (Err(_), _) => Some(format!(
-                        "too many unauthenticated connections from {source} (limit {max_per_source})"
-                    )),
-                    (Ok(_), true) => Some(format!(
-                        "too many unauthenticated connections (limit {max_unauthenticated})"
-                    )),
-                    (Ok(_), false) => None,
-                };
-                let from_source = match (refusal, from_source) {
-                    (None, Ok(s)) => s,
-                    (why, _) => {
-                        let why = why.unwrap_or_default();
+                let admitted = match admission.admit(source) {
+                    Ok(a) => a,
+                    Err(why) => {
                         crate::logging::limited("unauthenticated-limit", || {
                             tracing::warn!(%remote, "{why}; refused");
                         });
@@ -112,11 +103,12 @@ impl Server {
                         // once: a refused connection holds no slot, task or descriptor.
                         let line = format!("rrssh: {why}; try again later\r\n");
                         let _ = tcp.try_write(line.as_bytes());
-                        drop((tcp, pending));
+                        drop(tcp);
                         return Box::pin(std::future::ready(()))
                             as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
                     }
                 };
+                let evicted = admitted.evicted();
                 let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
                 let authed = Arc::new(AtomicBool::new(false));
                 let handler = ConnHandler {
@@ -130,7 +122,7 @@ impl Server {
                     forced_command: None,
                     sessions: std::collections::HashSet::new(),
                     open_tunnels: Arc::new(()),
-                    pending: Some((pending, from_source)),
+                    pending: Some(admitted),
                     channels: HashMap::new(),
                     tunnels: None,
                     listeners: HashMap::new(),
@@ -151,7 +143,20 @@ impl Server {
                         deadline,
                         russh::server::run_stream(config, tcp, handler),
                     ));
-                    let session = match started.await {
+                    // Dropped to make room for a login from an address that holds fewer
+                    // handshakes (see `admission`).
+                    let gave_way = async {
+                        evicted.notified().await;
+                        crate::logging::limited("handshake-evicted", || {
+                            tracing::warn!(%remote, "unauthenticated connection dropped to admit another");
+                        });
+                    };
+                    let mut gave_way = std::pin::pin!(gave_way);
+                    let started = tokio::select! {
+                        s = started => s,
+                        () = &mut gave_way => return,
+                    };
+                    let session = match started {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, %remote, "SSH handshake failed");
@@ -174,6 +179,7 @@ impl Server {
                             return;
                         }
                         _ = tokio::time::sleep_until(deadline) => {}
+                        () = &mut gave_way => return,
                     }
                     if !authed.load(Ordering::Acquire) {
                         crate::logging::limited("auth-timeout", || {

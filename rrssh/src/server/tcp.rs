@@ -1,6 +1,8 @@
 //! Serving over plain TCP: the same protocol with no SSH underneath (see
 //! [`Client::tcp`](crate::Client::tcp)).
 
+use std::sync::Arc;
+
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
@@ -28,6 +30,8 @@ impl Server {
         let registry = Registry::default();
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let (router, limits) = (self.router_ref().cloned(), self.limits_of());
+        // No keys: every connection is charged to the server's budget alone.
+        let budgets = Arc::new(self.budgets());
         let reg = registry.clone();
         let mut next_id = 1u64 << 62;
         let stop = async move {
@@ -40,10 +44,12 @@ impl Server {
             move |tcp, remote| {
                 next_id += 1;
                 let (id, router, reg) = (next_id, router.clone(), reg.clone());
+                let account = budgets.account(None);
                 async move {
                     let mut cfg = ConnectionConfig::new(Role::Acceptor);
                     cfg.service = router.map(Served::new);
                     cfg.limits = limits;
+                    cfg.account = account;
                     let conn = match Connection::start(tcp, cfg).await {
                         Ok(c) => c,
                         Err(e) => {
