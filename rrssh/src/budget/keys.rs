@@ -85,7 +85,11 @@ mod tests {
         let a = t.of("SHA256:a");
         let a2 = t.of("SHA256:a");
         a.memory.take(60).unwrap();
-        assert_eq!(a2.memory.take(60), Err(60), "shared by the key's connections");
+        assert_eq!(
+            a2.memory.take(60),
+            Err(60),
+            "shared by the key's connections"
+        );
         let b = t.of("SHA256:b");
         b.memory.take(60).unwrap();
         assert_eq!(t.len(), 2);
@@ -95,6 +99,10 @@ mod tests {
         b.memory.give_back(60);
         drop(b);
         assert_eq!(t.len(), 0);
-        assert_eq!(t.of("SHA256:a").memory.used(), 0, "a key that comes back starts anew");
+        assert_eq!(
+            t.of("SHA256:a").memory.used(),
+            0,
+            "a key that comes back starts anew"
+        );
     }
 }

@@ -64,6 +64,11 @@ impl Budgets {
         }
     }
 
+    /// What the server holds, for its handle.
+    pub(crate) fn gauge(&self) -> MemoryGauge {
+        MemoryGauge(self.server.clone())
+    }
+
     /// The account of a connection of the key `fingerprint` (`None`: a peer without a key,
     /// charged to the server only).
     pub(crate) fn account(&self, fingerprint: Option<&str>) -> Account {
@@ -71,5 +76,22 @@ impl Budgets {
             fingerprint.map(|f| self.keys.of(f)),
             Some(self.server.clone()),
         )
+    }
+}
+
+/// How many bytes a server holds for its peers, as its budgets count them (what they charged
+/// and have not given back): [`Hub::memory`](crate::Hub::memory).
+#[derive(Debug, Clone)]
+pub struct MemoryGauge(Arc<Meter>);
+
+impl MemoryGauge {
+    /// Bytes held now.
+    pub fn held(&self) -> usize {
+        self.0.used()
+    }
+
+    /// The server's limit ([`Server::process_memory`](crate::Server::process_memory)).
+    pub fn limit(&self) -> usize {
+        self.0.max()
     }
 }

@@ -19,6 +19,7 @@ pub struct Hub {
     local_addr: SocketAddr,
     accept: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
+    memory: Option<crate::budget::MemoryGauge>,
 }
 
 impl fmt::Debug for Hub {
@@ -42,7 +43,21 @@ impl Hub {
             local_addr,
             accept,
             stop,
+            memory: None,
         }
+    }
+
+    /// The same handle, showing what its server's budgets hold.
+    pub(crate) fn with_memory(mut self, gauge: crate::budget::MemoryGauge) -> Self {
+        self.memory = Some(gauge);
+        self
+    }
+
+    /// What the server holds for its peers, as its budgets count it (request bodies received
+    /// and being read or held by handlers; see [`budget`](crate::budget)); `None` for a handle
+    /// without a server.
+    pub fn memory(&self) -> Option<crate::budget::MemoryGauge> {
+        self.memory.clone()
     }
 
     /// The address it listens on.

@@ -25,8 +25,8 @@ pub use self::names::MAX_NAME;
 pub(crate) use self::names::NamePolicy;
 use self::names::{Owned, forget_stale};
 pub use self::remote::RemotePeer;
-pub use self::share::RelayPolicy;
 pub(crate) use self::remote::{Remote, RemoteCall};
+pub use self::share::RelayPolicy;
 
 use std::collections::HashMap;
 use std::fmt;

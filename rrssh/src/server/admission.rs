@@ -147,7 +147,11 @@ mod tests {
     fn a_full_table_gives_way_to_an_address_that_holds_less() {
         let a = Admission::new(4, 3);
         let x: Vec<_> = (0..3).map(|_| a.admit(ip(1)).unwrap()).collect();
-        assert!(a.admit(ip(1)).unwrap_err().contains("from 127.0.0.1 (limit 3)"));
+        assert!(
+            a.admit(ip(1))
+                .unwrap_err()
+                .contains("from 127.0.0.1 (limit 3)")
+        );
         let _y = a.admit(ip(2)).unwrap();
         // Full: ip(3) holds none, so the oldest of ip(1), which holds the most, gives way.
         let oldest = x[0].evicted();

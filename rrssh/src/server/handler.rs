@@ -11,8 +11,8 @@ use russh::{Channel, ChannelId};
 use tokio::net::TcpListener;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::shared::Shared;
 use super::admission::Admitted;
+use super::shared::Shared;
 use super::slots::KeySlot;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::extract::Peer;

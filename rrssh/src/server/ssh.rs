@@ -12,9 +12,9 @@ use tokio::sync::watch;
 
 use super::Server;
 use super::ServerError;
+use super::admission::Admission;
 use super::handler::ConnHandler;
 use super::shared::Shared;
-use super::admission::Admission;
 use crate::hub::{Hub, Registry};
 
 impl Server {
@@ -29,6 +29,7 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let budgets = self.budgets();
+        let gauge = budgets.gauge();
         let mut methods = MethodSet::empty();
         methods.push(MethodKind::PublicKey);
         let config = Arc::new(russh::server::Config {
@@ -198,7 +199,7 @@ impl Server {
                 })
             },
         ));
-        Ok(Hub::new(registry, local_addr, accept, stop_tx))
+        Ok(Hub::new(registry, local_addr, accept, stop_tx).with_memory(gauge))
     }
 }
 

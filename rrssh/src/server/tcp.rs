@@ -32,6 +32,7 @@ impl Server {
         let (router, limits) = (self.router_ref().cloned(), self.limits_of());
         // No keys: every connection is charged to the server's budget alone.
         let budgets = Arc::new(self.budgets());
+        let gauge = budgets.gauge();
         let reg = registry.clone();
         let mut next_id = 1u64 << 62;
         let stop = async move {
@@ -71,6 +72,6 @@ impl Server {
                 }
             },
         ));
-        Ok(Hub::new(registry, local_addr, accept, stop_tx))
+        Ok(Hub::new(registry, local_addr, accept, stop_tx).with_memory(gauge))
     }
 }

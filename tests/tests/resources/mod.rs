@@ -3,5 +3,6 @@
 //! `scripts/test` runs them alone after the other tests (`-- --ignored resources::`).
 
 mod abuse;
+mod budgets;
 mod floods;
 mod target;

@@ -19,8 +19,17 @@ pub(crate) const DIR_ENV: &str = "RRSSH_FLOOD_DIR";
 /// What a child server runs after printing `ready`: answers `tasks` on standard input with its
 /// number of live tasks.
 pub(crate) async fn serve_tasks() {
+    serve_tasks_of(None).await;
+}
+
+/// [`serve_tasks`], also answering `held` with what the server's budgets hold.
+pub(crate) async fn serve_tasks_of(memory: Option<rrssh::budget::MemoryGauge>) {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        if line == "held" {
+            println!("held {}", memory.as_ref().map_or(0, |m| m.held()));
+            continue;
+        }
         if line == "tasks" {
             let n = tokio::runtime::Handle::current()
                 .metrics()
@@ -43,6 +52,11 @@ impl Target {
     /// Runs the ignored test `child` of this binary as the server, with at most 1,024 open
     /// descriptors (a common default), and waits for its `ready k=ADDR …` line.
     pub(crate) async fn start(dir: &Path, child: &str) -> Self {
+        Self::start_with(dir, child, &[]).await
+    }
+
+    /// [`start`](Self::start), with more environment for the child.
+    pub(crate) async fn start_with(dir: &Path, child: &str, env: &[(&str, &str)]) -> Self {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new("sh")
             .arg("-c")
@@ -57,6 +71,7 @@ impl Target {
             ])
             .env(CHILD_ENV, "1")
             .env(DIR_ENV, dir)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -122,6 +137,17 @@ impl Target {
     /// Warning lines logged so far.
     pub(crate) fn warnings(&self) -> usize {
         self.warnings.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the server's budgets hold.
+    pub(crate) async fn held(&mut self) -> usize {
+        self.stdin.write_all(b"held\n").await.unwrap();
+        loop {
+            let line = self.lines.next_line().await.unwrap().unwrap();
+            if let Some(n) = line.find("held ").map(|i| &line[i + 5..]) {
+                return n.parse().unwrap();
+            }
+        }
     }
 
     /// Live tasks.
