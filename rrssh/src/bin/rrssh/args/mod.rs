@@ -44,6 +44,16 @@ pub(crate) struct Serving {
     /// key's `rrssh-services` lists).
     #[arg(long)]
     pub(crate) open_registration: bool,
+    /// The most one key may make the server hold over all its connections (request bodies
+    /// received and being read or held), e.g. 256M; past it, calls are refused with 429.
+    #[arg(long, value_name = "BYTES", value_parser = options::parse_size, default_value = "256M")]
+    pub(crate) per_key_memory: usize,
+    /// The most all peers together may make the server hold, e.g. 1G; past it, 503.
+    #[arg(long, value_name = "BYTES", value_parser = options::parse_size, default_value = "1G")]
+    pub(crate) process_memory: usize,
+    /// The most calls one key may have in flight over all its connections; past it, 429.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub(crate) max_calls_per_key: usize,
 }
 
 #[derive(Debug, Subcommand)]

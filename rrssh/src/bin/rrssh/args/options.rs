@@ -83,6 +83,21 @@ pub(crate) enum Color {
     Never,
 }
 
+/// `1048576`, `64K`, `256M`, `1G` (powers of 1,024).
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    let (num, shift) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("not a size: `{s}` (bytes, or a number with K, M or G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
 /// `500ms`, `5s`, `2m`, or plain seconds.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s
@@ -110,8 +125,19 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_size};
     use std::time::Duration;
+
+    #[test]
+    fn sizes_with_units_or_a_clear_error() {
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        for bad in ["", "M", "-1M", "1.5G", "99999999999999999999G", "5T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_in_range_or_a_clear_error() {

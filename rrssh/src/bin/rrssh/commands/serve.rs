@@ -61,6 +61,9 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         .authorized_keys(authorized)
         .relay(extra.relay)
         .open_registration(serving.open_registration)
+        .per_key_memory(serving.per_key_memory)
+        .process_memory(serving.process_memory)
+        .max_calls_per_key(serving.max_calls_per_key)
         .bind(&serving.listen)
         .await
         .map_err(|e| e.to_string())?;
