@@ -118,6 +118,14 @@ impl Account {
         self
     }
 
+    /// The same without the connection's own budget, which counts only bodies read whole.
+    pub(crate) fn without_connection(&self) -> Self {
+        Self {
+            connection: None,
+            ..self.clone()
+        }
+    }
+
     fn meters(&self) -> [(Scope, Option<&Meter>); 3] {
         [
             (Scope::Connection, self.connection.as_deref()),

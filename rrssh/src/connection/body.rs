@@ -165,7 +165,9 @@ impl RecvBody {
             Arrived::Whole(b) => return crate::Body::from_bytes(b),
             Arrived::Streaming => {}
         }
-        let queue = Arc::new(BodyQueue::charged_to(shared.account.clone()));
+        // Unread bytes count for the key and the server; the connection's own budget is for
+        // bodies read whole.
+        let queue = Arc::new(BodyQueue::charged_to(shared.account.without_connection()));
         slot.body = Some(queue.clone());
         let idle = (side == Side::Incoming && !shared.body_idle.is_zero()).then(|| {
             (
