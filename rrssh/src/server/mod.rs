@@ -4,10 +4,12 @@
 
 mod auth;
 mod handler;
+mod sessions;
 mod shared;
 mod slots;
 mod ssh;
 mod tcp;
+mod terminal_grant;
 
 use std::fmt;
 use std::time::Duration;
