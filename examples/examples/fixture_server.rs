@@ -3,7 +3,8 @@
 //!
 //! `fixture_server serve DIR` serves on 127.0.0.1 (a free port, printed on the first line) with
 //! the host key `DIR/host` (made if missing) and the callers of `DIR/authorized_keys`: a few
-//! routes, the hub relay (reverse services may join), terminals running `/bin/sh`, and local
+//! routes, the hub relay (reverse services may join), terminals running `/bin/sh` (for the keys
+//! granted one: `pty` or `rrssh-scopes="terminal"`), and local
 //! tunnels to 127.0.0.1. It runs
 //! until its standard input closes.
 //!

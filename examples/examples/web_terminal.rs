@@ -22,10 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = generate_ed25519("example-host");
     let me = generate_ed25519("example-browser");
 
-    // The server: shells for the one key it knows.
+    // The server: shells for the one key it knows, granted one by `pty` on its line.
+    let line = format!("pty {}", me.public_key().to_openssh()?);
     let server = Server::new()
         .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([me.public_key().clone()]).owned_by("ops"))
+        .authorized_keys(AuthorizedKeys::parse(&line, "authorized_keys")?.owned_by("ops"))
         .terminal(Terminal::shell("/bin/sh"))
         .bind("127.0.0.1:0")
         .await?;

@@ -54,8 +54,8 @@ class RustServer:
         self.dir = dir
         self.key = keygen(dir / "client")
         self.stranger = keygen(dir / "stranger")
-        # The client key may call every peer of the hub, and serve under any name.
-        (dir / "authorized_keys").write_text('rrssh-scopes="call:*",rrssh-services="pysvc,billing" ' + (dir / "client.pub").read_text())
+        # The client key may call every peer of the hub, serve under any name, and have a terminal.
+        (dir / "authorized_keys").write_text('rrssh-scopes="call:*,terminal",rrssh-services="pysvc,billing" ' + (dir / "client.pub").read_text())
         self.proc = subprocess.Popen(
             [str(FIXTURE), "serve", str(dir)],
             stdin=subprocess.PIPE,

@@ -1,7 +1,7 @@
 //! The russh handler of one SSH connection: authentication, and the channels it opens (the
 //! `rrssh` subsystem, tunnels, terminals).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::admission::Admitted;
+use super::sessions::Sessions;
 use super::shared::Shared;
 use super::slots::KeySlot;
 use crate::connection::{Connection, ConnectionConfig};
@@ -34,8 +35,9 @@ pub(super) struct ConnHandler {
     /// The forced command of the key's line (`command="…"`), which replaces whatever the
     /// client asks to run; the `rrssh` subsystem is refused then.
     pub(super) forced_command: Option<String>,
-    /// Every open session channel (the cap is `Server::max_sessions`).
-    pub(super) sessions: HashSet<ChannelId>,
+    /// Every open session channel (the cap is `Server::max_sessions`), shared with the tasks
+    /// that serve them.
+    pub(super) sessions: Sessions,
     /// Open `direct-tcpip` tunnels of this connection.
     pub(super) open_tunnels: Arc<()>,
     /// Counts this connection as unauthenticated until it authenticates.
@@ -45,8 +47,9 @@ pub(super) struct ConnHandler {
     pub(super) tunnels: Option<crate::tunnel::serve::KeyTunnels>,
     /// Ports listened on for the client's remote tunnels; stopped when dropped.
     pub(super) listeners: HashMap<(String, u32), AbortOnDropHandle<()>>,
-    /// Whether the key may have a pseudo-terminal (`no-pty`, `restrict`).
-    pub(super) pty_allowed: bool,
+    /// Why the key gets no terminal here (`None`: it gets one).
+    #[cfg(feature = "terminal")]
+    pub(super) terminal_refusal: Option<&'static str>,
     /// Pty requests per channel, until the shell or command starts.
     #[cfg(feature = "terminal")]
     pub(super) ptys: HashMap<ChannelId, crate::terminal::PtyRequest>,
@@ -56,62 +59,15 @@ pub(super) struct ConnHandler {
 }
 
 impl ConnHandler {
-    /// Starts a terminal session on `channel` if the server serves them and the key may;
-    /// `false` otherwise.
-    #[cfg(feature = "terminal")]
-    fn start_terminal(
-        &mut self,
-        channel: ChannelId,
-        requested: Option<String>,
-        session: &mut Session,
-    ) -> bool {
-        let (Some(terminal), Some(peer)) = (self.shared.terminal.clone(), self.peer.clone()) else {
-            return false;
-        };
-        if !self.pty_allowed {
-            crate::logging::limited("no-pty", || {
-                tracing::warn!(fingerprint = %peer.fingerprint(), "terminal refused: no-pty for this key");
-            });
-            return false;
+    /// Forgets a channel that is closed: its slot, and what was kept for it.
+    pub(super) fn forget(&mut self, channel: ChannelId) {
+        self.channels.remove(&channel);
+        self.sessions.remove(channel);
+        #[cfg(feature = "terminal")]
+        {
+            self.ptys.remove(&channel);
+            self.resizers.remove(&channel);
         }
-        let Some(ch) = self.channels.remove(&channel) else {
-            return false;
-        };
-        let pty = self.ptys.remove(&channel).unwrap_or_default();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.resizers.insert(channel, tx);
-        // A forced command runs instead of what was asked, which it finds in
-        // SSH_ORIGINAL_COMMAND (as under sshd).
-        let launch = match &self.forced_command {
-            Some(forced) => crate::terminal::Launch {
-                command: Some(forced.clone()),
-                original_command: requested,
-                pty,
-            },
-            None => crate::terminal::Launch {
-                command: requested,
-                original_command: None,
-                pty,
-            },
-        };
-        tokio::spawn(crate::terminal::run(
-            terminal,
-            launch,
-            peer,
-            ch,
-            session.handle(),
-            rx,
-        ));
-        true
-    }
-
-    #[cfg(not(feature = "terminal"))]
-    #[allow(
-        clippy::unused_self,
-        reason = "the same signature as with the terminal feature"
-    )]
-    fn start_terminal(&mut self, _: ChannelId, _: Option<String>, _: &mut Session) -> bool {
-        false
     }
 }
 
@@ -164,7 +120,7 @@ impl russh::server::Handler for ConnHandler {
         let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
         info.remote_addr = self.remote;
         self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(&entry));
-        self.pty_allowed = entry.allows_pty();
+        self.grant_terminal(&entry);
         self.forced_command = entry.forced_command().map(str::to_owned);
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);
@@ -195,12 +151,10 @@ impl russh::server::Handler for ConnHandler {
         if self.peer.is_some() && self.sessions.len() >= self.shared.max_sessions {
             let limit = self.shared.max_sessions;
             crate::logging::limited("session-limit", || {
-                crate::logging::limited("tunnel-refused", || {
-                    tracing::warn!(
-                        limit,
-                        "too many session channels on one connection; refused"
-                    );
-                });
+                tracing::warn!(
+                    limit,
+                    "too many session channels on one connection; refused"
+                );
             });
             reply
                 .reject(russh::ChannelOpenFailure::ResourceShortage)
@@ -374,35 +328,13 @@ impl russh::server::Handler for ConnHandler {
         session.channel_success(channel)?;
         let shared = self.shared.clone();
         let over_limit = self.over_limit.clone();
+        let sessions = self.sessions.clone();
+        let handle = session.handle();
         tokio::spawn(async move {
-            let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
-            cfg.service = shared.router.clone().map(crate::connection::Served::new);
-            cfg.limits = shared.limits;
-            cfg.account = shared.budgets.account(Some(peer.fingerprint()));
-            // Boxed and freed once done: this task lives as long as the connection, the
-            // handshake's state only until HELLO.
-            let conn = match Box::pin(Connection::start(ch.into_stream(), cfg)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    crate::logging::limited("handshake", || {
-                        tracing::warn!(error = %e, "rrssh handshake failed");
-                    });
-                    return;
-                }
-            };
-            if let Some(msg) = over_limit {
-                conn.close_with(goaway::LIMIT, &msg);
-                return;
-            }
-            let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) | (1 << 63);
-            let name = conn.peer_hello().service.clone();
-            match shared.registry.register(id, name, peer, conn.clone()) {
-                Ok(()) => {
-                    let reason = conn.closed().await;
-                    shared.registry.unregister(id, reason);
-                }
-                Err(msg) => conn.close(&msg),
-            }
+            serve_rrssh(shared, ch, peer, over_limit).await;
+            // The rrssh connection ended (either side closed it, or the peer broke the
+            // protocol): the channel ends with it, whether or not the client closes it.
+            sessions.end(channel, &handle).await;
         });
         Ok(())
     }
@@ -414,12 +346,7 @@ impl russh::server::Handler for ConnHandler {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data).into_owned();
-        if self.start_terminal(channel, Some(command), session) {
-            session.channel_success(channel)?;
-        } else {
-            session.channel_failure(channel)?;
-        }
-        Ok(())
+        self.start_terminal(channel, Some(command), session)
     }
 
     async fn shell_request(
@@ -427,12 +354,7 @@ impl russh::server::Handler for ConnHandler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.start_terminal(channel, None, session) {
-            session.channel_success(channel)?;
-        } else {
-            session.channel_failure(channel)?;
-        }
-        Ok(())
+        self.start_terminal(channel, None, session)
     }
 
     #[cfg(feature = "terminal")]
@@ -447,23 +369,12 @@ impl russh::server::Handler for ConnHandler {
         _modes: &[(russh::Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.shared.terminal.is_some()
-            && self.pty_allowed
-            && self.channels.contains_key(&channel)
-        {
-            self.ptys.insert(
-                channel,
-                crate::terminal::PtyRequest {
-                    term: term.to_owned(),
-                    cols: u16::try_from(col_width).unwrap_or(u16::MAX),
-                    rows: u16::try_from(row_height).unwrap_or(u16::MAX),
-                },
-            );
-            session.channel_success(channel)?;
-        } else {
-            session.channel_failure(channel)?;
-        }
-        Ok(())
+        let pty = crate::terminal::PtyRequest {
+            term: term.to_owned(),
+            cols: u16::try_from(col_width).unwrap_or(u16::MAX),
+            rows: u16::try_from(row_height).unwrap_or(u16::MAX),
+        };
+        self.pty_requested(channel, pty, session)
     }
 
     #[cfg(feature = "terminal")]
@@ -490,13 +401,47 @@ impl russh::server::Handler for ConnHandler {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.channels.remove(&channel);
-        self.sessions.remove(&channel);
-        #[cfg(feature = "terminal")]
-        {
-            self.ptys.remove(&channel);
-            self.resizers.remove(&channel);
-        }
+        self.forget(channel);
         Ok(())
     }
+}
+
+/// Runs an rrssh connection on a session channel until it ends and its last frames are sent.
+async fn serve_rrssh(
+    shared: Arc<Shared>,
+    ch: Channel<Msg>,
+    peer: Peer,
+    over_limit: Option<String>,
+) {
+    let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
+    cfg.service = shared.router.clone().map(crate::connection::Served::new);
+    cfg.limits = shared.limits;
+    cfg.account = shared.budgets.account(Some(peer.fingerprint()));
+    // Boxed and freed once done: this task lives as long as the connection, the handshake's
+    // state only until HELLO.
+    let conn = match Box::pin(Connection::start(ch.into_stream(), cfg)).await {
+        Ok(c) => c,
+        Err(e) => {
+            crate::logging::limited("handshake", || {
+                tracing::warn!(error = %e, "rrssh handshake failed");
+            });
+            return;
+        }
+    };
+    if let Some(msg) = over_limit {
+        conn.close_with(goaway::LIMIT, &msg);
+        conn.flushed().await;
+        return;
+    }
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) | (1 << 63);
+    let name = conn.peer_hello().service.clone();
+    match shared.registry.register(id, name, peer, conn.clone()) {
+        Ok(()) => {
+            let reason = conn.closed().await;
+            shared.registry.unregister(id, reason);
+        }
+        Err(msg) => conn.close(&msg),
+    }
+    // The last frames (the GOAWAY that says why) go out before the channel ends.
+    conn.flushed().await;
 }

@@ -5,10 +5,12 @@
 mod admission;
 mod auth;
 mod handler;
+mod sessions;
 mod shared;
 mod slots;
 mod ssh;
 mod tcp;
+mod terminal_grant;
 
 use std::fmt;
 use std::time::Duration;
@@ -158,8 +160,10 @@ impl Server {
         self
     }
 
-    /// Serves interactive terminal sessions (`ssh -t`) with this program; off by default. See
-    /// [`terminal`](crate::terminal).
+    /// Serves interactive terminal sessions (`ssh -t`) with this program, to the keys granted
+    /// one (`pty` or `rrssh-scopes="terminal"` on their `authorized_keys` line, see
+    /// [`Terminal::for_every_key`](crate::terminal::Terminal::for_every_key) for sshd's
+    /// default); off by default. See [`terminal`](crate::terminal).
     #[cfg(feature = "terminal")]
     #[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
     pub fn terminal(mut self, terminal: crate::terminal::Terminal) -> Self {
@@ -192,7 +196,9 @@ impl Server {
 
     /// How many session channels (rrssh connections, terminals) one SSH connection may hold
     /// open at once (default 64, like OpenSSH's `MaxSessions` of 10). The next one is refused
-    /// with a resource-shortage channel failure.
+    /// with a resource-shortage channel failure. A channel whose rrssh connection or terminal
+    /// session ended is closed by the server and counts no more, whether or not the client
+    /// closes it.
     pub fn max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n.max(1);
         self

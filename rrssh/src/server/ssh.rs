@@ -121,13 +121,14 @@ impl Server {
                     key_slot: None,
                     over_limit: None,
                     forced_command: None,
-                    sessions: std::collections::HashSet::new(),
+                    sessions: super::sessions::Sessions::default(),
                     open_tunnels: Arc::new(()),
                     pending: Some(admitted),
                     channels: HashMap::new(),
                     tunnels: None,
                     listeners: HashMap::new(),
-                    pty_allowed: false,
+                    #[cfg(feature = "terminal")]
+                    terminal_refusal: None,
                     #[cfg(feature = "terminal")]
                     ptys: HashMap::new(),
                     #[cfg(feature = "terminal")]

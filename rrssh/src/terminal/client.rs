@@ -80,6 +80,10 @@ pub enum TerminalError {
     /// The server refused the shell or command (no terminals for this key, or none served).
     #[error("the server refused the session (it serves no terminals to this key)")]
     SessionRefused,
+    /// The server refused the terminal and said why (an rrssh server tells a key that is
+    /// not granted one, or forbidden one).
+    #[error("the server refused the terminal: {0}")]
+    Refused(String),
     /// The session is over: the program exited, the server closed it, or it was hung up.
     #[error("the terminal session is closed")]
     Closed,
@@ -304,21 +308,45 @@ impl Client {
             None => channel.request_shell(true).await.map_err(gone)?,
         }
         let (mut reader, writer) = channel.split();
-        // The replies to the two requests, in order.
+        // The replies to the two requests, in order, and what the server said on standard
+        // error meanwhile (why it refused, if it did). An exit status before the replies means
+        // no program ran: an rrssh server refusing the key says why, then ends the session.
         let mut replies = 0;
+        let mut refused = None;
+        let mut said = Vec::new();
         while replies < 2 {
             match reader.wait().await {
                 Some(ChannelMsg::Success) => replies += 1,
                 Some(ChannelMsg::Failure) => {
-                    return Err(if replies == 0 {
+                    refused.get_or_insert(if replies == 0 {
                         TerminalError::PtyRefused
                     } else {
                         TerminalError::SessionRefused
                     });
+                    replies += 1;
                 }
-                Some(ChannelMsg::Close) | None => return Err(TerminalError::SessionRefused),
+                Some(ChannelMsg::ExtendedData { data, .. }) if said.len() < 4096 => {
+                    said.extend_from_slice(&data);
+                }
+                Some(ChannelMsg::ExitStatus { .. }) => {
+                    refused.get_or_insert(TerminalError::SessionRefused);
+                }
+                Some(ChannelMsg::Close) | None => {
+                    refused.get_or_insert(TerminalError::SessionRefused);
+                    break;
+                }
                 Some(_) => {}
             }
+        }
+        if let Some(e) = refused {
+            let _ = writer.close().await;
+            let said = String::from_utf8_lossy(&said);
+            let said = said.trim();
+            return Err(if said.is_empty() {
+                e
+            } else {
+                TerminalError::Refused(said.strip_prefix("rrssh: ").unwrap_or(said).to_owned())
+            });
         }
         let shared = Arc::new(Shared {
             writer,

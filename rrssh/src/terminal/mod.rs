@@ -13,8 +13,16 @@
 //!   the client's pty request and `RRSSH_USER` / `RRSSH_FINGERPRINT` naming the caller.
 //! - Window size changes reach the program (`SIGWINCH`); its exit status is sent back, so
 //!   `ssh` exits with it.
-//! - A key's `authorized_keys` line may forbid terminals with `no-pty` (or `restrict` without
-//!   `pty`); such keys still make calls.
+//! - **Only keys granted a terminal get one**: an explicit `pty` on the key's `authorized_keys`
+//!   line, or the scope `terminal` in its `rrssh-scopes="…"` (the name itself: a wildcard such
+//!   as `*` grants API scopes, not a shell). API-only and service keys get none, so turning
+//!   terminals on for some keys does not hand a shell to the others. `no-pty` and `restrict`
+//!   forbid a terminal even to a key with the scope, and `pty` permits one again after
+//!   `restrict`: the last of the three decides, as under sshd (`restrict,pty` permits one,
+//!   `pty,restrict` does not). [`Terminal::for_every_key`] serves every key that is not
+//!   forbidden one, as sshd does. A refused shell or command is told why on its standard error
+//!   and ends with exit status 1; the server logs the refusal (rate-limited). Keys without a
+//!   terminal still make calls.
 //! - Sessions without a pty request get one of 80×24: rrssh always runs terminal programs in a
 //!   pseudo-terminal.
 //! - Closing the session from the client ([`TerminalInput::close`]), or losing the connection,
@@ -23,7 +31,8 @@
 //!   ([`TerminalInput::eof`], which leaves the program running, as under `sshd`), and while the
 //!   client reads none of the output.
 //! - A key with a forced command (`command="…"` in `authorized_keys`) runs that command
-//!   whatever the client asks, with the request in `SSH_ORIGINAL_COMMAND`, as under `sshd`.
+//!   whatever the client asks, with the request in `SSH_ORIGINAL_COMMAND`, as under `sshd`. It
+//!   runs in a terminal too, so the key needs the grant.
 //!
 //! **In the browser** (the `web-terminal` feature): [`web::WebTerminal`] serves a page with
 //! xterm.js whose sessions are opened with `Client::terminal`; `rrssh webshell` runs it.
@@ -53,6 +62,7 @@ pub struct Terminal {
     pub(crate) args: Vec<OsString>,
     pub(crate) envs: Vec<(OsString, OsString)>,
     pub(crate) idle_timeout: Option<std::time::Duration>,
+    pub(crate) every_key: bool,
 }
 
 #[cfg(feature = "terminal")]
@@ -65,6 +75,7 @@ impl Terminal {
             args: Vec::new(),
             envs: Vec::new(),
             idle_timeout: None,
+            every_key: false,
         }
     }
 
@@ -84,6 +95,28 @@ impl Terminal {
     pub fn idle_timeout(mut self, idle: std::time::Duration) -> Self {
         self.idle_timeout = Some(idle);
         self
+    }
+
+    /// Serves terminals to every key whose `authorized_keys` line does not forbid one
+    /// (`no-pty`, `restrict` without a later `pty`), as sshd does, instead of only to keys
+    /// granted one (`pty`, or `rrssh-scopes="terminal"`). Only for servers whose every key,
+    /// API-only and service keys included, is trusted with a shell as the server's user.
+    pub fn for_every_key(mut self) -> Self {
+        self.every_key = true;
+        self
+    }
+
+    /// Why `key` gets no terminal from this server, or `None` if it gets one.
+    pub(crate) fn refusal(&self, key: &crate::keys::AuthorizedKey) -> Option<&'static str> {
+        if !key.allows_pty() {
+            Some("its authorized_keys line forbids one (no-pty, or restrict without a later pty)")
+        } else if !self.every_key && !key.grants_terminal() {
+            Some(
+                "it is not granted one (`pty` or rrssh-scopes=\"terminal\" on its authorized_keys line)",
+            )
+        } else {
+            None
+        }
     }
 
     /// An environment variable for the program.

@@ -49,7 +49,8 @@ fn key(dir: &Dir, name: &str, options: &str) -> (PathBuf, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_then_shell_forward_and_webshell_from_the_command_line_alone() {
     let dir = Dir::new("serve");
-    let (id, line) = key(&dir, "id", "");
+    // Granted a terminal (`--terminal` serves only such keys).
+    let (id, line) = key(&dir, "id", "pty ");
     let service = super::upper_service().await;
     let (_server, listen, kh) = serve(
         &dir,

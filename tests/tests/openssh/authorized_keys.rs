@@ -160,7 +160,8 @@ async fn options_mean_what_they_mean_to_sshd() {
                 .unwrap()
                 .owned_by(user.clone()),
         )
-        .terminal(Terminal::shell("/bin/sh"))
+        // sshd's own default: a terminal for every key its line does not forbid one.
+        .terminal(Terminal::shell("/bin/sh").for_every_key())
         .permit_open(PermitOpen::any())
         .bind("127.0.0.1:0")
         .await

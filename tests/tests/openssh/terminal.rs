@@ -53,7 +53,7 @@ async fn ssh_runs_a_command_and_a_shell_in_a_terminal() {
     if !openssh_available() {
         return;
     }
-    let s = setup("terminal", "").await;
+    let s = setup("terminal", "pty ").await;
     // A command: its output, its terminal, and its exit status.
     let out = ssh(
         &s,
@@ -88,15 +88,58 @@ async fn ssh_runs_a_command_and_a_shell_in_a_terminal() {
     );
 }
 
+/// Before: `ssh -t` gave a shell to every key once terminals were on. Now only to keys granted
+/// one; the others are told why on standard error, and `ssh` fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_pty_keys_get_no_terminal() {
+async fn only_keys_granted_a_terminal_get_one() {
     if !openssh_available() {
         return;
     }
-    let s = setup("terminal-no-pty", "no-pty ").await;
-    let out = ssh(&s, &["-tt", "api", "echo should-not-run"], "").await;
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("should-not-run"), "{text}");
-    assert_ne!(out.status.code(), Some(0));
-    println!("refused: {}", String::from_utf8_lossy(&out.stderr).trim());
+    for (i, (options, why)) in [
+        ("", Some("it is not granted one")),
+        ("no-pty ", Some("forbids one")),
+        (r#"no-pty,rrssh-scopes="terminal" "#, Some("forbids one")),
+        ("restrict ", Some("forbids one")),
+        (
+            r#"rrssh-scopes="*",rrssh-services="billing" "#,
+            Some("it is not granted one"),
+        ),
+        ("restrict,pty ", None),
+        (r#"rrssh-scopes="terminal" "#, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = setup(&format!("terminal-grant-{i}"), options).await;
+        for args in [
+            &["-tt", "api", "echo ran-$((6*7))"][..],
+            // No pty request: a command still runs in a terminal, so it needs the grant too.
+            &["-T", "api", "echo ran-$((6*7))"][..],
+        ] {
+            let out = ssh(&s, args, "").await;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let err = String::from_utf8_lossy(&out.stderr);
+            match why {
+                None => {
+                    assert!(
+                        text.contains("ran-42"),
+                        "{options:?} {args:?}: {text} {err}"
+                    );
+                    assert_eq!(out.status.code(), Some(0), "{options:?} {args:?}: {err}");
+                }
+                Some(why) => {
+                    assert!(
+                        !text.contains("ran-42"),
+                        "{options:?} {args:?}: ran: {text}"
+                    );
+                    assert!(
+                        err.contains("rrssh: no terminal for this key: ") && err.contains(why),
+                        "{options:?} {args:?}: told why: {err}"
+                    );
+                    assert_ne!(out.status.code(), Some(0), "{options:?} {args:?}");
+                    println!("{options:?} {args:?} refused: {}", err.trim());
+                }
+            }
+        }
+    }
 }

@@ -186,3 +186,88 @@ async fn the_relay_forwards_the_path_as_sent_and_only_its_own_caller_headers() {
         format!("/dir/a%2Fb%3Fc?q=1 rrssh-caller-fingerprint={fp} rrssh-caller-user=ada")
     );
 }
+
+/// Before: when the rrssh connection on a session channel ended (the client said GOAWAY and
+/// ended its input, broke the protocol, or sent a HELLO refused), the channel's slot stayed
+/// taken: the SSH layer does not report the client's CLOSE once the server closed, so a
+/// connection at `max_sessions` could open no other channel. Now the server ends the channel
+/// (EOF, CLOSE) and frees its slot at once. (A GOAWAY alone ends nothing: its sender may still
+/// make calls.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_channel_is_closed_and_freed_when_its_rrssh_connection_ends() {
+    use crate::wire::raw;
+    use russh::ChannelMsg;
+    let keys = Keys::new();
+    let hub = server_builder(&keys)
+        .max_sessions(1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let ssh = super::limits::russh_login(hub.local_addr(), "ada", &keys.client).await;
+    let hello = raw::frame(1, 0, 0, raw::HELLO.as_bytes());
+    let other_version = raw::frame(
+        1,
+        0,
+        0,
+        &raw::HELLO
+            .replace(r#""version":1"#, r#""version":2"#)
+            .into_bytes(),
+    );
+    let cases = [
+        // A graceful end from the client: GOAWAY, then the end of its input (no CLOSE).
+        (
+            "a GOAWAY and the end of input",
+            [hello.clone(), raw::goaway(0, "done")].concat(),
+            true,
+            None,
+        ),
+        // A frame of a type the receiver does not know, without SKIP: a violation (code 1).
+        (
+            "a protocol violation",
+            [hello.clone(), raw::frame(0x42, 0, 0, b"")].concat(),
+            false,
+            Some(1),
+        ),
+        ("a HELLO of another version", other_version, false, Some(3)),
+    ];
+    for (case, bytes, eof_after, code) in cases {
+        let mut ch = ssh
+            .channel_open_session()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: the one slot must be free: {e}"));
+        ch.request_subsystem(true, "rrssh").await.unwrap();
+        ch.data(&bytes[..]).await.unwrap();
+        if eof_after {
+            ch.eof().await.unwrap();
+        }
+        // The channel is never closed from this side.
+        let (mut out, mut eof, mut closed) = (Vec::new(), false, false);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(msg) = ch.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.extend_from_slice(&data),
+                    ChannelMsg::Eof => eof = true,
+                    ChannelMsg::Close => {
+                        closed = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        assert!(eof && closed, "{case}: the server ends the channel");
+        if let Some(code) = code {
+            assert_eq!(
+                raw::goaway_code_in(&out),
+                Some(code),
+                "{case}: the GOAWAY that says why comes before the CLOSE"
+            );
+        }
+    }
+    // Its slot is free too.
+    assert!(
+        ssh.channel_open_session().await.is_ok(),
+        "the slot of the last channel must be free"
+    );
+}

@@ -58,6 +58,17 @@ pub(crate) fn server_builder(keys: &Keys) -> Server {
         .open_registration(true)
 }
 
+/// `keys.client` as the one authorized key of `ada`, with `options` on its line (`"pty "`).
+pub(crate) fn authorized_with(keys: &Keys, options: &str) -> AuthorizedKeys {
+    let line = format!(
+        "{options}{}",
+        keys.client.public_key().to_openssh().unwrap()
+    );
+    AuthorizedKeys::parse(&line, "authorized_keys")
+        .unwrap()
+        .owned_by("ada")
+}
+
 /// A client of `hub` authenticating with `keys.client`, pinning the host key.
 pub(crate) fn client(keys: &Keys, hub: &Hub) -> rrssh::transport::ClientBuilder {
     client_to(keys, hub.local_addr())

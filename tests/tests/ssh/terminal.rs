@@ -7,11 +7,12 @@ use rrssh::terminal::Terminal;
 use russh::ChannelMsg;
 
 use super::limits::{AnyHost, russh_login};
-use super::{Keys, server_builder};
+use super::{Keys, authorized_with, server_builder};
 
-/// A server that serves `/bin/sh` terminals to `keys.client`.
+/// A server that serves `/bin/sh` terminals to `keys.client`, granted one by its scope.
 pub(crate) async fn terminal_server(keys: &Keys) -> rrssh::Hub {
     server_builder(keys)
+        .authorized_keys(authorized_with(keys, r#"rrssh-scopes="terminal" "#))
         .terminal(Terminal::shell("/bin/sh"))
         .bind("127.0.0.1:0")
         .await
@@ -107,34 +108,204 @@ async fn client_terminal_types_resizes_and_gets_the_exit_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminals_are_refused_without_the_server_option_or_for_no_pty_keys() {
-    use rrssh::terminal::TerminalOptions;
+async fn terminals_are_refused_without_the_server_option_or_the_grant() {
+    use rrssh::client::CallExt as _;
+    use rrssh::terminal::{TerminalError, TerminalOptions};
     let keys = Keys::new();
     // No `Server::terminal`: refused.
     let hub = server_builder(&keys).bind("127.0.0.1:0").await.unwrap();
     let c = super::client(&keys, &hub).connect().await.unwrap();
     let err = c.terminal(TerminalOptions::new()).await.unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
-    // A `no-pty` key: refused, while its calls work.
-    let line = format!("no-pty {}", keys.client.public_key().to_openssh().unwrap());
-    let hub = server_builder(&keys)
+    // A key without the grant, and a `no-pty` key with the scope: refused and told why, while
+    // their calls work.
+    for (options, why) in [
+        ("", "it is not granted one"),
+        (
+            r#"no-pty,rrssh-scopes="terminal" "#,
+            "its authorized_keys line forbids one",
+        ),
+    ] {
+        let hub = server_builder(&keys)
+            .authorized_keys(authorized_with(&keys, options))
+            .terminal(Terminal::shell("/bin/sh"))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let c = super::client(&keys, &hub).connect().await.unwrap();
+        let err = c
+            .terminal(TerminalOptions::new().command("echo no"))
+            .await
+            .unwrap_err();
+        match &err {
+            TerminalError::Refused(msg) => {
+                assert!(msg.starts_with("no terminal for this key: "), "{msg}");
+                assert!(msg.contains(why), "{options:?}: {msg}");
+            }
+            other => panic!("{options:?}: expected a refusal that says why, got {other:?}"),
+        }
+        assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
+    }
+}
+
+/// What the server sent on a session channel until it closed it.
+#[derive(Debug, Default)]
+struct Ended {
+    out: String,
+    err: String,
+    status: Option<u32>,
+    failures: usize,
+    closed: bool,
+}
+
+/// Opens a session channel and runs `command` (a shell if `None`), with a pty request first
+/// if `pty`; reads until the server closes the channel (10 s at most).
+async fn run(
+    ssh: &russh::client::Handle<AnyHost>,
+    pty: bool,
+    command: Option<&str>,
+) -> Result<Ended, russh::Error> {
+    let mut ch = ssh.channel_open_session().await?;
+    if pty {
+        ch.request_pty(true, "xterm", 80, 24, 0, 0, &[]).await?;
+    }
+    match command {
+        Some(c) => ch.exec(true, c).await?,
+        None => {
+            ch.request_shell(true).await?;
+            ch.data(&b"echo ran-$((6*7)); exit 0\n"[..]).await?;
+        }
+    }
+    let mut e = Ended::default();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => e.out.push_str(&String::from_utf8_lossy(&data)),
+                ChannelMsg::ExtendedData { data, .. } => {
+                    e.err.push_str(&String::from_utf8_lossy(&data));
+                }
+                ChannelMsg::ExitStatus { exit_status } => e.status = Some(exit_status),
+                ChannelMsg::Failure => e.failures += 1,
+                ChannelMsg::Close => {
+                    e.closed = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    Ok(e)
+}
+
+/// Before: every authenticated key got a shell once terminals were on, API-only and service
+/// keys included; only `no-pty`/`restrict` refused one. Now a key must be granted one (`pty`,
+/// or the scope `terminal`), the last of `restrict`/`no-pty`/`pty` decides as under sshd, and a
+/// refused key is told why. The one session slot of each connection is free again once a
+/// session ended, refused or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminals_only_for_keys_granted_one() {
+    let cases: [(&str, &str, Option<&str>); 8] = [
+        ("no grant", "", Some("it is not granted one")),
+        ("pty", "pty", None),
+        ("the scope", r#"rrssh-scopes="billing:read,terminal""#, None),
+        ("restrict,pty", "restrict,pty", None),
+        ("restrict", "restrict", Some("forbids one")),
+        ("pty,restrict", "pty,restrict", Some("forbids one")),
+        (
+            "no-pty with the scope",
+            r#"no-pty,rrssh-scopes="terminal""#,
+            Some("forbids one"),
+        ),
+        (
+            "an API-only service key",
+            r#"rrssh-scopes="*",rrssh-services="billing""#,
+            Some("it is not granted one"),
+        ),
+    ];
+    let host = rrssh::keys::generate_ed25519("host");
+    let ks: Vec<_> = cases
+        .iter()
+        .map(|c| rrssh::keys::generate_ed25519(c.0))
+        .collect();
+    let text: String = cases
+        .iter()
+        .zip(&ks)
+        .map(|((_, o, _), k)| {
+            let sep = if o.is_empty() { "" } else { " " };
+            format!("{o}{sep}{}\n", k.public_key().to_openssh().unwrap())
+        })
+        .collect();
+    let hub = rrssh::Server::new()
+        .host_key(host)
         .authorized_keys(
-            rrssh::keys::AuthorizedKeys::parse(&line, "authorized_keys")
+            rrssh::keys::AuthorizedKeys::parse(&text, "authorized_keys")
                 .unwrap()
                 .owned_by("ada"),
         )
+        .auth_rejection_time(Duration::from_millis(10))
         .terminal(Terminal::shell("/bin/sh"))
+        .max_sessions(1)
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let c = super::client(&keys, &hub).connect().await.unwrap();
-    let err = c
-        .terminal(TerminalOptions::new().command("echo no"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.to_string(), "the server refused the pseudo-terminal");
-    use rrssh::client::CallExt as _;
-    assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
+    for ((name, _, refused), key) in cases.iter().zip(&ks) {
+        let ssh = russh_login(hub.local_addr(), "ada", key).await;
+        // With a pty request, then a shell without one, on the connection's one slot.
+        let first = run(&ssh, true, Some("echo ran-$((6*7))")).await.unwrap();
+        let second = run(&ssh, false, None)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the slot must be free again: {e}"));
+        for (e, what) in [(&first, "with a pty"), (&second, "a shell")] {
+            assert!(
+                e.closed,
+                "{name}, {what}: the server ends the session: {e:?}"
+            );
+            match refused {
+                None => {
+                    assert!(e.out.contains("ran-42"), "{name}, {what}: {e:?}");
+                    assert_eq!(
+                        (e.status, e.failures),
+                        (Some(0), 0),
+                        "{name}, {what}: {e:?}"
+                    );
+                }
+                Some(why) => {
+                    assert!(!e.out.contains("ran-42"), "{name}, {what}: it ran: {e:?}");
+                    assert!(
+                        e.err.contains("rrssh: no terminal for this key: ") && e.err.contains(why),
+                        "{name}, {what}: told why: {e:?}"
+                    );
+                    assert_eq!(e.err.matches("rrssh:").count(), 1, "told once: {e:?}");
+                    // As for a login whose shell refuses it: the requests succeed, the
+                    // session says why and ends with status 1.
+                    assert_eq!(
+                        (e.status, e.failures),
+                        (Some(1), 0),
+                        "{name}, {what}: {e:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `Terminal::for_every_key`: the old behaviour, as sshd's; `no-pty` still forbids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn for_every_key_serves_every_key_not_forbidden_one() {
+    let keys = Keys::new();
+    for (options, served) in [("", true), ("no-pty ", false)] {
+        let hub = server_builder(&keys)
+            .authorized_keys(authorized_with(&keys, options))
+            .terminal(Terminal::shell("/bin/sh").for_every_key())
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let ssh = russh_login(hub.local_addr(), "ada", &keys.client).await;
+        let e = run(&ssh, true, Some("echo ran-$((6*7))")).await.unwrap();
+        assert_eq!(e.out.contains("ran-42"), served, "{options:?}: {e:?}");
+        assert_eq!(e.err.contains("forbids one"), !served, "{options:?}: {e:?}");
+    }
 }
 
 /// Waits up to 5 s for process `pid` to be gone.
@@ -272,6 +443,7 @@ async fn a_session_over_is_closed_for_writing_and_idle_sessions_are_hung_up() {
     let keys = Keys::new();
     // The server hangs up sessions idle for 300 ms.
     let hub = server_builder(&keys)
+        .authorized_keys(authorized_with(&keys, "pty "))
         .terminal(Terminal::shell("/bin/sh").idle_timeout(Duration::from_millis(300)))
         .bind("127.0.0.1:0")
         .await

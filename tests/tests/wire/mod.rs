@@ -224,5 +224,5 @@ async fn over_the_limits_calls_are_refused_and_others_continue() {
 mod decisions;
 mod engine;
 mod interleavings;
-mod raw;
+pub(crate) mod raw;
 pub(crate) mod rules;

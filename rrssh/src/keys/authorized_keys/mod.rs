@@ -110,10 +110,34 @@ impl AuthorizedKey {
         self.options.get("command")
     }
 
-    /// Whether the line allows a pseudo-terminal (`no-pty`, or `restrict` without `pty`).
+    /// The scope that grants a key a terminal on a server that serves them:
+    /// `rrssh-scopes="terminal"`. Only the name itself grants it, never a wildcard (`*`,
+    /// `term*`), so a key granted every API scope is not granted a shell with them.
+    pub const TERMINAL_SCOPE: &'static str = "terminal";
+
+    /// Whether the line allows a pseudo-terminal, as sshd reads it: `no-pty` and `restrict`
+    /// forbid one, `pty` permits it again, and the last of them decides (see
+    /// [`KeyOptions::pty`]). Without any of them, a pseudo-terminal is allowed.
     pub fn allows_pty(&self) -> bool {
-        let o = &self.options;
-        !o.has("no-pty") && (!o.has("restrict") || o.has("pty"))
+        self.options.pty() != Some(false)
+    }
+
+    /// Whether the line grants a terminal: an explicit `pty` (the last of `restrict`,
+    /// `no-pty` and `pty`), or the scope [`TERMINAL_SCOPE`](Self::TERMINAL_SCOPE) in
+    /// `rrssh-scopes` while neither `no-pty` nor `restrict` forbids a pseudo-terminal. An rrssh
+    /// server serves terminals only to keys granted one, unless its
+    /// `Terminal::for_every_key` says otherwise.
+    pub fn grants_terminal(&self) -> bool {
+        self.options
+            .pty()
+            .unwrap_or_else(|| self.has_terminal_scope())
+    }
+
+    fn has_terminal_scope(&self) -> bool {
+        self.scopes()
+            .names()
+            .iter()
+            .any(|s| s == Self::TERMINAL_SCOPE)
     }
 
     /// The value of an option, if set with a value (the first one if it repeats).

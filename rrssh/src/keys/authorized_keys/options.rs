@@ -76,6 +76,18 @@ impl KeyOptions {
             .filter_map(|(_, v)| v.as_deref())
     }
 
+    /// What the options say of a pseudo-terminal, read as sshd reads them: the last of
+    /// `restrict` and `no-pty` (`Some(false)`) or `pty` (`Some(true)`) decides, so
+    /// `restrict,pty` permits one and `pty,restrict` does not; `None` when none of them is
+    /// given.
+    pub fn pty(&self) -> Option<bool> {
+        self.0.iter().rev().find_map(|(n, _)| match n.as_str() {
+            "pty" => Some(true),
+            "no-pty" | "restrict" => Some(false),
+            _ => None,
+        })
+    }
+
     /// Every option, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
@@ -209,6 +221,23 @@ mod tests {
         assert_eq!(o.get("command"), Some(r#"echo "a, b" c"#));
         assert_eq!(o.get("from"), Some("10.0.0.0/8"));
         assert!(o.has("no-pty"));
+    }
+
+    #[test]
+    fn the_last_of_restrict_no_pty_and_pty_decides() {
+        for (opts, pty) in [
+            ("from=\"10.0.0.1\"", None),
+            ("pty", Some(true)),
+            ("no-pty", Some(false)),
+            ("restrict", Some(false)),
+            ("restrict,pty", Some(true)),
+            ("pty,restrict", Some(false)),
+            ("no-pty,pty", Some(true)),
+            ("restrict,pty,no-pty", Some(false)),
+            ("PTY", Some(true)),
+        ] {
+            assert_eq!(parse(opts).unwrap().pty(), pty, "{opts}");
+        }
     }
 
     #[test]

@@ -126,9 +126,14 @@ pub(crate) enum Command {
     Serve {
         #[command(flatten)]
         serving: Serving,
-        /// Serve terminal sessions (`rrssh shell`, `ssh -t`) with this shell.
+        /// Serve terminal sessions (`rrssh shell`, `ssh -t`) with this shell, to the keys granted
+        /// one: `pty` or rrssh-scopes="terminal" on their authorized_keys line.
         #[arg(long, value_name = "SHELL", num_args = 0..=1, default_missing_value = "/bin/sh")]
         terminal: Option<String>,
+        /// Serve terminals to every key its authorized_keys line does not forbid one
+        /// (`no-pty`, `restrict`), as sshd does, API-only and service keys included.
+        #[arg(long, requires = "terminal")]
+        terminal_for_all_keys: bool,
         /// Hang up terminal sessions idle this long.
         #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "terminal")]
         terminal_idle: Option<Duration>,

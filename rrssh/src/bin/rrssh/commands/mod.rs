@@ -101,6 +101,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve {
             serving,
             terminal,
+            terminal_for_all_keys,
             terminal_idle,
             permit_open,
             permit_listen,
@@ -108,6 +109,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             let extra = serve::Extra {
                 terminal,
+                terminal_for_all_keys,
                 terminal_idle,
                 permit_open,
                 permit_listen,

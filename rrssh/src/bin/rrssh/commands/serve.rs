@@ -12,6 +12,7 @@ use rrssh::tunnel::PermitOpen;
 #[derive(Default)]
 pub(super) struct Extra {
     pub(super) terminal: Option<String>,
+    pub(super) terminal_for_all_keys: bool,
     pub(super) terminal_idle: Option<Duration>,
     pub(super) permit_open: Option<String>,
     pub(super) permit_listen: Option<String>,
@@ -40,8 +41,14 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         if let Some(idle) = extra.terminal_idle {
             t = t.idle_timeout(idle);
         }
+        let to = if extra.terminal_for_all_keys {
+            t = t.for_every_key();
+            "every key not forbidden one"
+        } else {
+            "keys granted one"
+        };
         server = server.terminal(t);
-        offers.push(format!("terminals ({shell})"));
+        offers.push(format!("terminals ({shell}) for {to}"));
     }
     if let Some(list) = &extra.permit_open {
         let p = PermitOpen::parse(list).map_err(|e| format!("--permit-open: {e}"))?;
