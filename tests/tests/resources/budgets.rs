@@ -436,7 +436,7 @@ async fn one_caller_on_the_relay(t: &mut Target, keys: &Keys) {
                 }
             }),
         )
-        .route("/never", get(|| std::future::pending::<&'static str>()));
+        .route("/never", get(std::future::pending::<&'static str>));
     let service = builder(keys, ssh, "svc", &keys.svc)
         .serve(slow)
         .service_name("slow")

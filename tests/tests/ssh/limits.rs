@@ -192,3 +192,68 @@ async fn authentication_attempts_over_the_limit_end_the_connection() {
     assert!(refused <= 4, "{refused} attempts were allowed");
     assert!(at <= 4, "cut only at attempt {}", at + 1);
 }
+
+/// A body a handler read whole stays charged to the key while the handler holds it, on every
+/// connection of that key: a second body that would pass the key's budget is refused with 429
+/// on another connection, and taken once the first call is over. The server's gauge shows it.
+#[tokio::test]
+async fn a_held_body_counts_for_its_key_until_the_call_is_over() {
+    let keys = Keys::new();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gate = release.clone();
+    let router = Router::new().route(
+        "/hold",
+        rrssh::routing::post(move |b: bytes::Bytes| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                b.len().to_string()
+            }
+        }),
+    );
+    let hub = server_builder(&keys)
+        .router(router)
+        .per_key_memory(12 << 20)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let gauge = hub.memory().unwrap();
+    let (a, b) = (
+        client(&keys, &hub).connect().await.unwrap(),
+        client(&keys, &hub).connect().await.unwrap(),
+    );
+    let first = tokio::spawn(async move {
+        a.post("/hold")
+            .body(vec![1u8; 7 << 20])
+            .receive_text()
+            .await
+    });
+    assert!(super::eventually(Duration::from_secs(10), || gauge.held() >= 7 << 20).await);
+    let held = gauge.held();
+    println!("held while the handler waits: {held} bytes");
+    let refused = b.post("/hold").body(vec![2u8; 7 << 20]).send().await;
+    let status = match refused {
+        Ok(res) => res.status().as_u16(),
+        Err(Error::Status { status, body }) => {
+            assert!(body.message.contains("per_key_memory"), "{}", body.message);
+            status.as_u16()
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(status, 429, "a second body past the key's budget");
+    release.notify_one();
+    assert_eq!(first.await.unwrap().unwrap(), (7 << 20).to_string());
+    assert!(super::eventually(Duration::from_secs(5), || gauge.held() == 0).await);
+    let again = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.post("/hold")
+                .body(vec![3u8; 7 << 20])
+                .receive_text()
+                .await
+        }
+    });
+    assert!(super::eventually(Duration::from_secs(10), || gauge.held() >= 7 << 20).await);
+    release.notify_one();
+    assert_eq!(again.await.unwrap().unwrap(), (7 << 20).to_string());
+}
