@@ -210,7 +210,7 @@ impl Cluster {
         if self.trusted.is_empty() && !self.insecure {
             return Err(format!(
                 "the cluster trusts no hub's key: give the hubs' keys with Cluster::trusted_hub_keys (`rrssh hub --cluster-hub-keys FILE`, lines of `ssh-ed25519 AAAA… HUB-ID`), or accept unsigned messages with Cluster::insecure_unsigned (`--cluster-insecure-unsigned`); this hub signs with {}",
-                key.public_key()
+                PublicKey::new(key.public_key().key_data().clone(), "")
                     .to_openssh()
                     .map(|k| format!("{k} {}", self.hub_id))
                     .unwrap_or_default()

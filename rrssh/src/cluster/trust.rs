@@ -1,5 +1,6 @@
 //! Which SSH keys are the hubs of a cluster: each trusted key is bound to the hub id it may sign
-//! as, read from a file in `authorized_keys` style (`ssh-ed25519 AAAA… HUB-ID` a line).
+//! as, read from a file in `authorized_keys` style (`ssh-ed25519 AAAA… HUB-ID` a line) or
+//! `known_hosts` style (`HUB-ID ssh-ed25519 AAAA… [COMMENT]`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -60,7 +61,8 @@ impl HubKeys {
     }
 
     /// Parses a file of hub keys: one `KEY-TYPE BASE64 HUB-ID` a line (an `authorized_keys` line
-    /// whose comment is the hub id), `#` comments and blank lines ignored. `origin` names the
+    /// whose comment is the hub id) or `HUB-ID KEY-TYPE BASE64 [COMMENT]` (a `known_hosts`
+    /// line: the hub id, then the hub's `.pub` line), `#` comments and blank lines ignored. `origin` names the
     /// text in errors. A key may be listed for several hub ids, and a hub id with several keys.
     pub fn parse(text: &str, origin: &str) -> Result<Self, HubKeysError> {
         let mut keys = Self::new();
@@ -70,25 +72,37 @@ impl HubKeys {
                 continue;
             }
             let at = |why: String| HubKeysError(format!("{origin} line {}: {why}", n + 1));
-            let mut words = line.split_whitespace();
-            let (Some(kind), Some(base64)) = (words.next(), words.next()) else {
-                return Err(at("expected `KEY-TYPE BASE64 HUB-ID`".into()));
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let key_at = |i: usize| {
+                let (kind, base64) = (words.get(i)?, words.get(i + 1)?);
+                PublicKey::from_openssh(&format!("{kind} {base64}")).ok()
             };
-            let key = PublicKey::from_openssh(&format!("{kind} {base64}"))
-                .map_err(|e| at(format!("not a public key ({e})")))?;
-            let Some(hub) = words.next() else {
-                return Err(at(
-                    "the key names no hub id: write `KEY-TYPE BASE64 HUB-ID`".into(),
-                ));
+            // `KEY-TYPE BASE64 HUB-ID` (authorized_keys), or `HUB-ID KEY-TYPE BASE64 [COMMENT]`
+            // (known_hosts: a `.pub` line after the hub id).
+            let (key, hub) = match (key_at(0), key_at(1)) {
+                (Some(key), _) => {
+                    let Some(hub) = words.get(2) else {
+                        return Err(at(
+                            "the key names no hub id: write `KEY-TYPE BASE64 HUB-ID`".into(),
+                        ));
+                    };
+                    if let Some(extra) = words.get(3) {
+                        return Err(at(format!(
+                            "`{extra}` after the hub id: write `KEY-TYPE BASE64 HUB-ID`, or `HUB-ID KEY-TYPE BASE64 [COMMENT]`"
+                        )));
+                    }
+                    (key, *hub)
+                }
+                (None, Some(key)) => (key, words[0]),
+                (None, None) => {
+                    return Err(at(
+                        "no public key: expected `KEY-TYPE BASE64 HUB-ID` or `HUB-ID KEY-TYPE BASE64 [COMMENT]`".into(),
+                    ));
+                }
             };
             if !valid_hub_id(hub) {
                 return Err(at(format!(
                     "`{hub}` is not a hub id (letters, digits, `-` and `_`)"
-                )));
-            }
-            if let Some(extra) = words.next() {
-                return Err(at(format!(
-                    "`{extra}` after the hub id: one key and one hub id a line"
                 )));
             }
             keys.add(hub.to_owned(), key);
@@ -148,7 +162,7 @@ mod tests {
     fn parses_lines_and_says_what_is_wrong() {
         let (a, b) = (key(), key());
         let text = format!(
-            "# hubs\n\n{} hub-a\n{} hub-b\n{} hub-b\n",
+            "# hubs\n\n{} hub-a\nhub-b {} root@b\n  {} hub-b\n",
             a.to_openssh().unwrap(),
             b.to_openssh().unwrap(),
             a.to_openssh().unwrap()
@@ -173,7 +187,15 @@ mod tests {
             "{bad_id}"
         );
         let bad_key = HubKeys::parse("ssh-ed25519 AAAA hub-a", "f").unwrap_err();
-        assert!(bad_key.to_string().contains("f line 1: not a public key"));
+        assert!(
+            bad_key.to_string().contains("f line 1: no public key"),
+            "{bad_key}"
+        );
+        let bad_id = HubKeys::parse(&format!("a.b {bare} comment"), "f").unwrap_err();
+        assert!(
+            bad_id.to_string().contains("`a.b` is not a hub id"),
+            "{bad_id}"
+        );
         let extra = HubKeys::parse(&format!("{bare} hub-a more"), "f").unwrap_err();
         assert!(extra.to_string().contains("`more` after the hub id"));
         assert!(HubKeys::parse("one", "f").is_err());

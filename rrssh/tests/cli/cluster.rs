@@ -89,13 +89,14 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
     }
 
     let (svc, caller) = (generate_ed25519("svc"), generate_ed25519("caller"));
-    // Both hubs sign with this host key; each trusts it for both hub ids.
+    // Both hubs sign with this host key; each trusts it for both hub ids (`HUB-ID` and the
+    // `.pub` line, comment and all).
     let host = generate_ed25519("host");
     rrssh::keys::write_key_pair(&host, dir.path("host")).unwrap();
     let host_pub = host.public_key().to_openssh().unwrap();
     std::fs::write(
         dir.path("hub_keys"),
-        format!("{host_pub} hub-cli\n{host_pub} hub-lib\n"),
+        format!("hub-cli {host_pub}\nhub-lib {host_pub}\n"),
     )
     .unwrap();
     let id = dir.path("caller");

@@ -159,8 +159,9 @@ pub(crate) enum Command {
         /// The client certificate's private key (PEM).
         #[arg(long, value_name = "FILE", requires = "cluster_cert")]
         cluster_key: Option<std::path::PathBuf>,
-        /// The hubs of the cluster: one `ssh-ed25519 AAAA… HUB-ID` a line. What hubs send each
-        /// other is signed with their host keys; only these keys are accepted, each as its hub.
+        /// The hubs of the cluster: one `ssh-ed25519 AAAA… HUB-ID` (or `HUB-ID` and a `.pub`
+        /// line) a line. What hubs send each other is signed with their host keys; only these
+        /// keys are accepted, each as its hub.
         #[arg(long, value_name = "FILE", requires = "cluster")]
         cluster_hub_keys: Option<std::path::PathBuf>,
         /// Accept unsigned messages from anyone on the NATS server (one only hubs can reach).
