@@ -22,7 +22,7 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// How a hub joins a cluster of hubs on NATS (see the [module docs](self)).
+/// How a hub joins a cluster of hubs on NATS (see the [module docs](super)).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Cluster {
