@@ -92,7 +92,12 @@ pub(crate) async fn cluster_figures(
             .open_registration(true)
             .host_key(rig.host.clone())
             .authorized_keys(auth.clone())
-            .cluster(rrssh::cluster::Cluster::new(url.clone()).hub_id(id))
+            .cluster(
+                rrssh::cluster::Cluster::new(url.clone())
+                    .hub_id(id)
+                    .trust_hub("a", rig.host.public_key().clone())
+                    .trust_hub("b", rig.host.public_key().clone()),
+            )
             .bind("127.0.0.1:0")
     };
     let (a, b) = (hub("a").await.unwrap(), hub("b").await.unwrap());

@@ -4,7 +4,12 @@
 //! stream with credit (`stream.rs`). A request body longer than a chunk is uploaded the same
 //! way, once the serving hub grants credit. The deadline is the request's timeout, so a
 //! vanished hub is `Unavailable` ("no responders") or `Timeout`, never a hang.
+//!
+//! Every message is sealed (`signing.rs`): a call, signed for the serving hub's subject and its
+//! reply subject, is served once, if fresh; an answer counts only if the hub called signed it
+//! for that reply subject (anything else arriving there is dropped, and the wait goes on).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +17,7 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use http_body::Frame;
 
+use super::signing::{Seals, dropped};
 use super::stream::{
     Chunker, credit_subject, pump, receive, stream_subject, upload_credit_subject, upload_subject,
 };
@@ -30,6 +36,7 @@ fn subject(hub: &str) -> String {
 /// Calls `service` on `hub`.
 pub(super) async fn call(
     client: async_nats::Client,
+    seals: Arc<Seals>,
     hub: String,
     service: String,
     req: Request,
@@ -61,7 +68,15 @@ pub(super) async fn call(
             .subscribe(upload_credit_subject(&call))
             .await
             .map_err(|e| Error::Unavailable(format!("the cluster connection: {e}")))?;
-        let pump = pump(client.clone(), upload_subject(&call), body, credits, true);
+        let link = (seals.clone(), hub.clone());
+        let pump = pump(
+            client.clone(),
+            link,
+            upload_subject(&call),
+            body,
+            credits,
+            true,
+        );
         Some(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(pump)))
     };
     let head = CallHead {
@@ -75,25 +90,18 @@ pub(super) async fn call(
         headers: headers_of(&parts.headers),
         upload: upload.is_some(),
     };
-    let request = async_nats::Request::new()
-        .payload(encode(&head, &data))
-        .timeout(Some(timeout));
-    let reply = match client.send_request(subject(&hub), request).await {
-        Ok(m) => m,
-        Err(e) => {
-            use async_nats::client::RequestErrorKind as K;
-            return Err(match e.kind() {
-                K::TimedOut => Error::Timeout,
-                K::NoResponders => Error::Unavailable(format!(
-                    "hub {hub}, which holds `{service}`, does not answer"
-                )),
-                _ => Error::Unavailable(format!("calling `{service}` on hub {hub}: {e}")),
-            });
-        }
-    };
+    let reply = ask(
+        &client,
+        &seals,
+        &hub,
+        &service,
+        &encode(&head, &data),
+        deadline,
+    )
+    .await?;
     // Answered: what the service did not read of the body is not sent.
     drop(upload);
-    let (head, body): (AnswerHead, Bytes) = decode(&reply.payload).map_err(Error::Unavailable)?;
+    let (head, body): (AnswerHead, Bytes) = decode(&reply).map_err(Error::Unavailable)?;
     if let Some((kind, message)) = head.error {
         return Err(match kind.as_str() {
             "timeout" => Error::Timeout,
@@ -101,7 +109,16 @@ pub(super) async fn call(
         });
     }
     let body = if head.stream {
-        receive(client, credit_subject(&call), body, chunks, deadline, alive)
+        let link = (seals, hub);
+        receive(
+            client,
+            link,
+            credit_subject(&call),
+            body,
+            chunks,
+            deadline,
+            alive,
+        )
     } else {
         drop(chunks);
         answer_body(body, head.trailers.as_deref())
@@ -110,6 +127,47 @@ pub(super) async fn call(
     *res.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
     *res.headers_mut() = header_map(&head.headers);
     Ok(res)
+}
+
+/// Sends the sealed call `payload` to `hub` and waits until `deadline` for its answer: the
+/// first one `hub` signed for this call's reply subject.
+async fn ask(
+    client: &async_nats::Client,
+    seals: &Seals,
+    hub: &str,
+    service: &str,
+    payload: &[u8],
+    deadline: tokio::time::Instant,
+) -> Result<Bytes, Error> {
+    let lost =
+        |e: &dyn std::fmt::Display| Error::Unavailable(format!("the cluster connection: {e}"));
+    let inbox = client.new_inbox();
+    let mut answers = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| lost(&e))?;
+    let to = subject(hub);
+    let sealed = seals.seal(&to, &inbox, payload);
+    client
+        .publish_with_reply(to, inbox.clone(), sealed)
+        .await
+        .map_err(|e| Error::Unavailable(format!("calling `{service}` on hub {hub}: {e}")))?;
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, answers.next()).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(None) => return Err(lost(&"closed")),
+            Ok(Some(m)) => m,
+        };
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Err(Error::Unavailable(format!(
+                "hub {hub}, which holds `{service}`, does not answer"
+            )));
+        }
+        match seals.open(&inbox, "", &msg.payload, Some(hub), false) {
+            Ok(answer) => return Ok(answer.payload),
+            Err(why) => dropped("an answer", &inbox, &why),
+        }
+    }
 }
 
 fn answer_body(data: Bytes, trailers: Option<&[(String, String)]>) -> Body {
@@ -128,6 +186,7 @@ fn answer_body(data: Bytes, trailers: Option<&[(String, String)]>) -> Body {
 /// Answers the calls other hubs send to this one, until the node is gone.
 pub(super) async fn serve(
     client: async_nats::Client,
+    seals: Arc<Seals>,
     hub: String,
     registry: Registry,
     node: std::sync::Weak<super::Node>,
@@ -147,10 +206,17 @@ pub(super) async fn serve(
             if node.upgrade().is_none() {
                 return;
             }
-            let (client, registry) = (client.clone(), registry.clone());
+            let (client, registry, seals) = (client.clone(), registry.clone(), seals.clone());
             tokio::spawn(async move {
                 let Some(reply) = msg.reply else { return };
-                let (answer, rest) = answer(&client, &registry, &msg.payload).await;
+                let subject = msg.subject.as_str();
+                let call = match seals.open(subject, &reply, &msg.payload, None, true) {
+                    Ok(c) => c,
+                    Err(why) => return dropped("a call", subject, &why),
+                };
+                let (answer, rest) = answer(&client, &registry, &seals, call).await;
+                let Some(answer) = answer else { return };
+                let answer = seals.seal(&reply, "", &answer);
                 let _ = client.publish(reply, answer).await;
                 if let Some(rest) = rest {
                     rest.await;
@@ -166,7 +232,7 @@ pub(super) async fn serve(
 /// The rest of a streamed answer, sent after the head.
 type Rest = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-fn error_answer(kind: &str, message: String) -> (Bytes, Option<Rest>) {
+fn error_answer(kind: &str, message: String) -> (Option<Bytes>, Option<Rest>) {
     let head = AnswerHead {
         status: 503,
         headers: Vec::new(),
@@ -174,20 +240,26 @@ fn error_answer(kind: &str, message: String) -> (Bytes, Option<Rest>) {
         trailers: None,
         error: Some((kind.to_owned(), message)),
     };
-    (encode(&head, b""), None)
+    (Some(encode(&head, b"")), None)
 }
 
-/// Runs one call from another hub on a peer connected here: the reply, and for an answer
-/// longer than a chunk, what sends the rest.
+/// Runs one call from another hub (`call`, checked but for a replay) on a peer connected here:
+/// the reply (none to a replay), and for an answer longer than a chunk, what sends the rest.
 async fn answer(
     client: &async_nats::Client,
     registry: &Registry,
-    payload: &Bytes,
-) -> (Bytes, Option<Rest>) {
-    let (head, body): (CallHead, Bytes) = match decode(payload) {
+    seals: &Arc<Seals>,
+    call: super::signing::Opened,
+) -> (Option<Bytes>, Option<Rest>) {
+    let (head, body): (CallHead, Bytes) = match decode(&call.payload) {
         Ok(x) => x,
         Err(e) => return error_answer("unavailable", e),
     };
+    if let Err(why) = seals.first_time(&call, &head.call) {
+        dropped("a call", &subject(seals.me()), &why);
+        return (None, None);
+    }
+    let caller = call.hub;
     let Some(method) = crate::method::parse(&head.method) else {
         return error_answer("unavailable", format!("bad method `{}`", head.method));
     };
@@ -201,7 +273,7 @@ async fn answer(
         // Listening now: the first grant lets the calling hub send.
         let credit = upload_credit_subject(&head.call);
         let _ = client
-            .publish(credit.clone(), Bytes::from_static(b"0"))
+            .publish(credit.clone(), seals.seal(&credit, "", b"0"))
             .await;
         let deadline = tokio::time::Instant::now()
             + head
@@ -212,6 +284,7 @@ async fn answer(
                 .map_or(Duration::from_secs(30), Budget::as_duration);
         receive(
             client.clone(),
+            (seals.clone(), caller.clone()),
             credit,
             body,
             chunks,
@@ -250,6 +323,7 @@ async fn answer(
             Ok(credits) => {
                 rest = Some(Box::pin(pump(
                     client.clone(),
+                    (seals.clone(), caller),
                     stream_subject(&head.call),
                     body,
                     credits,
@@ -266,5 +340,5 @@ async fn answer(
         trailers: trailers.as_ref().map(headers_of),
         error: None,
     };
-    (encode(&answer, &data), rest)
+    (Some(encode(&answer, &data)), rest)
 }

@@ -1,9 +1,12 @@
 #![doc = include_str!("../docs/cluster.md")]
 
 mod auth;
+mod builder;
 mod calls;
 mod presence;
+mod signing;
 mod stream;
+mod trust;
 mod wire;
 
 use std::collections::HashMap;
@@ -13,118 +16,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 
-use self::presence::{Key, Presence, alive, hub_key, key_of, now_ms, parse_key};
+pub use self::builder::Cluster;
+use self::presence::{Key, Presence, alive, hub_key, key_of, kv_subject, now_ms, parse_key};
+use self::signing::{Seals, dropped};
+pub use self::trust::{HubKeys, HubKeysError};
 use crate::hub::{Registry, RemoteCall, RemotePeer};
 use crate::{Request, client::Backoff};
-
-/// How a hub joins a cluster of hubs on NATS (see the [module docs](self)).
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct Cluster {
-    /// The URL without its userinfo (safe to log).
-    url: String,
-    auth: auth::NatsAuth,
-    hub_id: String,
-    ttl: Duration,
-    default_timeout: Duration,
-}
-
-impl Cluster {
-    /// Joins the cluster whose NATS server (with JetStream) is at `url`
-    /// (`nats://127.0.0.1:4222`, or `tls://…` for TLS), under a random hub id. Credentials in
-    /// the URL are used as NATS clients use them: `nats://user:password@host` and
-    /// `nats://token@host` (percent-encoded); they are never logged.
-    pub fn new(url: impl Into<String>) -> Self {
-        let (url, creds) = auth::split_userinfo(&url.into());
-        Self {
-            url,
-            auth: auth::NatsAuth::default().with_url(creds),
-            hub_id: random_id(6),
-            ttl: Duration::from_secs(3),
-            default_timeout: Duration::from_secs(30),
-        }
-    }
-
-    /// This hub's id in the cluster (letters, digits, `-` and `_`; default random).
-    pub fn hub_id(mut self, id: impl Into<String>) -> Self {
-        self.hub_id = id.into();
-        self
-    }
-
-    /// How long a hub's names outlive its last heartbeat (default 3 s; heartbeats every third
-    /// of it). A hub that dies is forgotten this long after, and its entries are deleted from
-    /// the bucket ten times as long after.
-    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.max(Duration::from_millis(300));
-        self
-    }
-
-    /// The deadline of a call through another hub that carries none (default 30 s).
-    pub fn default_timeout(mut self, timeout: Duration) -> Self {
-        self.default_timeout = timeout;
-        self
-    }
-
-    /// This hub's id.
-    pub fn id(&self) -> &str {
-        &self.hub_id
-    }
-
-    /// Authenticates to NATS with a user and password (NATS `authorization { user, password }`).
-    pub fn user_and_password(
-        mut self,
-        user: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        self.auth.user = Some((user.into(), password.into()));
-        self.auth.token = None;
-        self
-    }
-
-    /// Authenticates to NATS with a token (NATS `authorization { token }`).
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.auth.token = Some(token.into());
-        self.auth.user = None;
-        self
-    }
-
-    /// Authenticates to NATS with an NKey: the user's seed (`SU…`).
-    pub fn nkey(mut self, seed: impl Into<String>) -> Self {
-        self.auth.nkey = Some(seed.into());
-        self
-    }
-
-    /// Authenticates to NATS with a `.creds` file (a user JWT and its NKey seed, as `nsc`
-    /// writes it); read when the hub connects.
-    pub fn credentials_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.auth.creds = Some(path.into());
-        self
-    }
-
-    /// Trusts this CA (a PEM file) for the NATS server's certificate, and requires TLS.
-    pub fn tls_root_certificate(mut self, ca: impl Into<std::path::PathBuf>) -> Self {
-        self.auth.tls_roots.push(ca.into());
-        self
-    }
-
-    /// Presents this client certificate and key (PEM files) to the NATS server, and requires
-    /// TLS.
-    pub fn tls_client_certificate(
-        mut self,
-        cert: impl Into<std::path::PathBuf>,
-        key: impl Into<std::path::PathBuf>,
-    ) -> Self {
-        self.auth.tls_client = Some((cert.into(), key.into()));
-        self
-    }
-
-    /// Refuses to talk to NATS without TLS (also implied by the two settings above and by a
-    /// `tls://` URL).
-    pub fn require_tls(mut self, required: bool) -> Self {
-        self.auth.tls_required = required;
-        self
-    }
-}
 
 /// `bytes` random bytes in hex: hub and call ids.
 fn random_id(bytes: usize) -> String {
@@ -149,6 +46,8 @@ struct Held {
 /// A hub's part in the cluster.
 pub(crate) struct Node {
     cfg: Cluster,
+    /// This hub's key and the hubs it trusts.
+    seals: Arc<Seals>,
     client: OnceLock<async_nats::Client>,
     /// Names other hubs hold, with their bucket revision.
     remote: Mutex<HashMap<String, (Presence, u64)>>,
@@ -164,13 +63,25 @@ pub(crate) struct Node {
 /// Starts this hub's part: connects to NATS in the background (with backoff, again after any
 /// loss), serves calls from other hubs, and keeps presence, until `stop` says the hub stopped
 /// (or its sender is dropped with the hub); then this hub's names are taken out of the bucket.
+/// What it sends is signed with the server's host key (`host_keys`) unless the cluster names
+/// another; `Err` says why it cannot start (no key, or no trust given).
 pub(crate) fn start(
     cfg: Cluster,
+    host_keys: &[russh::keys::PrivateKey],
     registry: Registry,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Arc<Node> {
+) -> Result<Arc<Node>, String> {
+    let key = cfg.signer(host_keys)?;
+    let seals = Arc::new(Seals::new(
+        cfg.hub_id.clone(),
+        (*key).clone(),
+        cfg.trusted.clone(),
+        cfg.insecure,
+        cfg.max_skew,
+    ));
     let node = Arc::new(Node {
         cfg,
+        seals,
         client: OnceLock::new(),
         remote: Mutex::default(),
         hubs: Arc::default(),
@@ -213,7 +124,13 @@ pub(crate) fn start(
         };
         let Some(n) = weak.upgrade() else { return };
         let _ = n.client.set(client.clone());
-        let serving = calls::serve(client.clone(), n.cfg.hub_id.clone(), registry, weak.clone());
+        let serving = calls::serve(
+            client.clone(),
+            n.seals.clone(),
+            n.cfg.hub_id.clone(),
+            registry,
+            weak.clone(),
+        );
         drop(n);
         tokio::join!(serving, presence_loop(weak, client));
     };
@@ -225,7 +142,7 @@ pub(crate) fn start(
         }
         leaving.leave().await;
     });
-    node
+    Ok(node)
 }
 
 impl Node {
@@ -316,6 +233,7 @@ async fn heartbeat(
             () = n.changed.notified() => false,
         };
         let me = n.cfg.hub_id.clone();
+        let seals = n.seals.clone();
         let writes: Vec<(String, Presence)> = lock(&n.local)
             .iter_mut()
             .filter(|(_, h)| !h.written)
@@ -340,15 +258,21 @@ async fn heartbeat(
         };
         drop(n);
         if beat {
-            let value = now_ms().to_string();
-            if let Err(e) = kv.put(hub_key(&me), value.into()).await {
+            let key = hub_key(&me);
+            let value = seals.seal(&kv_subject(&key), "", now_ms().to_string().as_bytes());
+            if let Err(e) = kv.put(key, value).await {
                 tracing::debug!(error = %e, "cluster: heartbeat failed");
                 return true;
             }
         }
         for (name, p) in writes {
-            let value = serde_json::to_vec(&p).unwrap_or_default();
-            if let Err(e) = kv.put(key_of(&name), value.into()).await {
+            let key = key_of(&name);
+            let value = seals.seal(
+                &kv_subject(&key),
+                "",
+                &serde_json::to_vec(&p).unwrap_or_default(),
+            );
+            if let Err(e) = kv.put(key, value).await {
                 tracing::debug!(error = %e, "cluster: presence write failed");
                 if let Some(n) = node.upgrade()
                     && let Some(h) = lock(&n.local).get_mut(&name)
@@ -361,7 +285,7 @@ async fn heartbeat(
         for name in deletes {
             // Only if it is still this hub's entry: another hub may hold the name by now.
             if let Ok(Some(entry)) = kv.entry(key_of(&name)).await
-                && serde_json::from_slice::<Presence>(&entry.value).is_ok_and(|p| p.hub == me)
+                && entry_of(&seals, &entry.key, &entry.value).is_ok_and(|p| p.hub == me)
             {
                 let _ = kv
                     .delete_expect_revision(key_of(&name), Some(entry.revision))
@@ -374,6 +298,20 @@ async fn heartbeat(
     }
 }
 
+/// A name's entry as written in the bucket under `key`, if a trusted hub signed it as its own.
+fn entry_of(seals: &Seals, key: &str, value: &bytes::Bytes) -> Result<Presence, signing::Refused> {
+    let opened = seals.open(&kv_subject(key), "", value, None, false)?;
+    let p: Presence =
+        serde_json::from_slice(&opened.payload).map_err(|_| signing::Refused::Malformed)?;
+    if !opened.hub.is_empty() && opened.hub != p.hub {
+        return Err(signing::Refused::NotFrom {
+            hub: opened.hub,
+            expected: p.hub,
+        });
+    }
+    Ok(p)
+}
+
 /// Follows the bucket: other hubs' names and heartbeats come and go.
 async fn watch(node: std::sync::Weak<Node>, kv: async_nats::jetstream::kv::Store) {
     let Ok(mut entries) = kv.watch_with_history(">").await else {
@@ -384,16 +322,44 @@ async fn watch(node: std::sync::Weak<Node>, kv: async_nats::jetstream::kv::Store
         let put = entry.operation == async_nats::jetstream::kv::Operation::Put;
         match parse_key(&entry.key) {
             Key::Hub(hub) if hub != n.cfg.hub_id => {
-                if put {
-                    lock(&n.hubs).insert(hub, Instant::now());
-                } else {
+                if !put {
                     lock(&n.hubs).remove(&hub);
+                    continue;
+                }
+                let subject = kv_subject(&entry.key);
+                match n.seals.open(&subject, "", &entry.value, Some(&hub), true) {
+                    Ok(beat) if n.seals.newer_beat(&hub, beat.ts) => {
+                        lock(&n.hubs).insert(hub, Instant::now());
+                    }
+                    Ok(_) => dropped(
+                        "a replayed heartbeat",
+                        &subject,
+                        &signing::Refused::Replayed(hub),
+                    ),
+                    // The last heartbeat of a hub gone long ago: not an attack.
+                    Err(why @ signing::Refused::Stale { .. }) => {
+                        tracing::debug!(%subject, reason = %why, "cluster: an old heartbeat");
+                    }
+                    Err(why) => dropped("a heartbeat", &subject, &why),
                 }
             }
             Key::Name(name) => {
-                let p = put
-                    .then(|| serde_json::from_slice::<Presence>(&entry.value).ok())
-                    .flatten();
+                let p = if put {
+                    match entry_of(&n.seals, &entry.key, &entry.value) {
+                        Ok(p) => Some(p),
+                        Err(why) => {
+                            dropped("a presence entry", &kv_subject(&entry.key), &why);
+                            // Ignored; if it overwrote one of our names, that is written again.
+                            if let Some(h) = lock(&n.local).get_mut(&name) {
+                                h.written = false;
+                                n.changed.notify_one();
+                            }
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
                 match p {
                     Some(p) if p.hub != n.cfg.hub_id => {
                         lock(&n.remote).insert(name, (p, entry.revision));
@@ -476,6 +442,7 @@ impl crate::hub::Remote for Node {
         let alive = Arc::new(move || hub_alive(&lock(&hubs), &which, ttl));
         Some(Box::pin(calls::call(
             client,
+            self.seals.clone(),
             hub,
             name.to_owned(),
             req,
@@ -497,12 +464,32 @@ pub async fn simulate_presence(
 ) -> Result<Duration, String> {
     use crate::hub::Remote;
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let nodes: Vec<Arc<Node>> = (0..hubs)
-        .map(|h| {
-            let cfg = Cluster::new(url).hub_id(format!("sim-{h}"));
-            start(cfg, Registry::default(), stop_rx.clone())
+    // Each member signs with a key of its own; all trust each other.
+    let keys: Vec<russh::keys::PrivateKey> = (0..hubs)
+        .map(|_| {
+            let mut rng = russh::keys::key::safe_rng();
+            russh::keys::PrivateKey::random(&mut rng, russh::keys::Algorithm::Ed25519)
+                .map_err(|e| e.to_string())
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
+    let trust = keys.iter().enumerate().fold(HubKeys::new(), |t, (h, k)| {
+        t.with(format!("sim-{h}"), k.public_key().clone())
+    });
+    let nodes: Vec<Arc<Node>> = keys
+        .iter()
+        .enumerate()
+        .map(|(h, key)| {
+            let cfg = Cluster::new(url)
+                .hub_id(format!("sim-{h}"))
+                .trusted_hub_keys(trust.clone());
+            start(
+                cfg,
+                std::slice::from_ref(key),
+                Registry::default(),
+                stop_rx.clone(),
+            )
+        })
+        .collect::<Result<_, _>>()?;
     let started = Instant::now();
     for i in 0..names {
         nodes[i % hubs].published(&format!("sim-svc-{i}"), "SHA256:sim", "sim");

@@ -36,6 +36,11 @@ pub(super) fn key_of(name: &str) -> String {
     format!("n.{}", name.replace(':', "="))
 }
 
+/// The NATS subject of a bucket key (what an entry's signature binds it to).
+pub(super) fn kv_subject(key: &str) -> String {
+    format!("$KV.{BUCKET}.{key}")
+}
+
 /// A hub's liveness key.
 pub(super) fn hub_key(hub: &str) -> String {
     format!("h.{hub}")

@@ -3,6 +3,11 @@
 //! the credit the calling hub grants on `rrssh.credit.CALL` as its caller reads them. Dropping
 //! the body cancels the call on the serving hub; a serving hub that goes away mid-stream is
 //! `Unavailable`, a deadline that passes is `Timeout`: never a hang, never a silent truncation.
+//!
+//! Chunks, credits and cancels are sealed (`signing.rs`) like the call, for their subject (which
+//! names the call and the direction), by the hub at the other end of the call: a chunk signed by
+//! anyone else, or for another call, is dropped and the wait goes on; a chunk's sequence number
+//! is signed with it, so one replayed within the call is one already read and is dropped too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +18,7 @@ use http::HeaderMap;
 use http_body::Frame;
 use serde::{Deserialize, Serialize};
 
+use super::signing::{Seals, dropped};
 use super::wire::{decode, encode, header_map, headers_of};
 use crate::client::Error;
 use crate::{Body, BoxError};
@@ -42,6 +48,32 @@ pub(super) fn upload_subject(call: &str) -> String {
 /// Where the serving hub grants credit for them; its first grant says it is listening.
 pub(super) fn upload_credit_subject(call: &str) -> String {
     format!("rrssh.upcredit.{call}")
+}
+
+/// This hub's seals, and the hub at the other end of the call (who must have signed what
+/// arrives).
+pub(super) type Link = (Arc<Seals>, String);
+
+/// What `msg` says if the other end of the call signed it for its subject.
+fn checked(link: &Link, msg: &async_nats::Message, what: &str) -> Option<Bytes> {
+    match link
+        .0
+        .open(msg.subject.as_str(), "", &msg.payload, Some(&link.1), false)
+    {
+        Ok(o) => Some(o.payload),
+        Err(why) => {
+            dropped(what, msg.subject.as_str(), &why);
+            None
+        }
+    }
+}
+
+/// A credit (or a cancel) as it says: `None` for a cancel or nonsense, else the grant.
+fn grant(payload: &[u8]) -> Option<u64> {
+    match std::str::from_utf8(payload).ok() {
+        Some("cancel") | None => None,
+        Some(n) => Some(n.parse().unwrap_or(0)),
+    }
 }
 
 /// A chunk's head.
@@ -102,6 +134,7 @@ impl Chunker {
 /// `wait_first`, nothing is sent before the first grant (the receiver says it listens).
 pub(super) async fn pump(
     client: async_nats::Client,
+    link: Link,
     subject: String,
     mut body: Chunker,
     mut credits: async_nats::Subscriber,
@@ -113,13 +146,14 @@ pub(super) async fn pump(
     loop {
         while !started || seq > granted + WINDOW {
             match tokio::time::timeout(CREDIT_WAIT, credits.next()).await {
-                Ok(Some(msg)) => match std::str::from_utf8(&msg.payload).ok() {
-                    Some("cancel") | None => return,
-                    Some(n) => {
-                        started = true;
-                        granted = granted.max(n.parse().unwrap_or(0));
-                    }
-                },
+                Ok(Some(msg)) => {
+                    let Some(payload) = checked(&link, &msg, "a credit") else {
+                        continue;
+                    };
+                    let Some(n) = grant(&payload) else { return };
+                    started = true;
+                    granted = granted.max(n);
+                }
                 // No reader for too long, or the subscription is gone: give the call up
                 // (dropping the body cancels it on the service).
                 _ => return,
@@ -127,10 +161,11 @@ pub(super) async fn pump(
         }
         // Take any credit (or a cancel) that came in meanwhile.
         while let Some(Some(msg)) = futures_util::FutureExt::now_or_never(credits.next()) {
-            match std::str::from_utf8(&msg.payload).ok() {
-                Some("cancel") | None => return,
-                Some(n) => granted = granted.max(n.parse().unwrap_or(0)),
-            }
+            let Some(payload) = checked(&link, &msg, "a credit") else {
+                continue;
+            };
+            let Some(n) = grant(&payload) else { return };
+            granted = granted.max(n);
         }
         let (head, data) = match body.next().await {
             Ok((data, trailers, end)) => (
@@ -153,11 +188,8 @@ pub(super) async fn pump(
             ),
         };
         let end = head.end;
-        if client
-            .publish(subject.clone(), encode(&head, &data))
-            .await
-            .is_err()
-        {
+        let sealed = link.0.seal(&subject, "", &encode(&head, &data));
+        if client.publish(subject.clone(), sealed).await.is_err() {
             return;
         }
         if end {
@@ -172,6 +204,7 @@ pub(super) async fn pump(
 /// `chunks`, granting credit on `credit`. `alive` says whether the sending hub is still there.
 pub(super) fn receive(
     client: async_nats::Client,
+    link: Link,
     credit: String,
     first: Bytes,
     chunks: async_nats::Subscriber,
@@ -180,6 +213,7 @@ pub(super) fn receive(
 ) -> Body {
     struct State {
         client: async_nats::Client,
+        link: Link,
         credit: String,
         chunks: async_nats::Subscriber,
         next: u64,
@@ -192,14 +226,16 @@ pub(super) fn receive(
         fn drop(&mut self) {
             if !self.done {
                 let (client, subject) = (self.client.clone(), self.credit.clone());
+                let cancel = self.link.0.seal(&subject, "", b"cancel");
                 tokio::spawn(async move {
-                    let _ = client.publish(subject, Bytes::from_static(b"cancel")).await;
+                    let _ = client.publish(subject, cancel).await;
                 });
             }
         }
     }
     let state = State {
         client,
+        link,
         credit,
         chunks,
         next: 1,
@@ -225,7 +261,16 @@ pub(super) fn receive(
                     let e: BoxError = Box::new(Error::Timeout);
                     return Some((Err(e), st));
                 }
-                Ok(Ok(Some(m))) => break m,
+                Ok(Ok(Some(m))) => {
+                    let Some(payload) = checked(&st.link, &m, "a chunk") else {
+                        continue;
+                    };
+                    match decode::<ChunkHead>(&payload) {
+                        // One already read, sent again: not the hub's doing.
+                        Ok((h, _)) if h.seq < st.next => {}
+                        parsed => break parsed,
+                    }
+                }
                 Ok(Ok(None)) => {
                     st.done = true;
                     let e: BoxError = Box::new(Error::Unavailable(
@@ -243,8 +288,7 @@ pub(super) fn receive(
                 Ok(Err(_)) => {}
             }
         };
-        let parsed: Result<(ChunkHead, Bytes), String> = decode(&msg.payload);
-        let (head, data) = match parsed {
+        let (head, data) = match msg {
             Ok(x) if x.0.seq == st.next => x,
             Ok(x) => {
                 st.done = true;
@@ -271,7 +315,12 @@ pub(super) fn receive(
             // Credit: chunks read so far.
             let _ = st
                 .client
-                .publish(st.credit.clone(), (st.next - 1).to_string().into())
+                .publish(
+                    st.credit.clone(),
+                    st.link
+                        .0
+                        .seal(&st.credit, "", (st.next - 1).to_string().as_bytes()),
+                )
                 .await;
         }
         Some((Ok(Frame::data(data)), st))

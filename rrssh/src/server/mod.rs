@@ -96,6 +96,10 @@ pub enum ServerError {
         /// The line.
         line: usize,
     },
+    /// The cluster cannot start (no hub key trusted, a bad hub id), with why.
+    #[cfg(feature = "cluster")]
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 impl Default for Server {

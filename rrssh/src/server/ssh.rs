@@ -82,7 +82,8 @@ impl Server {
         let (stop_tx, mut stop_rx) = watch::channel(false);
         #[cfg(feature = "cluster")]
         if let Some(c) = self.cluster {
-            let node = crate::cluster::start(c, registry.clone(), stop_rx.clone());
+            let node = crate::cluster::start(c, &config.keys, registry.clone(), stop_rx.clone())
+                .map_err(ServerError::Cluster)?;
             registry.set_remote(node);
         }
         let stop = async move {

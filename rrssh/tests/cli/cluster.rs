@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rrssh::client::CallExt;
-use rrssh::cluster::Cluster;
+use rrssh::cluster::{Cluster, HubKeys};
 use rrssh::keys::{AuthorizedKeys, HostKeyPolicy, generate_ed25519, load_private_key};
 use rrssh::routing::get;
 use rrssh::{Client, Router, Server};
@@ -89,6 +89,16 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
     }
 
     let (svc, caller) = (generate_ed25519("svc"), generate_ed25519("caller"));
+    // Both hubs sign with this host key; each trusts it for both hub ids (`HUB-ID` and the
+    // `.pub` line, comment and all).
+    let host = generate_ed25519("host");
+    rrssh::keys::write_key_pair(&host, dir.path("host")).unwrap();
+    let host_pub = host.public_key().to_openssh().unwrap();
+    std::fs::write(
+        dir.path("hub_keys"),
+        format!("hub-cli {host_pub}\nhub-lib {host_pub}\n"),
+    )
+    .unwrap();
     let id = dir.path("caller");
     rrssh::keys::write_key_pair(&caller, &id).unwrap();
     let authorized = format!(
@@ -110,6 +120,8 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
         &url,
         "--hub-id",
         "hub-cli",
+        "--cluster-hub-keys",
+        dir.path("hub_keys").to_str().unwrap(),
     ])
     .await;
     assert_eq!(first, "joining the cluster as hub hub-cli");
@@ -127,7 +139,11 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
         .host_key(host.clone())
         .authorized_keys(AuthorizedKeys::parse(&authorized, "authorized_keys").unwrap())
         .relay(true)
-        .cluster(Cluster::new(url.clone()).hub_id("hub-lib"))
+        .cluster(
+            Cluster::new(url.clone())
+                .hub_id("hub-lib")
+                .trusted_hub_keys(HubKeys::read(dir.path("hub_keys")).unwrap()),
+        )
         .bind("127.0.0.1:0")
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rrssh::client::CallExt;
-use rrssh::cluster::Cluster;
+use rrssh::cluster::{Cluster, HubKeys};
 use rrssh::keys::{AuthorizedKeys, HostKeyPolicy, PrivateKey, generate_ed25519};
 use rrssh::routing::{get, post, stream};
 use rrssh::{Client, Hub, Json, JsonStream, Path, Router, Server};
@@ -21,6 +21,7 @@ use rrssh::{Client, Hub, Json, JsonStream, Path, Router, Server};
 use crate::ssh::eventually;
 
 mod auth;
+mod signing;
 
 /// A `nats-server` of version 2.10 or newer, if there is one.
 fn nats_path() -> Option<PathBuf> {
@@ -147,7 +148,12 @@ struct Keys {
     service: PrivateKey,
     caller: PrivateKey,
     authorized: AuthorizedKeys,
+    /// The hubs of these tests all sign with `host`: trusted for every hub id they use.
+    hubs: HubKeys,
 }
+
+/// The hub ids the tests use.
+const HUB_IDS: &[&str] = &["hub-a", "hub-b", "hub-c", "a", "b", "c", "d", "none", "s"];
 
 fn keys() -> Keys {
     let (host, service, caller) = (
@@ -161,11 +167,15 @@ fn keys() -> Keys {
         caller.public_key().to_openssh().unwrap()
     );
     let authorized = AuthorizedKeys::parse(&text, "authorized_keys").unwrap();
+    let hubs = HUB_IDS.iter().fold(HubKeys::new(), |t, id| {
+        t.with(*id, host.public_key().clone())
+    });
     Keys {
         host,
         service,
         caller,
         authorized,
+        hubs,
     }
 }
 
@@ -173,10 +183,20 @@ async fn hub(keys: &Keys, nats: &Nats, id: &str) -> Hub {
     hub_in(keys, Cluster::new(nats.url()).hub_id(id)).await
 }
 
-/// A hub in this cluster.
+/// A hub in this cluster, trusting the tests' hub ids with its host key.
 async fn hub_in(keys: &Keys, cluster: Cluster) -> Hub {
+    hub_signing(
+        keys,
+        &keys.host,
+        cluster.trusted_hub_keys(keys.hubs.clone()),
+    )
+    .await
+}
+
+/// A hub in this cluster with this host key (its signing key) and the trust `cluster` gives.
+async fn hub_signing(keys: &Keys, host: &PrivateKey, cluster: Cluster) -> Hub {
     Server::new()
-        .host_key(keys.host.clone())
+        .host_key(host.clone())
         .authorized_keys(keys.authorized.clone())
         .relay(true)
         // 300 services dial at once from one address.

@@ -174,6 +174,14 @@ pub(crate) enum Command {
         /// The client certificate's private key (PEM).
         #[arg(long, value_name = "FILE", requires = "cluster_cert")]
         cluster_key: Option<std::path::PathBuf>,
+        /// The hubs of the cluster: one `ssh-ed25519 AAAA… HUB-ID` (or `HUB-ID` and a `.pub`
+        /// line) a line. What hubs send each other is signed with their host keys; only these
+        /// keys are accepted, each as its hub.
+        #[arg(long, value_name = "FILE", requires = "cluster")]
+        cluster_hub_keys: Option<std::path::PathBuf>,
+        /// Accept unsigned messages from anyone on the NATS server (one only hubs can reach).
+        #[arg(long, requires = "cluster")]
+        cluster_insecure_unsigned: bool,
     },
     /// A local HTTP gateway to one server or peer, until Ctrl-C: `METHOD /PATH` on it is the
     /// call `METHOD /PATH` there, with the hub gateway's tokens, NDJSON streams and error JSON.

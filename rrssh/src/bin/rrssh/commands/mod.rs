@@ -127,6 +127,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             cluster_ca,
             cluster_cert,
             cluster_key,
+            cluster_hub_keys,
+            cluster_insecure_unsigned,
         } => {
             let cluster = match cluster {
                 None => None,
@@ -148,6 +150,14 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                     if let (Some(cert), Some(key)) = (cluster_cert, cluster_key) {
                         c = c.tls_client_certificate(cert, key);
+                    }
+                    if let Some(path) = cluster_hub_keys {
+                        let keys = rrssh::cluster::HubKeys::read(&path)
+                            .map_err(|e| format!("--cluster-hub-keys: {e}"))?;
+                        c = c.trusted_hub_keys(keys);
+                    }
+                    if cluster_insecure_unsigned {
+                        c = c.insecure_unsigned();
                     }
                     Some(c)
                 }
