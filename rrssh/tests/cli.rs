@@ -167,7 +167,15 @@ async fn setup(tag: &str) -> Setup {
     let hub = Server::new()
         .router(app())
         .host_key(host.clone())
-        .authorized_keys(AuthorizedKeys::from_keys([key.public_key().clone()]).owned_by("ada"))
+        // `pty`: the key is granted a terminal (`rrssh shell`, `rrssh webshell`).
+        .authorized_keys(
+            AuthorizedKeys::parse(
+                &format!("pty {}", key.public_key().to_openssh().unwrap()),
+                "authorized_keys",
+            )
+            .unwrap()
+            .owned_by("ada"),
+        )
         .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .permit_listen(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*").unwrap())
         .terminal(rrssh::terminal::Terminal::shell("/bin/sh"))
