@@ -30,6 +30,10 @@ pub(crate) async fn serve_tasks_of(memory: Option<rrssh::budget::MemoryGauge>) {
             println!("held {}", memory.as_ref().map_or(0, |m| m.held()));
             continue;
         }
+        if line == "heap" {
+            println!("heap {}", crate::ALLOCATOR.allocated());
+            continue;
+        }
         if line == "tasks" {
             let n = tokio::runtime::Handle::current()
                 .metrics()
@@ -137,6 +141,17 @@ impl Target {
     /// Warning lines logged so far.
     pub(crate) fn warnings(&self) -> usize {
         self.warnings.load(Ordering::Relaxed)
+    }
+
+    /// Bytes live on the server's heap.
+    pub(crate) async fn heap(&mut self) -> usize {
+        self.stdin.write_all(b"heap\n").await.unwrap();
+        loop {
+            let line = self.lines.next_line().await.unwrap().unwrap();
+            if let Some(n) = line.find("heap ").map(|i| &line[i + 5..]) {
+                return n.parse().unwrap();
+            }
+        }
     }
 
     /// Bytes the server's budgets hold.
