@@ -4,10 +4,12 @@ by Python, by rrssh's Rust client and by the `rrssh` CLI."""
 import asyncio
 import json
 import os
+import time
 
 import pytest
 
 import rrssh
+from conftest import RRSSH
 
 USER = os.environ["USER"]
 
@@ -55,6 +57,16 @@ def make_app(seen: dict) -> rrssh.App:
     async def ticks(n: str):
         for i in range(int(n)):
             yield {"tick": i}
+
+    @app.stream("/paced")
+    async def paced():
+        # Ten items 200 ms apart, each stamped when it is yielded.
+        stamps = seen.setdefault("paced", [])
+        for i in range(10):
+            if i:
+                await asyncio.sleep(0.2)
+            stamps.append(time.monotonic())
+            yield {"item": i}
 
     @app.stream("/broken")
     async def broken():
@@ -223,3 +235,45 @@ async def test_stream_handlers_must_be_async_generators():
         @app.stream("/x")
         async def not_a_generator():
             return 1
+
+
+async def test_a_python_stream_is_seen_item_by_item_as_it_is_produced(server, python_server):
+    """Each item reaches the caller within 50 ms of its yield, though the generator yields
+    less than a batch: a Python caller, then the CLI."""
+    srv, host_key, known, seen, _ = python_server
+    c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
+    async with c:
+        seen.pop("paced", None)
+        arrived = []
+        async for item in c.stream("/paced"):
+            arrived.append((item["item"], time.monotonic()))
+    lags = [at - seen["paced"][i] for i, at in arrived]
+    print("Python caller, lag per item (ms):", [round(lag * 1000, 1) for lag in lags])
+    assert [i for i, _ in arrived] == list(range(10))
+    assert max(lags) < 0.05, lags
+
+    # The CLI prints each item as it arrives.
+    seen.pop("paced", None)
+    proc = await asyncio.create_subprocess_exec(
+        str(RRSSH),
+        "call",
+        "--color",
+        "never",
+        "-i",
+        str(server.key),
+        "--known-hosts",
+        str(known),
+        f"ssh://{USER}@127.0.0.1:{srv.port}",
+        "STREAM",
+        "/paced",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines = []
+    while line := await asyncio.wait_for(proc.stdout.readline(), 10):
+        lines.append((json.loads(line), time.monotonic()))
+    assert await proc.wait() == 0
+    lags = [at - seen["paced"][item["item"]] for item, at in lines]
+    print("CLI, lag per item (ms):", [round(lag * 1000, 1) for lag in lags])
+    assert [item["item"] for item, _ in lines] == list(range(10))
+    assert max(lags) < 0.05, lags

@@ -5,6 +5,7 @@ import inspect
 import json as _json
 import logging
 import os
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
@@ -222,27 +223,68 @@ class App:
         return self._server.events()
 
 
+@types.coroutine
+def _next_item(step: Any, on_wait: Callable[[], Any]) -> Any:
+    """Awaits `step` (a generator's `__anext__()`), running the coroutine `on_wait()` first if
+    the generator waits instead of yielding at once: what it yielded so far goes out before
+    it sleeps, while items it yields back to back still travel together."""
+    try:
+        pending = step.send(None)
+    except StopIteration as done:
+        return done.value
+    # The generator waits: flush, then wait with it.
+    try:
+        yield from on_wait().__await__()
+    except BaseException:
+        step.close()
+        raise
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            step.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the generator, as `await` does
+            try:
+                pending = step.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                pending = step.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
 async def _pump(items: Any, sink: Any) -> None:
-    """Moves a handler's items into the stream, in batches, with backpressure."""
+    """Moves a handler's items into the stream with backpressure: in batches of up to 32 KiB
+    while the generator yields back to back, and at once whenever it waits."""
     dumps = _json.dumps
     buf: List[str] = []
     size = 0
+
+    async def flush() -> None:
+        nonlocal size
+        if not buf:
+            return
+        data = ("\n".join(buf) + "\n").encode()
+        buf.clear()
+        size = 0
+        if not sink.try_send(data):
+            await sink.send(data)
+
     try:
-        async for item in items:
+        while True:
+            try:
+                item = await _next_item(items.__anext__().__await__(), flush)
+            except StopAsyncIteration:
+                break
             line = dumps(item, separators=(",", ":"), ensure_ascii=False)
             buf.append(line)
             size += len(line) + 1
             if size >= _BATCH:
-                data = ("\n".join(buf) + "\n").encode()
-                buf.clear()
-                size = 0
-                if not sink.try_send(data):
-                    await sink.send(data)
-        if buf:
-            data = ("\n".join(buf) + "\n").encode()
-            buf.clear()
-            if not sink.try_send(data):
-                await sink.send(data)
+                await flush()
+        await flush()
         sink.close()
     except BaseException:
         if buf:

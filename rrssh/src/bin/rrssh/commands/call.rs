@@ -93,6 +93,17 @@ pub(super) async fn call(
         }
         println!();
     }
+    let ndjson = res
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-ndjson"));
+    if status.is_success() && ndjson {
+        // A stream answered: each item is printed as it arrives, as `rrssh stream` does.
+        let items = rrssh::client::ClientStream::<serde_json::Value>::new(res.into_body());
+        let code = print_items(items, None).await?;
+        client.close().await;
+        return Ok(code);
+    }
     let bytes = res
         .into_body()
         .collect()
@@ -115,7 +126,6 @@ pub(super) async fn stream(
     params: &[String],
     limit: Option<u64>,
 ) -> Result<ExitCode, String> {
-    use std::io::Write;
     let target = Target::parse(target)?;
     let client = connect(common, &target).await?;
     let path = with_query(target.path(path), params)?;
@@ -131,6 +141,20 @@ pub(super) async fn stream(
         }
         Err(e) => return Err(e.to_string()),
     };
+    let code = print_items(&mut items, limit).await?;
+    // Dropping the stream cancels the call on the server.
+    drop(items);
+    client.close().await;
+    Ok(code)
+}
+
+/// Prints a stream's items as they arrive, each flushed at once, until its end, `limit` items
+/// or Ctrl-C; the exit code says how it ended.
+async fn print_items(
+    mut items: impl futures_util::Stream<Item = Result<serde_json::Value, Error>> + Unpin,
+    limit: Option<u64>,
+) -> Result<ExitCode, String> {
+    use std::io::Write;
     let mut seen = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -157,8 +181,5 @@ pub(super) async fn stream(
             None => break ExitCode::SUCCESS,
         }
     };
-    // Dropping the stream cancels the call on the server.
-    drop(items);
-    client.close().await;
     Ok(code)
 }
