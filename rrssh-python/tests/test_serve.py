@@ -277,3 +277,73 @@ async def test_a_python_stream_is_seen_item_by_item_as_it_is_produced(server, py
     print("CLI, lag per item (ms):", [round(lag * 1000, 1) for lag in lags])
     assert [item["item"] for item, _ in lines] == list(range(10))
     assert max(lags) < 0.05, lags
+
+
+async def test_a_python_stream_through_the_gateway_arrives_item_by_item(server, tmp_path):
+    """A Python service behind a hub (`rrssh hub --gateway`), its stream read with curl: each
+    item within 50 ms of its yield."""
+    import re
+    import shutil
+
+    from conftest import skip_for_want_of
+
+    curl = shutil.which("curl")
+    if curl is None:
+        skip_for_want_of("curl", "RRSSH_REQUIRE_CURL")
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    (tmp_path / "tokens").write_text("ops s3cret-token-of-ops-0001 call:*\n")
+    hub = await asyncio.create_subprocess_exec(
+        str(RRSSH),
+        "hub",
+        "--listen",
+        "127.0.0.1:0",
+        "--host-key",
+        str(tmp_path / "hub_host"),
+        "--authorized-keys",
+        str(tmp_path / "authorized_keys"),
+        "--open-registration",
+        "--gateway",
+        "127.0.0.1:0",
+        "--gateway-tokens",
+        str(tmp_path / "tokens"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert hub.stdout is not None
+        addrs = {}
+        while len(addrs) < 2:
+            line = (await asyncio.wait_for(hub.stdout.readline(), 30)).decode()
+            assert line, "the hub stopped before it listened"
+            m = re.search(r"(hub|gateway) listening on (?:http://)?([0-9.]+:[0-9]+)", line)
+            if m:
+                addrs[m.group(1)] = m.group(2)
+        seen: dict = {}
+        host_key = (tmp_path / "hub_host.pub").read_text().strip()
+        rev = await make_app(seen).serve_reverse(
+            f"ssh://{USER}@{addrs['hub']}", "paced", identity=str(server.key), host_key=host_key
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                curl,
+                "-sN",
+                "-X",
+                "STREAM",
+                "-H",
+                "authorization: Bearer s3cret-token-of-ops-0001",
+                f"http://{addrs['gateway']}/peers/paced/paced",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert proc.stdout is not None
+            lines = []
+            while line := await asyncio.wait_for(proc.stdout.readline(), 10):
+                lines.append((json.loads(line), time.monotonic()))
+            assert await proc.wait() == 0
+        finally:
+            await rev.close()
+    finally:
+        hub.terminate()
+        await hub.wait()
+    lags = [at - seen["paced"][item["item"]] for item, at in lines]
+    print("gateway (curl), lag per item (ms):", [round(lag * 1000, 1) for lag in lags])
+    assert [item["item"] for item, _ in lines] == list(range(10))
+    assert max(lags) < 0.05, lags
