@@ -347,3 +347,84 @@ async def test_a_python_stream_through_the_gateway_arrives_item_by_item(server, 
     print("gateway (curl), lag per item (ms):", [round(lag * 1000, 1) for lag in lags])
     assert [item["item"] for item, _ in lines] == list(range(10))
     assert max(lags) < 0.05, lags
+
+
+async def test_typed_handlers_convert_and_refuse_with_422_naming_the_field(server, tmp_path):
+    import dataclasses
+    from typing import List, Optional
+
+    @dataclasses.dataclass
+    class Item:
+        name: str
+        price: float
+        tags: List[str] = dataclasses.field(default_factory=list)
+
+    app = rrssh.App()
+
+    @app.get("/items/{id}")
+    async def item(id: int, full: bool = False, limit: Optional[int] = None, tag: List[str] = []):  # noqa: B006
+        return {"id": id, "full": full, "limit": limit, "tag": tag, "types": [type(id).__name__, type(full).__name__]}
+
+    @app.post("/items")
+    async def create(item: Item):
+        return {"name": item.name, "price": item.price, "tags": item.tags, "type": type(item).__name__}
+
+    @app.get("/need")
+    async def need(q: float):
+        return q
+
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    try:
+        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
+        async with c:
+            got = await c.get("/items/7", params={"full": "true", "limit": "3"})
+            assert got == {"id": 7, "full": True, "limit": 3, "tag": [], "types": ["int", "bool"]}
+            got = await c.get("/items/7?tag=a&tag=b")
+            assert got["tag"] == ["a", "b"] and got["limit"] is None
+            for path, field, where in [
+                ("/items/seven", "id", "path"),
+                ("/items/7?full=maybe", "full", "query"),
+                ("/items/7?limit=1.5", "limit", "query"),
+                ("/need", "q", "query"),
+                ("/need?q=nan", "q", "query"),
+            ]:
+                r = await c.request("GET", path)
+                err = r.json()["error"]
+                assert r.status == 422, (path, r.text())
+                assert f"`{field}`" in err["message"] and err["detail"] == {"field": field, "in": where}, err
+            r = await c.request("POST", "/items", json={"name": "pen", "price": 2})
+            assert r.json() == {"name": "pen", "price": 2, "tags": [], "type": "Item"}
+            for body, field in [
+                ({"price": 2}, "name"),
+                ({"name": "pen", "price": "two"}, "price"),
+                ({"name": "pen", "price": 2, "colour": "red"}, "colour"),
+                ({"name": 5, "price": 2}, "name"),
+            ]:
+                r = await c.request("POST", "/items", json=body)
+                assert r.status == 422 and r.json()["error"]["detail"]["field"] == field, (body, r.text())
+    finally:
+        await srv.close(grace=0.5)
+
+
+async def test_expose_errors_puts_the_traceback_in_the_detail(server, tmp_path):
+    app = rrssh.App(expose_errors=True)
+
+    @app.get("/boom")
+    async def boom():
+        return 1 / 0
+
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    try:
+        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
+        async with c:
+            with pytest.raises(rrssh.StatusError) as e:
+                await c.get("/boom")
+            assert e.value.status == 500 and "ZeroDivisionError" in e.value.message
+            tb = e.value.detail["traceback"]
+            assert tb[0].startswith("Traceback") and any("1 / 0" in line for line in tb), tb
+    finally:
+        await srv.close(grace=0.5)

@@ -5,12 +5,13 @@ import inspect
 import json as _json
 import logging
 import os
+import traceback
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from . import _rrssh
+from . import _rrssh, _typed
 from ._client import Response, _dumps, _login
 from ._errors import HTTPError
 
@@ -40,7 +41,20 @@ class _Route:
     path: str
     handler: Callable[..., Any]
     stream: bool
-    wants: Tuple[str, ...]
+    params: Tuple[_typed.Param, ...]
+
+
+def _json_body(headers: List[Tuple[str, str]], body: bytes) -> Any:
+    """The request body decoded as JSON (`None` when empty); 415 or 400 if it is not JSON."""
+    if not body:
+        return None
+    ct = next((v for k, v in headers if k == "content-type"), "")
+    if not (ct.startswith(_JSON) or ct.endswith("+json")):
+        raise HTTPError(415, "expected a request with `content-type: application/json`")
+    try:
+        return _json.loads(body)
+    except ValueError as e:
+        raise HTTPError(400, f"the body is not valid JSON: {e}") from None
 
 
 def _error_body(status: int, message: str, detail: Any = None) -> bytes:
@@ -61,23 +75,28 @@ class App:
         return {"id": id, "asked_by": peer.user}
     ```
 
-    A handler's parameters are filled by name: path parameters (as strings), `params` (the
-    query, a dict of strings, or of lists for repeated keys), `json` (the decoded body), `body`
-    (the raw bytes), `headers` (a dict), `peer` (a `Peer`). It returns something JSON can
+    A handler's parameters are filled by name: path parameters, `params` (the query, a dict of
+    strings, or of lists for repeated keys), `json` (the decoded body), `body` (the raw bytes),
+    `headers` (a dict), `peer` (a `Peer`); any other parameter is taken from the query. Path
+    and query parameters are converted by their annotation (`int`, `float`, `bool`, `str`,
+    `list[…]`, `Optional[…]`; unannotated ones stay strings), a parameter annotated with a
+    dataclass or a pydantic model is the JSON body decoded into it; a value that does not fit
+    is answered 422 naming the field, and the handler does not run. It returns something JSON can
     encode, or a `Response`; `raise HTTPError(404, "no such item")` answers with that status;
     any other exception answers 500. A `@app.stream` handler is an async generator: each
     item it yields is one item of the stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, expose_errors: bool = False) -> None:
         self._routes: List[_Route] = []
         self._server: Any = None
+        # Tracebacks of failed handlers in the 500's `detail` (for development: they show code).
+        self.expose_errors = expose_errors
 
     def route(self, method: str, path: str, *, stream: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(handler: Callable[..., Any]) -> Callable[..., Any]:
             if stream and not inspect.isasyncgenfunction(handler):
                 raise TypeError(f"@stream handler {handler.__name__} must be an async generator (async def … yield)")
-            wants = tuple(inspect.signature(handler).parameters)
-            self._routes.append(_Route(method.upper(), path, handler, stream, wants))
+            self._routes.append(_Route(method.upper(), path, handler, stream, _typed.params_of(handler)))
             return handler
 
         return register
@@ -113,29 +132,30 @@ class App:
 
     def _arguments(self, route: _Route, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any) -> Dict[str, Any]:
         kwargs: Dict[str, Any] = {}
-        for name in route.wants:
+        query: Optional[Dict[str, List[str]]] = None
+        for p in route.params:
+            name = p.name
             if name in params:
-                kwargs[name] = params[name]
+                kwargs[name] = _typed.convert(params[name], p.hint, name, "path")
             elif name == "params":
-                query = parse_qs(urlsplit(target).query, keep_blank_values=True)
+                query = query or parse_qs(urlsplit(target).query, keep_blank_values=True)
                 kwargs[name] = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
-            elif name == "json":
-                if not body:
-                    kwargs[name] = None
-                    continue
-                ct = next((v for k, v in headers if k == "content-type"), "")
-                if not (ct.startswith(_JSON) or ct.endswith("+json")):
-                    raise HTTPError(415, "expected a request with `content-type: application/json`")
-                try:
-                    kwargs[name] = _json.loads(body)
-                except ValueError as e:
-                    raise HTTPError(400, f"the body is not valid JSON: {e}") from None
+            elif name == "json" or (name not in _typed.SPECIAL and _typed.is_model(p.hint)):
+                decoded = _json_body(headers, body)
+                if _typed.is_model(p.hint):
+                    if decoded is None:
+                        raise HTTPError(422, "the body is required", {"field": name, "in": "body"})
+                    decoded = _typed.model(decoded, p.hint)
+                kwargs[name] = decoded
             elif name == "body":
                 kwargs[name] = body
             elif name == "headers":
                 kwargs[name] = dict(headers)
             elif name == "peer":
                 kwargs[name] = Peer(**peer) if peer is not None else None
+            else:
+                query = query or parse_qs(urlsplit(target).query, keep_blank_values=True)
+                kwargs[name] = _typed.query_value(p, query)
         return kwargs
 
     async def _run(self, route: _Route, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any, reply: Any) -> None:
@@ -168,7 +188,8 @@ class App:
             if sink is not None:
                 sink.fail(500, msg)
             else:
-                reply.send(500, [("content-type", _JSON)], _error_body(500, msg))
+                detail = {"traceback": traceback.format_exc().splitlines()} if self.expose_errors else None
+                reply.send(500, [("content-type", _JSON)], _error_body(500, msg, detail))
 
     async def serve(
         self,
