@@ -428,3 +428,37 @@ async def test_expose_errors_puts_the_traceback_in_the_detail(server, tmp_path):
             assert tb[0].startswith("Traceback") and any("1 / 0" in line for line in tb), tb
     finally:
         await srv.close(grace=0.5)
+
+
+async def test_a_pydantic_body_is_validated_by_pydantic(server, tmp_path):
+    from conftest import skip_for_want_of
+
+    try:
+        import pydantic
+    except ImportError:
+        skip_for_want_of("pydantic", "RRSSH_REQUIRE_PYTHON_TOOLS")
+
+    class Order(pydantic.BaseModel):
+        sku: str
+        quantity: int = pydantic.Field(gt=0)
+
+    app = rrssh.App()
+
+    @app.post("/orders")
+    async def order(o: Order):
+        return {"sku": o.sku, "quantity": o.quantity, "type": type(o).__name__}
+
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    try:
+        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
+        async with c:
+            r = await c.request("POST", "/orders", json={"sku": "pen", "quantity": 2})
+            assert r.json() == {"sku": "pen", "quantity": 2, "type": "Order"}
+            r = await c.request("POST", "/orders", json={"sku": "pen", "quantity": 0})
+            assert r.status == 422 and r.json()["error"]["detail"]["field"] == "quantity", r.text()
+            r = await c.request("POST", "/orders", json={"quantity": 1})
+            assert r.status == 422 and r.json()["error"]["detail"]["field"] == "sku", r.text()
+    finally:
+        await srv.close(grace=0.5)
