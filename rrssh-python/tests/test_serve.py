@@ -462,3 +462,62 @@ async def test_a_pydantic_body_is_validated_by_pydantic(server, tmp_path):
             assert r.status == 422 and r.json()["error"]["detail"]["field"] == "sku", r.text()
     finally:
         await srv.close(grace=0.5)
+
+
+async def test_the_openapi_document_of_a_python_app_comes_from_its_hints(server, tmp_path):
+    import dataclasses
+    from typing import Optional
+
+    from conftest import skip_for_want_of
+
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:
+        skip_for_want_of("openapi-spec-validator", "RRSSH_REQUIRE_PYTHON_TOOLS")
+
+    @dataclasses.dataclass
+    class Item:
+        name: str
+        price: float
+
+    app = rrssh.App()
+
+    @app.get("/items/{id}")
+    async def item(id: int, full: bool = False, limit: Optional[int] = None):
+        """One item."""
+        return {"id": id}
+
+    @app.post("/items")
+    async def create(item: Item):
+        return {}
+
+    @app.stream("/ticks/{n}")
+    async def ticks(n: int):
+        yield n
+
+    doc = app.openapi()
+    validate(doc)
+    op = doc["paths"]["/items/{id}"]["get"]
+    assert op["summary"] == "One item."
+    assert {p["name"]: (p["in"], p["schema"]) for p in op["parameters"]} == {
+        "id": ("path", {"type": "integer"}),
+        "full": ("query", {"type": "boolean"}),
+        "limit": ("query", {"anyOf": [{"type": "integer"}, {"type": "null"}]}),
+    }
+    body = doc["paths"]["/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Item"}
+    assert doc["components"]["schemas"]["Item"]["required"] == ["name", "price"]
+    assert doc["paths"]["/ticks/{n}"]["get"]["x-rrssh-method"] == "STREAM"
+
+    # Served by the app, as a Rust router serves its own.
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    try:
+        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
+        async with c:
+            served = await c.get("/.well-known/rrssh/openapi.json")
+            validate(served)
+            assert served["paths"].keys() == doc["paths"].keys()
+    finally:
+        await srv.close(grace=0.5)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from . import _rrssh, _typed
+from . import _openapi, _rrssh, _typed
 from ._client import Response, _dumps, _login
 from ._errors import HTTPError
 
@@ -42,6 +42,8 @@ class _Route:
     handler: Callable[..., Any]
     stream: bool
     params: Tuple[_typed.Param, ...]
+    # Added by the app itself (the OpenAPI document).
+    builtin: bool = False
 
 
 def _json_body(headers: List[Tuple[str, str]], body: bytes) -> Any:
@@ -121,7 +123,18 @@ class App:
 
     # ------------------------------------------------------------------ serving
 
+    def openapi(self, title: str = "rrssh API", version: str = "0.1.0") -> Dict[str, Any]:
+        """The OpenAPI 3.1 document of the routes, from their handlers' hints (served at
+        `GET /.well-known/rrssh/openapi.json` too, unless a route of that path is defined)."""
+        return _openapi.document([r for r in self._routes if r.path != _openapi.PATH or not r.builtin], title, version)
+
     def _service(self) -> Any:
+        if not any(r.path == _openapi.PATH and r.method == "GET" for r in self._routes):
+
+            def openapi() -> Dict[str, Any]:
+                return self.openapi()
+
+            self._routes.append(_Route("GET", _openapi.PATH, openapi, False, (), builtin=True))
         routes = [(r.method, r.path, i) for i, r in enumerate(self._routes)]
         return _rrssh.Service(routes, self._dispatch)
 
