@@ -19,8 +19,13 @@ use crate::serve::Service;
 /// `_rrssh.serve(service, listen, host_key, authorized_keys, owner, relay)`: a listening
 /// server. The keys of `authorized_keys` without `rrssh-users` log in as `owner`, as the keys
 /// in `~owner/.ssh/authorized_keys` do under sshd.
+///
+/// `permit_open` and `permit_listen` are `host:port` patterns (comma-separated) for tunnels;
+/// `terminal` is a shell program for terminal sessions, to the keys granted one (`pty` or the
+/// scope `terminal`) unless `terminal_for_every_key`.
 #[pyfunction]
-#[pyo3(signature = (service, listen, host_key, authorized_keys, owner, relay=false))]
+#[pyo3(signature = (service, listen, host_key, authorized_keys, owner, relay=false, permit_open=None, permit_listen=None, terminal=None, terminal_for_every_key=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn serve<'py>(
     py: Python<'py>,
     service: Option<&Service>,
@@ -29,8 +34,22 @@ pub(crate) fn serve<'py>(
     authorized_keys: String,
     owner: String,
     relay: bool,
+    permit_open: Option<String>,
+    permit_listen: Option<String>,
+    terminal: Option<String>,
+    terminal_for_every_key: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let router = service.map(|s| s.0.clone());
+    let pattern =
+        |what: &str, list: Option<String>| -> PyResult<Option<rrssh::tunnel::PermitOpen>> {
+            list.map(|l| {
+                rrssh::tunnel::PermitOpen::parse(&l)
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("{what}: {e}")))
+            })
+            .transpose()
+        };
+    let permit_open = pattern("permit_open", permit_open)?;
+    let permit_listen = pattern("permit_listen", permit_listen)?;
     awaitable(
         py,
         Run::OnRuntime,
@@ -46,6 +65,19 @@ pub(crate) fn serve<'py>(
                 .relay(relay);
             if let Some(r) = router {
                 server = server.router(r);
+            }
+            if let Some(p) = permit_open {
+                server = server.permit_open(p);
+            }
+            if let Some(p) = permit_listen {
+                server = server.permit_listen(p);
+            }
+            if let Some(shell) = terminal {
+                let mut t = rrssh::terminal::Terminal::shell(shell);
+                if terminal_for_every_key {
+                    t = t.for_every_key();
+                }
+                server = server.terminal(t);
             }
             let hub = server
                 .bind(listen.as_str())

@@ -521,3 +521,66 @@ async def test_the_openapi_document_of_a_python_app_comes_from_its_hints(server,
             assert served["paths"].keys() == doc["paths"].keys()
     finally:
         await srv.close(grace=0.5)
+
+
+async def test_app_serve_permits_tunnels_and_terminals_to_granted_keys(server, tmp_path):
+    """`App.serve(permit_open=…, terminal=…)`: a tunnel to a permitted target, none to
+    another, and a terminal for a key granted one (the scope `terminal`), none for another."""
+    async def echo(reader, writer):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = target.sockets[0].getsockname()[1]
+    granted = server.dir / "client.pub"
+    plain = server.dir / "stranger.pub"
+    (tmp_path / "authorized_keys").write_text(
+        'rrssh-scopes="terminal" ' + granted.read_text() + plain.read_text()
+    )
+    app = rrssh.App()
+
+    @app.get("/hello")
+    async def hello():
+        return "hi"
+
+    srv = await app.serve(
+        "127.0.0.1:0",
+        host_key=str(tmp_path / "host"),
+        authorized_keys=str(tmp_path / "authorized_keys"),
+        permit_open=f"127.0.0.1:{port}",
+        terminal="/bin/sh",
+    )
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    url = f"ssh://{USER}@127.0.0.1:{srv.port}"
+    try:
+        async with await rrssh.connect(url, identity=str(server.key), host_key=host_key) as c:
+            fwd = await c.forward_local("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection(*fwd.address)
+            writer.write(b"through the tunnel")
+            await writer.drain()
+            assert await asyncio.wait_for(reader.readexactly(18), 10) == b"through the tunnel"
+            writer.close()
+            fwd.close()
+            # Not permitted: the local connection is closed at once.
+            fwd = await c.forward_local("127.0.0.1", port + 1 if port < 65535 else port - 1)
+            reader, writer = await asyncio.open_connection(*fwd.address)
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            fwd.close()
+            term = await c.terminal(80, 24)
+            await term.write(b"echo term-$((6*7)); exit 4\n")
+            out = b""
+            while (chunk := await term.read(timeout=5)) is not None:
+                out += chunk
+            assert b"term-42" in out and term.exit_status == 4
+        async with await rrssh.connect(url, identity=str(server.stranger), host_key=host_key) as c:
+            assert await c.get("/hello") == "hi"
+            with pytest.raises(rrssh.Error) as e:
+                term = await c.terminal(80, 24)
+                while (chunk := await term.read(timeout=5)) is not None:
+                    pass
+            assert "no terminal for this key" in str(e.value), e.value
+    finally:
+        await srv.close(grace=0.5)
+        target.close()

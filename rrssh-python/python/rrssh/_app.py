@@ -212,12 +212,23 @@ class App:
         authorized_keys: str = "authorized_keys",
         owner: Optional[str] = None,
         relay: bool = False,
+        permit_open: Optional[str] = None,
+        permit_listen: Optional[str] = None,
+        terminal: Optional[str] = None,
+        terminal_for_every_key: bool = False,
     ) -> "Server":
         """Serves the routes as an SSH server on `listen` (forward mode). The host key file is
         made (ed25519) if missing; callers log in with the keys of `authorized_keys` (OpenSSH's
         format and options; a key without `rrssh-users` logs in as `owner`, by default the
         user running it, as under sshd). With `relay=True` it is also a hub that reverse
-        services join."""
+        services join.
+
+        `permit_open` lets callers open TCP tunnels (`ssh -L`, `Client.forward_local`) to these
+        `host:port` patterns (`"127.0.0.1:5432,db.internal:*"`), `permit_listen` lets them ask
+        the server to listen (`ssh -R`) on these; none by default. `terminal` serves terminal
+        sessions (`ssh -t`, `Client.terminal`) with this shell, to the keys granted one (`pty`
+        or the scope `terminal` on their line), or to every key not forbidden one with
+        `terminal_for_every_key=True`."""
         native = await _rrssh.serve(
             self._service() if self._routes else None,
             listen,
@@ -225,6 +236,10 @@ class App:
             os.path.expanduser(authorized_keys),
             owner or os.environ.get("USER") or "rrssh",
             relay,
+            permit_open,
+            permit_listen,
+            terminal,
+            terminal_for_every_key,
         )
         self._server = Server(native)
         return self._server
