@@ -2,6 +2,7 @@
 by Python, by rrssh's Rust client and by the `rrssh` CLI."""
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -74,6 +75,20 @@ def make_app(seen: dict) -> rrssh.App:
         raise rrssh.HTTPError(409, "the stream broke")
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def serving(app: rrssh.App, server, tmp_path):
+    """Serves `app` on a port of its own with the Rust server's client key authorized, and
+    yields a client connected to it; the server is closed after."""
+    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
+    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
+    host_key = (tmp_path / "host.pub").read_text().strip()
+    try:
+        async with await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key) as c:
+            yield c
+    finally:
+        await srv.close(grace=0.5)
 
 
 @pytest.fixture
@@ -373,39 +388,32 @@ async def test_typed_handlers_convert_and_refuse_with_422_naming_the_field(serve
     async def need(q: float):
         return q
 
-    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
-    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
-    host_key = (tmp_path / "host.pub").read_text().strip()
-    try:
-        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
-        async with c:
-            got = await c.get("/items/7", params={"full": "true", "limit": "3"})
-            assert got == {"id": 7, "full": True, "limit": 3, "tag": [], "types": ["int", "bool"]}
-            got = await c.get("/items/7?tag=a&tag=b")
-            assert got["tag"] == ["a", "b"] and got["limit"] is None
-            for path, field, where in [
-                ("/items/seven", "id", "path"),
-                ("/items/7?full=maybe", "full", "query"),
-                ("/items/7?limit=1.5", "limit", "query"),
-                ("/need", "q", "query"),
-                ("/need?q=nan", "q", "query"),
-            ]:
-                r = await c.request("GET", path)
-                err = r.json()["error"]
-                assert r.status == 422, (path, r.text())
-                assert f"`{field}`" in err["message"] and err["detail"] == {"field": field, "in": where}, err
-            r = await c.request("POST", "/items", json={"name": "pen", "price": 2})
-            assert r.json() == {"name": "pen", "price": 2, "tags": [], "type": "Item"}
-            for body, field in [
-                ({"price": 2}, "name"),
-                ({"name": "pen", "price": "two"}, "price"),
-                ({"name": "pen", "price": 2, "colour": "red"}, "colour"),
-                ({"name": 5, "price": 2}, "name"),
-            ]:
-                r = await c.request("POST", "/items", json=body)
-                assert r.status == 422 and r.json()["error"]["detail"]["field"] == field, (body, r.text())
-    finally:
-        await srv.close(grace=0.5)
+    async with serving(app, server, tmp_path) as c:
+        got = await c.get("/items/7", params={"full": "true", "limit": "3"})
+        assert got == {"id": 7, "full": True, "limit": 3, "tag": [], "types": ["int", "bool"]}
+        got = await c.get("/items/7?tag=a&tag=b")
+        assert got["tag"] == ["a", "b"] and got["limit"] is None
+        for path, field, where in [
+            ("/items/seven", "id", "path"),
+            ("/items/7?full=maybe", "full", "query"),
+            ("/items/7?limit=1.5", "limit", "query"),
+            ("/need", "q", "query"),
+            ("/need?q=nan", "q", "query"),
+        ]:
+            r = await c.request("GET", path)
+            err = r.json()["error"]
+            assert r.status == 422, (path, r.text())
+            assert f"`{field}`" in err["message"] and err["detail"] == {"field": field, "in": where}, err
+        r = await c.request("POST", "/items", json={"name": "pen", "price": 2})
+        assert r.json() == {"name": "pen", "price": 2, "tags": [], "type": "Item"}
+        for body, field in [
+            ({"price": 2}, "name"),
+            ({"name": "pen", "price": "two"}, "price"),
+            ({"name": "pen", "price": 2, "colour": "red"}, "colour"),
+            ({"name": 5, "price": 2}, "name"),
+        ]:
+            r = await c.request("POST", "/items", json=body)
+            assert r.status == 422 and r.json()["error"]["detail"]["field"] == field, (body, r.text())
 
 
 async def test_expose_errors_puts_the_traceback_in_the_detail(server, tmp_path):
@@ -415,19 +423,12 @@ async def test_expose_errors_puts_the_traceback_in_the_detail(server, tmp_path):
     async def boom():
         return 1 / 0
 
-    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
-    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
-    host_key = (tmp_path / "host.pub").read_text().strip()
-    try:
-        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
-        async with c:
-            with pytest.raises(rrssh.StatusError) as e:
-                await c.get("/boom")
-            assert e.value.status == 500 and "ZeroDivisionError" in e.value.message
-            tb = e.value.detail["traceback"]
-            assert tb[0].startswith("Traceback") and any("1 / 0" in line for line in tb), tb
-    finally:
-        await srv.close(grace=0.5)
+    async with serving(app, server, tmp_path) as c:
+        with pytest.raises(rrssh.StatusError) as e:
+            await c.get("/boom")
+        assert e.value.status == 500 and "ZeroDivisionError" in e.value.message
+        tb = e.value.detail["traceback"]
+        assert tb[0].startswith("Traceback") and any("1 / 0" in line for line in tb), tb
 
 
 async def test_a_pydantic_body_is_validated_by_pydantic(server, tmp_path):
@@ -448,20 +449,13 @@ async def test_a_pydantic_body_is_validated_by_pydantic(server, tmp_path):
     async def order(o: Order):
         return {"sku": o.sku, "quantity": o.quantity, "type": type(o).__name__}
 
-    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
-    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
-    host_key = (tmp_path / "host.pub").read_text().strip()
-    try:
-        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
-        async with c:
-            r = await c.request("POST", "/orders", json={"sku": "pen", "quantity": 2})
-            assert r.json() == {"sku": "pen", "quantity": 2, "type": "Order"}
-            r = await c.request("POST", "/orders", json={"sku": "pen", "quantity": 0})
-            assert r.status == 422 and r.json()["error"]["detail"]["field"] == "quantity", r.text()
-            r = await c.request("POST", "/orders", json={"quantity": 1})
-            assert r.status == 422 and r.json()["error"]["detail"]["field"] == "sku", r.text()
-    finally:
-        await srv.close(grace=0.5)
+    async with serving(app, server, tmp_path) as c:
+        r = await c.request("POST", "/orders", json={"sku": "pen", "quantity": 2})
+        assert r.json() == {"sku": "pen", "quantity": 2, "type": "Order"}
+        r = await c.request("POST", "/orders", json={"sku": "pen", "quantity": 0})
+        assert r.status == 422 and r.json()["error"]["detail"]["field"] == "quantity", r.text()
+        r = await c.request("POST", "/orders", json={"quantity": 1})
+        assert r.status == 422 and r.json()["error"]["detail"]["field"] == "sku", r.text()
 
 
 async def test_the_openapi_document_of_a_python_app_comes_from_its_hints(server, tmp_path):
@@ -510,17 +504,10 @@ async def test_the_openapi_document_of_a_python_app_comes_from_its_hints(server,
     assert doc["paths"]["/ticks/{n}"]["get"]["x-rrssh-method"] == "STREAM"
 
     # Served by the app, as a Rust router serves its own.
-    (tmp_path / "authorized_keys").write_text((server.dir / "client.pub").read_text())
-    srv = await app.serve("127.0.0.1:0", host_key=str(tmp_path / "host"), authorized_keys=str(tmp_path / "authorized_keys"))
-    host_key = (tmp_path / "host.pub").read_text().strip()
-    try:
-        c = await rrssh.connect(f"ssh://{USER}@127.0.0.1:{srv.port}", identity=str(server.key), host_key=host_key)
-        async with c:
-            served = await c.get("/.well-known/rrssh/openapi.json")
-            validate(served)
-            assert served["paths"].keys() == doc["paths"].keys()
-    finally:
-        await srv.close(grace=0.5)
+    async with serving(app, server, tmp_path) as c:
+        served = await c.get("/.well-known/rrssh/openapi.json")
+        validate(served)
+        assert served["paths"].keys() == doc["paths"].keys()
 
 
 async def test_app_serve_permits_tunnels_and_terminals_to_granted_keys(server, tmp_path):

@@ -56,12 +56,18 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         Ok(t) => t,
         Err(over) => return refuse(st, id, &over),
     };
-    let hold = Arc::new(CallHold::new(shared.account.clone()));
-    if let Arrived::Whole(b) = &inc.body
-        && let Err(over) = hold.take(b.len())
-    {
-        return refuse(st, id, &over);
-    }
+    // A call without a body holds nothing: no hold to allocate.
+    let hold = match &inc.body {
+        Arrived::Nothing => None,
+        Arrived::Whole(b) => {
+            let hold = Arc::new(CallHold::new(shared.account.clone()));
+            if let Err(over) = hold.take(b.len()) {
+                return refuse(st, id, &over);
+            }
+            Some(hold)
+        }
+        Arrived::Streaming => Some(Arc::new(CallHold::new(shared.account.clone()))),
+    };
     let mut slot = Slot {
         ticket,
         ..Slot::default()
@@ -72,7 +78,9 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     *req.uri_mut() = uri;
     *req.headers_mut() = inc.headers;
     req.extensions_mut().extend(shared.extensions.clone());
-    req.extensions_mut().insert(hold.clone());
+    if let Some(h) = &hold {
+        req.extensions_mut().insert(h.clone());
+    }
     if let Some(at) = deadline {
         req.extensions_mut().insert(Deadline(Some(at)));
         req.extensions_mut().insert(TimedByCarrier);

@@ -243,22 +243,41 @@ fn report(
 /// fixed overhead for its connections (SSH and rrssh buffers, windows in flight).
 const OVERHEAD_KIB: u64 = 64 * 1024;
 
+/// The server's peak resident memory stayed within the key's budget and that overhead.
+fn within_the_key_budget(before_kib: u64, peak_kib: u64) {
+    let growth = peak_kib.saturating_sub(before_kib);
+    assert!(
+        growth < PER_KEY / 1024 + OVERHEAD_KIB,
+        "+{growth} KiB for a key whose budget is {} KiB",
+        PER_KEY / 1024
+    );
+}
+
+/// `per_client` calls on each client, each posting `BODY` bytes to `path` and then stalling.
+fn stalled_posts(
+    clients: &[Client],
+    per_client: usize,
+    path: &'static str,
+) -> Vec<tokio::task::JoinHandle<u16>> {
+    clients
+        .iter()
+        .flat_map(|c| (0..per_client).map(move |_| c.clone()))
+        .map(|c| {
+            tokio::spawn(async move {
+                let req = http::Request::post(path).body(body(true)).unwrap();
+                status_of(&c, req).await
+            })
+        })
+        .collect()
+}
+
 /// 16 SSH connections of one key, 4 calls each, each sending 15 MiB to `/echo` and then
 /// stalling. Together the key may hold its budget; the calls past it are refused with 429, the
 /// ones that stall reset with 408.
 async fn bodies_being_read(t: &mut Target, keys: &Keys) {
     let before = baseline(t).await;
     let clients = logins(keys, t.addr("ssh"), 16).await;
-    let calls = clients
-        .iter()
-        .flat_map(|c| (0..4).map(move |_| c.clone()))
-        .map(|c| {
-            tokio::spawn(async move {
-                let req = http::Request::post("/echo").body(body(true)).unwrap();
-                status_of(&c, req).await
-            })
-        })
-        .collect();
+    let calls = stalled_posts(&clients, 4, "/echo");
     let (statuses, peak, peak_fds) = measured(t, calls).await;
     drop(clients);
     let after = settled(t, before.1).await;
@@ -274,12 +293,7 @@ async fn bodies_being_read(t: &mut Target, keys: &Keys) {
         statuses.keys().all(|s| [429, 408].contains(s)),
         "{statuses:?}"
     );
-    let growth = peak.saturating_sub(before.0);
-    assert!(
-        growth < PER_KEY / 1024 + OVERHEAD_KIB,
-        "+{growth} KiB for a key whose budget is {} KiB",
-        PER_KEY / 1024
-    );
+    within_the_key_budget(before.0, peak);
 }
 
 /// 64 complete bodies of 15 MiB, 16 at a time on 4 connections, to a handler that holds its
@@ -320,12 +334,7 @@ async fn bodies_held_by_handlers(t: &mut Target, keys: &Keys) {
         (peak, peak_fds),
         after,
     );
-    let growth = peak.saturating_sub(before.0);
-    assert!(
-        growth < PER_KEY / 1024 + OVERHEAD_KIB,
-        "+{growth} KiB for a key whose budget is {} KiB",
-        PER_KEY / 1024
-    );
+    within_the_key_budget(before.0, peak);
 }
 
 /// 16 connections × 8 byte-stream uploads the handler never reads, each sending 15 MiB: what
@@ -333,16 +342,7 @@ async fn bodies_held_by_handlers(t: &mut Target, keys: &Keys) {
 async fn uploads_never_read(t: &mut Target, keys: &Keys) {
     let before = baseline(t).await;
     let clients = logins(keys, t.addr("ssh"), 16).await;
-    let calls = clients
-        .iter()
-        .flat_map(|c| (0..8).map(move |_| c.clone()))
-        .map(|c| {
-            tokio::spawn(async move {
-                let req = http::Request::post("/upload").body(body(true)).unwrap();
-                status_of(&c, req).await
-            })
-        })
-        .collect();
+    let calls = stalled_posts(&clients, 8, "/upload");
     let (statuses, peak, peak_fds) = measured(t, calls).await;
     drop(clients);
     let after = settled(t, before.1).await;
@@ -357,12 +357,7 @@ async fn uploads_never_read(t: &mut Target, keys: &Keys) {
         statuses.keys().all(|s| [200, 429].contains(s)),
         "{statuses:?}"
     );
-    let growth = peak.saturating_sub(before.0);
-    assert!(
-        growth < PER_KEY / 1024 + OVERHEAD_KIB,
-        "+{growth} KiB for a key whose budget is {} KiB",
-        PER_KEY / 1024
-    );
+    within_the_key_budget(before.0, peak);
 }
 
 /// 50 addresses (127.0.0.2 to .51) each hold 10 idle handshakes, re-opened as they are cut,
