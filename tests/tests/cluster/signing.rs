@@ -45,6 +45,24 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Hubs `hub-a` and `hub-b`, and `svc-count` on `hub-b` counting its calls, seen from `hub-a`.
+async fn two_hubs_counting(
+    keys: &Keys,
+    nats: &Nats,
+) -> (Hub, Hub, Arc<AtomicUsize>, rrssh::ReconnectingClient) {
+    let a = hub(keys, nats, "hub-a").await;
+    let b = hub(keys, nats, "hub-b").await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let svc = counting(keys, "svc-count", &b, hits.clone());
+    assert!(
+        eventually(Duration::from_secs(10), || a
+            .peer("svc-count")
+            .is_connected())
+        .await
+    );
+    (a, b, hits, svc)
+}
+
 /// A service named `name` on `hub` whose `POST /hit` counts its calls.
 fn counting(
     keys: &Keys,
@@ -170,16 +188,7 @@ async fn a_call_from_a_plain_nats_client_never_reaches_the_service() {
     }
     let nats = Nats::start().await;
     let keys = keys();
-    let a = hub(&keys, &nats, "hub-a").await;
-    let b = hub(&keys, &nats, "hub-b").await;
-    let hits = Arc::new(AtomicUsize::new(0));
-    let _svc = counting(&keys, "svc-count", &b, hits.clone());
-    assert!(
-        eventually(Duration::from_secs(10), || a
-            .peer("svc-count")
-            .is_connected())
-        .await
-    );
+    let (a, _b, hits, _svc) = two_hubs_counting(&keys, &nats).await;
 
     let nc = stranger(&nats).await;
     let forged = framed(
@@ -297,16 +306,7 @@ async fn a_replayed_call_is_refused() {
     }
     let nats = Nats::start().await;
     let keys = keys();
-    let a = hub(&keys, &nats, "hub-a").await;
-    let b = hub(&keys, &nats, "hub-b").await;
-    let hits = Arc::new(AtomicUsize::new(0));
-    let _svc = counting(&keys, "svc-count", &b, hits.clone());
-    assert!(
-        eventually(Duration::from_secs(10), || a
-            .peer("svc-count")
-            .is_connected())
-        .await
-    );
+    let (a, _b, hits, _svc) = two_hubs_counting(&keys, &nats).await;
 
     let nc = stranger(&nats).await;
     let mut calls = nc.subscribe("rrssh.hub.hub-b").await.unwrap();
