@@ -12,7 +12,6 @@
 //! prints the figures (README's reliability table).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use rrssh::{Body, Client, Json, Router, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
-use super::target::{CHILD_ENV, DIR_ENV, Target, serve_tasks};
+use super::target::{CHILD_ENV, Target, child_setup, serve_tasks};
 
 /// The server under attack: SSH with the default limits (a 2 s idle-body timeout and a 2 s
 /// login time, to keep the test short) and the HTTP gateway, at most 1,024 descriptors.
@@ -36,12 +35,7 @@ async fn child_abuse_server() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .init();
-    let dir = PathBuf::from(std::env::var_os(DIR_ENV).expect("key directory"));
+    let dir = child_setup();
     let host = load_private_key(dir.join("host"), None).unwrap();
     let client = load_private_key(dir.join("client"), None).unwrap();
     let router = Router::new()

@@ -21,7 +21,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -38,7 +37,7 @@ use rrssh::{Body, ByteStream, Client, Router, Server};
 use tokio::io::AsyncReadExt;
 use tower::ServiceExt;
 
-use super::target::{CHILD_ENV, DIR_ENV, Target, serve_tasks_of};
+use super::target::{CHILD_ENV, Target, child_setup, serve_tasks_of};
 
 /// The budget of one key in the child server.
 const PER_KEY: u64 = 48 << 20;
@@ -59,12 +58,7 @@ async fn child_budget_server() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .init();
-    let dir = PathBuf::from(std::env::var_os(DIR_ENV).expect("key directory"));
+    let dir = child_setup();
     let key = |name: &str| load_private_key(dir.join(name), None).unwrap();
     let text = [
         line(

@@ -16,6 +16,17 @@ pub(crate) const CHILD_ENV: &str = "RRSSH_ISOLATED_CHILD";
 /// The directory with the child's keys.
 pub(crate) const DIR_ENV: &str = "RRSSH_FLOOD_DIR";
 
+/// What a child server does first: logs its warnings to standard error (the parent counts
+/// them) and returns the directory of its keys.
+pub(crate) fn child_setup() -> PathBuf {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .init();
+    PathBuf::from(std::env::var_os(DIR_ENV).expect("key directory"))
+}
+
 /// What a child server runs after printing `ready`: answers `tasks` on standard input with its
 /// number of live tasks.
 pub(crate) async fn serve_tasks() {
