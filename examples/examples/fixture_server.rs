@@ -1,7 +1,8 @@
 //! A Rust rrssh server for the Python bindings' tests (`rrssh-python/tests`), and a Rust client
 //! that calls Python handlers.
 //!
-//! `fixture_server serve DIR` serves on 127.0.0.1 (a free port, printed on the first line) with
+//! `fixture_server serve DIR [PORT]` serves on 127.0.0.1 (PORT, else a free port; printed on
+//! the first line) with
 //! the host key `DIR/host` (made if missing) and the callers of `DIR/authorized_keys`: a few
 //! routes, the hub relay (reverse services may join), terminals running `/bin/sh` (for the keys
 //! granted one: `pty` or `rrssh-scopes="terminal"`), and local
@@ -52,6 +53,18 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/ticks/{ms}",
+            stream(|Path(ms): Path<u64>| async move {
+                let every = tokio::time::interval(Duration::from_millis(ms.max(1)));
+                let ticks =
+                    futures_util::stream::unfold((every, 0u64), |(mut every, i)| async move {
+                        every.tick().await;
+                        Some((json!({"i": i}), (every, i + 1)))
+                    });
+                JsonStream::new(ticks)
+            }),
+        )
+        .route(
             "/count/{n}",
             stream(|Path(n): Path<u64>| async move {
                 JsonStream::new(futures_util::stream::iter(0..n).map(|i| json!({"i": i})))
@@ -59,7 +72,7 @@ fn routes() -> Router {
         )
 }
 
-async fn serve(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(dir: &std::path::Path, port: u16) -> Result<(), Box<dyn std::error::Error>> {
     let host = rrssh::keys::load_or_generate_ed25519(dir.join("host"), "fixture-host")?;
     let keys = AuthorizedKeys::load(dir.join("authorized_keys"))?
         .owned_by(std::env::var("USER").unwrap_or_else(|_| "rrssh".into()));
@@ -70,7 +83,7 @@ async fn serve(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
         .permit_open(rrssh::tunnel::PermitOpen::parse("127.0.0.1:*")?)
         .host_key(host)
         .authorized_keys(keys)
-        .bind("127.0.0.1:0")
+        .bind(("127.0.0.1", port))
         .await?;
     println!("{}", server.local_addr().port());
     // Until the test closes our standard input.
@@ -109,8 +122,13 @@ async fn call(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("serve") if args.len() == 2 => serve(std::path::Path::new(&args[1])).await,
+        Some("serve") if args.len() == 2 => serve(std::path::Path::new(&args[1]), 0).await,
+        Some("serve") if args.len() == 3 => {
+            serve(std::path::Path::new(&args[1]), args[2].parse()?).await
+        }
         Some("call") => call(&args[1..]).await,
-        _ => Err("usage: fixture_server serve DIR | call PORT KEY HOSTPUB PATH [PEER]".into()),
+        _ => {
+            Err("usage: fixture_server serve DIR [PORT] | call PORT KEY HOSTPUB PATH [PEER]".into())
+        }
     }
 }

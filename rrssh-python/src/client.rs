@@ -1,77 +1,36 @@
 //! Clients: connecting (rrssh's own SSH client, or a spawned `ssh`), calls, streams, terminals
 //! and local tunnels.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use rrssh::client::{Call, ClientStream};
-use rrssh::keys::HostKeyPolicy;
+use rrssh::client::ClientStream;
 
 use crate::bridge::{self, Run, awaitable};
+use crate::connection::{Conn, Handle, peer_calls_only};
 use crate::errors::Error;
+use crate::login::{Login, builder};
 use crate::stream::ItemStream;
 use crate::terminal::Terminal;
+use crate::tunnels::{Forward, RemoteTunnel};
 
-/// How to log in and check the server, as `rrssh.connect` parsed it.
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-pub(crate) struct Login {
-    host: String,
-    port: u16,
-    user: String,
-    identity: Option<String>,
-    known_hosts: Option<String>,
-    accept_new: bool,
-    host_key: Option<String>,
-    password: Option<String>,
-    agent: bool,
-    timeout: f64,
-}
-
-fn key_file(path: &str) -> Result<rrssh::keys::PrivateKey, Error> {
-    rrssh::keys::load_private_key(path, None)
-        .map_err(|e| Error::Auth(format!("cannot read the key {path}: {e}")))
-}
-
-pub(crate) fn builder(login: Login) -> Result<rrssh::transport::ClientBuilder, Error> {
-    let mut b = rrssh::Client::builder(format!("{}:{}", login.host, login.port)).user(login.user);
-    if let Some(path) = &login.identity {
-        b = b.identity(key_file(path)?);
-    }
-    if login.agent {
-        b = b.agent();
-    }
-    if let Some(p) = login.password {
-        b = b.password(p);
-    }
-    let policy = match (login.host_key, login.known_hosts) {
-        (Some(k), _) => HostKeyPolicy::Pinned(
-            rrssh::keys::PublicKey::from_openssh(k.trim())
-                .map_err(|e| Error::Value(format!("host_key is not an OpenSSH public key: {e}")))?,
-        ),
-        (None, Some(file)) if login.accept_new => HostKeyPolicy::AcceptNew(file.into()),
-        (None, Some(file)) => HostKeyPolicy::Strict(file.into()),
-        (None, None) => {
-            return Err(Error::Value(
-                "no way to check the server: give known_hosts= or host_key=".into(),
-            ));
-        }
-    };
-    Ok(b.host_keys(policy)
-        .connect_timeout(Duration::from_secs_f64(login.timeout.max(0.001))))
-}
-
-/// `_rrssh.connect(login) -> Client`.
+/// `_rrssh.connect(login, reconnect) -> Client`: connects once; with `reconnect`, the
+/// connection is then kept up (re-dialed with backoff whenever it is lost).
 #[pyfunction]
-pub(crate) fn connect(py: Python<'_>, login: Login) -> PyResult<Bound<'_, PyAny>> {
+#[pyo3(signature = (login, reconnect=false))]
+pub(crate) fn connect(py: Python<'_>, login: Login, reconnect: bool) -> PyResult<Bound<'_, PyAny>> {
     let b = builder(login).map_err(|e| e.into_pyerr(py))?;
     awaitable(
         py,
         Run::OnRuntime,
-        async move { Ok(Client(b.connect().await?)) },
+        async move {
+            Ok(if reconnect {
+                Client::persistent(b.connect_then_persist().await?)
+            } else {
+                Client::once(b.connect().await?)
+            })
+        },
         |py, c| Ok(Py::new(py, c)?.into_any()),
     )
 }
@@ -96,14 +55,14 @@ pub(crate) fn over_ssh(
     awaitable(
         py,
         Run::OnRuntime,
-        async move { Ok(Client(rrssh::Client::over_command(argv).await?)) },
+        async move { Ok(Client::once(rrssh::Client::over_command(argv).await?)) },
         |py, c| Ok(Py::new(py, c)?.into_any()),
     )
 }
 
-/// A connection to an rrssh server (or hub).
+/// A connection to an SSH server: an rrssh server or hub, or (plain) any SSH server.
 #[pyclass(frozen, module = "rrssh._rrssh")]
-pub(crate) struct Client(pub(crate) rrssh::Client);
+pub(crate) struct Client(Conn);
 
 /// What Python passes for one call.
 fn request(
@@ -206,7 +165,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = request(method, target, body, content_type, headers, timeout)
             .map_err(|e| e.into_pyerr(py))?;
-        let client = self.0.clone();
+        let client = self.0.handle().map_err(|e| e.into_pyerr(py))?;
         let deadline = timeout.is_some();
         let answer_of = async move { client.call(req).await.map_err(|e| call_error(e, deadline)) };
         if stream {
@@ -250,8 +209,9 @@ impl Client {
         )
     }
 
-    /// `terminal(cols, rows, command=None, term="xterm-256color")`: a terminal session.
-    #[pyo3(signature = (cols=80, rows=24, command=None, term="xterm-256color".to_owned()))]
+    /// `terminal(cols, rows, command=None, term="xterm-256color", idle_timeout=None)`: a
+    /// terminal session, hung up after `idle_timeout` seconds without input or output.
+    #[pyo3(signature = (cols=80, rows=24, command=None, term="xterm-256color".to_owned(), idle_timeout=None))]
     fn terminal<'py>(
         &self,
         py: Python<'py>,
@@ -259,24 +219,41 @@ impl Client {
         rows: u16,
         command: Option<String>,
         term: String,
+        idle_timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.0.clone();
+        let handle = self.0.handle().map_err(|e| e.into_pyerr(py))?;
         let mut opts = rrssh::terminal::TerminalOptions::new()
             .size(cols, rows)
             .term(term);
         if let Some(c) = command {
             opts = opts.command(c);
         }
+        if let Some(idle) = idle_timeout {
+            let idle = std::time::Duration::try_from_secs_f64(idle)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    Error::Value(format!("idle_timeout must be seconds > 0, not {idle}"))
+                        .into_pyerr(py)
+                })?;
+            opts = opts.idle_timeout(idle);
+        }
         awaitable(
             py,
             Run::OnRuntime,
-            async move { Ok(Terminal::new(client.terminal(opts).await?)) },
+            async move {
+                let client = handle.client().await?;
+                Ok(Terminal::new(
+                    client.terminal(opts).await.map_err(Error::terminal)?,
+                ))
+            },
             |py, t| Ok(Py::new(py, t)?.into_any()),
         )
     }
 
     /// `forward_local(listen, host, port)`: listens on `listen` (`"127.0.0.1:0"`) and carries
-    /// each connection to `host:port` as the server sees it (`ssh -L`).
+    /// each connection to `host:port` as the server sees it (`ssh -L`). On a reconnecting
+    /// client the listener outlives reconnections.
     fn forward_local<'py>(
         &self,
         py: Python<'py>,
@@ -284,62 +261,115 @@ impl Client {
         host: String,
         port: u16,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.0.clone();
+        let handle = self.0.handle().map_err(|e| e.into_pyerr(py))?;
         awaitable(
             py,
             Run::OnRuntime,
             async move {
-                let fwd = client.forward_local(listen, &host, port).await?;
-                Ok(Forward(std::sync::Mutex::new(Some(fwd))))
+                let fwd = match handle {
+                    Handle::Once(c) => c.forward_local(listen, &host, port).await?,
+                    Handle::Persistent(c) => c.forward_local(listen, &host, port).await?,
+                    Handle::Peer(_) => return Err(peer_calls_only()),
+                };
+                Ok(Forward::new(fwd))
             },
             |py, f| Ok(Py::new(py, f)?.into_any()),
         )
     }
 
-    /// Closes the connection.
-    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.0.clone();
+    /// `forward_remote(bind, port, host, target_port)`: the server listens on `bind:port`
+    /// (`port` 0: one it picks) and each connection it accepts is carried to
+    /// `host:target_port` as this machine sees it (`ssh -R`). On a reconnecting client it is
+    /// asked again on every connection (and `port` cannot be 0).
+    fn forward_remote<'py>(
+        &self,
+        py: Python<'py>,
+        bind: String,
+        port: u16,
+        host: String,
+        target_port: u16,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let handle = self.0.handle().map_err(|e| e.into_pyerr(py))?;
         awaitable(
             py,
             Run::OnRuntime,
             async move {
-                client.close().await;
+                let t = match handle {
+                    Handle::Once(c) => c.forward_remote(&bind, port, &host, target_port).await,
+                    Handle::Persistent(c) => {
+                        c.forward_remote(&bind, port, &host, target_port).await
+                    }
+                    Handle::Peer(_) => return Err(peer_calls_only()),
+                };
+                Ok(RemoteTunnel::new(
+                    t.map_err(|e| Error::Unavailable(e.to_string()))?,
+                ))
+            },
+            |py, f| Ok(Py::new(py, f)?.into_any()),
+        )
+    }
+
+    /// Waits until connected (at once unless reconnecting), `timeout` seconds at most.
+    #[pyo3(signature = (timeout=None))]
+    fn connected<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let handle = self.0.handle().map_err(|e| e.into_pyerr(py))?;
+        awaitable(
+            py,
+            Run::OnRuntime,
+            async move { handle.wait_connected(timeout).await },
+            bridge::none,
+        )
+    }
+
+    /// The connection's events from now on (`connecting`, `connected`, `disconnected`,
+    /// `backing_off`); a client that does not reconnect has none.
+    fn connection_events(&self) -> PyResult<crate::connection::ConnectionEvents> {
+        Ok(self.0.events())
+    }
+
+    /// What this client is connected to.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        self.0.info(py)
+    }
+
+    /// Closes the connection (and stops reconnecting).
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let closing = self.0.close();
+        awaitable(
+            py,
+            Run::OnRuntime,
+            async move {
+                closing.await;
                 Ok(())
             },
             bridge::none,
         )
     }
 
-    /// Whether the connection is gone.
+    /// Whether the connection is gone for good (closed, or lost without reconnecting).
     #[getter]
     fn is_closed(&self) -> bool {
         self.0.is_closed()
     }
+
+    /// Whether a connection is up now.
+    #[getter]
+    fn is_connected(&self) -> bool {
+        self.0.is_connected()
+    }
 }
 
-/// A local tunnel (`ssh -L`), open until `close()` or until dropped.
-#[pyclass(frozen, module = "rrssh._rrssh")]
-pub(crate) struct Forward(std::sync::Mutex<Option<rrssh::tunnel::LocalForward>>);
-
-#[pymethods]
-impl Forward {
-    /// The local address it listens on, `(host, port)`.
-    #[getter]
-    fn address(&self) -> Option<(String, u16)> {
-        let f = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f.as_ref()
-            .map(|f| (f.local_addr().ip().to_string(), f.local_addr().port()))
+impl Client {
+    fn once(c: rrssh::Client) -> Self {
+        Self(Conn::once(c))
     }
 
-    /// Connections carried so far.
-    #[getter]
-    fn opened(&self) -> u64 {
-        let f = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f.as_ref().map_or(0, |f| f.opened())
+    fn persistent(c: rrssh::ReconnectingClient) -> Self {
+        Self(Conn::persistent(c))
     }
 
-    /// Stops listening (connections already carried go on).
-    fn close(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    /// A peer of a hub this process serves.
+    pub(crate) fn peer(p: rrssh::hub::PeerClient) -> Self {
+        Self(Conn::peer(p))
     }
 }

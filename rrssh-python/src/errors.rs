@@ -1,4 +1,4 @@
-//! rrssh's errors as Python exceptions. The classes are defined in Python (`rrssh/errors.py`,
+//! rrssh's errors as Python exceptions. The classes are defined in Python (`rrssh/_errors.py`,
 //! so that `Timeout` is also a `TimeoutError` and `Unavailable` a `ConnectionError`) and handed
 //! to the module when it is imported.
 
@@ -25,6 +25,10 @@ pub(crate) struct Classes {
     host_key: Py<PyAny>,
     #[pyo3(item("AuthError"))]
     auth: Py<PyAny>,
+    #[pyo3(item("TerminalRefused"))]
+    terminal_refused: Py<PyAny>,
+    #[pyo3(item("TerminalClosed"))]
+    terminal_closed: Py<PyAny>,
 }
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
@@ -53,6 +57,10 @@ pub(crate) enum Error {
     HostKey(String),
     /// The server refused the login (`AuthError`).
     Auth(String),
+    /// The server refused the terminal (`TerminalRefused`).
+    TerminalRefused(String),
+    /// The terminal session is over (`TerminalClosed`).
+    TerminalClosed(String),
     /// Anything else rrssh reports (`rrssh.Error`).
     Other(String),
     /// A bad argument (`ValueError`).
@@ -84,6 +92,8 @@ impl Error {
             Error::Timeout(m) => c.timeout.call1(py, (m,)),
             Error::HostKey(m) => c.host_key.call1(py, (m,)),
             Error::Auth(m) => c.auth.call1(py, (m,)),
+            Error::TerminalRefused(m) => c.terminal_refused.call1(py, (m,)),
+            Error::TerminalClosed(m) => c.terminal_closed.call1(py, (m,)),
             Error::Other(m) => c.error.call1(py, (m,)),
             Error::Value(m) => return PyValueError::new_err(m),
         };
@@ -130,8 +140,21 @@ impl From<std::io::Error> for Error {
     }
 }
 
+impl Error {
+    /// A terminal's error, by kind.
+    pub(crate) fn terminal(e: rrssh::terminal::TerminalError) -> Self {
+        use rrssh::terminal::TerminalError as T;
+        let text = e.to_string();
+        match e {
+            T::Closed | T::Idle(_) => Error::TerminalClosed(text),
+            T::Ssh(_) => Error::Unavailable(text),
+            _ => Error::TerminalRefused(text),
+        }
+    }
+}
+
 impl From<rrssh::terminal::TerminalError> for Error {
     fn from(e: rrssh::terminal::TerminalError) -> Self {
-        Error::Unavailable(e.to_string())
+        Error::terminal(e)
     }
 }

@@ -12,8 +12,8 @@ use rrssh::keys::AuthorizedKeys;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::bridge::{self, Run, awaitable};
-use crate::client::{Login, builder};
 use crate::errors::Error;
+use crate::login::{Login, builder};
 use crate::serve::Service;
 
 /// `_rrssh.serve(service, listen, host_key, authorized_keys, owner, relay)`: a listening
@@ -111,13 +111,35 @@ impl Server {
         })
     }
 
-    /// Connection events: services connecting, leaving, refused.
-    fn events(&self) -> PyResult<Events> {
+    /// Connection events: services connecting, leaving, refused; with `callers`, also the
+    /// connections that serve no named service (callers).
+    #[pyo3(signature = (callers=false))]
+    fn events(&self, callers: bool) -> PyResult<Events> {
         let h = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let hub = h
             .as_ref()
             .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the server is closed"))?;
-        Ok(Events(Arc::new(AsyncMutex::new(Box::pin(hub.events())))))
+        let events = hub.events().filter(move |ev| {
+            std::future::ready(
+                callers
+                    || !matches!(
+                        ev,
+                        HubEvent::Connected { name: None, .. }
+                            | HubEvent::Disconnected { name: None, .. }
+                    ),
+            )
+        });
+        Ok(Events(Arc::new(AsyncMutex::new(Box::pin(events)))))
+    }
+
+    /// A client for the service `name` connected to this hub (calls go straight to it, as
+    /// `hub://…/name` calls do, without a connection of this process's own).
+    fn peer(&self, name: &str) -> PyResult<crate::client::Client> {
+        let h = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let hub = h
+            .as_ref()
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the server is closed"))?;
+        Ok(crate::client::Client::peer(hub.peer(name)))
     }
 
     /// Stops accepting, lets calls in flight finish (up to `grace` seconds), then closes.

@@ -7,11 +7,14 @@
 
 mod bridge;
 mod client;
+mod connection;
 mod errors;
 mod hosting;
+mod login;
 mod serve;
 mod stream;
 mod terminal;
+mod tunnels;
 
 use pyo3::prelude::*;
 
@@ -24,7 +27,9 @@ fn _rrssh(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hosting::serve, m)?)?;
     m.add_function(wrap_pyfunction!(hosting::serve_reverse, m)?)?;
     m.add_class::<client::Client>()?;
-    m.add_class::<client::Forward>()?;
+    m.add_class::<tunnels::Forward>()?;
+    m.add_class::<tunnels::RemoteTunnel>()?;
+    m.add_class::<connection::ConnectionEvents>()?;
     m.add_class::<stream::ItemStream>()?;
     m.add_class::<terminal::Terminal>()?;
     m.add_class::<serve::Service>()?;

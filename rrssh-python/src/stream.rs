@@ -64,13 +64,19 @@ impl ItemStream {
                     return Ok(None);
                 };
                 let mut out = Vec::new();
+                // A finished stream is taken out and dropped after the lock is released.
+                let mut finished = None;
                 match items.next().await {
                     None => {
-                        st.items = None;
+                        finished = st.items.take();
+                        drop(st);
+                        drop(finished);
                         return Ok(None);
                     }
                     Some(Err(e)) => {
-                        st.items = None;
+                        finished = st.items.take();
+                        drop(st);
+                        drop(finished);
                         return Err(e.into());
                     }
                     Some(Ok(v)) => out.push(v),
@@ -79,17 +85,19 @@ impl ItemStream {
                     match items.next().now_or_never() {
                         Some(Some(Ok(v))) => out.push(v),
                         Some(Some(Err(e))) => {
-                            st.items = None;
                             st.failed = Some(e.into());
+                            finished = st.items.take();
                             break;
                         }
                         Some(None) => {
-                            st.items = None;
+                            finished = st.items.take();
                             break;
                         }
                         None => break,
                     }
                 }
+                drop(st);
+                drop(finished);
                 Ok(Some(out))
             },
             batch,
@@ -98,8 +106,11 @@ impl ItemStream {
 
     /// Stops reading: the call is cancelled on the wire.
     fn close(&self) {
-        if let Ok(mut st) = self.0.try_lock() {
-            st.items = None;
-        }
+        let items = match self.0.try_lock() {
+            Ok(mut st) => st.items.take(),
+            Err(_) => None,
+        };
+        // Dropped after the lock is released: dropping cancels the call.
+        drop(items);
     }
 }

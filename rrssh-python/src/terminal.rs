@@ -11,11 +11,23 @@ use tokio::sync::Mutex;
 use crate::bridge::{self, Run, awaitable};
 use crate::errors::Error;
 
+/// What ended a session, once its output did.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    status: Option<u32>,
+    idle: bool,
+}
+
+/// The exit status of a session that ended without one (hung up, killed, its connection
+/// lost), as `ssh` exits then.
+const NO_STATUS: u32 = 255;
+
 /// A terminal session on the server.
 #[pyclass(frozen, module = "rrssh._rrssh")]
 pub(crate) struct Terminal {
     input: Arc<TerminalInput>,
     output: Arc<Mutex<TerminalOutput>>,
+    ended: Arc<std::sync::Mutex<Option<Ended>>>,
 }
 
 impl Terminal {
@@ -23,7 +35,12 @@ impl Terminal {
         Self {
             input: Arc::new(s.input),
             output: Arc::new(Mutex::new(s.output)),
+            ended: Arc::default(),
         }
+    }
+
+    fn ended(&self) -> Option<Ended> {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -35,7 +52,7 @@ impl Terminal {
         awaitable(
             py,
             Run::OnRuntime,
-            async move { Ok(input.write(data).await?) },
+            async move { input.write(data).await.map_err(Error::terminal) },
             bridge::none,
         )
     }
@@ -45,6 +62,7 @@ impl Terminal {
     #[pyo3(signature = (timeout=None))]
     fn read<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let output = self.output.clone();
+        let ended = self.ended.clone();
         let wait = match timeout {
             Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => {
@@ -66,6 +84,13 @@ impl Terminal {
                     },
                     None => out.next().await,
                 };
+                if next.is_none() {
+                    let end = Ended {
+                        status: out.exit_status(),
+                        idle: out.timed_out(),
+                    };
+                    *ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(end);
+                }
                 Ok(next)
             },
             |py, b: Option<bytes::Bytes>| {
@@ -83,7 +108,7 @@ impl Terminal {
         awaitable(
             py,
             Run::OnRuntime,
-            async move { Ok(input.resize(cols, rows).await?) },
+            async move { input.resize(cols, rows).await.map_err(Error::terminal) },
             bridge::none,
         )
     }
@@ -102,9 +127,22 @@ impl Terminal {
         )
     }
 
-    /// The program's exit status once it ended (and `read` returned `None`).
+    /// The program's exit status once the session ended (`read` returned `None`): 255 if it
+    /// ended without one (hung up, killed, the connection lost), as `ssh` exits then.
     #[getter]
     fn exit_status(&self) -> Option<u32> {
-        self.output.try_lock().ok().and_then(|o| o.exit_status())
+        self.ended().map(|e| e.status.unwrap_or(NO_STATUS))
+    }
+
+    /// Whether the session was hung up for being idle longer than its `idle_timeout`.
+    #[getter]
+    fn timed_out(&self) -> bool {
+        self.ended().is_some_and(|e| e.idle)
+    }
+
+    /// Whether the session is still open (its end not yet read, and not closed).
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.ended().is_none() && self.input.is_open()
     }
 }

@@ -49,26 +49,36 @@ def keygen(path: Path) -> Path:
 
 
 class RustServer:
-    def __init__(self, dir: Path) -> None:
+    def __init__(self, dir: Path, port: int = 0) -> None:
         _need(FIXTURE)
         self.dir = dir
         self.key = keygen(dir / "client")
         self.stranger = keygen(dir / "stranger")
         # The client key may call every peer of the hub, serve under any name, and have a terminal.
         (dir / "authorized_keys").write_text('rrssh-scopes="call:*,terminal",rrssh-services="pysvc,billing" ' + (dir / "client.pub").read_text())
+        self.port = port
+        self.start()
+        self.host_pub = dir / "host.pub"
+        self.host_key = self.host_pub.read_text().strip()
+        self.known_hosts = dir / "known_hosts"
+        kind, blob = self.host_key.split()[:2]
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+
+    def start(self) -> None:
+        """Starts the server process (again, on the same port and with the same keys)."""
         self.proc = subprocess.Popen(
-            [str(FIXTURE), "serve", str(dir)],
+            [str(FIXTURE), "serve", str(self.dir), str(self.port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
-        self.host_pub = dir / "host.pub"
-        self.host_key = self.host_pub.read_text().strip()
-        self.known_hosts = dir / "known_hosts"
-        kind, blob = self.host_key.split()[:2]
-        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+
+    def kill(self) -> None:
+        """Kills the server process (SIGKILL: no goodbye to its clients)."""
+        self.proc.kill()
+        self.proc.wait()
 
     @property
     def url(self) -> str:

@@ -215,7 +215,7 @@ async def test_reverse_service_through_a_rust_hub(server):
         assert json.loads(r.stdout)["id"] == "5"
 
 
-async def test_a_python_hub_sees_services_come_and_go(server, tmp_path):
+async def test_a_python_hub_sees_services_come_and_go_and_calls_them(server, tmp_path):
     (tmp_path / "authorized_keys").write_text('rrssh-scopes="call:*",rrssh-services="pysvc,billing" ' + (server.dir / "client.pub").read_text())
     hub_app = rrssh.App()
     hub = await hub_app.serve(
@@ -223,23 +223,37 @@ async def test_a_python_hub_sees_services_come_and_go(server, tmp_path):
     )
     host_key = (tmp_path / "host.pub").read_text().strip()
     events = hub_app.events()
+    everyone = hub_app.events(callers=True)
     svc = make_app({})
     rev = await svc.serve_reverse(f"ssh://{USER}@127.0.0.1:{hub.port}", "billing", identity=str(server.key), host_key=host_key)
     await rev.connected(timeout=10)
     ev = await asyncio.wait_for(events.__anext__(), 10)
     assert (ev["event"], ev["name"], ev["user"]) == ("connected", "billing", USER)
     assert hub.peers() == ["billing"]
+    # The hub's own process calls its peer without dialing itself.
+    billing = hub.peer("billing")
+    assert (await billing.get("/items/2"))["id"] == "2"
+    assert [t async for t in billing.stream("/ticks/3")] == [{"tick": 0}, {"tick": 1}, {"tick": 2}]
+    with pytest.raises(rrssh.Unavailable, match="no peer named"):
+        await hub.peer("nobody").get("/hello")
+    with pytest.raises(rrssh.Unavailable, match="calls only"):
+        await billing.terminal()
     async with await rrssh.connect(
         f"hub://{USER}@127.0.0.1:{hub.port}/billing", identity=str(server.key), host_key=host_key
     ) as c:
         assert (await c.get("/items/1"))["id"] == "1"
     await rev.close()
-    # Callers are connections too (without a name): the service's own events are the ones here.
+    # The caller came and went without a name: only `callers=True` tells of it.
     ev = await asyncio.wait_for(events.__anext__(), 10)
-    while ev["name"] != "billing":
-        ev = await asyncio.wait_for(events.__anext__(), 10)
-    assert ev["event"] == "disconnected"
+    assert (ev["event"], ev["name"]) == ("disconnected", "billing")
+    seen = []
+    while len(seen) < 4:
+        seen.append(await asyncio.wait_for(everyone.__anext__(), 10))
+    assert sorted((e["event"], e["name"] or "") for e in seen) == [
+        ("connected", ""), ("connected", "billing"), ("disconnected", ""), ("disconnected", "billing")
+    ]
     await events.aclose()
+    await everyone.aclose()
     await hub.close(grace=0.5)
 
 

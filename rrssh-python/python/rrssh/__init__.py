@@ -24,10 +24,24 @@ call cancels the call.
 """
 
 from . import _rrssh
-from ._errors import AuthError, Error, HostKeyError, HTTPError, StatusError, Timeout, Unavailable
+from ._errors import (
+    AuthError,
+    Error,
+    HostKeyError,
+    HTTPError,
+    StatusError,
+    TerminalClosed,
+    TerminalError,
+    TerminalRefused,
+    Timeout,
+    Unavailable,
+)
 
 _rrssh._register_errors(
-    {c.__name__: c for c in (Error, StatusError, Unavailable, Timeout, HostKeyError, AuthError)}
+    {
+        c.__name__: c
+        for c in (Error, StatusError, Unavailable, Timeout, HostKeyError, AuthError, TerminalRefused, TerminalClosed)
+    }
 )
 
 from ._app import App, Peer, Reverse, Server  # noqa: E402
@@ -47,6 +61,9 @@ __all__ = [
     "Reverse",
     "Server",
     "StatusError",
+    "TerminalClosed",
+    "TerminalError",
+    "TerminalRefused",
     "Timeout",
     "Unavailable",
     "connect",

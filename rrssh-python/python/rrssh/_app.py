@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from . import _openapi, _rrssh, _typed
-from ._client import Response, _dumps, _login
+from ._client import Client, Response, _dumps, _login
 from ._errors import HTTPError
 
 log = logging.getLogger("rrssh")
@@ -248,28 +248,26 @@ class App:
         self,
         hub: str,
         name: str,
-        *,
-        identity: Optional[str] = None,
-        known_hosts: Optional[str] = None,
-        accept_new: bool = False,
-        host_key: Optional[str] = None,
-        password: Optional[str] = None,
-        agent: Optional[bool] = None,
-        timeout: float = 10.0,
+        **login_options: Any,
     ) -> "Reverse":
         """Serves the routes through a hub (`ssh://[user@]hub[:port]`) under `name` (reverse
         mode: the service dials out, from behind NAT). It reconnects, with backoff, whenever
-        the connection drops."""
-        login, _ = _login(hub, identity, known_hosts, accept_new, host_key, password, agent, timeout)
+        the connection drops. It logs in as `rrssh.connect` does, with the same keywords
+        (`identity`, `known_hosts`, `accept_new`, `host_key`, `password`, `agent`,
+        `ssh_config`, `jump`, `timeout`, `keepalive`)."""
+        if "plain" in login_options:
+            raise TypeError("serve_reverse needs the rrssh API: plain is not an option here")
+        login, _ = _login(hub, **login_options)
         return Reverse(_rrssh.serve_reverse(self._service(), login, name))
 
-    def events(self) -> "Events":
+    def events(self, callers: bool = False) -> "Events":
         """The connection events of the hub this app serves (`serve(relay=True)`), from now
         on: dicts with `event` (`connected`, `disconnected`, `refused`), `name`, `user`,
-        `fingerprint`, `reason`. `async for ev in app.events(): …`"""
+        `fingerprint`, `reason`; those of the services (named), and with `callers=True` also
+        those of callers (`name` is `None`). `async for ev in app.events(): …`"""
         if self._server is None:
             raise RuntimeError("events() needs a running server: await app.serve(…, relay=True) first")
-        return self._server.events()
+        return self._server.events(callers)
 
 
 @types.coroutine
@@ -365,9 +363,15 @@ class Server:
         """The names of the reverse services connected to it."""
         return self._native.peers()
 
-    def events(self) -> "Events":
-        """Connection events from now on, as `App.events`."""
-        return Events(self._native.events())
+    def events(self, callers: bool = False) -> "Events":
+        """Connection events from now on, as `App.events`; `callers=True` also gives those of
+        connections that serve no named service (their `name` is `None`)."""
+        return Events(self._native.events(callers))
+
+    def peer(self, name: str) -> "Client":
+        """A client for the service `name` connected to this hub: calls go straight to it, as
+        those of a `hub://…/name` client do, without a connection of this process's own."""
+        return Client(self._native.peer(name))
 
     async def close(self, grace: float = 5.0) -> None:
         """Stops accepting; calls in flight get `grace` seconds to finish."""

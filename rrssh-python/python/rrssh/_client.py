@@ -2,11 +2,11 @@
 
 import json as _json
 import os
-from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote, urlencode
 
 from . import _rrssh
-from ._errors import StatusError
+from ._errors import StatusError, Unavailable
 
 Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 
@@ -87,11 +87,13 @@ def _status_error(status: int, body: bytes) -> StatusError:
 
 
 class Client:
-    """A connection to an rrssh server, or to one peer through a hub (`hub://…/NAME`)."""
+    """A connection to an rrssh server, to one peer through a hub (`hub://…/NAME`), or
+    (`plain=True`) to any SSH server for terminals and tunnels."""
 
-    def __init__(self, native: Any, prefix: str = "") -> None:
+    def __init__(self, native: Any, prefix: str = "", info: Optional[Dict[str, Any]] = None) -> None:
         self._native = native
         self._prefix = prefix
+        self._info = info or {}
 
     def _target(self, path: str, params: Optional[Mapping[str, Any]]) -> str:
         if not path.startswith("/"):
@@ -182,22 +184,92 @@ class Client:
         finally:
             items.close()
 
-    async def terminal(self, cols: int = 80, rows: int = 24, command: Optional[str] = None, term: str = "xterm-256color") -> Any:
-        """A terminal session (`ssh -t`): `write`, `read(timeout=…)`, `resize`, `close`."""
-        return await self._native.terminal(cols, rows, command, term)
+    async def subscribe(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        headers: Headers = None,
+        method: str = "STREAM",
+        retry_for: Optional[float] = None,
+    ) -> AsyncIterator[Any]:
+        """Like `stream`, but lasting: when the connection is lost, the stream is opened again
+        on the next one (the call is made anew: items of the outage are not replayed). Ends
+        when the stream ends; raises an error status, or `Unavailable` if no connection came
+        back within `retry_for` seconds (default: forever). Needs `connect(…, reconnect=True)`
+        to outlive an outage."""
+        while True:
+            try:
+                async for item in self.stream(path, json=json, params=params, headers=headers, method=method):
+                    yield item
+                return
+            except Unavailable:
+                if not self._native.info()["reconnecting"] or self._native.is_closed:
+                    raise
+            await self._native.connected(retry_for)
+
+    async def terminal(
+        self,
+        cols: int = 80,
+        rows: int = 24,
+        command: Optional[str] = None,
+        term: str = "xterm-256color",
+        idle_timeout: Optional[float] = None,
+    ) -> Any:
+        """A terminal session (`ssh -t`): `write`, `read(timeout=…)`, `resize`, `close`,
+        `exit_status`, `is_open`, `timed_out`. It is hung up after `idle_timeout` seconds
+        with neither input nor output. Raises `TerminalRefused` when the server will not give
+        one."""
+        return await self._native.terminal(cols, rows, command, term, idle_timeout)
 
     async def forward_local(self, host: str, port: int, listen: str = "127.0.0.1:0") -> Any:
         """Listens on `listen` and carries each connection to `host:port` as the server sees it
-        (`ssh -L`); the result's `address` is where it listens."""
+        (`ssh -L`); the result's `address` is where it listens. On a reconnecting client the
+        listener stays up across reconnections."""
         return await self._native.forward_local(listen, host, port)
+
+    async def forward_remote(self, host: str, port: int, *, bind: str = "127.0.0.1", remote_port: int = 0) -> Any:
+        """Asks the server to listen on `bind:remote_port` (0: one it picks; the result's
+        `port`) and carries each connection it accepts to `host:port` as this machine sees it
+        (`ssh -R`). On a reconnecting client it is asked again on every connection (give a
+        `remote_port`)."""
+        return await self._native.forward_remote(bind, remote_port, host, port)
+
+    async def connected(self, timeout: Optional[float] = None) -> None:
+        """Waits until a connection is up (raises `Timeout` after `timeout` seconds)."""
+        await self._native.connected(timeout)
+
+    async def connection_events(self) -> AsyncIterator[Dict[str, Any]]:
+        """What a reconnecting client's connection does, from now on: dicts with `event`
+        (`connecting` with `attempt`, `connected`, `disconnected` with `reason`,
+        `backing_off` with `delay` in seconds). Ends when the client is closed."""
+        events = self._native.connection_events()
+        while True:
+            ev = await events.next()
+            if ev is None:
+                return
+            yield ev
+
+    def info(self) -> Dict[str, Any]:
+        """What this client is connected to: `target`, `host`, `port`, `user` as asked,
+        `connected`, `reconnecting`, `api` (whether the server has the rrssh API; `None`
+        while disconnected), `closed`."""
+        return {**self._info, **self._native.info()}
 
     def peer(self, name: str) -> "Client":
         """The same connection, calling the peer `name` of this hub."""
-        return Client(self._native, self._prefix + _PEERS + quote(name, safe=""))
+        return Client(self._native, self._prefix + _PEERS + quote(name, safe=""), self._info)
 
     @property
     def is_closed(self) -> bool:
+        """Whether the connection is gone for good (closed, or lost without `reconnect`)."""
         return self._native.is_closed
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether a connection is up now."""
+        return self._native.is_connected
 
     async def close(self) -> None:
         await self._native.close()
@@ -209,8 +281,9 @@ class Client:
         await self.close()
 
 
-def _parse_target(target: str) -> Tuple[Optional[str], str, int, Optional[str]]:
-    """`ssh://[user@]host[:port]` or `hub://[user@]host[:port]/PEER`."""
+def _parse_target(target: str) -> Tuple[Optional[str], str, Optional[int], Optional[str]]:
+    """`ssh://[user@]host[:port]` or `hub://[user@]host[:port]/PEER` (no port: the ssh
+    config's, else 22)."""
     if target.startswith("ssh://"):
         rest, hub = target[6:], False
     elif target.startswith("hub://"):
@@ -232,7 +305,7 @@ def _parse_target(target: str) -> Tuple[Optional[str], str, int, Optional[str]]:
     if not host:
         raise ValueError(f"target {target!r} has no host")
     try:
-        port = int(port_s) if port_s else 22
+        port = int(port_s) if port_s else None
     except ValueError:
         raise ValueError(f"target {target!r}: bad port") from None
     return (user or None), host, port, peer
@@ -240,35 +313,41 @@ def _parse_target(target: str) -> Tuple[Optional[str], str, int, Optional[str]]:
 
 def _login(
     target: str,
-    identity: Optional[str],
-    known_hosts: Optional[str],
-    accept_new: bool,
-    host_key: Optional[str],
-    password: Optional[str],
-    agent: Optional[bool],
-    timeout: float,
+    *,
+    identity: Union[str, Iterable[str], None] = None,
+    known_hosts: Optional[str] = None,
+    accept_new: bool = False,
+    host_key: Optional[str] = None,
+    password: Optional[str] = None,
+    ask_password: Optional[Callable[[str], Optional[str]]] = None,
+    agent: Optional[bool] = None,
+    ssh_config: Optional[str] = None,
+    jump: Optional[str] = None,
+    plain: bool = False,
+    timeout: float = 10.0,
+    keepalive: Optional[Tuple[float, int]] = None,
 ) -> Tuple[Dict[str, Any], Optional[str]]:
     user, host, port, peer = _parse_target(target)
-    if identity is None and password is None and agent is None:
-        # As ssh does: the agent if there is one, else the default key.
-        default = os.path.expanduser("~/.ssh/id_ed25519")
-        if os.environ.get("SSH_AUTH_SOCK"):
-            agent = True
-        elif os.path.exists(default):
-            identity = default
-    if known_hosts is None and host_key is None:
-        known_hosts = "~/.ssh/known_hosts"
+    if isinstance(identity, (str, os.PathLike)):
+        identity = [identity]
+    if ask_password is not None and not callable(ask_password):
+        raise TypeError("ask_password must be a function of the prompt returning the password or None")
     login = {
         "host": host,
         "port": port,
-        "user": user or os.environ.get("USER") or "rrssh",
-        "identity": os.path.expanduser(identity) if identity else None,
+        "user": user,
+        "identity": [os.path.expanduser(str(i)) for i in identity or ()],
         "known_hosts": os.path.expanduser(known_hosts) if known_hosts else None,
         "accept_new": accept_new,
         "host_key": host_key,
         "password": password,
-        "agent": bool(agent),
+        "ask_password": ask_password,
+        "agent": agent,
+        "ssh_config": os.path.expanduser(ssh_config) if ssh_config and ssh_config != "none" else ssh_config,
+        "jump": jump,
+        "plain": plain,
         "timeout": timeout,
+        "keepalive": keepalive,
     }
     return login, peer
 
@@ -276,24 +355,59 @@ def _login(
 async def connect(
     target: str,
     *,
-    identity: Optional[str] = None,
+    identity: Union[str, Iterable[str], None] = None,
     known_hosts: Optional[str] = None,
     accept_new: bool = False,
     host_key: Optional[str] = None,
     password: Optional[str] = None,
+    ask_password: Optional[Callable[[str], Optional[str]]] = None,
     agent: Optional[bool] = None,
+    ssh_config: Optional[str] = None,
+    jump: Optional[str] = None,
+    plain: bool = False,
     timeout: float = 10.0,
+    reconnect: bool = False,
+    keepalive: Optional[Tuple[float, int]] = None,
 ) -> Client:
-    """Connects to `ssh://[user@]host[:port]` (a server) or `hub://[user@]host[:port]/PEER`
-    (a peer through a hub).
+    """Connects to `ssh://[user@]host[:port]` (a server; `host` may be an alias of the ssh
+    config) or `hub://[user@]host[:port]/PEER` (a peer through a hub).
 
-    The server's key is checked against `known_hosts` (default `~/.ssh/known_hosts`;
-    `accept_new=True` records an unknown host, as `StrictHostKeyChecking accept-new`), or must
-    be `host_key` (an OpenSSH public key line). The login uses `identity` (a private key file),
-    `password`, or the ssh-agent (by default the agent if `SSH_AUTH_SOCK` is set, else
-    `~/.ssh/id_ed25519`)."""
-    login, peer = _login(target, identity, known_hosts, accept_new, host_key, password, agent, timeout)
-    client = Client(await _rrssh.connect(login))
+    Logging in works as `ssh` does: `identity` (a key file, or several), else the host's
+    `IdentityFile` in the ssh config (`ssh_config`, default `~/.ssh/config`; `"none"` reads
+    none), else `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`; the ssh-agent (`agent`, by default
+    when `SSH_AUTH_SOCK` is set); then `password`, or `ask_password(prompt)` called (on a
+    thread of its own) only if the server asks for one (`password` or `keyboard-interactive`).
+    `jump` reaches the server through another SSH host (`ssh -J [user@]host[:port]`; the
+    config's `ProxyJump` too).
+
+    The server's key is checked against `known_hosts` (default the host's
+    `UserKnownHostsFile`, else `~/.ssh/known_hosts`; `accept_new=True` records an unknown
+    host, as `StrictHostKeyChecking accept-new`), or must be `host_key` (an OpenSSH public key
+    line).
+
+    `plain=True` opens no rrssh API: terminals and tunnels on any SSH server (OpenSSH's
+    `sshd`); calls then raise `Unavailable`. `reconnect=True` keeps the connection up: it is
+    dialed again (exponential backoff with jitter, 0.1 s to 30 s) whenever it is lost, local
+    tunnels keep listening, remote tunnels are asked again, `subscribe` opens its stream
+    again, and `connection_events()` tells what happens. `keepalive=(interval, misses)` sets
+    how a dead connection is noticed (default 5 s × 3)."""
+    login, peer = _login(
+        target,
+        identity=identity,
+        known_hosts=known_hosts,
+        accept_new=accept_new,
+        host_key=host_key,
+        password=password,
+        ask_password=ask_password,
+        agent=agent,
+        ssh_config=ssh_config,
+        jump=jump,
+        plain=plain,
+        timeout=timeout,
+        keepalive=keepalive,
+    )
+    info = {"target": target, "host": login["host"], "port": login["port"], "user": login["user"]}
+    client = Client(await _rrssh.connect(login, reconnect), info=info)
     return client.peer(peer) if peer else client
 
 

@@ -33,6 +33,19 @@ class AuthError(Error):
     """The server refused the login (or the key could not be read)."""
 
 
+class TerminalError(Error):
+    """A terminal session could not be opened or cannot go on."""
+
+
+class TerminalRefused(TerminalError):
+    """The server refused the terminal (no pseudo-terminal, no shell for this key, or a
+    connection that cannot carry one); the message says why."""
+
+
+class TerminalClosed(TerminalError):
+    """The terminal session is over (the program exited, or it was hung up)."""
+
+
 class HTTPError(Exception):
     """Raise it in a handler to answer with this status and message (and detail)."""
 

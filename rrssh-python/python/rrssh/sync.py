@@ -16,7 +16,7 @@ process; it may be used from any number of threads at once.
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any, Coroutine, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Callable, Coroutine, Dict, Iterator, Mapping, Optional, TypeVar
 
 from . import _client
 from ._errors import Timeout
@@ -102,6 +102,30 @@ class Client:
         """Calls to the peer `name` of the hub, through this connection."""
         return Client(self._inner.peer(name))
 
+    def terminal(self, cols: int = 80, rows: int = 24, command: Optional[str] = None, *, term: str = "xterm-256color", idle_timeout: Optional[float] = None, timeout: float = 30.0) -> "Terminal":
+        """A terminal session, as `rrssh.Client.terminal`, with blocking methods."""
+        return Terminal(_run(self._inner.terminal(cols, rows, command, term, idle_timeout), timeout))
+
+    def forward_local(self, host: str, port: int, listen: str = "127.0.0.1:0", *, timeout: float = 30.0) -> Any:
+        """A local tunnel (`ssh -L`), as `rrssh.Client.forward_local`."""
+        return _run(self._inner.forward_local(host, port, listen), timeout)
+
+    def forward_remote(self, host: str, port: int, *, bind: str = "127.0.0.1", remote_port: int = 0, timeout: float = 30.0) -> Any:
+        """A remote tunnel (`ssh -R`), as `rrssh.Client.forward_remote`."""
+        return _run(self._inner.forward_remote(host, port, bind=bind, remote_port=remote_port), timeout)
+
+    def info(self) -> Dict[str, Any]:
+        """As `rrssh.Client.info`."""
+        return self._inner.info()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._inner.is_connected
+
+    @property
+    def is_closed(self) -> bool:
+        return self._inner.is_closed
+
     def close(self) -> None:
         _run(self._inner.close(), 10.0)
 
@@ -110,6 +134,49 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class Terminal:
+    """A terminal session with blocking methods (see `rrssh.Client.terminal`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, data: bytes, *, timeout: float = 30.0) -> None:
+        _run(_on_loop(lambda: self._inner.write(data)), timeout)
+
+    def read(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        """Output within `timeout` seconds (`b""` if none came), `None` once the session ended."""
+        return _run(_on_loop(lambda: self._inner.read(timeout)), None if timeout is None else timeout + 5.0)
+
+    def resize(self, cols: int, rows: int, *, timeout: float = 30.0) -> None:
+        _run(_on_loop(lambda: self._inner.resize(cols, rows)), timeout)
+
+    def close(self, *, timeout: float = 30.0) -> None:
+        _run(_on_loop(lambda: self._inner.close()), timeout)
+
+    @property
+    def exit_status(self) -> Optional[int]:
+        return self._inner.exit_status
+
+    @property
+    def is_open(self) -> bool:
+        return self._inner.is_open
+
+    @property
+    def timed_out(self) -> bool:
+        return self._inner.timed_out
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+async def _on_loop(start: Callable[[], Any]) -> Any:
+    # A native awaitable belongs to the loop that made it: made here, on the shared loop.
+    return await start()
 
 
 async def _aiter(items: Any) -> Any:

@@ -287,7 +287,16 @@ impl ClientBuilder {
     /// runtime.
     pub fn connect_persistent(self) -> super::ReconnectingClient {
         let backoff = self.backoff;
-        super::ReconnectingClient::start(self, backoff)
+        super::ReconnectingClient::start(self, backoff, None)
+    }
+
+    /// Connects once, failing as [`connect`](Self::connect) does (a refused key, an unknown
+    /// host key, no server), then keeps the connection up as
+    /// [`connect_persistent`](Self::connect_persistent) does.
+    pub async fn connect_then_persist(self) -> Result<super::ReconnectingClient, ConnectError> {
+        let first = self.clone().connect().await?;
+        let backoff = self.backoff;
+        Ok(super::ReconnectingClient::start(self, backoff, Some(first)))
     }
 
     /// Connects once.

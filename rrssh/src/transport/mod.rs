@@ -15,6 +15,8 @@ mod login;
 pub(crate) mod pipe;
 mod reconnect;
 mod remote_forward;
+#[cfg(feature = "ssh-config")]
+mod ssh_config;
 mod ssh_handler;
 mod tcp;
 
@@ -26,6 +28,8 @@ pub use self::command::ssh_command;
 pub use self::login::PasswordPrompt;
 pub use self::reconnect::{ConnectionEvent, ReconnectingClient};
 pub use self::remote_forward::{PersistentRemoteForward, RemoteForward};
+#[cfg(feature = "ssh-config")]
+pub use self::ssh_config::{ConfigFile, SshLogin, SshLoginError};
 pub use crate::client::Backoff;
 
 /// The SSH subsystem name rrssh uses.

@@ -72,14 +72,14 @@ impl fmt::Debug for ReconnectingClient {
 }
 
 impl ReconnectingClient {
-    pub(super) fn start(builder: ClientBuilder, backoff: Backoff) -> Self {
+    pub(super) fn start(builder: ClientBuilder, backoff: Backoff, first: Option<Client>) -> Self {
         let (current_tx, current) = watch::channel(None);
         let (events, _) = broadcast::channel(64);
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
             let weak = weak.clone();
             let ev = events.clone();
             let supervisor = tokio::spawn(async move {
-                supervise(builder, backoff, current_tx, ev, weak).await;
+                supervise(builder, backoff, first, current_tx, ev, weak).await;
             });
             Inner {
                 current,
@@ -129,6 +129,7 @@ impl ReconnectingClient {
 async fn supervise(
     builder: ClientBuilder,
     backoff: Backoff,
+    mut first: Option<Client>,
     current: watch::Sender<Option<Client>>,
     events: broadcast::Sender<ConnectionEvent>,
     inner: std::sync::Weak<Inner>,
@@ -141,7 +142,11 @@ async fn supervise(
     loop {
         let _ = events.send(ConnectionEvent::Connecting { attempt });
         let addr = addresses[next % addresses.len()].clone();
-        match builder.clone().at(addr).connect().await {
+        let dialed = match first.take() {
+            Some(client) => Ok(client),
+            None => builder.clone().at(addr).connect().await,
+        };
+        match dialed {
             Ok(client) => {
                 failed_in_round = 0;
                 let up = Instant::now();
