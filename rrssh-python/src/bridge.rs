@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Wake, Waker};
 
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
 
@@ -104,7 +106,7 @@ impl Drain {
 
 fn resolve(py: Python<'_>, fut: &Bound<'_, PyAny>, result: Result<Make, Error>) {
     if fut
-        .call_method0("done")
+        .call_method0(intern!(py, "done"))
         .and_then(|d| d.is_truthy())
         .unwrap_or(true)
     {
@@ -112,10 +114,10 @@ fn resolve(py: Python<'_>, fut: &Bound<'_, PyAny>, result: Result<Make, Error>) 
     }
     let outcome = match result.map_err(|e| e.into_pyerr(py)) {
         Ok(make) => match make(py) {
-            Ok(v) => fut.call_method1("set_result", (v,)),
-            Err(e) => fut.call_method1("set_exception", (e.into_value(py),)),
+            Ok(v) => fut.call_method1(intern!(py, "set_result"), (v,)),
+            Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),)),
         },
-        Err(e) => fut.call_method1("set_exception", (e.into_value(py),)),
+        Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),)),
     };
     if let Err(e) = outcome {
         e.write_unraisable(py, Some(fut));
@@ -129,8 +131,10 @@ thread_local! {
 
 /// The running loop of this thread, and its inbox (made on first use).
 pub(crate) fn current(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Arc<Inbox>)> {
-    let asyncio = py.import("asyncio")?;
-    let lp = asyncio.call_method0("get_running_loop")?;
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let lp = GET_RUNNING_LOOP
+        .import(py, "asyncio", "get_running_loop")?
+        .call0()?;
     let cached = LAST.with(|c| {
         c.borrow()
             .as_ref()
@@ -184,7 +188,7 @@ enum Cancel {
 #[pymethods]
 impl OnCancel {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
-        if fut.call_method0("cancelled")?.is_truthy()? {
+        if fut.call_method0(intern!(fut.py(), "cancelled"))?.is_truthy()? {
             match &self.0 {
                 Cancel::Abort(task) => task.abort(),
                 Cancel::Drop(task) => {
@@ -200,7 +204,7 @@ impl OnCancel {
 /// The running loop's inbox, and a new asyncio future of that loop.
 fn new_future(py: Python<'_>) -> PyResult<(Arc<Inbox>, Bound<'_, PyAny>)> {
     let (lp, inbox) = current(py)?;
-    Ok((inbox, lp.call_method0("create_future")?))
+    Ok((inbox, lp.call_method0(intern!(py, "create_future"))?))
 }
 
 /// What `fut` ends with, to be made into a Python object by `make` on the loop's thread.
@@ -301,7 +305,7 @@ where
             Cancel::Drop(task)
         }
     };
-    pyfut.call_method1("add_done_callback", (OnCancel(cancel),))?;
+    pyfut.call_method1(intern!(py, "add_done_callback"), (OnCancel(cancel),))?;
     Ok(pyfut)
 }
 

@@ -95,7 +95,9 @@ impl Reply {
                 body,
             });
         }
-        self.0.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = self.0.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Released after the lock.
+        drop(task);
     }
 
     /// Starts a stream answer; returns the sink its lines go to.
@@ -152,7 +154,8 @@ impl Sink {
 
     /// Ends the stream with an error the caller sees where it happened.
     fn fail(&self, status: u16, message: String) {
-        if let Some(tx) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let tx = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(tx) = tx {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let _ = tx.try_send(StreamPart::Failed(ApiError::new(status, message)));
         }
@@ -160,7 +163,9 @@ impl Sink {
 
     /// Ends the stream.
     fn close(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let tx = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Dropped after the lock is released: that ends the stream.
+        drop(tx);
     }
 }
 

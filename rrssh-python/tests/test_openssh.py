@@ -133,7 +133,7 @@ async def _shell_works(client: rrssh.Client) -> None:
 
 
 async def _tunnel_works(client: rrssh.Client) -> None:
-    """`ssh -L`: bytes through sshd to a local echo server and back."""
+    """`ssh -L` and `ssh -R`: bytes through sshd to a local echo server and back."""
 
     async def echo(reader, writer):
         while data := await reader.read(65536):
@@ -153,6 +153,16 @@ async def _tunnel_works(client: rrssh.Client) -> None:
         writer.close()
         fwd.close()
         assert fwd.address is None
+        # The other way: sshd listens, and what comes in there reaches the echo server here.
+        rev = await client.forward_remote("127.0.0.1", target.sockets[0].getsockname()[1])
+        assert rev.port
+        reader, writer = await asyncio.open_connection("127.0.0.1", rev.port)
+        writer.write(payload)
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readexactly(len(payload)), 10) == payload
+        writer.close()
+        rev.close()
+        assert rev.port is None
     finally:
         target.close()
 
@@ -240,3 +250,16 @@ async def test_terminal_errors_are_typed_and_idle_sessions_end_with_a_status(ssh
             await term.write(b"echo late\n")
         with pytest.raises(ValueError):
             await c.terminal(idle_timeout=0)
+
+
+def test_the_sync_facade_drives_a_terminal_on_a_stock_sshd(sshd):
+    import rrssh.sync
+
+    with rrssh.sync.connect(sshd.url(), identity=str(sshd.key), host_key=sshd.host_key, agent=False, ssh_config="none", plain=True) as c:
+        assert c.is_connected and c.info()["api"] is False
+        with c.terminal(command="echo sync-$((6*7)); exit 4") as term:
+            out = b""
+            while (chunk := term.read(timeout=10)) is not None:
+                out += chunk
+            assert b"sync-42" in out
+            assert term.exit_status == 4

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from . import _openapi, _rrssh, _typed
-from ._client import Client, Response, _dumps, _login
+from . import _eager, _openapi, _rrssh, _typed
+from ._client import _ENCODER, Client, Response, _dumps, _login
 from ._errors import HTTPError
 
 log = logging.getLogger("rrssh")
@@ -44,6 +44,8 @@ class _Route:
     params: Tuple[_typed.Param, ...]
     # Added by the app itself (the OpenAPI document).
     builtin: bool = False
+    # The handler cannot wait: run as a function call (see `_eager`).
+    inline: bool = False
 
 
 def _json_body(headers: List[Tuple[str, str]], body: bytes) -> Any:
@@ -98,7 +100,8 @@ class App:
         def register(handler: Callable[..., Any]) -> Callable[..., Any]:
             if stream and not inspect.isasyncgenfunction(handler):
                 raise TypeError(f"@stream handler {handler.__name__} must be an async generator (async def … yield)")
-            self._routes.append(_Route(method.upper(), path, handler, stream, _typed.params_of(handler)))
+            inline = not stream and _eager.never_waits(handler)
+            self._routes.append(_Route(method.upper(), path, handler, stream, _typed.params_of(handler), inline=inline))
             return handler
 
         return register
@@ -134,14 +137,16 @@ class App:
             def openapi() -> Dict[str, Any]:
                 return self.openapi()
 
-            self._routes.append(_Route("GET", _openapi.PATH, openapi, False, (), builtin=True))
+            self._routes.append(_Route("GET", _openapi.PATH, openapi, False, (), builtin=True, inline=True))
         routes = [(r.method, r.path, i) for i, r in enumerate(self._routes)]
         return _rrssh.Service(routes, self._dispatch)
 
     def _dispatch(self, index: int, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any, reply: Any) -> None:
         route = self._routes[index]
-        task = asyncio.get_running_loop().create_task(self._run(route, params, target, headers, body, peer, reply))
-        reply.bind(task)
+        coro = self._run(route, params, target, headers, body, peer, reply)
+        task = _eager.start(asyncio.get_running_loop(), coro, route.inline)
+        if task is not None:
+            reply.bind(task)
 
     def _arguments(self, route: _Route, params: Dict[str, str], target: str, headers: List[Tuple[str, str]], body: bytes, peer: Any) -> Dict[str, Any]:
         kwargs: Dict[str, Any] = {}
@@ -285,28 +290,13 @@ def _next_item(step: Any, on_wait: Callable[[], Any]) -> Any:
     except BaseException:
         step.close()
         raise
-    while True:
-        try:
-            sent = yield pending
-        except GeneratorExit:
-            step.close()
-            raise
-        except BaseException as exc:  # noqa: BLE001 - handed to the generator, as `await` does
-            try:
-                pending = step.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                pending = step.send(sent)
-            except StopIteration as done:
-                return done.value
+    return (yield from _eager.Resume(step, pending).__await__())
 
 
 async def _pump(items: Any, sink: Any) -> None:
     """Moves a handler's items into the stream with backpressure: in batches of up to 32 KiB
     while the generator yields back to back, and at once whenever it waits."""
-    dumps = _json.dumps
+    encode = _ENCODER.encode
     buf: List[str] = []
     size = 0
 
@@ -326,7 +316,7 @@ async def _pump(items: Any, sink: Any) -> None:
                 item = await _next_item(items.__anext__().__await__(), flush)
             except StopAsyncIteration:
                 break
-            line = dumps(item, separators=(",", ":"), ensure_ascii=False)
+            line = encode(item)
             buf.append(line)
             size += len(line) + 1
             if size >= _BATCH:

@@ -14,8 +14,20 @@ _JSON = "application/json"
 _PEERS = "/.well-known/rrssh/peers/"
 
 
+# One encoder for every call: `json.dumps` with options makes a new one each time.
+_ENCODER = _json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps(value: Any) -> bytes:
-    return _json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
+
+
+_DECODER = _json.JSONDecoder()
+
+
+def _loads(data: bytes) -> Any:
+    """JSON as rrssh sends it: UTF-8 (no encoding to detect, as `json.loads` does for bytes)."""
+    return _DECODER.decode(data.decode())
 
 
 class Response:
@@ -135,7 +147,7 @@ class Client:
         )
         if not 200 <= status < 300:
             raise _status_error(status, data)
-        return _json.loads(data) if data else None
+        return _loads(data) if data else None
 
     async def get(self, path: str, *, params: Optional[Mapping[str, Any]] = None, headers: Headers = None, timeout: Optional[float] = None) -> Any:
         """GET; the decoded JSON answer (raises `StatusError` for an error status)."""
@@ -173,7 +185,7 @@ class Client:
         items = await self._native.request(
             method, self._target(path, params), body, content_type, _header_pairs(headers), timeout, True
         )
-        loads = _json.loads
+        loads = _loads
         try:
             while True:
                 batch = await items.next_batch()
