@@ -263,3 +263,29 @@ def test_the_sync_facade_drives_a_terminal_on_a_stock_sshd(sshd):
                 out += chunk
             assert b"sync-42" in out
             assert term.exit_status == 4
+
+
+async def test_the_ssh_agent_logs_in(sshd, tmp_path, monkeypatch):
+    if shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None:
+        skip_for_want_of("OpenSSH's ssh-agent and ssh-add (apt-get install openssh-client)", "RRSSH_REQUIRE_OPENSSH")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(250):
+            if sock.exists():
+                break
+            time.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", str(sshd.key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        # No key file given, no default key: only the agent holds it (used by default, as ssh does).
+        monkeypatch.setenv("HOME", str(tmp_path))
+        c = await rrssh.connect(sshd.url(), host_key=sshd.host_key, ssh_config="none", plain=True)
+        async with c:
+            await _tunnel_works(c)
+        # Told not to ask the agent: nothing left to log in with.
+        with pytest.raises(rrssh.AuthError):
+            await rrssh.connect(sshd.url(), host_key=sshd.host_key, ssh_config="none", agent=False, plain=True)
+    finally:
+        agent.kill()
+        agent.wait()
