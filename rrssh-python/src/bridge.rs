@@ -188,7 +188,10 @@ enum Cancel {
 #[pymethods]
 impl OnCancel {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
-        if fut.call_method0(intern!(fut.py(), "cancelled"))?.is_truthy()? {
+        if fut
+            .call_method0(intern!(fut.py(), "cancelled"))?
+            .is_truthy()?
+        {
             match &self.0 {
                 Cancel::Abort(task) => task.abort(),
                 Cancel::Drop(task) => {
