@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use rrssh::keys::HostKeyPolicy;
-use rrssh::transport::{ClientBuilder, ConfigFile, SshLogin};
+use rrssh::transport::{ClientBuilder, ConfigFile, ProxySetting, SshLogin};
 
 use crate::errors::Error;
 
@@ -37,6 +37,8 @@ pub(crate) struct Login {
     timeout: f64,
     /// Keepalive `(interval, misses)`.
     keepalive: Option<(f64, usize)>,
+    /// A proxy URL, `"none"`, or `None` for the environment's.
+    proxy: Option<String>,
 }
 
 /// The port of an `ssh://` target without one, as for `ssh`.
@@ -65,6 +67,13 @@ pub(crate) fn builder(login: Login) -> Result<ClientBuilder, Error> {
     ssh.jump = login.jump;
     ssh.known_hosts = login.known_hosts.map(PathBuf::from);
     ssh.accept_new = login.accept_new;
+    ssh.proxy = match login.proxy.as_deref() {
+        None => ProxySetting::FromEnv,
+        Some("none") => ProxySetting::Direct,
+        Some(url) => ProxySetting::Via(
+            rrssh::proxy::Proxy::parse(url).map_err(|e| Error::Value(e.to_string()))?,
+        ),
+    };
     let password = login.password;
     let ask = login.ask_password;
     let mut b = ssh

@@ -5,6 +5,7 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
 
 import pytest
 
@@ -207,3 +208,31 @@ async def test_over_a_spawned_ssh(server):
     async with c:
         assert await c.get("/hello") == {"msg": "Hello World!"}
         assert len([1 async for _ in c.stream("/count/1000")]) == 1000
+
+
+async def test_through_an_http_proxy(server, tmp_path):
+    tinyproxy = shutil.which("tinyproxy")
+    if tinyproxy is None:
+        skip_for_want_of("tinyproxy (apt-get install tinyproxy)", "RRSSH_REQUIRE_PROXIES")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "tinyproxy.conf"
+    conf.write_text(f"Port {port}\nListen 127.0.0.1\nTimeout 60\nAllow 127.0.0.1\nBasicAuth ada secret\nLogLevel Critical\n")
+    proxy = subprocess.Popen([tinyproxy, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(250):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        async with await server.connect(proxy=f"http://ada:secret@127.0.0.1:{port}") as c:
+            assert await c.get("/hello") == {"msg": "Hello World!"}
+        with pytest.raises(rrssh.Unavailable, match="refused the tunnel"):
+            await server.connect(proxy=f"http://ada:wrong@127.0.0.1:{port}")
+        with pytest.raises(ValueError, match="bad proxy URL"):
+            await server.connect(proxy="proxy:3128")
+    finally:
+        proxy.kill()
+        proxy.wait()

@@ -33,6 +33,9 @@ pub mod openapi;
 #[cfg(any(feature = "gateway", feature = "web-terminal"))]
 mod origin;
 pub mod proto;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
+pub mod proxy;
 pub mod response;
 pub mod routing;
 #[cfg(feature = "ssh")]

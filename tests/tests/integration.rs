@@ -10,6 +10,7 @@ mod cluster;
 mod core;
 mod gateway;
 mod openssh;
+mod proxies;
 mod recovery;
 mod resources;
 mod ssh;

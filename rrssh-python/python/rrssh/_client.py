@@ -338,6 +338,7 @@ def _login(
     plain: bool = False,
     timeout: float = 10.0,
     keepalive: Optional[Tuple[float, int]] = None,
+    proxy: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Optional[str]]:
     user, host, port, peer = _parse_target(target)
     if isinstance(identity, (str, os.PathLike)):
@@ -360,6 +361,7 @@ def _login(
         "plain": plain,
         "timeout": timeout,
         "keepalive": keepalive,
+        "proxy": proxy,
     }
     return login, peer
 
@@ -380,6 +382,7 @@ async def connect(
     timeout: float = 10.0,
     reconnect: bool = False,
     keepalive: Optional[Tuple[float, int]] = None,
+    proxy: Optional[str] = None,
 ) -> Client:
     """Connects to `ssh://[user@]host[:port]` (a server; `host` may be an alias of the ssh
     config) or `hub://[user@]host[:port]/PEER` (a peer through a hub).
@@ -399,10 +402,13 @@ async def connect(
 
     `plain=True` opens no rrssh API: terminals and tunnels on any SSH server (OpenSSH's
     `sshd`); calls then raise `Unavailable`. `reconnect=True` keeps the connection up: it is
-    dialed again (exponential backoff with jitter, 0.1 s to 30 s) whenever it is lost, local
+    dialed again (exponential backoff with jitter, 0.25 s to 2 s) whenever it is lost, local
     tunnels keep listening, remote tunnels are asked again, `subscribe` opens its stream
     again, and `connection_events()` tells what happens. `keepalive=(interval, misses)` sets
-    how a dead connection is noticed (default 5 s × 3)."""
+    how a dead connection is noticed (default 5 s × 3). `proxy` dials through an HTTP
+    (`http://[user:password@]host:port`, CONNECT) or SOCKS5 (`socks5://…`, `socks5h://…`)
+    proxy; by default the environment's (`ALL_PROXY`, else `HTTPS_PROXY`, unless `NO_PROXY`
+    names the host), `"none"` for none."""
     login, peer = _login(
         target,
         identity=identity,
@@ -417,6 +423,7 @@ async def connect(
         plain=plain,
         timeout=timeout,
         keepalive=keepalive,
+        proxy=proxy,
     )
     info = {"target": target, "host": login["host"], "port": login["port"], "user": login["user"]}
     client = Client(await _rrssh.connect(login, reconnect), info=info)

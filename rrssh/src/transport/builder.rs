@@ -60,6 +60,9 @@ pub enum ConnectError {
     /// The SSH layer failed.
     #[error("SSH error: {0}")]
     Ssh(#[from] russh::Error),
+    /// The proxy could not be reached or refused the tunnel, or its URL is wrong.
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The rrssh handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
@@ -94,6 +97,15 @@ pub(super) type Dialed = (
     tokio::sync::watch::Receiver<Option<String>>,
 );
 
+/// Through which proxy a client dials.
+#[derive(Debug, Clone)]
+enum ProxyRoute {
+    /// The one the environment names, if any.
+    FromEnv,
+    Direct,
+    Via(crate::proxy::Proxy),
+}
+
 /// Builds a [`Client`].
 #[must_use]
 #[derive(Clone)]
@@ -108,6 +120,8 @@ pub struct ClientBuilder {
     plain: bool,
     /// Reached through this host (`ssh -J`).
     jump: Option<Box<ClientBuilder>>,
+    /// Through which proxy the TCP connection goes.
+    proxy: ProxyRoute,
     router: Option<Router>,
     service: Option<String>,
     limits: Limits,
@@ -125,6 +139,7 @@ impl fmt::Debug for ClientBuilder {
             .field("host_keys", &self.host_keys)
             .field("plain", &self.plain)
             .field("jump", &self.jump.as_ref().map(|j| &j.addr))
+            .field("proxy", &self.proxy)
             .field("serves", &self.router.is_some())
             .field("service", &self.service)
             .finish()
@@ -233,6 +248,20 @@ impl ClientBuilder {
     /// The server's host key is checked under its own name, as if dialed directly.
     pub fn jump(mut self, jump: ClientBuilder) -> Self {
         self.jump = Some(Box::new(jump.plain()));
+        self
+    }
+
+    /// Dials through this proxy (HTTP `CONNECT` or SOCKS5, see [`crate::proxy`]) instead of
+    /// the one the environment names (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), the default.
+    /// With a [`jump`](Self::jump) host, it is the jump host that is dialed through it.
+    pub fn proxy(mut self, proxy: crate::proxy::Proxy) -> Self {
+        self.proxy = ProxyRoute::Via(proxy);
+        self
+    }
+
+    /// Dials directly, whatever proxy the environment names.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyRoute::Direct;
         self
     }
 
@@ -379,14 +408,8 @@ impl ClientBuilder {
         };
         let connected = match &self.jump {
             None => {
-                let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-                    .await
-                    .map_err(|source| ConnectError::Io {
-                        addr: self.addr.clone(),
-                        source,
-                    })?;
-                let _ = tcp.set_nodelay(true);
-                russh::client::connect_stream(config, tcp, handler).await
+                let stream = self.open_tcp(&host, port).await?;
+                russh::client::connect_stream(config, stream, handler).await
             }
             Some(jump) => {
                 let via = Box::pin(jump.clone().connect()).await?;
@@ -418,6 +441,30 @@ impl ClientBuilder {
             .take()
             .unwrap_or_default();
         Ok((ssh, server_fp, targets, lost))
+    }
+
+    /// The byte stream to `host:port`: a TCP connection, or a tunnel through the proxy.
+    async fn open_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Box<dyn crate::proxy::Tunnel>, ConnectError> {
+        let proxy = match &self.proxy {
+            ProxyRoute::FromEnv => crate::proxy::from_env(host)?,
+            ProxyRoute::Direct => None,
+            ProxyRoute::Via(p) => Some(p.clone()),
+        };
+        if let Some(p) = proxy {
+            return Ok(p.connect(host, port).await?);
+        }
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|source| ConnectError::Io {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        Ok(Box::new(tcp))
     }
 
     pub(super) fn router(&self) -> Option<&Router> {
@@ -466,6 +513,7 @@ impl Client {
             host_keys: None,
             plain: false,
             jump: None,
+            proxy: ProxyRoute::FromEnv,
             router: None,
             service: None,
             limits: Limits::default(),

@@ -29,7 +29,7 @@ pub use self::login::PasswordPrompt;
 pub use self::reconnect::{ConnectionEvent, ReconnectingClient};
 pub use self::remote_forward::{PersistentRemoteForward, RemoteForward};
 #[cfg(feature = "ssh-config")]
-pub use self::ssh_config::{ConfigFile, SshLogin, SshLoginError};
+pub use self::ssh_config::{ConfigFile, ProxySetting, SshLogin, SshLoginError};
 pub use crate::client::Backoff;
 
 /// The SSH subsystem name rrssh uses.

@@ -42,6 +42,20 @@ pub struct SshLogin {
     pub known_hosts: Option<PathBuf>,
     /// Records the key of an unknown host (`StrictHostKeyChecking accept-new`).
     pub accept_new: bool,
+    /// The proxy to dial through; none: the environment's (see [`crate::proxy`]).
+    pub proxy: ProxySetting,
+}
+
+/// Which proxy to dial through.
+#[derive(Debug, Clone, Default)]
+pub enum ProxySetting {
+    /// The one the environment names (`ALL_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), if any.
+    #[default]
+    FromEnv,
+    /// None, whatever the environment says.
+    Direct,
+    /// This one.
+    Via(crate::proxy::Proxy),
 }
 
 /// Why the login could not be set up (a config or key file that cannot be read, a bad jump
@@ -222,6 +236,12 @@ impl SshLogin {
             builder = builder.agent();
         }
         builder = credentials(builder);
+        // Only the hop that dials TCP (the last jump host, or the host itself) uses it.
+        builder = match &self.proxy {
+            ProxySetting::FromEnv => builder,
+            ProxySetting::Direct => builder.no_proxy(),
+            ProxySetting::Via(p) => builder.proxy(p.clone()),
+        };
         let known_hosts = self
             .known_hosts
             .as_deref()

@@ -3,14 +3,14 @@
 
 use std::io::IsTerminal;
 
-use rrssh::transport::{ClientBuilder, ConfigFile, ConnectError, SshLogin};
+use rrssh::transport::{ClientBuilder, ConfigFile, ConnectError, ProxySetting, SshLogin};
 use rrssh::{Client, keys::HostKeyError};
 
 use crate::args::Login;
 use crate::target::Target;
 
 /// The login options, as the library's `ssh`-like login takes them.
-fn ssh_login(login: &Login) -> SshLogin {
+fn ssh_login(login: &Login) -> Result<SshLogin, String> {
     let mut l = SshLogin::default();
     l.config = match &login.ssh_config {
         Some(p) if p.as_os_str() == "none" => ConfigFile::None,
@@ -21,7 +21,12 @@ fn ssh_login(login: &Login) -> SshLogin {
     l.jump.clone_from(&login.jump);
     l.known_hosts.clone_from(&login.known_hosts);
     l.accept_new = login.accept_new;
-    l
+    l.proxy = match login.proxy.as_deref() {
+        None => ProxySetting::FromEnv,
+        Some("none") => ProxySetting::Direct,
+        Some(url) => ProxySetting::Via(rrssh::proxy::Proxy::parse(url).map_err(|e| e.to_string())?),
+    };
+    Ok(l)
 }
 
 fn password(login: &Login) -> Result<Option<String>, String> {
@@ -36,7 +41,7 @@ fn password(login: &Login) -> Result<Option<String>, String> {
 pub(crate) fn builder(login: &Login, target: &Target) -> Result<ClientBuilder, String> {
     let password = password(login)?;
     let ask = password.is_none() && std::io::stdin().is_terminal();
-    ssh_login(login)
+    ssh_login(login)?
         .builder(
             &target.host,
             target.port,

@@ -34,6 +34,11 @@ pub(crate) struct Login {
     /// and only if the keys were refused.
     #[arg(long, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
+    /// Dial through this proxy: http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT),
+    /// socks5://… or socks5h://… (SOCKS5; socks5h lets the proxy resolve names); `none` dials
+    /// directly [default: ALL_PROXY, else HTTPS_PROXY, unless NO_PROXY names the host].
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
 }
 
 /// How a long-running command reconnects (exponential backoff with full jitter between the
