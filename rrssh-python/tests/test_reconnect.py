@@ -121,3 +121,35 @@ async def test_calls_while_down_fail_or_wait_by_their_deadline(tmp_path):
 async def test_a_refused_login_fails_connect_instead_of_retrying(server):
     with pytest.raises(rrssh.AuthError):
         await server.connect(identity=str(server.stranger), reconnect=True)
+
+
+async def test_a_subscription_waits_for_a_service_that_is_away(server):
+    client = await server.connect(url=f"hub://{os.environ['USER']}@127.0.0.1:{server.port}/billing", reconnect=True)
+    items = []
+
+    async def subscribe():
+        async for item in client.subscribe("/ticks/3"):
+            items.append(item)
+
+    task = asyncio.create_task(subscribe())
+    await asyncio.sleep(1.0)
+    assert not task.done(), "503 (no such peer yet) is waited out, not raised"
+    app = rrssh.App()
+
+    @app.stream("/ticks/{n}")
+    async def ticks(n: int):
+        for i in range(n):
+            yield {"tick": i}
+
+    rev = await app.serve_reverse(server.url, "billing", identity=str(server.key), host_key=server.host_key)
+    try:
+        await rev.connected(timeout=10)
+        await asyncio.wait_for(task, 10)
+        assert items == [{"tick": 0}, {"tick": 1}, {"tick": 2}]
+        # Another error status is raised at once.
+        with pytest.raises(rrssh.StatusError, match="404"):
+            async for _ in client.subscribe("/no/such/route"):
+                pass
+    finally:
+        await rev.close()
+        await client.close()

@@ -1,5 +1,6 @@
 """Calling rrssh servers and hubs from asyncio."""
 
+import asyncio
 import json as _json
 import os
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
@@ -11,6 +12,9 @@ from ._errors import StatusError, Unavailable
 Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 
 _JSON = "application/json"
+# The pauses between the attempts of `Client.subscribe` to open its stream again.
+_RESUBSCRIBE_FIRST = 0.25
+_RESUBSCRIBE_MAX = 2.0
 _PEERS = "/.well-known/rrssh/peers/"
 
 
@@ -206,19 +210,27 @@ class Client:
         method: str = "STREAM",
         retry_for: Optional[float] = None,
     ) -> AsyncIterator[Any]:
-        """Like `stream`, but lasting: when the connection is lost, the stream is opened again
-        on the next one (the call is made anew: items of the outage are not replayed). Ends
-        when the stream ends; raises an error status, or `Unavailable` if no connection came
-        back within `retry_for` seconds (default: forever). Needs `connect(…, reconnect=True)`
-        to outlive an outage."""
+        """Like `stream`, but lasting: when the stream is cut or cannot be opened because the
+        connection is lost (`Unavailable`) or the service is away (503, such as a hub's peer
+        that is reconnecting), it is opened again after a pause that grows from 0.25 s to 2 s
+        while attempts fail (the call is made anew: items of the outage are not replayed).
+        Ends when the stream ends; raises any other error status, or `Unavailable` if no
+        connection came back within `retry_for` seconds (default: forever). Needs
+        `connect(…, reconnect=True)`."""
+        pause = _RESUBSCRIBE_FIRST
         while True:
             try:
                 async for item in self.stream(path, json=json, params=params, headers=headers, method=method):
+                    pause = _RESUBSCRIBE_FIRST
                     yield item
                 return
-            except Unavailable:
+            except (Unavailable, StatusError) as e:
+                if isinstance(e, StatusError) and e.status != 503:
+                    raise
                 if not self._native.info()["reconnecting"] or self._native.is_closed:
                     raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _RESUBSCRIBE_MAX)
             await self._native.connected(retry_for)
 
     async def terminal(
