@@ -30,6 +30,7 @@ pub use self::share::RelayPolicy;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -113,6 +114,8 @@ pub struct Registry {
     /// Relayed calls in flight per peer and caller, and the relay's rules.
     shares: share::Shares,
     relay_policy: RelayPolicy,
+    /// The id of the next connection registered (every listener's, from this one counter).
+    next_id: Arc<AtomicU64>,
 }
 
 impl Default for Registry {
@@ -144,6 +147,23 @@ impl Registry {
             remote: Arc::default(),
             shares: share::Shares::default(),
             relay_policy: RelayPolicy::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Holds an accepted rrssh connection in the registry for its whole life: registers it
+    /// under the name its HELLO gives (or as an unnamed caller), waits until it closes, and
+    /// unregisters it; a refused name closes it with the reason. Every listener (SSH, plain
+    /// TCP) registers its connections through here.
+    pub(crate) async fn hold(&self, peer: Peer, conn: Connection) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let name = conn.peer_hello().service.clone();
+        match self.register(id, name, peer, conn.clone()) {
+            Ok(()) => {
+                let reason = conn.closed().await;
+                self.unregister(id, reason);
+            }
+            Err(msg) => conn.close(&msg),
         }
     }
 

@@ -433,15 +433,7 @@ async fn serve_rrssh(
         conn.flushed().await;
         return;
     }
-    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) | (1 << 63);
-    let name = conn.peer_hello().service.clone();
-    match shared.registry.register(id, name, peer, conn.clone()) {
-        Ok(()) => {
-            let reason = conn.closed().await;
-            shared.registry.unregister(id, reason);
-        }
-        Err(msg) => conn.close(&msg),
-    }
+    shared.registry.hold(peer, conn.clone()).await;
     // The last frames (the GOAWAY that says why) go out before the channel ends.
     conn.flushed().await;
 }

@@ -34,7 +34,6 @@ impl Server {
         let budgets = Arc::new(self.budgets());
         let gauge = budgets.gauge();
         let reg = registry.clone();
-        let mut next_id = 1u64 << 62;
         let stop = async move {
             let _ = stop_rx.changed().await;
         };
@@ -43,8 +42,7 @@ impl Server {
             stop,
             "plain-TCP server",
             move |tcp, remote| {
-                next_id += 1;
-                let (id, router, reg) = (next_id, router.clone(), reg.clone());
+                let (router, reg) = (router.clone(), reg.clone());
                 let account = budgets.account(None);
                 async move {
                     let mut cfg = ConnectionConfig::new(Role::Acceptor);
@@ -61,14 +59,7 @@ impl Server {
                     let _guard = CloseOnDrop(conn.clone());
                     let peer =
                         crate::Peer::new(crate::extract::PeerInfo::new("", "").remote_addr(remote));
-                    let name = conn.peer_hello().service.clone();
-                    match reg.register(id, name, peer, conn.clone()) {
-                        Ok(()) => {
-                            let reason = conn.closed().await;
-                            reg.unregister(id, reason);
-                        }
-                        Err(msg) => conn.close(&msg),
-                    }
+                    reg.hold(peer, conn.clone()).await;
                 }
             },
         ));
