@@ -5,6 +5,7 @@ The Rust binaries are found in `$CARGO_TARGET_DIR` (else the workspace's `target
 build: `cargo build -p rrssh --features cli --bin rrssh -p rrssh-examples --example fixture_server`.
 """
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -46,6 +47,19 @@ def keygen(path: Path) -> Path:
     _need(RRSSH)
     subprocess.run([str(RRSSH), "keygen", "-f", str(path)], check=True, capture_output=True)
     return path
+
+
+async def _echo(reader, writer) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def echo_server() -> asyncio.Server:
+    """A TCP echo server on 127.0.0.1 (a tunnel's target); its port is
+    `server.sockets[0].getsockname()[1]`."""
+    return await asyncio.start_server(_echo, "127.0.0.1", 0)
 
 
 class RustServer:

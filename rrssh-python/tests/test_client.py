@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import rrssh
-from conftest import skip_for_want_of
+from conftest import echo_server, skip_for_want_of
 
 
 async def test_calls(server):
@@ -167,13 +167,7 @@ async def test_terminal_session(server):
 
 
 async def test_a_local_tunnel(server):
-    async def echo(reader, writer):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    target = await echo_server()
     port = target.sockets[0].getsockname()[1]
     async with await server.connect() as c:
         fwd = await c.forward_local("127.0.0.1", port)

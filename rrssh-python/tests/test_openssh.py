@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import rrssh
-from conftest import keygen, skip_for_want_of
+from conftest import echo_server, keygen, skip_for_want_of
 
 PASSWORD = "correct horse battery staple"
 # sshd logs in system users: the one running the tests.
@@ -135,13 +135,7 @@ async def _shell_works(client: rrssh.Client) -> None:
 async def _tunnel_works(client: rrssh.Client) -> None:
     """`ssh -L` and `ssh -R`: bytes through sshd to a local echo server and back."""
 
-    async def echo(reader, writer):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    target = await echo_server()
     try:
         fwd = await client.forward_local("127.0.0.1", target.sockets[0].getsockname()[1])
         reader, writer = await asyncio.open_connection(*fwd.address)

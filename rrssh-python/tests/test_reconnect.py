@@ -9,7 +9,7 @@ import socket
 import pytest
 
 import rrssh
-from conftest import RustServer
+from conftest import RustServer, echo_server
 
 
 def _free_port() -> int:
@@ -33,13 +33,7 @@ async def _echo_once(address) -> bytes:
 async def test_a_client_comes_back_after_the_server_restarts(tmp_path, outage):
     server = RustServer(tmp_path, port=_free_port())
 
-    async def echo(reader, writer):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    target = await echo_server()
     try:
         client = await server.connect(reconnect=True, keepalive=(0.5, 2))
         events = []

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import rrssh
-from conftest import RRSSH
+from conftest import RRSSH, echo_server
 
 USER = os.environ["USER"]
 
@@ -527,13 +527,7 @@ async def test_the_openapi_document_of_a_python_app_comes_from_its_hints(server,
 async def test_app_serve_permits_tunnels_and_terminals_to_granted_keys(server, tmp_path):
     """`App.serve(permit_open=…, terminal=…)`: a tunnel to a permitted target, none to
     another, and a terminal for a key granted one (the scope `terminal`), none for another."""
-    async def echo(reader, writer):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    target = await echo_server()
     port = target.sockets[0].getsockname()[1]
     granted = server.dir / "client.pub"
     plain = server.dir / "stranger.pub"
