@@ -260,16 +260,7 @@ async fn a_reverse_service_stays_connected_through_a_proxy() {
                 .max(Duration::from_millis(200)),
         )
         .connect_persistent();
-    tokio::time::timeout(Duration::from_secs(10), service.connected())
-        .await
-        .expect("the service connects through the proxy");
-    let v: Value = hub
-        .peer("behind-proxy")
-        .get("/hello")
-        .receive()
-        .await
-        .unwrap();
-    assert_eq!(v, json!({"msg": "hello"}));
+    answers_through_the_hub(&hub, &service, "the service connects through the proxy").await;
     // The proxy restarts (every tunnel through it is cut): the service comes back through it.
     drop(proxy);
     assert!(
@@ -277,9 +268,18 @@ async fn a_reverse_service_stays_connected_through_a_proxy() {
         "the cut was noticed"
     );
     let _proxy = restart_tinyproxy(&dir, port).await;
+    answers_through_the_hub(&hub, &service, "the service is back through the proxy").await;
+}
+
+/// Waits for `service` to be connected, then calls it through `hub`.
+async fn answers_through_the_hub(
+    hub: &rrssh::Hub,
+    service: &rrssh::ReconnectingClient,
+    what: &str,
+) {
     tokio::time::timeout(Duration::from_secs(10), service.connected())
         .await
-        .expect("the service is back through the proxy");
+        .expect(what);
     let v: Value = hub
         .peer("behind-proxy")
         .get("/hello")
