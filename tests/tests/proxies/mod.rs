@@ -267,6 +267,13 @@ async fn a_reverse_service_stays_connected_through_a_proxy() {
         crate::ssh::eventually(Duration::from_secs(5), || !service.is_connected()).await,
         "the cut was noticed"
     );
+    assert!(
+        crate::ssh::eventually(Duration::from_secs(5), || !hub
+            .peer("behind-proxy")
+            .is_connected())
+        .await,
+        "the hub noticed the cut"
+    );
     let _proxy = restart_tinyproxy(&dir, port).await;
     answers_through_the_hub(&hub, &service, "the service is back through the proxy").await;
 }
@@ -280,6 +287,15 @@ async fn answers_through_the_hub(
     tokio::time::timeout(Duration::from_secs(10), service.connected())
         .await
         .expect(what);
+    // The service is connected once its handshake is over; the hub registers its name as it
+    // reads the service's HELLO, which may come a moment later.
+    assert!(
+        crate::ssh::eventually(Duration::from_secs(5), || hub
+            .peer("behind-proxy")
+            .is_connected())
+        .await,
+        "{what}: the hub registers the service"
+    );
     let v: Value = hub
         .peer("behind-proxy")
         .get("/hello")
