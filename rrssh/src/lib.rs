@@ -45,6 +45,9 @@ pub mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod terminal;
 pub mod test;
+#[cfg(feature = "websocket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
+pub mod tls;
 pub mod trace;
 #[cfg(feature = "ssh")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
@@ -52,6 +55,9 @@ pub mod transport;
 #[cfg(feature = "ssh")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
 pub mod tunnel;
+#[cfg(feature = "websocket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
+pub mod websocket;
 
 #[doc(hidden)]
 pub mod __private {

@@ -16,6 +16,7 @@ mod resources;
 mod ssh;
 mod ui;
 mod web_terminal;
+mod websocket;
 mod wire;
 
 /// Reports a test that ran nothing because a tool is missing: on standard error, and as a line

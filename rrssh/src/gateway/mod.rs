@@ -3,7 +3,7 @@
 mod body;
 #[cfg(feature = "openapi")]
 mod openapi;
-mod serve;
+pub(crate) mod serve;
 mod tokens;
 mod upstream;
 

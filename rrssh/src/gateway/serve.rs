@@ -16,10 +16,10 @@ use tokio::time::Instant;
 
 /// The limits of a gateway's HTTP listener.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct HttpLimits {
-    pub(super) header_timeout: Duration,
-    pub(super) idle_timeout: Duration,
-    pub(super) max_connections: usize,
+pub(crate) struct HttpLimits {
+    pub(crate) header_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 impl Default for HttpLimits {
@@ -73,23 +73,29 @@ async fn refuse(mut tcp: TcpStream, limit: usize) {
     let _ = tcp.shutdown().await;
 }
 
-async fn connection(
-    tcp: TcpStream,
+/// Serves HTTP/1.1 on one connection (`io`, TCP or TLS) until it closes, idles for the idle
+/// timeout, takes too long to send a request head, or `stop` is set; a WebSocket upgrade ends
+/// it too, the upgraded connection going on in the task that answered the upgrade.
+pub(crate) async fn connection<T>(
+    io: T,
     router: axum::Router,
     limits: HttpLimits,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Watched {
-        io: tcp,
+        io,
         last: last.clone(),
         started,
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .serve_connection(io, TowerToHyperService::new(router));
+        .serve_connection(io, TowerToHyperService::new(router))
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let idle = async {
         // Cut when no byte has moved either way for the idle timeout.
@@ -119,20 +125,20 @@ async fn connection(
 }
 
 /// A connection that records when a byte last moved (milliseconds after `started`).
-struct Watched {
-    io: TcpStream,
+struct Watched<T> {
+    io: T,
     last: Arc<AtomicU64>,
     started: Instant,
 }
 
-impl Watched {
+impl<T> Watched<T> {
     fn touch(&self) {
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.store(ms, Ordering::Relaxed);
     }
 }
 
-impl AsyncRead for Watched {
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -147,7 +153,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

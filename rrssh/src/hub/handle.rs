@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 
 use super::{HubEvent, PeerClient, PeerSummary, Registry};
 use crate::connection::Connection;
+use crate::transport::accept::ServeSsh;
 
 /// In reverse mode this is the hub that services dial into.
 ///
@@ -20,6 +22,10 @@ pub struct Hub {
     accept: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
     memory: Option<crate::budget::MemoryGauge>,
+    /// The server's SSH side, for more listeners of it (SSH over WebSocket).
+    ssh: Option<Arc<dyn ServeSsh>>,
+    /// The tasks of those listeners, ended with the hub.
+    listeners: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl fmt::Debug for Hub {
@@ -44,7 +50,39 @@ impl Hub {
             accept,
             stop,
             memory: None,
+            ssh: None,
+            listeners: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same handle, able to take more listeners for its server's SSH side.
+    pub(crate) fn with_ssh(mut self, ssh: Arc<dyn ServeSsh>) -> Self {
+        self.ssh = Some(ssh);
+        self
+    }
+
+    /// The server's SSH side, if this hub has a server with one.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn ssh(&self) -> Option<Arc<dyn ServeSsh>> {
+        self.ssh.clone()
+    }
+
+    /// Resolves when the hub stops accepting (or is gone).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    /// Ends `task` (a listener of this hub) when the hub is dropped.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn attach(&self, task: tokio::task::AbortHandle) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
     }
 
     /// The same handle, showing what its server's budgets hold.
@@ -121,7 +159,13 @@ impl Hub {
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        // Aborting the accept task drops its JoinSet, which aborts every session.
+        // Aborting the accept task drops its JoinSet, which aborts every session; so for every
+        // other listener.
         self.accept.abort();
+        let listeners =
+            std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in listeners {
+            task.abort();
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! `authorized_keys`, and runs an rrssh connection on every `rrssh` subsystem channel, next to
 //! tunnels and terminals.
 
+mod acceptor;
 mod admission;
 mod auth;
 mod handler;

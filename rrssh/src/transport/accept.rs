@@ -45,3 +45,17 @@ pub(crate) async fn accept_loop<F, Fut>(
     drop(listener);
     while conns.join_next().await.is_some() {}
 }
+
+/// Serves the byte stream of a connection once it is admitted (see [`ServeSsh::admit`]).
+pub(crate) type SshTicket = Box<
+    dyn FnOnce(Box<dyn crate::proxy::Tunnel>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
+>;
+
+/// A server's SSH side, as every listener of it sees it: raw SSH over TCP, and SSH over
+/// WebSocket. One path from an accepted byte stream to a registered connection.
+pub(crate) trait ServeSsh: Send + Sync + 'static {
+    /// Admits a connection from `remote` to its handshake (counted among the unauthenticated
+    /// ones until it logs in), or says why not; the ticket serves its byte stream.
+    fn admit(&self, remote: SocketAddr) -> Result<SshTicket, String>;
+}

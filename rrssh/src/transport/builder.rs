@@ -60,6 +60,10 @@ pub enum ConnectError {
     /// The SSH layer failed.
     #[error("SSH error: {0}")]
     Ssh(#[from] russh::Error),
+    /// The WebSocket (`ws://`, `wss://`) could not be opened: TLS, or the HTTP upgrade.
+    #[cfg(feature = "websocket")]
+    #[error(transparent)]
+    WebSocket(#[from] crate::websocket::WebSocketError),
     /// The proxy could not be reached or refused the tunnel, or its URL is wrong.
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
@@ -122,6 +126,8 @@ pub struct ClientBuilder {
     jump: Option<Box<ClientBuilder>>,
     /// Through which proxy the TCP connection goes.
     proxy: ProxyRoute,
+    /// The authorities `wss://` trusts (the system's if `None`).
+    tls_roots: Option<super::web::Roots>,
     router: Option<Router>,
     service: Option<String>,
     limits: Limits,
@@ -259,6 +265,15 @@ impl ClientBuilder {
         self
     }
 
+    /// The certificate authorities a `wss://` target's certificate is checked against
+    /// (default: the system's), such as a private CA's (`--tls-ca`).
+    #[cfg(feature = "websocket")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
+    pub fn tls_roots(mut self, roots: crate::tls::TrustedRoots) -> Self {
+        self.tls_roots = Some(roots);
+        self
+    }
+
     /// Dials directly, whatever proxy the environment names.
     pub fn no_proxy(mut self) -> Self {
         self.proxy = ProxyRoute::Direct;
@@ -378,10 +393,8 @@ impl ClientBuilder {
             .host_keys
             .clone()
             .ok_or(ConnectError::NoHostKeyPolicy)?;
-        let (host, port) = split_host_port(&self.addr);
-        if host.is_empty() || host.starts_with('-') {
-            return Err(ConnectError::BadTarget(host));
-        }
+        let endpoint = super::web::Endpoint::parse(&self.addr)?;
+        let (host, port) = (endpoint.host.clone(), endpoint.port);
         let config = Arc::new(russh::client::Config {
             nodelay: true,
             preferred: super::preferred(),
@@ -409,6 +422,7 @@ impl ClientBuilder {
         let connected = match &self.jump {
             None => {
                 let stream = self.open_tcp(&host, port).await?;
+                let stream = endpoint.carry(stream, self.tls_roots.as_ref()).await?;
                 russh::client::connect_stream(config, stream, handler).await
             }
             Some(jump) => {
@@ -421,6 +435,9 @@ impl ClientBuilder {
                         addr: format!("{} via {}", self.addr, jump.addr),
                         source: std::io::Error::other(why.message),
                     })?;
+                let stream = endpoint
+                    .carry(Box::new(stream), self.tls_roots.as_ref())
+                    .await?;
                 handler._via = Some(via);
                 russh::client::connect_stream(config, stream, handler).await
             }
@@ -488,32 +505,22 @@ impl ClientBuilder {
     }
 }
 
-fn split_host_port(addr: &str) -> (String, u16) {
-    if let Some(rest) = addr.strip_prefix('[')
-        && let Some((h, p)) = rest.split_once("]:")
-    {
-        return (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT));
-    }
-    match addr.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            (h.to_owned(), p.parse().unwrap_or(super::DEFAULT_PORT))
-        }
-        _ => (addr.to_owned(), super::DEFAULT_PORT),
-    }
-}
-
 impl Client {
     /// Starts building a client for `addr` (`host:port`; port 8022 if omitted).
     pub fn builder(addr: impl Into<String>) -> ClientBuilder {
+        let addr = addr.into();
         ClientBuilder {
-            addr: addr.into(),
+            user: super::web::Endpoint::user_in(&addr)
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "rrssh".to_owned()),
+            addr,
             fallbacks: Vec::new(),
-            user: std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned()),
             creds: Credentials::default(),
             host_keys: None,
             plain: false,
             jump: None,
             proxy: ProxyRoute::FromEnv,
+            tls_roots: None,
             router: None,
             service: None,
             limits: Limits::default(),

@@ -19,6 +19,7 @@ mod remote_forward;
 mod ssh_config;
 mod ssh_handler;
 mod tcp;
+mod web;
 
 use std::time::Duration;
 

@@ -44,6 +44,11 @@ pub struct SshLogin {
     pub accept_new: bool,
     /// The proxy to dial through; none: the environment's (see [`crate::proxy`]).
     pub proxy: ProxySetting,
+    /// The authorities `wss://` targets are checked against (`--tls-ca`); none: the
+    /// system's.
+    #[cfg(feature = "websocket")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
+    pub tls_roots: Option<crate::tls::TrustedRoots>,
 }
 
 /// Which proxy to dial through.
@@ -179,8 +184,8 @@ impl SshLogin {
     }
 
     /// A builder for `host` (an alias of the config, or a name), with `port` and `user` when
-    /// given (else the config's, else `default_port` and the builder's default user).
-    /// `credentials` adds what the config cannot hold (a password, a prompt) to this host and to
+    /// given (else the config's, else `default_port` and the builder's default user); a
+    /// WebSocket URL (`wss://[USER@]HOST[:PORT][/PATH]`) is dialed as it is. `credentials` adds what the config cannot hold (a password, a prompt) to this host and to
     /// each jump host.
     pub fn builder(
         &self,
@@ -216,10 +221,18 @@ impl SshLogin {
         credentials: &dyn Fn(ClientBuilder) -> ClientBuilder,
         depth: usize,
     ) -> Result<ClientBuilder, SshLoginError> {
-        let entry = lookup(config, host);
+        // A WebSocket URL is dialed as it is: it names no alias.
+        let web = host.starts_with("ws://") || host.starts_with("wss://");
+        let entry = if web {
+            HostEntry::default()
+        } else {
+            lookup(config, host)
+        };
         let name = entry.host_name.clone().unwrap_or_else(|| host.to_owned());
         let port = port.or(entry.port).unwrap_or(default_port);
-        let addr = if name.contains(':') {
+        let addr = if web {
+            name
+        } else if name.contains(':') {
             format!("[{name}]:{port}")
         } else {
             format!("{name}:{port}")
@@ -236,6 +249,10 @@ impl SshLogin {
             builder = builder.agent();
         }
         builder = credentials(builder);
+        #[cfg(feature = "websocket")]
+        if let Some(roots) = &self.tls_roots {
+            builder = builder.tls_roots(roots.clone());
+        }
         // Only the hop that dials TCP (the last jump host, or the host itself) uses it.
         builder = match &self.proxy {
             ProxySetting::FromEnv => builder,

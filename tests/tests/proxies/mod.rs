@@ -38,7 +38,7 @@ fn missing(what: &str) {
 }
 
 /// A child process killed when dropped.
-struct Child(std::process::Child);
+pub(crate) struct Child(std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -61,7 +61,7 @@ async fn listening(port: u16) {
 }
 
 /// `tinyproxy` on 127.0.0.1 asking for Basic authentication `ada:secret`.
-async fn tinyproxy(dir: &TempDir) -> Option<(Child, u16)> {
+pub(crate) async fn tinyproxy(dir: &TempDir) -> Option<(Child, u16)> {
     let Some(bin) = tool(&["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]) else {
         missing("tinyproxy");
         return None;

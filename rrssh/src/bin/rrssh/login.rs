@@ -26,6 +26,11 @@ fn ssh_login(login: &Login) -> Result<SshLogin, String> {
         Some("none") => ProxySetting::Direct,
         Some(url) => ProxySetting::Via(rrssh::proxy::Proxy::parse(url).map_err(|e| e.to_string())?),
     };
+    if let Some(ca) = &login.tls_ca {
+        l.tls_roots = Some(
+            rrssh::tls::TrustedRoots::from_pem_file(ca).map_err(|e| format!("--tls-ca: {e}"))?,
+        );
+    }
     Ok(l)
 }
 
@@ -43,7 +48,7 @@ pub(crate) fn builder(login: &Login, target: &Target) -> Result<ClientBuilder, S
     let ask = password.is_none() && std::io::stdin().is_terminal();
     ssh_login(login)?
         .builder(
-            &target.host,
+            target.web.as_deref().unwrap_or(&target.host),
             target.port,
             target.user.as_deref(),
             rrssh::transport::DEFAULT_PORT,

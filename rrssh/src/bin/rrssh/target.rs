@@ -1,5 +1,7 @@
 //! Targets: `ssh://[user@]host[:port]` (a server) and `hub://[user@]host[:port]/PEER` (a peer
-//! reached through a hub's caller access).
+//! reached through a hub's caller access); over WebSocket, `ws://` and `wss://[user@]host[:port][/PATH]`
+//! (a server) and `hub+ws://`, `hub+wss://[user@]host[:port]/PEER` (a peer of a hub, at the
+//! hub's WebSocket path).
 
 use std::fmt;
 
@@ -12,17 +14,34 @@ pub(crate) struct Target {
     pub(crate) port: Option<u16>,
     /// The peer, for `hub://`.
     pub(crate) peer: Option<String>,
+    /// The WebSocket URL dialed, for `ws://`, `wss://` and `hub+ws(s)://`.
+    pub(crate) web: Option<String>,
 }
 
 impl Target {
     pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        if s.starts_with("ws://") || s.starts_with("wss://") {
+            return Self::web(s, s, None);
+        }
+        for scheme in ["hub+ws://", "hub+wss://"] {
+            if let Some(rest) = s.strip_prefix(scheme) {
+                let (authority, peer) = rest
+                    .split_once('/')
+                    .filter(|(_, p)| !p.trim_end_matches('/').is_empty())
+                    .ok_or_else(|| {
+                        format!("target `{s}` names no peer: {scheme}host[:port]/PEER")
+                    })?;
+                let url = format!("{}{authority}", &scheme["hub+".len()..]);
+                return Self::web(s, &url, Some(peer.trim_end_matches('/').to_owned()));
+            }
+        }
         let (hub, rest) = if let Some(r) = s.strip_prefix("ssh://") {
             (false, r)
         } else if let Some(r) = s.strip_prefix("hub://") {
             (true, r)
         } else {
             return Err(format!(
-                "target `{s}` must start with ssh:// (a server) or hub:// (a peer of a hub)"
+                "target `{s}` must start with ssh://, ws:// or wss:// (a server), or hub://, hub+ws:// or hub+wss:// (a peer of a hub)"
             ));
         };
         let (authority, peer) = match rest.split_once('/') {
@@ -80,6 +99,21 @@ impl Target {
             host,
             port,
             peer,
+            web: None,
+        })
+    }
+
+    /// A target dialed over WebSocket at `url`; the URL is checked as the library reads it.
+    fn web(shown: &str, url: &str, peer: Option<String>) -> Result<Self, String> {
+        // The host and port as `ssh://` would show them, for messages.
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or_default();
+        let probe = Self::parse(&format!("ssh://{authority}"))
+            .map_err(|e| e.replace(&format!("ssh://{authority}"), shown))?;
+        Ok(Self {
+            web: Some(url.to_owned()),
+            peer,
+            ..probe
         })
     }
 
@@ -100,6 +134,12 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        if let Some(url) = &self.web {
+            return match &self.peer {
+                Some(p) => write!(f, "hub+{url}/{p}"),
+                None => f.write_str(url),
+            };
+        }
         match &self.peer {
             Some(p) => write!(f, "hub://{}{port}/{p}", self.host),
             None => write!(f, "ssh://{}{port}", self.host),
@@ -133,5 +173,25 @@ mod tests {
         assert!(Target::parse("ssh://host:99999").is_err());
         assert!(Target::parse("http://x").is_err());
         assert!(Target::parse("hub://x:1").unwrap_err().contains("no peer"));
+    }
+
+    #[test]
+    fn websocket_targets() {
+        let t = Target::parse("wss://ada@hub.example:8443/ssh").unwrap();
+        assert_eq!(t.web.as_deref(), Some("wss://ada@hub.example:8443/ssh"));
+        assert_eq!(
+            (t.user.as_deref(), t.host.as_str(), t.port),
+            (Some("ada"), "hub.example", Some(8443))
+        );
+        let t = Target::parse("hub+wss://hub.example/billing").unwrap();
+        assert_eq!(t.web.as_deref(), Some("wss://hub.example"));
+        assert_eq!(t.peer.as_deref(), Some("billing"));
+        assert_eq!(t.to_string(), "hub+wss://hub.example/billing");
+        assert!(
+            Target::parse("hub+ws://hub.example")
+                .unwrap_err()
+                .contains("no peer")
+        );
+        assert!(Target::parse("wss://-oProxyCommand=x").is_err());
     }
 }

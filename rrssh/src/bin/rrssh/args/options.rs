@@ -39,6 +39,10 @@ pub(crate) struct Login {
     /// directly [default: ALL_PROXY, else HTTPS_PROXY, unless NO_PROXY names the host].
     #[arg(long, value_name = "URL")]
     pub(crate) proxy: Option<String>,
+    /// Check a wss:// server's certificate against the authorities in this PEM file (a
+    /// private CA) instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
 }
 
 /// How a long-running command reconnects (exponential backoff with full jitter between the
