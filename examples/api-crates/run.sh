@@ -6,7 +6,8 @@ cd "$(dirname "$0")/../.."
 if cargo tree -q --locked -p inventory-api -e normal | grep -E '\b(russh|mio)\b'; then
   echo "inventory-api must build without russh or tokio's network"; exit 1
 fi
-cargo build -q --locked -p inventory-server -p inventory-cli
+# Built with the workspace's features, as the tests build it, so nothing is compiled again.
+cargo build -q --locked --workspace --all-features --bin inventory-server --bin inventory-cli
 bin="${CARGO_TARGET_DIR:-target}/debug"
 keys=$(mktemp -d)
 out="$keys/server.out"

@@ -4,6 +4,9 @@
 #[macro_use]
 mod macros;
 
+#[cfg(feature = "ssh")]
+mod accept;
+
 pub mod auth;
 mod body;
 pub mod budget;

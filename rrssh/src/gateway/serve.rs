@@ -46,7 +46,7 @@ pub(super) async fn serve(
         stop.await;
         let _ = stop_tx.send(true);
     };
-    crate::transport::accept::accept_loop(listener, stop, "gateway", move |tcp, remote| {
+    crate::accept::accept_loop(listener, stop, "gateway", move |tcp, remote| {
         let slot = slots.clone().try_acquire_owned();
         let (router, stop_rx) = (router.clone(), stop_rx.clone());
         async move {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::sync::watch;
 
+use super::listeners::ServeSsh;
 use super::{HubEvent, PeerClient, PeerSummary, Registry};
 use crate::connection::Connection;
-use crate::transport::accept::ServeSsh;
 
 /// In reverse mode this is the hub that services dial into.
 ///

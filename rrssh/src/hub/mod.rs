@@ -14,6 +14,7 @@
 //!   [`Server::max_names`](crate::Server::max_names) of them.
 
 mod handle;
+pub(crate) mod listeners;
 mod names;
 pub mod relay;
 mod remote;

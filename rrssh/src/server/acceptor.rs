@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::admission::{Admission, Admitted};
 use super::handler::ConnHandler;
 use super::shared::Shared;
+use crate::hub::listeners::{ServeSsh, SshTicket};
 use crate::proxy::Tunnel;
-use crate::transport::accept::{ServeSsh, SshTicket};
 
 /// The SSH side of one server, for every listener it has.
 pub(super) struct SshAcceptor {

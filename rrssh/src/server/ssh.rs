@@ -15,8 +15,8 @@ use super::ServerError;
 use super::acceptor::SshAcceptor;
 use super::admission::Admission;
 use super::shared::Shared;
+use crate::hub::listeners::ServeSsh;
 use crate::hub::{Hub, Registry};
-use crate::transport::accept::ServeSsh;
 
 impl Server {
     /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
@@ -97,7 +97,7 @@ impl Server {
             auth_timeout,
         });
         let ssh = acceptor.clone();
-        let accept = tokio::spawn(crate::transport::accept::accept_loop(
+        let accept = tokio::spawn(crate::accept::accept_loop(
             listener,
             stop,
             "server",

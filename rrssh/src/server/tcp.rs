@@ -37,7 +37,7 @@ impl Server {
         let stop = async move {
             let _ = stop_rx.changed().await;
         };
-        let accept = tokio::spawn(crate::transport::accept::accept_loop(
+        let accept = tokio::spawn(crate::accept::accept_loop(
             listener,
             stop,
             "plain-TCP server",

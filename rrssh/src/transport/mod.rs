@@ -6,7 +6,6 @@
 //! whichever side dialed. Who serves and who calls does not depend on who dialed: both ends of
 //! every connection may do both.
 
-pub(crate) mod accept;
 mod builder;
 mod child;
 mod client;

@@ -102,7 +102,7 @@ impl LocalForward {
                         }
                     }
                 };
-                crate::transport::accept::accept_loop(
+                crate::accept::accept_loop(
                     listener,
                     std::future::pending(),
                     "tunnel listener",

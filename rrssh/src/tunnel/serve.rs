@@ -129,11 +129,5 @@ pub(crate) async fn accept_forwarded(
             }
         }
     };
-    crate::transport::accept::accept_loop(
-        listener,
-        std::future::pending(),
-        "forwarded port",
-        accept,
-    )
-    .await;
+    crate::accept::accept_loop(listener, std::future::pending(), "forwarded port", accept).await;
 }

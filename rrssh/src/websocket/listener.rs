@@ -15,8 +15,8 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use super::io::{MAX_MESSAGE, MAX_WRITE, WsIo};
 use crate::gateway::serve::HttpLimits;
 use crate::hub::Hub;
+use crate::hub::listeners::ServeSsh;
 use crate::tls::ServerCertificate;
-use crate::transport::accept::ServeSsh;
 
 type Session = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -141,7 +141,7 @@ impl WebListener {
             stopped.await;
             let _ = stop_tx.send(true);
         };
-        let task = tokio::spawn(crate::transport::accept::accept_loop(
+        let task = tokio::spawn(crate::accept::accept_loop(
             self.listener,
             stop,
             "web listener",

@@ -37,9 +37,24 @@ pub(crate) struct Serving {
     /// Also serve the HTTP gateway on this address (`GET /peers`, `METHOD /peers/NAME/PATH`).
     #[arg(long, value_name = "ADDR", requires = "gateway_tokens")]
     pub(crate) gateway: Option<String>,
-    /// The gateway's bearer tokens: lines of `NAME TOKEN [call:PEER,…]`.
-    #[arg(long, value_name = "FILE", requires = "gateway")]
+    /// The gateway's bearer tokens: lines of `NAME TOKEN [call:PEER,…]` (the gateway is also
+    /// served on the --https and --ws ports with them).
+    #[arg(long, value_name = "FILE")]
     pub(crate) gateway_tokens: Option<PathBuf>,
+    /// Also serve on this address, under TLS: SSH over WebSocket (wss://), raw SSH, and the
+    /// gateway (https://) if --gateway-tokens is given. SIGHUP reloads the certificate.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub(crate) https: Option<String>,
+    /// The --https certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "https")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The --https private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "https")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Also serve on this address, without TLS (behind a reverse proxy that ends it): SSH
+    /// over WebSocket (ws://), raw SSH, and the gateway if --gateway-tokens is given.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) ws: Option<String>,
     /// Let keys without `rrssh-services="…"` register service names (never names another
     /// key's `rrssh-services` lists).
     #[arg(long)]

@@ -83,8 +83,57 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         "{what} listening on {} (host key {fp}){offers}",
         hub.local_addr()
     );
-    if let Some((addr, tokens)) = serving.gateway.zip(serving.gateway_tokens) {
-        let tokens = rrssh::gateway::Tokens::read_file(&tokens).map_err(|e| e.to_string())?;
+    let tokens = match &serving.gateway_tokens {
+        Some(path) => Some(rrssh::gateway::Tokens::read_file(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if tokens.is_some()
+        && serving.gateway.is_none()
+        && serving.https.is_none()
+        && serving.ws.is_none()
+    {
+        return Err("--gateway-tokens needs --gateway, --https or --ws".to_owned());
+    }
+    let gateway_routes = || {
+        tokens.clone().map(|t| {
+            rrssh::gateway::Gateway::new(hub.registry())
+                .tokens(t)
+                .into_router()
+        })
+    };
+    let certificate = match (&serving.https, &serving.tls_cert, &serving.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => {
+            let certificate = rrssh::tls::ServerCertificate::load(cert, key)
+                .map_err(|e| format!("--https: {e}"))?;
+            let local = web_listener(addr, Some(certificate.clone()), gateway_routes(), &hub)
+                .await
+                .map_err(|e| format!("--https {addr}: {e}"))?;
+            say!(
+                "{what} listening on {local} for wss://, raw SSH{} (TLS)",
+                if tokens.is_some() {
+                    " and the gateway on https://"
+                } else {
+                    ""
+                }
+            );
+            Some(certificate)
+        }
+        _ => None,
+    };
+    if let Some(addr) = &serving.ws {
+        let local = web_listener(addr, None, gateway_routes(), &hub)
+            .await
+            .map_err(|e| format!("--ws {addr}: {e}"))?;
+        say!(
+            "{what} listening on {local} for ws://, raw SSH{} (no TLS)",
+            if tokens.is_some() {
+                " and the gateway on http://"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some((addr, tokens)) = serving.gateway.zip(tokens) {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("gateway: cannot listen on {addr}: {e}"))?;
@@ -103,9 +152,16 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     let mut events = hub.events();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
     loop {
         tokio::select! {
             _ = &mut ctrl_c => break,
+            _ = hangups.recv() => match certificate.as_ref().map(|c| c.reload()) {
+                Some(Ok(())) => say!("SIGHUP: certificate reloaded"),
+                Some(Err(e)) => say!("SIGHUP: certificate not reloaded, the old one stays: {e}"),
+                None => say!("SIGHUP: nothing to reload"),
+            },
             e = events.next() => match e {
                 Some(HubEvent::Connected { name, peer }) => say!(
                     "connected    {} {} {}",
@@ -127,4 +183,21 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     let cut = hub.shutdown(Duration::from_secs(5)).await;
     say!("{what} stopped ({cut} calls cut)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds a web listener (`--https`, `--ws`) to the hub; returns its address.
+async fn web_listener(
+    addr: &str,
+    certificate: Option<std::sync::Arc<rrssh::tls::ServerCertificate>>,
+    routes: Option<axum::Router>,
+    hub: &rrssh::Hub,
+) -> Result<std::net::SocketAddr, rrssh::websocket::WebListenError> {
+    let mut web = rrssh::websocket::WebListener::bind(addr).await?;
+    if let Some(c) = certificate {
+        web = web.tls(c);
+    }
+    if let Some(r) = routes {
+        web = web.http(r);
+    }
+    web.serve(hub)
 }

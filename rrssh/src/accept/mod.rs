@@ -1,4 +1,4 @@
-//! The one accept loop: a server's listener (SSH or plain TCP), a local tunnel's, and a
+//! The one accept loop: a server's listeners (SSH, plain TCP, web), the gateway's, a local tunnel's, and a
 //! forwarded port's all accept through it.
 
 use std::future::Future;
@@ -44,18 +44,4 @@ pub(crate) async fn accept_loop<F, Fut>(
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
-}
-
-/// Serves the byte stream of a connection once it is admitted (see [`ServeSsh::admit`]).
-pub(crate) type SshTicket = Box<
-    dyn FnOnce(Box<dyn crate::proxy::Tunnel>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-        + Send,
->;
-
-/// A server's SSH side, as every listener of it sees it: raw SSH over TCP, and SSH over
-/// WebSocket. One path from an accepted byte stream to a registered connection.
-pub(crate) trait ServeSsh: Send + Sync + 'static {
-    /// Admits a connection from `remote` to its handshake (counted among the unauthenticated
-    /// ones until it logs in), or says why not; the ticket serves its byte stream.
-    fn admit(&self, remote: SocketAddr) -> Result<SshTicket, String>;
 }
