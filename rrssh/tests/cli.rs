@@ -16,6 +16,8 @@ mod cluster;
 mod openssh;
 #[path = "cli/serve.rs"]
 mod serve;
+#[path = "cli/web.rs"]
+mod web;
 
 /// An upper-casing TCP service on loopback; returns its port.
 async fn upper_service() -> u16 {

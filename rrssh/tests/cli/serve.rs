@@ -5,7 +5,7 @@ use super::*;
 
 /// `rrssh serve ARGS` with a fresh host key and `authorized` as its authorized_keys, run as
 /// the user `ada`; returns it, its address and a known_hosts file for it.
-async fn serve(
+pub(super) async fn serve(
     dir: &Dir,
     authorized: &str,
     args: &[&str],
@@ -36,7 +36,7 @@ async fn serve(
 }
 
 /// A key written to `dir/name`; returns it and its authorized_keys line.
-fn key(dir: &Dir, name: &str, options: &str) -> (PathBuf, String) {
+pub(super) fn key(dir: &Dir, name: &str, options: &str) -> (PathBuf, String) {
     let k = generate_ed25519(name);
     let path = dir.path(name);
     rrssh::keys::write_key_pair(&k, &path).unwrap();

@@ -391,3 +391,45 @@ async fn a_reverse_service_over_wss_through_a_proxy_is_called_by_ssh_and_https()
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, json!({"msg": "hello"}));
 }
+
+#[tokio::test]
+async fn a_persistent_client_over_ws_comes_back_after_the_server_restarts() {
+    let keys = Keys::new();
+    let start = |port: u16| {
+        let keys = &keys;
+        async move {
+            let hub = server_builder(keys)
+                .router(hello())
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let listener = WebListener::bind(("127.0.0.1", port)).await.unwrap();
+            let addr = listener.serve(&hub).unwrap();
+            (hub, addr)
+        }
+    };
+    let (hub, web) = start(0).await;
+    let client = client_at(&keys, &format!("ws://127.0.0.1:{}", web.port()))
+        .backoff(
+            rrssh::transport::Backoff::default()
+                .initial(Duration::from_millis(50))
+                .max(Duration::from_millis(200)),
+        )
+        .connect_persistent();
+    tokio::time::timeout(Duration::from_secs(10), client.connected())
+        .await
+        .unwrap();
+    let v: Value = client.get("/hello").receive().await.unwrap();
+    assert_eq!(v, json!({"msg": "hello"}));
+    drop(hub);
+    assert!(
+        eventually(Duration::from_secs(5), || !client.is_connected()).await,
+        "the restart is noticed"
+    );
+    let (_hub, _) = start(web.port()).await;
+    tokio::time::timeout(Duration::from_secs(10), client.connected())
+        .await
+        .expect("back over ws:// after the restart");
+    let v: Value = client.get("/hello").receive().await.unwrap();
+    assert_eq!(v, json!({"msg": "hello"}));
+}
