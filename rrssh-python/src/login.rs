@@ -39,6 +39,8 @@ pub(crate) struct Login {
     keepalive: Option<(f64, usize)>,
     /// A proxy URL, `"none"`, or `None` for the environment's.
     proxy: Option<String>,
+    /// A PEM file of the authorities `wss://` trusts; `None`: the system's.
+    tls_ca: Option<String>,
 }
 
 /// The port of an `ssh://` target without one, as for `ssh`.
@@ -74,6 +76,12 @@ pub(crate) fn builder(login: Login) -> Result<ClientBuilder, Error> {
             rrssh::proxy::Proxy::parse(url).map_err(|e| Error::Value(e.to_string()))?,
         ),
     };
+    if let Some(ca) = &login.tls_ca {
+        ssh.tls_roots = Some(
+            rrssh::tls::TrustedRoots::from_pem_file(ca)
+                .map_err(|e| Error::Value(format!("tls_ca: {e}")))?,
+        );
+    }
     let password = login.password;
     let ask = login.ask_password;
     let mut b = ssh

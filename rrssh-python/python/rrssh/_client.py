@@ -307,13 +307,26 @@ class Client:
 
 def _parse_target(target: str) -> Tuple[Optional[str], str, Optional[int], Optional[str]]:
     """`ssh://[user@]host[:port]` or `hub://[user@]host[:port]/PEER` (no port: the ssh
-    config's, else 22)."""
+    config's, else 22); over WebSocket, `ws://` or `wss://[user@]host[:port][/path]` and
+    `hub+ws://`, `hub+wss://[user@]host[:port]/PEER`, whose URL is the host (dialed as it is)."""
+    if target.startswith(("ws://", "wss://")):
+        return None, target, None, None
+    for scheme in ("hub+ws://", "hub+wss://"):
+        if target.startswith(scheme):
+            authority, _, peer = target[len(scheme):].partition("/")
+            peer = peer.strip("/")
+            if not authority or not peer:
+                raise ValueError(f"target {target!r} names no peer: {scheme}host[:port]/PEER")
+            return None, scheme[len("hub+"):] + authority, None, peer
     if target.startswith("ssh://"):
         rest, hub = target[6:], False
     elif target.startswith("hub://"):
         rest, hub = target[6:], True
     else:
-        raise ValueError(f"target {target!r} must start with ssh:// (a server) or hub:// (a peer of a hub)")
+        raise ValueError(
+            f"target {target!r} must start with ssh://, ws:// or wss:// (a server), "
+            "or hub://, hub+ws:// or hub+wss:// (a peer of a hub)"
+        )
     authority, _, peer = rest.partition("/")
     peer = peer.strip("/") or None
     if hub and not peer:
@@ -351,6 +364,7 @@ def _login(
     timeout: float = 10.0,
     keepalive: Optional[Tuple[float, int]] = None,
     proxy: Optional[str] = None,
+    tls_ca: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Optional[str]]:
     user, host, port, peer = _parse_target(target)
     if isinstance(identity, (str, os.PathLike)):
@@ -374,6 +388,7 @@ def _login(
         "timeout": timeout,
         "keepalive": keepalive,
         "proxy": proxy,
+        "tls_ca": os.path.expanduser(tls_ca) if tls_ca else None,
     }
     return login, peer
 
@@ -395,6 +410,7 @@ async def connect(
     reconnect: bool = False,
     keepalive: Optional[Tuple[float, int]] = None,
     proxy: Optional[str] = None,
+    tls_ca: Optional[str] = None,
 ) -> Client:
     """Connects to `ssh://[user@]host[:port]` (a server; `host` may be an alias of the ssh
     config) or `hub://[user@]host[:port]/PEER` (a peer through a hub).
@@ -420,7 +436,11 @@ async def connect(
     how a dead connection is noticed (default 5 s × 3). `proxy` dials through an HTTP
     (`http://[user:password@]host:port`, CONNECT) or SOCKS5 (`socks5://…`, `socks5h://…`)
     proxy; by default the environment's (`ALL_PROXY`, else `HTTPS_PROXY`, unless `NO_PROXY`
-    names the host), `"none"` for none."""
+    names the host), `"none"` for none.
+
+    Over WebSocket (`wss://…`, `ws://…`, `hub+wss://…`), SSH runs inside the WebSocket, so keys
+    and host keys are checked as over TCP; `tls_ca` (a PEM file, a private CA) replaces the
+    system's authorities for the server's certificate."""
     login, peer = _login(
         target,
         identity=identity,
@@ -436,6 +456,7 @@ async def connect(
         timeout=timeout,
         keepalive=keepalive,
         proxy=proxy,
+        tls_ca=tls_ca,
     )
     info = {"target": target, "host": login["host"], "port": login["port"], "user": login["user"]}
     client = Client(await _rrssh.connect(login, reconnect), info=info)

@@ -1,9 +1,9 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|gateway|overssh|stream|bytes|connect|cluster|memory` runs one scenario (`post64`,
+//! `-- --only unary|gateway|wss|overssh|stream|bytes|connect|cluster|memory` runs one scenario (`post64`,
 //! POST echo at 64 in flight for 10 s, is for profiling only; `gateway`
-//! needs `--features gateway`, `cluster` needs `--features cluster` and a nats-server 2.10+).
+//! needs `--features gateway`, `wss` `--features websocket` and `openssl`, `cluster` needs `--features cluster` and a nats-server 2.10+).
 //! Prints one JSON line per figure, then a table with the ratios.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -15,6 +15,8 @@ mod measure;
 mod memory;
 mod rig;
 mod ssh_tunnel;
+#[cfg(feature = "websocket")]
+mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -220,6 +222,10 @@ async fn main() {
             }
             Err(why) => println!("# over spawned ssh skipped: {why}"),
         }
+    }
+    #[cfg(feature = "websocket")]
+    if opts.runs("wss") {
+        web::compare(&rig, &fwd, dur, &mut table).await;
     }
     if opts.runs("stream") {
         // STREAM of 1 KiB and 64 KiB items, 1 and 16 streams at once, vs bare bulk throughput

@@ -14,8 +14,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// The largest message written (russh writes SSH packets of at most 256 KiB, most far less).
 pub(crate) const MAX_WRITE: usize = 64 * 1024;
 
-/// The largest message or frame accepted from a peer: no SSH packet is larger.
-pub(crate) const MAX_MESSAGE: usize = 512 * 1024;
+/// The largest message or frame accepted from a peer: OpenSSH's largest SSH packet (256 KiB).
+/// Before logging in, a connection can make the server hold one such message: 25 MiB for the
+/// default 100 unauthenticated connections.
+pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
 
 /// A received WebSocket message, as the byte stream sees it.
 pub(crate) enum Incoming {

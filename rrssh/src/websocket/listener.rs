@@ -30,7 +30,8 @@ type Session = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 ///
 /// Bounds: [`max_connections`](Self::max_connections) at once (default 1,024; the next one is
 /// answered 503 and closed); 10 s for the first byte, the TLS handshake and each request
-/// head; 120 s idle before an upgrade. Upgraded and raw SSH connections then count among the
+/// head; 120 s idle before an upgrade; WebSocket messages of at most 256 KiB (OpenSSH's
+/// largest packet), and 16 KiB of read buffer each. Upgraded and raw SSH connections then count among the
 /// server's unauthenticated connections until they log in, from the address that connected
 /// (behind a reverse proxy, the proxy's: `from=` options and per-address limits see it).
 #[must_use]

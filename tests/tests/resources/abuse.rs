@@ -6,7 +6,8 @@
 //!   logged 8,000 lines a second);
 //! - slowloris connections to the HTTP gateway (once exhausted a 1,024-descriptor hub);
 //! - session channels and `tcpip-forward` listeners on one connection (once 120,000 and 3,000);
-//! - service-name registrations with long names (once 300 MB for 300 names).
+//! - service-name registrations with long names (once 300 MB for 300 names);
+//! - the web listener: silent connections and WebSockets that never log in (`web.rs`).
 //!
 //! `cargo test -p rrssh-tests --test integration -- --ignored resources::abuse --nocapture`
 //! prints the figures (README's reliability table).
@@ -75,20 +76,29 @@ async fn child_abuse_server() {
         .anonymous(rrssh::auth::Grants::parse("call:*").unwrap())
         .header_timeout(Duration::from_secs(2));
     tokio::spawn(gw.serve(listener));
+    let web = rrssh::websocket::WebListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .max_connections(super::web::WEB_SLOTS)
+        .serve(&hub)
+        .unwrap();
     println!(
-        "ready ssh={} gateway={gateway} tcp={}",
+        "ready ssh={} gateway={gateway} tcp={} web={web}",
         hub.local_addr(),
         tcp.local_addr()
     );
     serve_tasks().await;
 }
 
-struct Keys {
-    host: PrivateKey,
-    client: PrivateKey,
+pub(super) struct Keys {
+    pub(super) host: PrivateKey,
+    pub(super) client: PrivateKey,
 }
 
-async fn login(keys: &Keys, ssh: SocketAddr) -> Result<Client, rrssh::transport::ConnectError> {
+pub(super) async fn login(
+    keys: &Keys,
+    ssh: SocketAddr,
+) -> Result<Client, rrssh::transport::ConnectError> {
     Client::builder(ssh.to_string())
         .user("ada")
         .identity(keys.client.clone())
@@ -98,14 +108,14 @@ async fn login(keys: &Keys, ssh: SocketAddr) -> Result<Client, rrssh::transport:
 }
 
 /// Before and after an attack.
-struct Snapshot {
+pub(super) struct Snapshot {
     rss: u64,
-    fds: usize,
+    pub(super) fds: usize,
     tasks: usize,
     warnings: usize,
 }
 
-async fn snapshot(t: &mut Target) -> Snapshot {
+pub(super) async fn snapshot(t: &mut Target) -> Snapshot {
     Snapshot {
         rss: t.rss_kib(),
         fds: t.fds(),
@@ -115,7 +125,7 @@ async fn snapshot(t: &mut Target) -> Snapshot {
 }
 
 /// Waits for the server to give back what an attack held: tasks and descriptors.
-async fn settles(t: &mut Target, before: &Snapshot) -> Snapshot {
+pub(super) async fn settles(t: &mut Target, before: &Snapshot) -> Snapshot {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let now = snapshot(t).await;
@@ -126,7 +136,13 @@ async fn settles(t: &mut Target, before: &Snapshot) -> Snapshot {
     }
 }
 
-fn report(what: &str, before: &Snapshot, peak_rss: u64, peak_fds: usize, after: &Snapshot) {
+pub(super) fn report(
+    what: &str,
+    before: &Snapshot,
+    peak_rss: u64,
+    peak_fds: usize,
+    after: &Snapshot,
+) {
     println!(
         "figure: {what}: server RSS {} KiB before, peak {} KiB (+{} KiB), {} KiB after; fds {} -> peak {} -> {}; tasks {} -> {}; {} warning lines",
         before.rss,
@@ -491,5 +507,6 @@ async fn attacks_stay_within_their_bounds() {
     channels_and_listeners(&mut t, &keys).await;
     long_names(&mut t, &keys).await;
     pipelined_without_reading(&mut t).await;
+    super::web::web_listener_floods(&mut t, &keys).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

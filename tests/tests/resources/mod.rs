@@ -6,3 +6,4 @@ mod abuse;
 mod budgets;
 mod floods;
 mod target;
+mod web;
