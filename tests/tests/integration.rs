@@ -14,7 +14,6 @@ mod proxies;
 mod recovery;
 mod resources;
 mod ssh;
-mod ui;
 mod web_terminal;
 mod websocket;
 mod wire;
