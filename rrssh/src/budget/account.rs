@@ -104,6 +104,7 @@ impl fmt::Debug for Account {
 
 impl Account {
     /// Charged to `key` and `server`.
+    #[cfg(any(feature = "ssh", test))]
     pub(crate) fn new(key: Option<Arc<KeyMeters>>, server: Option<Arc<Meter>>) -> Self {
         Self {
             connection: None,

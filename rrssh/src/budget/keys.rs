@@ -1,7 +1,9 @@
 //! Each key's budgets, shared by all its connections and forgotten with the last of them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+#[cfg(any(feature = "ssh", test))]
+use std::sync::Arc;
+use std::sync::{Mutex, Weak};
 
 use super::meter::Meter;
 
@@ -34,6 +36,7 @@ impl Drop for KeyMeters {
 }
 
 /// The keys connected to one server, each with its budgets.
+#[cfg(any(feature = "ssh", test))]
 #[derive(Debug)]
 pub(crate) struct KeyTable {
     entries: Arc<Mutex<Entries>>,
@@ -41,6 +44,7 @@ pub(crate) struct KeyTable {
     calls: usize,
 }
 
+#[cfg(any(feature = "ssh", test))]
 impl KeyTable {
     /// Each key may hold `memory` bytes and `calls` calls in flight.
     pub(crate) fn new(memory: usize, calls: usize) -> Self {

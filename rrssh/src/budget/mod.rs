@@ -39,6 +39,7 @@ use std::sync::Arc;
 pub(crate) use self::account::{Account, CallTicket};
 pub use self::account::{OverBudget, Scope, Unit};
 pub(crate) use self::charge::{CallHold, Charge};
+#[cfg(feature = "ssh")]
 use self::keys::KeyTable;
 use self::meter::Meter;
 
@@ -50,12 +51,14 @@ pub const DEFAULT_PROCESS_MEMORY: usize = 1024 * 1024 * 1024;
 pub const DEFAULT_CALLS_PER_KEY: usize = 4096;
 
 /// One server's budgets: its own and each connected key's.
+#[cfg(feature = "ssh")]
 #[derive(Debug)]
 pub(crate) struct Budgets {
     keys: KeyTable,
     server: Arc<Meter>,
 }
 
+#[cfg(feature = "ssh")]
 impl Budgets {
     pub(crate) fn new(per_key_memory: usize, process_memory: usize, calls_per_key: usize) -> Self {
         Self {

@@ -1,14 +1,23 @@
 //! TLS for the web carrier (rustls, with *ring*): the server's certificate, read from PEM files
-//! and reloaded in place ([`ServerCertificate`]), and the authorities a client trusts
+//! and reloaded in place ([`ServerCertificate`]) or obtained and renewed from an ACME authority
+//! such as Let's Encrypt ([`Acme`], the `acme` feature), and the authorities a client trusts
 //! ([`TrustedRoots`]: the system's, or a private CA's).
 
+#[cfg(feature = "acme")]
+mod acme;
 mod certificate;
 mod roots;
 
 use std::sync::Arc;
 
+#[cfg(feature = "acme")]
+pub use self::acme::{Acme, AcmeError, AcmeState, AcmeTask, LETS_ENCRYPT};
 pub use self::certificate::ServerCertificate;
 pub use self::roots::TrustedRoots;
+
+/// The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737): a handshake asking for it is
+/// answered with a challenge certificate, and the connection is closed after it.
+pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 /// A certificate or key could not be read or used.
 #[derive(Debug, thiserror::Error)]

@@ -331,7 +331,7 @@ impl ClientBuilder {
     /// runtime.
     pub fn connect_persistent(self) -> super::ReconnectingClient {
         let backoff = self.backoff;
-        super::ReconnectingClient::start(self, backoff, None)
+        super::ReconnectingClient::start(std::sync::Arc::new(self), backoff, None)
     }
 
     /// Connects once, failing as [`connect`](Self::connect) does (a refused key, an unknown
@@ -340,7 +340,11 @@ impl ClientBuilder {
     pub async fn connect_then_persist(self) -> Result<super::ReconnectingClient, ConnectError> {
         let first = self.clone().connect().await?;
         let backoff = self.backoff;
-        Ok(super::ReconnectingClient::start(self, backoff, Some(first)))
+        Ok(super::ReconnectingClient::start(
+            std::sync::Arc::new(self),
+            backoff,
+            Some(first),
+        ))
     }
 
     /// Connects once.

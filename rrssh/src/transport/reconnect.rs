@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, watch};
 use tower_service::Service;
 
-use super::{Client, ClientBuilder};
+use super::{Client, Dial};
 use crate::client::Backoff;
 use crate::client::Error;
 use crate::extract::Deadline;
@@ -72,14 +72,22 @@ impl fmt::Debug for ReconnectingClient {
 }
 
 impl ReconnectingClient {
-    pub(super) fn start(builder: ClientBuilder, backoff: Backoff, first: Option<Client>) -> Self {
+    /// Keeps a connection from `dial` up: dials in the background, and again after any
+    /// failure or loss with `backoff`, forever (a [`ClientBuilder`](super::ClientBuilder)'s
+    /// [`connect_persistent`](super::ClientBuilder::connect_persistent) is this with its own
+    /// backoff). Needs a Tokio runtime.
+    pub fn new(dial: impl Dial, backoff: Backoff) -> Self {
+        Self::start(Arc::new(dial), backoff, None)
+    }
+
+    pub(super) fn start(dial: Arc<dyn Dial>, backoff: Backoff, first: Option<Client>) -> Self {
         let (current_tx, current) = watch::channel(None);
         let (events, _) = broadcast::channel(64);
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
             let weak = weak.clone();
             let ev = events.clone();
             let supervisor = tokio::spawn(async move {
-                supervise(builder, backoff, first, current_tx, ev, weak).await;
+                supervise(dial, backoff, first, current_tx, ev, weak).await;
             });
             Inner {
                 current,
@@ -127,7 +135,7 @@ impl ReconnectingClient {
 }
 
 async fn supervise(
-    builder: ClientBuilder,
+    dial: Arc<dyn Dial>,
     backoff: Backoff,
     mut first: Option<Client>,
     current: watch::Sender<Option<Client>>,
@@ -135,16 +143,15 @@ async fn supervise(
     inner: std::sync::Weak<Inner>,
 ) {
     let mut attempt = 0u32;
-    let addresses = builder.addresses();
+    let places = dial.places().max(1);
     let mut next = 0usize;
     // Failures since the last connection, across addresses: back off only after a full round.
     let mut failed_in_round = 0usize;
     loop {
         let _ = events.send(ConnectionEvent::Connecting { attempt });
-        let addr = addresses[next % addresses.len()].clone();
         let dialed = match first.take() {
             Some(client) => Ok(client),
-            None => builder.clone().at(addr).connect().await,
+            None => dial.dial(next % places).await,
         };
         match dialed {
             Ok(client) => {
@@ -178,7 +185,7 @@ async fn supervise(
                 if up.elapsed() >= backoff.reset_after {
                     attempt = 0;
                 }
-                if addresses.len() > 1 {
+                if places > 1 {
                     next += 1;
                     // Another hub is there: go to it now (unless connections do not last, which
                     // backs off as usual).
@@ -194,7 +201,7 @@ async fn supervise(
                 });
                 next += 1;
                 failed_in_round += 1;
-                if !failed_in_round.is_multiple_of(addresses.len()) {
+                if !failed_in_round.is_multiple_of(places) {
                     continue;
                 }
             }

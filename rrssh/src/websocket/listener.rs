@@ -220,6 +220,10 @@ async fn connection(
                 tracing::debug!(%remote, "TLS handshake failed");
                 return;
             };
+            if io.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
+                // An ACME authority validating a challenge: the handshake was the answer.
+                return;
+            }
             crate::gateway::serve::connection(io, routes, ctx.limits, stop).await;
         }
         Some(_) => {

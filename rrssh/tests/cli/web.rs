@@ -1,5 +1,5 @@
-//! `rrssh serve --https`: a tunnel over `wss://` that survives the server's restart, and a
-//! certificate reloaded on `SIGHUP`.
+//! `rrssh serve --https`: a tunnel over `wss://` that survives the server's restart, a
+//! certificate reloaded on `SIGHUP`, and the web terminal on the same port.
 
 use super::serve::{key, serve};
 use super::*;
@@ -192,4 +192,128 @@ async fn exchange_quietly(port: u16, word: &str) -> String {
     let mut back = String::new();
     let _ = c.read_to_string(&mut back).await;
     back
+}
+
+/// A TLS connection to 127.0.0.1:`port`, checked against the CA in `ca`.
+async fn tls_to(port: u16, ca: &Path) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .expect("TLS to the --https port")
+}
+
+/// `GET path` over HTTPS: the status and the `location` header.
+async fn https_get(port: u16, ca: &Path, path: &str) -> (String, Option<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tls_to(port, ca).await;
+    c.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut back = Vec::new();
+    let _ = c.read_to_end(&mut back).await;
+    let back = text(&back);
+    let location = back
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .map(str::to_owned);
+    (back[9..12].to_owned(), location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_terminal_on_the_https_port_runs_the_servers_shell() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio::io::AsyncBufReadExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = Dir::new("web-terminal");
+    certificate(&dir.0, "ca");
+    // No key of the operator's is allowed a terminal: the web terminal's own key is.
+    let (_id, line) = key(&dir, "id", "no-pty ");
+    std::fs::write(dir.path("authorized_keys"), line).unwrap();
+    let port = free_port();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--host-key")
+        .arg(dir.path("host"))
+        .arg("--authorized-keys")
+        .arg(dir.path("authorized_keys"))
+        .args(["--https", &format!("127.0.0.1:{port}"), "--tls-cert"])
+        .arg(dir.path("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path("key.pem"))
+        .args(["--terminal", "/bin/sh", "--web-terminal"])
+        .env("USER", "ada")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Some(url) = l.strip_prefix("web terminal on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("the server ended without a web terminal");
+    })
+    .await
+    .expect("the server prints the web terminal's address");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let token = url.split_once("?token=").unwrap().1.to_owned();
+    assert_eq!(
+        url,
+        format!("https://127.0.0.1:{port}/terminal/?token={token}")
+    );
+
+    let ca = dir.path("ca.pem");
+    let (status, _) = https_get(port, &ca, &format!("/terminal/?token={token}")).await;
+    assert_eq!(status, "200");
+    let (status, _) = https_get(port, &ca, "/terminal/?token=guess").await;
+    assert_eq!(status, "401");
+    let (status, location) = https_get(port, &ca, &format!("/terminal?token={token}")).await;
+    assert_eq!(status, "308");
+    assert_eq!(location, Some(format!("/terminal/?token={token}")));
+
+    let (mut ws, _) = tokio_tungstenite::client_async(
+        format!("wss://127.0.0.1:{port}/terminal/socket?token={token}&cols=80&rows=24"),
+        tls_to(port, &ca).await,
+    )
+    .await
+    .expect("the terminal's WebSocket");
+    ws.send(Message::Binary("echo web-$((6*7)); exit 5\n".into()))
+        .await
+        .unwrap();
+    let mut out = String::new();
+    let mut exit = None;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                Message::Binary(b) => out.push_str(&String::from_utf8_lossy(&b)),
+                Message::Text(t) => exit = Some(serde_json::from_str::<Value>(&t).unwrap()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("web-42"), "{out:?}");
+    assert_eq!(exit, Some(json!({"type": "exit", "status": 5})));
+    let _ = child.kill().await;
 }

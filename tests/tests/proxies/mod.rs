@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::openssh::{TempDir, current_user, free_port};
 use crate::ssh::{Keys, client, server, server_builder};
 
-const SOCKS_PASSWORD: &str = "socks pass";
+pub(crate) const SOCKS_PASSWORD: &str = "socks pass";
 
 fn tool(names: &[&str]) -> Option<PathBuf> {
     names.iter().map(PathBuf::from).find(|p| p.exists())
@@ -87,7 +87,7 @@ async fn spawn_tinyproxy(bin: &Path, conf: &Path, port: u16) -> Child {
 }
 
 /// Runs `cmd` (its output discarded) until something listens on `port`.
-async fn spawn_until_listening(mut cmd: std::process::Command, port: u16) -> Child {
+pub(crate) async fn spawn_until_listening(mut cmd: std::process::Command, port: u16) -> Child {
     let child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -99,7 +99,7 @@ async fn spawn_until_listening(mut cmd: std::process::Command, port: u16) -> Chi
 }
 
 /// Dante on 127.0.0.1 asking for the user running the tests with `SOCKS_PASSWORD`.
-async fn danted(dir: &TempDir) -> Option<(Child, u16)> {
+pub(crate) async fn danted(dir: &TempDir) -> Option<(Child, u16)> {
     let Some(bin) = tool(&["/usr/sbin/danted", "/usr/bin/danted"]) else {
         missing("Dante's danted");
         return None;
@@ -158,7 +158,7 @@ fn hello() -> Router {
     Router::new().route("/hello", get(|| async { Json(json!({"msg": "hello"})) }))
 }
 
-fn escaped(s: &str) -> String {
+pub(crate) fn escaped(s: &str) -> String {
     s.replace(' ', "%20")
 }
 

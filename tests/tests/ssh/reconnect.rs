@@ -322,3 +322,61 @@ async fn connections_cut_after_n_bytes_fail_calls_typed_and_recover() {
     .expect("recovers on a clean path");
     assert_eq!(back, "hub");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_carrier_reconnects_through_dial_plain_tcp_after_a_restart() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let keys = Keys::new();
+    let start = |addr: std::net::SocketAddr| {
+        let keys = &keys;
+        async move {
+            server_builder(keys)
+                .router(Router::new().route("/name", get(|| async { rrssh::Json("over tcp") })))
+                .bind_tcp(addr)
+                .await
+                .expect("bind plain TCP")
+        }
+    };
+    let hub = start("127.0.0.1:0".parse().unwrap()).await;
+    let addr = hub.local_addr();
+    let dials = Arc::new(AtomicUsize::new(0));
+    let counted = dials.clone();
+    let client = rrssh::transport::ReconnectingClient::new(
+        move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            rrssh::Client::tcp(addr)
+        },
+        Backoff::default()
+            .initial(Duration::from_millis(50))
+            .max(Duration::from_millis(200)),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), client.connected())
+        .await
+        .expect("connected over TCP");
+    let name: String = first.get("/name").receive().await.unwrap();
+    assert_eq!(name, "over tcp");
+    assert_eq!(dials.load(Ordering::Relaxed), 1);
+
+    drop(hub);
+    assert!(
+        eventually(Duration::from_secs(5), || !client.is_connected()).await,
+        "the loss is noticed"
+    );
+    // Dialing goes on, with backoff, while nothing listens.
+    assert!(
+        eventually(Duration::from_secs(5), || dials.load(Ordering::Relaxed)
+            >= 3)
+        .await,
+        "it keeps dialing"
+    );
+    let _hub = start(addr).await;
+    let back = tokio::time::timeout(Duration::from_secs(5), client.connected())
+        .await
+        .expect("back over TCP after the restart");
+    let name: String = back.get("/name").receive().await.unwrap();
+    assert_eq!(name, "over tcp");
+    // The reconnecting client itself is a service: typed calls go to the current connection.
+    let name: String = client.get("/name").receive().await.unwrap();
+    assert_eq!(name, "over tcp");
+}

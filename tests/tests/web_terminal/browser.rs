@@ -15,6 +15,19 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::{Socket, start, tempdir};
 
+/// Chromium, or `None` after reporting it missing (a failure when `RRSSH_REQUIRE_BROWSER` is set).
+fn chromium_or_skip() -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("RRSSH_REQUIRE_BROWSER").is_none(),
+            "RRSSH_REQUIRE_BROWSER is set but Chromium is not installed"
+        );
+        crate::skipped("Chromium is not installed (apt-get install chromium)");
+    }
+    found
+}
+
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("RRSSH_CHROMIUM") {
         return Some(p.into());
@@ -45,7 +58,8 @@ impl Drop for Browser {
 }
 
 impl Browser {
-    async fn launch(program: PathBuf) -> Self {
+    /// Starts Chromium with the test's flags and `extra` ones.
+    async fn launch(program: PathBuf, extra: &[String]) -> Self {
         let dir = tempdir();
         let mut child = tokio::process::Command::new(program)
             .args([
@@ -60,6 +74,7 @@ impl Browser {
                 "--window-size=1000,600",
             ])
             .arg(format!("--user-data-dir={}", dir.display()))
+            .args(extra)
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -201,16 +216,11 @@ fn has_line(screen: &Value, line: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_types_into_the_terminal_reads_it_resizes_it_and_sees_the_exit() {
-    let Some(program) = chromium() else {
-        assert!(
-            std::env::var_os("RRSSH_REQUIRE_BROWSER").is_none(),
-            "RRSSH_REQUIRE_BROWSER is set but Chromium is not installed"
-        );
-        crate::skipped("Chromium is not installed (apt-get install chromium)");
+    let Some(program) = chromium_or_skip() else {
         return;
     };
     let (addr, web, _server, _keys) = start(TerminalOptions::new()).await;
-    let mut browser = Browser::launch(program).await;
+    let mut browser = Browser::launch(program, &[]).await;
     browser
         .open(&format!("http://{addr}/?token={}", web.access_token()))
         .await;
@@ -261,6 +271,84 @@ async fn chromium_types_into_the_terminal_reads_it_resizes_it_and_sees_the_exit(
         println!("{width}×{height} px: the program sees {size} (rows cols)");
     }
 
+    browser.type_line("exit 3").await;
+    let status = browser
+        .wait_for(STATUS, |v| v == &json!("exited with status 3"))
+        .await;
+    assert_eq!(status, json!("exited with status 3"));
+}
+
+/// The base64 SHA-256 of the certificate's public key, as Chromium's
+/// `--ignore-certificate-errors-spki-list` takes it: that one certificate is trusted, no other.
+fn spki_sha256(cert: &std::path::Path) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform der \
+             | openssl dgst -sha256 -binary | openssl base64 -A",
+        )
+        .arg(cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_opens_the_terminal_over_https_on_the_port_that_carries_wss() {
+    let Some(program) = chromium_or_skip() else {
+        return;
+    };
+    let keys = crate::ssh::Keys::new();
+    let server = crate::ssh::terminal::terminal_server(&keys).await;
+    let c = crate::ssh::client(&keys, &server).connect().await.unwrap();
+    let web = rrssh::terminal::web::WebTerminal::new(c).any_host();
+    let token = web.access_token().to_owned();
+    let dir = crate::openssh::TempDir::new("web-terminal-https");
+    crate::websocket::certificates(&dir.0, "terminal");
+    let cert =
+        rrssh::tls::ServerCertificate::load(dir.path("cert.pem"), dir.path("key.pem")).unwrap();
+    let port = rrssh::websocket::WebListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .tls(cert)
+        .http(web.into_router_at("/terminal"))
+        .serve(&server)
+        .unwrap()
+        .port();
+    // SSH over WebSocket on the same port.
+    let wss = rrssh::Client::builder(format!("wss://localhost:{port}"))
+        .user("ada")
+        .identity(keys.client.clone())
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            keys.host.public_key().clone(),
+        ))
+        .tls_roots(rrssh::tls::TrustedRoots::from_pem_file(dir.path("ca.pem")).unwrap())
+        .connect()
+        .await
+        .expect("wss:// on the terminal's port");
+    wss.close().await;
+
+    let trust = format!(
+        "--ignore-certificate-errors-spki-list={}",
+        spki_sha256(&dir.path("cert.pem"))
+    );
+    let mut browser = Browser::launch(program, &[trust]).await;
+    // Without the trailing slash: redirected to the page, the token kept.
+    browser
+        .open(&format!("https://localhost:{port}/terminal?token={token}"))
+        .await;
+    let status = browser.wait_for(STATUS, |v| v == &json!("connected")).await;
+    assert_eq!(status, json!("connected"));
+    let location = browser.eval("location.pathname").await;
+    assert_eq!(location, json!("/terminal/"));
+    browser.type_line("echo $((6*7))").await;
+    let screen = browser.wait_for(SCREEN, |s| has_line(s, "42")).await;
+    assert!(has_line(&screen, "42"), "the shell's answer: {screen}");
     browser.type_line("exit 3").await;
     let status = browser
         .wait_for(STATUS, |v| v == &json!("exited with status 3"))

@@ -2,7 +2,9 @@
 //! proxy), and the web listener serving SSH over WebSocket, raw SSH and the HTTP gateway on one
 //! port, with certificates from `openssl`.
 
+mod acme;
 mod bounds;
+mod nginx;
 
 use std::path::Path;
 use std::time::Duration;
@@ -303,11 +305,34 @@ async fn a_reloaded_certificate_serves_new_connections() {
 }
 
 #[tokio::test]
-async fn a_reverse_service_over_wss_through_a_proxy_is_called_by_ssh_and_https() {
+async fn a_reverse_service_over_wss_through_an_http_proxy_is_called_by_ssh_and_https() {
     let dir = TempDir::new("wss-proxy");
-    let Some((_proxy, proxy_port)) = crate::proxies::tinyproxy(&dir).await else {
+    let Some((_proxy, port)) = crate::proxies::tinyproxy(&dir).await else {
         return;
     };
+    let via = rrssh::proxy::Proxy::parse(&format!("http://ada:secret@127.0.0.1:{port}")).unwrap();
+    reverse_service_over_wss(&dir, via).await;
+}
+
+#[tokio::test]
+async fn a_reverse_service_over_wss_through_a_socks5_proxy_is_called_by_ssh_and_https() {
+    let dir = TempDir::new("wss-socks");
+    let Some((_proxy, port)) = crate::proxies::danted(&dir).await else {
+        return;
+    };
+    // socks5h: the proxy resolves `localhost`, the name the certificate is checked against.
+    let via = rrssh::proxy::Proxy::parse(&format!(
+        "socks5h://{}:{}@127.0.0.1:{port}",
+        crate::openssh::current_user(),
+        crate::proxies::escaped(crate::proxies::SOCKS_PASSWORD)
+    ))
+    .unwrap();
+    reverse_service_over_wss(&dir, via).await;
+}
+
+/// A reverse service dialing a hub's TLS port over `wss://` through `via`, called through the
+/// hub over SSH and through the gateway on that port by curl.
+async fn reverse_service_over_wss(dir: &TempDir, via: rrssh::proxy::Proxy) {
     let keys = Keys::new();
     // The hub, with the gateway on its TLS port.
     let hub = server_builder(&keys)
@@ -333,10 +358,8 @@ async fn a_reverse_service_over_wss_through_a_proxy_is_called_by_ssh_and_https()
         .http(gateway)
         .serve(&hub)
         .unwrap();
-    let via =
-        rrssh::proxy::Proxy::parse(&format!("http://ada:secret@127.0.0.1:{proxy_port}")).unwrap();
     let service = client_at(&keys, &format!("wss://localhost:{}", web.port()))
-        .tls_roots(roots(&dir))
+        .tls_roots(roots(dir))
         .proxy(via)
         .serve(hello())
         .service_name("behind-wss")

@@ -17,10 +17,12 @@
 //! [`WebTerminal::token`]), and a WebSocket opened from another origin is refused, so another
 //! site open in the same browser cannot reach the terminal. Only requests for loopback
 //! addresses and `localhost` are answered, and hosts named with [`WebTerminal::allow_host`], so
-//! a site whose name an attacker points at this address (DNS rebinding) is refused too. The
-//! server's own authorization
-//! applies as for any terminal session: this process's key must be allowed terminals there.
-//! Serve it on loopback, or behind TLS and the access control of a reverse proxy.
+//! a site whose name an attacker points at this address (DNS rebinding) is refused too; behind
+//! TLS, where the certificate's name does that work, [`WebTerminal::any_host`] answers any. The
+//! server's own authorization applies as for any terminal session: this process's key must be
+//! allowed terminals there. Serve it on loopback, or behind TLS (a
+//! `websocket::WebListener`'s port, with
+//! [`WebTerminal::into_router_at`]) or the access control of a reverse proxy.
 //!
 //! Each page opens its own terminal session on the connection. Closing the page hangs up the
 //! session: the server ends the program, as when a terminal window is closed.
@@ -65,6 +67,7 @@ pub struct WebTerminal {
     options: TerminalOptions,
     token: Arc<str>,
     hosts: Arc<Vec<String>>,
+    any_host: bool,
 }
 
 #[derive(Clone)]
@@ -99,6 +102,7 @@ impl WebTerminal {
             options: TerminalOptions::new(),
             token: random_token().into(),
             hosts: Arc::default(),
+            any_host: false,
         }
     }
 
@@ -126,9 +130,18 @@ impl WebTerminal {
         self
     }
 
+    /// Answers requests for any host: for a terminal served only behind TLS, where the
+    /// browser checks the name it asked for against the server's certificate, which a page
+    /// whose name an attacker points at this address cannot pass.
+    #[must_use]
+    pub fn any_host(mut self) -> Self {
+        self.any_host = true;
+        self
+    }
+
     /// Whether the request's `Host` is one this terminal answers.
     fn host_allowed(&self, headers: &HeaderMap) -> bool {
-        crate::origin::host_allowed(headers, &self.hosts)
+        self.any_host || crate::origin::host_allowed(headers, &self.hosts)
     }
 
     /// The access token pages must carry (`?token=…`).
@@ -138,22 +151,53 @@ impl WebTerminal {
 
     /// The web application: `GET /` (the page), its assets, and `GET /socket` (the WebSocket).
     pub fn into_router(self) -> Router {
+        self.routes("")
+    }
+
+    /// The web application under `prefix` (`/terminal`: the page at `/terminal/`, its
+    /// WebSocket at `/terminal/socket`), to share a port with other routes; `/terminal`
+    /// itself redirects to the page.
+    ///
+    /// # Panics
+    /// If `prefix` does not start with `/`, ends with `/`, or holds a `{`, `}` or `?`.
+    pub fn into_router_at(self, prefix: &str) -> Router {
+        assert!(
+            prefix.len() > 1
+                && prefix.starts_with('/')
+                && !prefix.ends_with('/')
+                && !prefix.contains(['{', '}', '?']),
+            "a web terminal's prefix is a path like /terminal, not {prefix:?}"
+        );
+        let page = format!("{prefix}/");
+        self.routes(prefix).route(
+            prefix,
+            get(move |uri: axum::http::Uri| async move {
+                let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                axum::response::Redirect::permanent(&format!("{page}{query}"))
+            }),
+        )
+    }
+
+    fn routes(self, prefix: &str) -> Router {
         Router::new()
-            .route("/", get(page))
+            .route(&format!("{prefix}/"), get(page))
             .route(
-                "/terminal.mjs",
+                &format!("{prefix}/terminal.mjs"),
                 get(|| async { asset(TERMINAL_MJS, "text/javascript") }),
             )
             .route(
-                "/xterm.mjs",
+                &format!("{prefix}/xterm.mjs"),
                 get(|| async { asset(XTERM_MJS, "text/javascript") }),
             )
             .route(
-                "/addon-fit.mjs",
+                &format!("{prefix}/addon-fit.mjs"),
                 get(|| async { asset(FIT_MJS, "text/javascript") }),
             )
-            .route("/xterm.css", get(|| async { asset(XTERM_CSS, "text/css") }))
-            .route("/socket", get(socket))
+            .route(
+                &format!("{prefix}/xterm.css"),
+                get(|| async { asset(XTERM_CSS, "text/css") }),
+            )
+            .route(&format!("{prefix}/socket"), get(socket))
             .with_state(self)
     }
 

@@ -42,15 +42,33 @@ pub(crate) struct Serving {
     #[arg(long, value_name = "FILE")]
     pub(crate) gateway_tokens: Option<PathBuf>,
     /// Also serve on this address, under TLS: SSH over WebSocket (wss://), raw SSH, and the
-    /// gateway (https://) if --gateway-tokens is given. SIGHUP reloads the certificate.
-    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    /// gateway (https://) if --gateway-tokens is given. The certificate comes from --tls-cert
+    /// and --tls-key (SIGHUP reloads them), or from an ACME authority (--acme).
+    #[arg(long, value_name = "ADDR")]
     pub(crate) https: Option<String>,
     /// The --https certificate chain (PEM, leaf first).
-    #[arg(long, value_name = "FILE", requires = "https")]
+    #[arg(long, value_name = "FILE", requires_all = ["https", "tls_key"])]
     pub(crate) tls_cert: Option<PathBuf>,
     /// The --https private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "https")]
+    #[arg(long, value_name = "FILE", requires_all = ["https", "tls_cert"])]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Get the --https certificate for these names (NAME,…) from an ACME authority (Let's
+    /// Encrypt unless --acme-directory), which checks them on the --https port itself
+    /// (TLS-ALPN-01: it must be reachable as NAME:443); renewed before it expires.
+    #[arg(long, value_name = "NAMES", requires_all = ["https", "acme_cache"], conflicts_with = "tls_cert")]
+    pub(crate) acme: Option<String>,
+    /// Where the ACME account, certificate and key are kept between runs.
+    #[arg(long, value_name = "DIR", requires = "acme")]
+    pub(crate) acme_cache: Option<PathBuf>,
+    /// The ACME directory URL (default: Let's Encrypt's).
+    #[arg(long, value_name = "URL", requires = "acme")]
+    pub(crate) acme_directory: Option<String>,
+    /// A contact address for the ACME account.
+    #[arg(long, value_name = "EMAIL", requires = "acme")]
+    pub(crate) acme_email: Option<String>,
+    /// Trust this CA (PEM) for the ACME authority's own HTTPS (a private or test authority).
+    #[arg(long, value_name = "FILE", requires = "acme")]
+    pub(crate) acme_ca: Option<PathBuf>,
     /// Also serve on this address, without TLS (behind a reverse proxy that ends it): SSH
     /// over WebSocket (ws://), raw SSH, and the gateway if --gateway-tokens is given.
     #[arg(long, value_name = "ADDR")]
@@ -161,6 +179,11 @@ pub(crate) enum Command {
         /// Let callers reach the services connected to this server by name (a hub).
         #[arg(long)]
         relay: bool,
+        /// Serve a terminal on this server in the browser on the --https port, at
+        /// `/terminal/` behind an access token printed at start (the --terminal shell, as the
+        /// account running the server).
+        #[arg(long, requires_all = ["terminal", "https"])]
+        web_terminal: bool,
     },
     /// Runs a hub: services connect to it, callers reach them through it (`serve --relay`).
     Hub {

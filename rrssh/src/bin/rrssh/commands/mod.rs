@@ -106,6 +106,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             permit_open,
             permit_listen,
             relay,
+            web_terminal,
         } => {
             let extra = serve::Extra {
                 terminal,
@@ -115,6 +116,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                 permit_listen,
                 relay,
                 cluster: None,
+                web_terminal,
             };
             serve::serve(serving, extra, "server").await
         }

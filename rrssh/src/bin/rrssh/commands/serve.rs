@@ -18,18 +18,34 @@ pub(super) struct Extra {
     pub(super) permit_listen: Option<String>,
     pub(super) relay: bool,
     pub(super) cluster: Option<rrssh::cluster::Cluster>,
+    pub(super) web_terminal: bool,
 }
 
 pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<ExitCode, String> {
     let key = rrssh::keys::load_or_generate_ed25519(&serving.host_key, &format!("rrssh-{what}"))
         .map_err(|e| e.to_string())?;
     let fp = rrssh::keys::fingerprint(key.public_key());
+    let host_public = key.public_key().clone();
     // Keys without `rrssh-users` log in as the account running the server, as the keys in its
     // ~/.ssh/authorized_keys would under sshd.
     let owner = std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned());
-    let authorized = AuthorizedKeys::load(&serving.authorized_keys)
+    let mut authorized = AuthorizedKeys::load(&serving.authorized_keys)
         .map_err(|e| e.to_string())?
-        .owned_by(owner);
+        .owned_by(owner.clone());
+    // The web terminal logs in to this server over loopback with a key of its own, made now
+    // and allowed terminals only.
+    let web_key = extra
+        .web_terminal
+        .then(|| rrssh::keys::generate_ed25519("rrssh-web-terminal"));
+    if let Some(k) = &web_key {
+        let line = format!(
+            "restrict,pty,from=\"127.0.0.1,::1\" {}",
+            k.public_key().to_openssh().map_err(|e| e.to_string())?
+        );
+        let own =
+            AuthorizedKeys::parse(&line, "the web terminal's key").map_err(|e| e.to_string())?;
+        own.iter().for_each(|k| authorized.push(k.clone()));
+    }
     let mut server = Server::new();
     if let Some(c) = extra.cluster {
         say!("joining the cluster as hub {}", c.id());
@@ -101,11 +117,15 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
                 .into_router()
         })
     };
-    let certificate = match (&serving.https, &serving.tls_cert, &serving.tls_key) {
-        (Some(addr), Some(cert), Some(key)) => {
-            let certificate = rrssh::tls::ServerCertificate::load(cert, key)
-                .map_err(|e| format!("--https: {e}"))?;
-            let local = web_listener(addr, Some(certificate.clone()), gateway_routes(), &hub)
+    let (certificate, _acme) = match &serving.https {
+        Some(addr) => {
+            let (certificate, acme) = https_certificate(&serving)?;
+            let terminal = web_key.map(|k| web_terminal(k, host_public.clone(), &hub, &owner));
+            let routes = match (gateway_routes(), &terminal) {
+                (Some(g), Some(t)) => Some(g.merge(t.0.clone())),
+                (g, t) => g.or_else(|| t.as_ref().map(|t| t.0.clone())),
+            };
+            let local = web_listener(addr, Some(certificate.clone()), routes, &hub)
                 .await
                 .map_err(|e| format!("--https {addr}: {e}"))?;
             say!(
@@ -116,9 +136,12 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
                     ""
                 }
             );
-            Some(certificate)
+            if let Some((_, token)) = terminal {
+                say!("web terminal on https://{local}/terminal/?token={token}");
+            }
+            (Some(certificate), acme)
         }
-        _ => None,
+        None => (None, None),
     };
     if let Some(addr) = &serving.ws {
         let local = web_listener(addr, None, gateway_routes(), &hub)
@@ -183,6 +206,99 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     let cut = hub.shutdown(Duration::from_secs(5)).await;
     say!("{what} stopped ({cut} calls cut)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--https` certificate: from `--tls-cert` and `--tls-key`, or obtained and renewed by
+/// ACME (`--acme`), whose progress is printed as it goes.
+fn https_certificate(
+    serving: &Serving,
+) -> Result<
+    (
+        std::sync::Arc<rrssh::tls::ServerCertificate>,
+        Option<rrssh::tls::AcmeTask>,
+    ),
+    String,
+> {
+    if let (Some(cert), Some(key)) = (&serving.tls_cert, &serving.tls_key) {
+        let certificate =
+            rrssh::tls::ServerCertificate::load(cert, key).map_err(|e| format!("--https: {e}"))?;
+        return Ok((certificate, None));
+    }
+    let (Some(names), Some(cache)) = (&serving.acme, &serving.acme_cache) else {
+        return Err("--https needs --tls-cert and --tls-key, or --acme NAMES".to_owned());
+    };
+    let names: Vec<&str> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let directory = serving
+        .acme_directory
+        .as_deref()
+        .unwrap_or(rrssh::tls::LETS_ENCRYPT);
+    let mut acme = rrssh::tls::Acme::new(directory, names.iter().copied(), cache);
+    if let Some(email) = &serving.acme_email {
+        acme = acme.contact(email);
+    }
+    if let Some(ca) = &serving.acme_ca {
+        acme = acme.directory_ca(ca);
+    }
+    let (certificate, task) = acme.start().map_err(|e| format!("--acme: {e}"))?;
+    let mut states = task.watch();
+    let (names, directory) = (names.join(","), directory.to_owned());
+    tokio::spawn(async move {
+        loop {
+            match states.borrow_and_update().clone() {
+                rrssh::tls::AcmeState::Pending => {
+                    say!("certificate for {names}: asking {directory}");
+                }
+                rrssh::tls::AcmeState::Issued { not_after } => {
+                    let left = not_after
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default();
+                    say!(
+                        "certificate for {names}: served, valid for {} more days",
+                        left.as_secs() / 86_400
+                    );
+                }
+                rrssh::tls::AcmeState::Failed { error } => {
+                    say!("certificate for {names}: not issued, trying again later: {error}");
+                }
+                _ => {}
+            }
+            if states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok((certificate, Some(task)))
+}
+
+/// The web terminal (`--web-terminal`): pages at `/terminal/` open terminals on this server
+/// through one persistent connection over loopback, logged in as `owner` with `key`. Any host
+/// is answered: it is served only behind TLS. Returns its routes and access token.
+fn web_terminal(
+    key: rrssh::keys::PrivateKey,
+    host_key: rrssh::keys::PublicKey,
+    hub: &rrssh::Hub,
+    owner: &str,
+) -> (axum::Router, String) {
+    let mut addr = hub.local_addr();
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let client = rrssh::Client::builder(addr.to_string())
+        .user(owner)
+        .identity(key)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(host_key))
+        .no_proxy()
+        .connect_persistent();
+    let web = rrssh::terminal::web::WebTerminal::persistent(client).any_host();
+    let token = web.access_token().to_owned();
+    (web.into_router_at("/terminal"), token)
 }
 
 /// Adds a web listener (`--https`, `--ws`) to the hub; returns its address.
