@@ -60,6 +60,19 @@ pub(crate) struct Node {
     changed: Notify,
 }
 
+impl crate::hub::Backplane for Cluster {
+    fn start(
+        self: Box<Self>,
+        host_keys: &[russh::keys::PrivateKey],
+        registry: &Registry,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let node = start(*self, host_keys, registry.clone(), stop)?;
+        registry.set_remote(node);
+        Ok(())
+    }
+}
+
 /// Starts this hub's part: connects to NATS in the background (with backoff, again after any
 /// loss), serves calls from other hubs, and keeps presence, until `stop` says the hub stopped
 /// (or its sender is dropped with the hub); then this hub's names are taken out of the bucket.

@@ -26,7 +26,7 @@ pub use self::names::MAX_NAME;
 pub(crate) use self::names::NamePolicy;
 use self::names::{Owned, forget_stale};
 pub use self::remote::RemotePeer;
-pub(crate) use self::remote::{Remote, RemoteCall};
+pub(crate) use self::remote::{Backplane, Remote, RemoteCall};
 pub use self::share::RelayPolicy;
 
 use std::collections::HashMap;

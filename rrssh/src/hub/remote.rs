@@ -23,6 +23,18 @@ pub struct RemotePeer {
 /// A call to a peer on another hub.
 pub(crate) type RemoteCall = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>;
 
+/// What starts with a server to share its registry with other hubs, and stops with it (a
+/// cluster's node): given the server's host keys (to sign with) and its registry, which it
+/// joins through [`Registry::set_remote`](super::Registry::set_remote). `Err` says why it cannot.
+pub(crate) trait Backplane: Send + 'static {
+    fn start(
+        self: Box<Self>,
+        host_keys: &[russh::keys::PrivateKey],
+        registry: &super::Registry,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), String>;
+}
+
 /// What the registry asks of the cluster.
 pub(crate) trait Remote: Send + Sync + 'static {
     /// This hub now holds `name` for the key `fingerprint`.

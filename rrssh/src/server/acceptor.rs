@@ -66,12 +66,7 @@ async fn session(
         channels: HashMap::new(),
         tunnels: None,
         listeners: HashMap::new(),
-        #[cfg(feature = "terminal")]
-        terminal_refusal: None,
-        #[cfg(feature = "terminal")]
-        ptys: HashMap::new(),
-        #[cfg(feature = "terminal")]
-        resizers: HashMap::new(),
+        programs: None,
     };
     // The whole handshake (version exchange, key exchange, authentication) must finish within
     // the auth timeout, however slowly the peer sends.

@@ -47,15 +47,8 @@ pub(super) struct ConnHandler {
     pub(super) tunnels: Option<crate::tunnel::serve::KeyTunnels>,
     /// Ports listened on for the client's remote tunnels; stopped when dropped.
     pub(super) listeners: HashMap<(String, u32), AbortOnDropHandle<()>>,
-    /// Why the key gets no terminal here (`None`: it gets one).
-    #[cfg(feature = "terminal")]
-    pub(super) terminal_refusal: Option<&'static str>,
-    /// Pty requests per channel, until the shell or command starts.
-    #[cfg(feature = "terminal")]
-    pub(super) ptys: HashMap<ChannelId, crate::terminal::PtyRequest>,
-    /// Window size changes for running terminal sessions.
-    #[cfg(feature = "terminal")]
-    pub(super) resizers: HashMap<ChannelId, tokio::sync::mpsc::UnboundedSender<(u16, u16)>>,
+    /// The programs (terminals) this connection's key gets, once authenticated.
+    pub(super) programs: Option<Box<dyn crate::terminal::programs::ConnectionPrograms>>,
 }
 
 impl ConnHandler {
@@ -63,10 +56,8 @@ impl ConnHandler {
     pub(super) fn forget(&mut self, channel: ChannelId) {
         self.channels.remove(&channel);
         self.sessions.remove(channel);
-        #[cfg(feature = "terminal")]
-        {
-            self.ptys.remove(&channel);
-            self.resizers.remove(&channel);
+        if let Some(p) = self.programs.as_mut() {
+            p.forget(channel);
         }
     }
 }
@@ -120,7 +111,7 @@ impl russh::server::Handler for ConnHandler {
         let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
         info.remote_addr = self.remote;
         self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(&entry));
-        self.grant_terminal(&entry);
+        self.grant_programs(&entry);
         self.forced_command = entry.forced_command().map(str::to_owned);
         self.peer = Some(Peer::new(info));
         self.authed.store(true, Ordering::Release);
@@ -346,7 +337,7 @@ impl russh::server::Handler for ConnHandler {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data).into_owned();
-        self.start_terminal(channel, Some(command), session)
+        self.start_program(channel, Some(command), session)
     }
 
     async fn shell_request(
@@ -354,10 +345,9 @@ impl russh::server::Handler for ConnHandler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.start_terminal(channel, None, session)
+        self.start_program(channel, None, session)
     }
 
-    #[cfg(feature = "terminal")]
     async fn pty_request(
         &mut self,
         channel: ChannelId,
@@ -369,7 +359,7 @@ impl russh::server::Handler for ConnHandler {
         _modes: &[(russh::Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let pty = crate::terminal::PtyRequest {
+        let pty = crate::terminal::programs::PtyRequest {
             term: term.to_owned(),
             cols: u16::try_from(col_width).unwrap_or(u16::MAX),
             rows: u16::try_from(row_height).unwrap_or(u16::MAX),
@@ -377,7 +367,6 @@ impl russh::server::Handler for ConnHandler {
         self.pty_requested(channel, pty, session)
     }
 
-    #[cfg(feature = "terminal")]
     async fn window_change_request(
         &mut self,
         channel: ChannelId,
@@ -387,12 +376,7 @@ impl russh::server::Handler for ConnHandler {
         _pix_height: u32,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(tx) = self.resizers.get(&channel) {
-            let _ = tx.send((
-                u16::try_from(col_width).unwrap_or(u16::MAX),
-                u16::try_from(row_height).unwrap_or(u16::MAX),
-            ));
-        }
+        self.resized(channel, col_width, row_height);
         Ok(())
     }
 

@@ -6,12 +6,12 @@ mod acceptor;
 mod admission;
 mod auth;
 mod handler;
+mod programs;
 mod sessions;
 mod shared;
 mod slots;
 mod ssh;
 mod tcp;
-mod terminal_grant;
 
 use std::fmt;
 use std::time::Duration;
@@ -60,12 +60,12 @@ pub struct Server {
     relay: bool,
     relay_policy: crate::hub::RelayPolicy,
     names: crate::hub::NamePolicy,
-    #[cfg(feature = "cluster")]
-    cluster: Option<crate::cluster::Cluster>,
+    /// What shares the registry with other hubs (a cluster).
+    backplane: Option<Box<dyn crate::hub::Backplane>>,
     permit_open: crate::tunnel::PermitOpen,
     permit_listen: crate::tunnel::PermitOpen,
-    #[cfg(feature = "terminal")]
-    terminal: Option<crate::terminal::Terminal>,
+    /// What runs on session channels (terminals).
+    programs: Option<std::sync::Arc<dyn crate::terminal::programs::SessionPrograms>>,
 }
 
 impl fmt::Debug for Server {
@@ -97,8 +97,8 @@ pub enum ServerError {
         /// The line.
         line: usize,
     },
-    /// The cluster cannot start (no hub key trusted, a bad hub id), with why.
-    #[cfg(feature = "cluster")]
+    /// The cluster (the `cluster` feature) cannot start (no hub key trusted, a bad hub id),
+    /// with why.
     #[error("cluster: {0}")]
     Cluster(String),
 }
@@ -134,12 +134,10 @@ impl Server {
             relay: false,
             relay_policy: crate::hub::RelayPolicy::default(),
             names: crate::hub::NamePolicy::default(),
-            #[cfg(feature = "cluster")]
-            cluster: None,
+            backplane: None,
             permit_open: crate::tunnel::PermitOpen::none(),
             permit_listen: crate::tunnel::PermitOpen::none(),
-            #[cfg(feature = "terminal")]
-            terminal: None,
+            programs: None,
         }
     }
 
@@ -172,7 +170,7 @@ impl Server {
     #[cfg(feature = "terminal")]
     #[cfg_attr(docsrs, doc(cfg(feature = "terminal")))]
     pub fn terminal(mut self, terminal: crate::terminal::Terminal) -> Self {
-        self.terminal = Some(terminal);
+        self.programs = Some(std::sync::Arc::new(terminal));
         self
     }
 
@@ -326,7 +324,7 @@ impl Server {
     #[cfg(feature = "cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster(mut self, cluster: crate::cluster::Cluster) -> Self {
-        self.cluster = Some(cluster);
+        self.backplane = Some(Box::new(cluster));
         self
     }
 

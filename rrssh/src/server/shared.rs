@@ -28,6 +28,6 @@ pub(super) struct Shared {
     pub(super) budgets: crate::budget::Budgets,
     pub(super) permit_open: crate::tunnel::PermitOpen,
     pub(super) permit_listen: crate::tunnel::PermitOpen,
-    #[cfg(feature = "terminal")]
-    pub(super) terminal: Option<crate::terminal::Terminal>,
+    /// What runs on session channels besides rrssh (terminals).
+    pub(super) programs: Option<std::sync::Arc<dyn crate::terminal::programs::SessionPrograms>>,
 }

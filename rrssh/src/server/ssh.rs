@@ -72,8 +72,7 @@ impl Server {
             budgets,
             permit_open: self.permit_open,
             permit_listen: self.permit_listen,
-            #[cfg(feature = "terminal")]
-            terminal: self.terminal,
+            programs: self.programs,
         });
         let auth_timeout = self.auth_timeout;
         let admission = Admission::new(
@@ -81,11 +80,10 @@ impl Server {
             self.max_unauthenticated_per_source,
         );
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        #[cfg(feature = "cluster")]
-        if let Some(c) = self.cluster {
-            let node = crate::cluster::start(c, &config.keys, registry.clone(), stop_rx.clone())
+        if let Some(backplane) = self.backplane {
+            backplane
+                .start(&config.keys, &registry, stop_rx.clone())
                 .map_err(ServerError::Cluster)?;
-            registry.set_remote(node);
         }
         let stop = async move {
             let _ = stop_rx.changed().await;

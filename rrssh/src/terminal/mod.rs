@@ -38,6 +38,9 @@
 //! xterm.js whose sessions are opened with `Client::terminal`; `rrssh webshell` runs it.
 
 mod client;
+pub(crate) mod programs;
+#[cfg(feature = "terminal")]
+mod serve;
 #[cfg(feature = "terminal")]
 mod session;
 #[cfg(feature = "web-terminal")]
@@ -51,7 +54,7 @@ pub use self::client::{
     TerminalError, TerminalInput, TerminalOptions, TerminalOutput, TerminalSession,
 };
 #[cfg(feature = "terminal")]
-pub(crate) use self::session::{Launch, PtyRequest, run};
+use self::session::{Launch, run};
 
 /// What a server runs for terminal sessions.
 #[cfg(feature = "terminal")]

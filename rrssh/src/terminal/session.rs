@@ -7,25 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::Terminal;
+use super::programs::PtyRequest;
 use crate::Peer;
-
-/// What the client asked for in its `pty-req`.
-#[derive(Debug, Clone)]
-pub(crate) struct PtyRequest {
-    pub(crate) term: String,
-    pub(crate) cols: u16,
-    pub(crate) rows: u16,
-}
-
-impl Default for PtyRequest {
-    fn default() -> Self {
-        Self {
-            term: "xterm".to_owned(),
-            cols: 80,
-            rows: 24,
-        }
-    }
-}
 
 /// What to run, in what terminal.
 #[derive(Debug, Clone, Default)]

@@ -1,24 +1,4 @@
-//! Certificates from an ACME authority (RFC 8555: Let's Encrypt, or a private one), obtained
-//! for a web listener's names by the TLS-ALPN-01 challenge (RFC 8737) on the listener's own
-//! port, kept in a cache directory, and renewed before they expire.
-//!
-//! ```no_run
-//! # async fn run(hub: rrssh::Hub) -> Result<(), Box<dyn std::error::Error>> {
-//! use rrssh::tls::{Acme, LETS_ENCRYPT};
-//! use rrssh::websocket::WebListener;
-//!
-//! let (certificate, acme) = Acme::new(LETS_ENCRYPT, ["hub.example.com"], "/var/lib/rrssh/acme")
-//!     .contact("ops@example.com")
-//!     .start()?;
-//! WebListener::bind("0.0.0.0:443").await?.tls(certificate).serve(&hub)?;
-//! acme.issued().await?; // the first certificate, unless the cache held one
-//! # Ok(()) }
-//! ```
-//!
-//! The ACME protocol is `instant-acme`'s; the challenge certificates are `rcgen`'s. The cache
-//! holds the account's credentials (`account.json`), the certificate chain (`cert.pem`) and its
-//! key (`key.pem`, mode 0600), and the names they are for (`names`): a restart serves the cached
-//! certificate at once and asks for a new one only when it nears its end or the names changed.
+//! Certificates from an ACME authority, obtained and renewed in the background (see [`Acme`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,7 +23,29 @@ const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 const MAX_RETRY: Duration = Duration::from_secs(6 * 3600);
 
-/// Where and for what names to obtain a certificate (see the [module documentation](self)).
+/// A certificate from an ACME authority (RFC 8555: Let's Encrypt, or a private one), obtained
+/// for a web listener's names by the TLS-ALPN-01 challenge (RFC 8737) on the listener's own
+/// port, kept in a cache directory, and renewed before it expires.
+///
+/// ```no_run
+/// # async fn run(hub: rrssh::Hub) -> Result<(), Box<dyn std::error::Error>> {
+/// use rrssh::tls::{Acme, LETS_ENCRYPT};
+/// use rrssh::websocket::WebListener;
+///
+/// let (certificate, acme) = Acme::new(LETS_ENCRYPT, ["hub.example.com"], "/var/lib/rrssh/acme")
+///     .contact("ops@example.com")
+///     .start()?;
+/// WebListener::bind("0.0.0.0:443").await?.tls(certificate).serve(&hub)?;
+/// acme.issued().await?; // the first certificate, unless the cache held one
+/// # Ok(()) }
+/// ```
+///
+/// The ACME protocol is `instant-acme`'s; the challenge certificates are `rcgen`'s. The cache
+/// holds the account's credentials (`account.json`), the certificate chain (`cert.pem`) and its
+/// key (`key.pem`, mode 0600), and the names they are for (`names`): a restart serves the cached
+/// certificate at once and asks for a new one only when it nears its end (a third of its
+/// lifetime before, at most 30 days) or the names changed. A failed attempt is tried again after
+/// 30 s, doubling up to 6 h, while the old certificate, if any, is still served.
 #[derive(Debug, Clone)]
 pub struct Acme {
     directory: String,

@@ -52,7 +52,9 @@ impl Drop for Inner {
     }
 }
 
-/// A client that keeps itself connected (see [`ClientBuilder::connect_persistent`]).
+/// A client that keeps itself connected (see
+/// [`ClientBuilder::connect_persistent`](super::ClientBuilder::connect_persistent), and
+/// [`ReconnectingClient::new`] for any carrier).
 ///
 /// It is a `tower::Service` like [`Client`], so typed calls work on it. While disconnected, a
 /// call with a deadline waits for the next connection until the deadline, then fails with

@@ -10,9 +10,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::io::{MAX_MESSAGE, MAX_WRITE, WsIo};
+use super::slots::{Full, Slots};
 use crate::gateway::serve::HttpLimits;
 use crate::hub::Hub;
 use crate::hub::listeners::ServeSsh;
@@ -41,6 +42,7 @@ pub struct WebListener {
     http: Option<axum::Router>,
     path: String,
     max_connections: usize,
+    max_per_source: usize,
 }
 
 impl std::fmt::Debug for WebListener {
@@ -83,6 +85,7 @@ impl WebListener {
             http: None,
             path: super::PATH.to_owned(),
             max_connections: 1024,
+            max_per_source: 64,
         }
     }
 
@@ -114,6 +117,13 @@ impl WebListener {
         self
     }
 
+    /// How many of those one source may hold (default 64): an IPv4 address, or an IPv6 /64.
+    /// Its next one is answered 503 while other sources still get in.
+    pub fn max_connections_per_source(mut self, n: usize) -> Self {
+        self.max_per_source = n.max(1);
+        self
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -133,8 +143,7 @@ impl WebListener {
             tls,
             routes: routes(&self.path, self.http.unwrap_or_default()),
             limits: HttpLimits::default(),
-            slots: Arc::new(Semaphore::new(self.max_connections)),
-            max_connections: self.max_connections,
+            slots: Slots::new(self.max_connections, self.max_per_source),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = hub.stopped();
@@ -159,8 +168,7 @@ struct Ctx {
     tls: Option<tokio_rustls::TlsAcceptor>,
     routes: axum::Router,
     limits: HttpLimits,
-    slots: Arc<Semaphore>,
-    max_connections: usize,
+    slots: Slots,
 }
 
 /// Where an upgraded connection's session goes: back to the task of its TCP connection, so
@@ -180,15 +188,29 @@ async fn connection(
     remote: SocketAddr,
     stop: watch::Receiver<bool>,
 ) {
-    let Ok(slot) = ctx.slots.clone().try_acquire_owned() else {
-        crate::logging::limited("web-listener-full", || {
-            tracing::warn!(%remote, limit = ctx.max_connections, "web listener: too many connections; refused");
-        });
-        let body = format!(
-            "the server holds its limit of {} web connections; try again later\n",
-            ctx.max_connections
-        );
-        return refuse(tcp, "503 Service Unavailable", &body).await;
+    let slot = match ctx.slots.take(remote.ip()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            let body = match full {
+                Full::All(limit) => {
+                    crate::logging::limited("web-listener-full", || {
+                        tracing::warn!(%remote, limit, "web listener: too many connections; refused");
+                    });
+                    format!(
+                        "the server holds its limit of {limit} web connections; try again later\n"
+                    )
+                }
+                Full::Source(limit) => {
+                    crate::logging::limited("web-listener-source-full", || {
+                        tracing::warn!(%remote, limit, "web listener: too many connections from one source; refused");
+                    });
+                    format!(
+                        "your address holds its limit of {limit} web connections; try again later\n"
+                    )
+                }
+            };
+            return refuse(tcp, "503 Service Unavailable", &body).await;
+        }
     };
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout(FIRST_BYTE, tcp.peek(&mut first)).await;

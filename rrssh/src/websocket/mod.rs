@@ -13,13 +13,16 @@
 //! - A server adds a [`WebListener`] to its hub: SSH over WebSocket, raw SSH and HTTP routes
 //!   (the gateway, the web terminal) on one port, under TLS with a [`ServerCertificate`]
 //!   (`rrssh serve --https ADDR --tls-cert FILE --tls-key FILE`), or without TLS behind a
-//!   reverse proxy that ends it (`--ws ADDR`; an nginx example is in the README).
+//!   reverse proxy that ends it (`--ws ADDR`; `examples/nginx/rrssh.conf` is an nginx site for
+//!   it). Its certificate may come from an ACME authority ([`Acme`](crate::tls::Acme), the
+//!   `acme` feature).
 //!
 //! [`ServerCertificate`]: crate::tls::ServerCertificate
 
 mod dial;
 mod io;
 mod listener;
+mod slots;
 mod target;
 
 pub use self::dial::WebSocketError;

@@ -30,12 +30,16 @@ async fn login_over_ws(keys: &Keys, web: std::net::SocketAddr) -> bool {
 
 pub(super) async fn web_listener_floods(t: &mut Target, keys: &Keys) {
     let web = t.addr("web");
-    // 1. 800 connections that say nothing: at most WEB_SLOTS are held (each for 10 s at most);
-    //    the rest are answered 503 at once.
+    // 1. 800 connections that say nothing, 40 from each of 20 addresses (below the 64 one
+    //    address may hold): at most WEB_SLOTS are held (each for 10 s at most); the rest are
+    //    answered 503 at once.
     let before = snapshot(t).await;
     let mut silent = Vec::new();
-    for _ in 0..800 {
-        if let Ok(s) = tokio::net::TcpStream::connect(web).await {
+    for i in 0..800u32 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("127.0.2.{}:0", 1 + i % 20).parse().unwrap())
+            .unwrap();
+        if let Ok(s) = sock.connect(web).await {
             silent.push(s);
         }
     }
@@ -58,7 +62,7 @@ pub(super) async fn web_listener_floods(t: &mut Target, keys: &Keys) {
     }
     let after = settles(t, &before).await;
     report(
-        "800 silent connections to the web listener",
+        "800 silent connections to the web listener from 20 addresses",
         &before,
         peak,
         peak_fds,

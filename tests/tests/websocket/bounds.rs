@@ -117,3 +117,72 @@ async fn a_text_message_ends_the_connection() {
     tcp.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }
+
+#[tokio::test]
+async fn one_address_holds_its_share_of_the_web_listener_and_others_still_get_in() {
+    let keys = Keys::new();
+    let hub = server_builder(&keys)
+        .router(hello())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let web = WebListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .max_connections(64)
+        .max_connections_per_source(4)
+        .serve(&hub)
+        .unwrap();
+    let from = |last: u8| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+            .unwrap();
+        socket.connect(web)
+    };
+    // Four silent connections from 127.0.0.2 hold its share…
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(from(2).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // …so its fifth is refused, naming the address's limit…
+    let mut fifth = from(2).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), fifth.read_to_string(&mut answer))
+        .await
+        .expect("the refusal comes at once")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("your address holds its limit of 4"),
+        "{answer}"
+    );
+    // …while another address gets a WebSocket and logs in.
+    let mut other = from(3).await.unwrap();
+    other
+        .write_all(b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let c = client_at(&keys, &format!("ws://127.0.0.1:{}", web.port()))
+        .connect()
+        .await
+        .expect("another address gets in");
+    says_hello(&c).await;
+    c.close().await;
+    // Its slots come back when it lets go.
+    drop(idle);
+    drop(fifth);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = from(2).await.unwrap();
+    again
+        .write_all(b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    again.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
