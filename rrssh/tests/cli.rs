@@ -624,13 +624,7 @@ async fn exchange(port: u16, word: &str) -> String {
     back
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use rrssh_test_support::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_carries_tcp_like_ssh_dash_l_and_dash_r() {

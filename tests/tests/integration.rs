@@ -18,18 +18,4 @@ mod web_terminal;
 mod websocket;
 mod wire;
 
-/// Reports a test that ran nothing because a tool is missing: on standard error, and as a line
-/// in the file `RRSSH_SKIP_LOG` names, which `scripts/test` counts at the end of the run.
-pub(crate) fn skipped(why: &str) {
-    eprintln!("skipped: {why}");
-    if let Some(path) = std::env::var_os("RRSSH_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{why}");
-        }
-    }
-}
+pub(crate) use rrssh_test_support::skipped;

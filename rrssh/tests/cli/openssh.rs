@@ -27,19 +27,7 @@ fn on_path(name: &str) -> bool {
         .any(|d| Path::new(d).join(name).exists())
 }
 
-pub(crate) fn skip(why: &str) {
-    eprintln!("skipped: {why}");
-    if let Some(log) = std::env::var_os("RRSSH_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{why}");
-        }
-    }
-}
+pub(crate) use rrssh_test_support::skipped as skip;
 
 fn whoami() -> String {
     std::process::Command::new("id")

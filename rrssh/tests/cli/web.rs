@@ -4,67 +4,11 @@
 use super::serve::{key, serve};
 use super::*;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        text(&out.stderr)
-    );
-}
-
 /// A CA `{ca}.pem` and a certificate it signed for 127.0.0.1 (`cert.pem`, `key.pem`) in `dir`.
 fn certificate(dir: &Path, ca: &str) {
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}-key.pem"));
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut args = vec!["req", "-x509"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        &ca_key,
-        "-out",
-        &ca_pem,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test CA",
-    ]);
-    openssl(dir, &args);
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend(["-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=hub"]);
-    openssl(dir, &args);
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "cert.csr",
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
+    rrssh_test_support::Pki::new(dir, ca)
+        .and_then(|ca| ca.issue("cert.pem", "key.pem", "hub", "subjectAltName=IP:127.0.0.1"))
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,4 +260,145 @@ async fn the_web_terminal_on_the_https_port_runs_the_servers_shell() {
     assert!(out.contains("web-42"), "{out:?}");
     assert_eq!(exit, Some(json!({"type": "exit", "status": 5})));
     let _ = child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_behind_a_proxy_on_wss_is_called_through_the_hub_by_the_cli_and_by_curl() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = Dir::new("wss-proxy");
+    let (_proxy, proxy_port) = match rrssh_test_support::tinyproxy(&dir.0).await {
+        Ok(running) => running,
+        Err(what) => {
+            return rrssh_test_support::missing(
+                "RRSSH_REQUIRE_PROXIES",
+                &format!("{what} (apt-get install tinyproxy)"),
+            );
+        }
+    };
+    certificate(&dir.0, "ca");
+    let caller = generate_ed25519("caller");
+    let service = generate_ed25519("service");
+    let id = dir.path("caller");
+    rrssh::keys::write_key_pair(&caller, &id).unwrap();
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!(
+            "rrssh-scopes=\"call:*\" {}\nrrssh-users=\"svc\",rrssh-services=\"svc\" {}\n",
+            caller.public_key().to_openssh().unwrap(),
+            service.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let token = "3b9e2c7d1f0a48e6a5c4d3b2e1f0a9c8";
+    std::fs::write(dir.path("tokens"), format!("web {token} call:svc\n")).unwrap();
+    let https = free_port();
+    let mut hub = tokio::process::Command::new(BIN)
+        .args(["hub", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--host-key")
+        .arg(dir.path("hub_host"))
+        .arg("--authorized-keys")
+        .arg(dir.path("authorized_keys"))
+        .args(["--https", &format!("127.0.0.1:{https}"), "--tls-cert"])
+        .arg(dir.path("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path("key.pem"))
+        .arg("--gateway-tokens")
+        .arg(dir.path("tokens"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(hub.stdout.take().unwrap()).lines();
+    let mut next_line = async move || {
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the hub says what it does")
+            .unwrap()
+            .expect("the hub runs")
+    };
+    let mut line = String::new();
+    while !line.contains("for wss://") {
+        line = next_line().await;
+    }
+    assert!(line.contains("and the gateway on https://"), "{line}");
+    let host = load_private_key(dir.path("hub_host"), None).unwrap();
+
+    // The service dials wss:// through the proxy, with the hub's CA.
+    let via =
+        rrssh::proxy::Proxy::parse(&format!("http://ada:secret@127.0.0.1:{proxy_port}")).unwrap();
+    let svc = rrssh::Client::builder(format!("wss://127.0.0.1:{https}"))
+        .user("svc")
+        .identity(service)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            host.public_key().clone(),
+        ))
+        .tls_roots(rrssh::tls::TrustedRoots::from_pem_file(dir.path("ca.pem")).unwrap())
+        .proxy(via)
+        .serve(super::app())
+        .service_name("svc")
+        .connect()
+        .await
+        .expect("the service connects over wss:// through the proxy");
+    let event = next_line().await;
+    assert!(event.starts_with("connected    svc svc SHA256:"), "{event}");
+
+    // The CLI calls it through the hub, over wss:// too.
+    std::fs::write(
+        dir.path("known_hosts"),
+        format!(
+            "[127.0.0.1]:{https} {}\n",
+            host.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let target = format!("hub+wss://127.0.0.1:{https}/svc");
+    let ca = dir.path("ca.pem").display().to_string();
+    let (id, kh) = (
+        id.display().to_string(),
+        dir.path("known_hosts").display().to_string(),
+    );
+    let out = rrssh(
+        &[
+            "call",
+            &target,
+            "GET",
+            "/users/9",
+            "-i",
+            &id,
+            "--known-hosts",
+            &kh,
+            "--tls-ca",
+            &ca,
+        ],
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"id": 9, "name": "ada"})
+    );
+
+    // curl calls it through the gateway on the same port.
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return rrssh_test_support::missing("RRSSH_REQUIRE_CURL", "curl (apt-get install curl)");
+    }
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--cacert", &ca])
+        .args(["-H", &format!("authorization: Bearer {token}")])
+        .arg(format!("https://127.0.0.1:{https}/peers/svc/users/9"))
+        .output()
+        .await
+        .expect("run curl");
+    assert!(out.status.success(), "curl: {}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"id": 9, "name": "ada"})
+    );
+    svc.close().await;
+    let _ = hub.kill().await;
 }

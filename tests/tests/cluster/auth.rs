@@ -131,85 +131,23 @@ async fn hubs_join_a_nats_that_requires_an_nkey() {
     let _ = std::fs::remove_file(config);
 }
 
-/// Runs `openssl` in `dir`.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
 fn certificates(dir: &std::path::Path) {
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=rrssh test CA",
-        ],
-    );
-    for who in ["server", "client"] {
-        let (key, csr, pem, ext) = (
-            format!("{who}-key.pem"),
-            format!("{who}.csr"),
-            format!("{who}.pem"),
-            format!("{who}.ext"),
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={who}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
+    let ca = rrssh_test_support::Pki::new(dir, "ca").unwrap();
+    ca.issue(
+        "server.pem",
+        "server-key.pem",
+        "server",
+        "subjectAltName=IP:127.0.0.1",
+    )
+    .unwrap();
+    ca.issue(
+        "client.pem",
+        "client-key.pem",
+        "client",
+        "extendedKeyUsage=clientAuth",
+    )
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,13 +213,7 @@ pub(crate) async fn rrssh_server_for_ssh(
     (hub, dir, config)
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use rrssh_test_support::free_port;
 
 /// A router with every verb and a STREAM, for the interop tests.
 pub(crate) fn verbs() -> Router {

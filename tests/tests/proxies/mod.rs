@@ -8,7 +8,7 @@
 //! proxies these tests say so and pass, unless `RRSSH_REQUIRE_PROXIES` is set (CI sets it,
 //! after installing them).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rrssh::client::CallExt;
@@ -37,65 +37,17 @@ fn missing(what: &str) {
     ));
 }
 
-/// A child process killed when dropped.
-pub(crate) struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn listening(port: u16) {
-    for _ in 0..250 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("nothing listens on {port} after 5 s");
-}
+pub(crate) use rrssh_test_support::{Child, spawn_until_listening};
 
 /// `tinyproxy` on 127.0.0.1 asking for Basic authentication `ada:secret`.
 pub(crate) async fn tinyproxy(dir: &TempDir) -> Option<(Child, u16)> {
-    let Some(bin) = tool(&["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]) else {
-        missing("tinyproxy");
-        return None;
-    };
-    let port = free_port();
-    let conf = dir.path("tinyproxy.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 200\nAllow 127.0.0.1\n\
-             BasicAuth ada secret\nLogLevel Critical\n"
-        ),
-    )
-    .unwrap();
-    Some((spawn_tinyproxy(&bin, &conf, port).await, port))
-}
-
-/// Runs `tinyproxy` with `conf` until it listens on `port`.
-async fn spawn_tinyproxy(bin: &Path, conf: &Path, port: u16) -> Child {
-    let mut cmd = std::process::Command::new(bin);
-    cmd.args(["-d", "-c"]).arg(conf);
-    spawn_until_listening(cmd, port).await
-}
-
-/// Runs `cmd` (its output discarded) until something listens on `port`.
-pub(crate) async fn spawn_until_listening(mut cmd: std::process::Command, port: u16) -> Child {
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
-    let child = Child(child);
-    listening(port).await;
-    child
+    match rrssh_test_support::tinyproxy(&dir.0).await {
+        Ok(running) => Some(running),
+        Err(what) => {
+            missing(&what);
+            None
+        }
+    }
 }
 
 /// Dante on 127.0.0.1 asking for the user running the tests with `SOCKS_PASSWORD`.
@@ -305,7 +257,10 @@ async fn answers_through_the_hub(
     assert_eq!(v, json!({"msg": "hello"}));
 }
 
+/// Starts `tinyproxy` again with the configuration `tinyproxy` wrote, on its port.
 async fn restart_tinyproxy(dir: &TempDir, port: u16) -> Child {
     let bin = tool(&["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]).unwrap();
-    spawn_tinyproxy(&bin, &dir.path("tinyproxy.conf"), port).await
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["-d", "-c"]).arg(dir.path("tinyproxy.conf"));
+    spawn_until_listening(cmd, port).await
 }

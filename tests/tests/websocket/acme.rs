@@ -12,8 +12,8 @@ use rrssh::websocket::WebListener;
 
 use super::{certificates, client_at, hello, says_hello};
 use crate::openssh::{TempDir, free_port};
-use crate::proxies::{Child, spawn_until_listening};
 use crate::ssh::{Keys, server_builder};
+use rrssh_test_support::{Child, spawn_until_listening};
 
 fn pebble_binaries() -> Option<(PathBuf, PathBuf)> {
     let (pebble, dns) = (

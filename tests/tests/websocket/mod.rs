@@ -24,86 +24,12 @@ fn hello() -> Router {
     Router::new().route("/hello", get(|| async { Json(json!({"msg": "hello"})) }))
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A private CA (`ca.pem`) and a certificate for 127.0.0.1 and localhost it signed
 /// (`cert.pem`, `key.pem`), in `dir`; `tag` tells two certificates apart (their subject).
 pub(crate) fn certificates(dir: &Path, tag: &str) {
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    if !dir.join("ca.pem").exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca-key.pem",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=rrssh test CA",
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.csr",
-            "-subj",
-            &format!("/CN={tag}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "cert.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
+    rrssh_test_support::Pki::new(dir, "ca")
+        .and_then(|ca| ca.server(tag))
+        .unwrap();
 }
 
 /// A hub serving `hello` with caller access, and a web listener on it with TLS (the

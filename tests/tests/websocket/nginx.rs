@@ -13,8 +13,8 @@ use rrssh::{Json, Router};
 
 use super::{certificates, client_at, hello, roots, says_hello};
 use crate::openssh::{TempDir, free_port};
-use crate::proxies::{Child, spawn_until_listening};
 use crate::ssh::{Keys, eventually, server_builder};
+use rrssh_test_support::{Child, spawn_until_listening};
 
 const EXAMPLE: &str = include_str!("../../../examples/nginx/rrssh.conf");
 
