@@ -79,6 +79,25 @@ async fn rrssh(args: &[&str], stdin: Option<&str>) -> Output {
         .unwrap()
 }
 
+/// A hub's `authorized_keys` in `dir`: a caller allowed to call every peer (its key written to
+/// `dir/caller`, whose path is returned) and the service `svc` (whose key is returned).
+fn hub_keys(dir: &Dir) -> (PathBuf, rrssh::keys::PrivateKey) {
+    let caller = generate_ed25519("caller");
+    let service = generate_ed25519("service");
+    let id = dir.path("caller");
+    rrssh::keys::write_key_pair(&caller, &id).unwrap();
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!(
+            "rrssh-scopes=\"call:*\" {}\nrrssh-users=\"svc\",rrssh-services=\"svc\" {}\n",
+            caller.public_key().to_openssh().unwrap(),
+            service.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    (id, service)
+}
+
 /// A reverse service of `app()` connected to the hub at `addr` as `user`, named `name`.
 async fn reverse_service(
     addr: &str,
@@ -440,19 +459,7 @@ async fn stream_with_a_limit_and_routes() {
 async fn a_hub_its_peers_and_calls_through_it() {
     use tokio::io::AsyncBufReadExt;
     let dir = Dir::new("hub");
-    let caller = generate_ed25519("caller");
-    let service = generate_ed25519("service");
-    let id = dir.path("caller");
-    rrssh::keys::write_key_pair(&caller, &id).unwrap();
-    std::fs::write(
-        dir.path("authorized_keys"),
-        format!(
-            "rrssh-scopes=\"call:*\" {}\nrrssh-users=\"svc\",rrssh-services=\"svc\" {}\n",
-            caller.public_key().to_openssh().unwrap(),
-            service.public_key().to_openssh().unwrap()
-        ),
-    )
-    .unwrap();
+    let (id, service) = hub_keys(&dir);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let gw_port = free_port();

@@ -140,16 +140,7 @@ pub(crate) async fn ssh_tunnel(
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|_| "root".into());
     let port = free_port();
-    // Wait for sshd to listen.
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", sshd_port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    rrssh_test_support::listening(sshd_port).await;
     let ssh = tokio::process::Command::new("ssh")
         .args(["-N", "-T", "-F", "/dev/null", "-i"])
         .arg(dir.join("client"))

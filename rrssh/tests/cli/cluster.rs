@@ -68,15 +68,7 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
         .spawn()
         .unwrap();
     let url = format!("nats://127.0.0.1:{nats_port}");
-    for _ in 0..250 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", nats_port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    rrssh_test_support::listening(nats_port).await;
 
     let (svc, caller) = (generate_ed25519("svc"), generate_ed25519("caller"));
     // Both hubs sign with this host key; each trusts it for both hub ids (`HUB-ID` and the

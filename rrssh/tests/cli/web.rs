@@ -276,19 +276,7 @@ async fn a_service_behind_a_proxy_on_wss_is_called_through_the_hub_by_the_cli_an
         }
     };
     certificate(&dir.0, "ca");
-    let caller = generate_ed25519("caller");
-    let service = generate_ed25519("service");
-    let id = dir.path("caller");
-    rrssh::keys::write_key_pair(&caller, &id).unwrap();
-    std::fs::write(
-        dir.path("authorized_keys"),
-        format!(
-            "rrssh-scopes=\"call:*\" {}\nrrssh-users=\"svc\",rrssh-services=\"svc\" {}\n",
-            caller.public_key().to_openssh().unwrap(),
-            service.public_key().to_openssh().unwrap()
-        ),
-    )
-    .unwrap();
+    let (id, service) = super::hub_keys(&dir);
     let token = "3b9e2c7d1f0a48e6a5c4d3b2e1f0a9c8";
     std::fs::write(dir.path("tokens"), format!("web {token} call:svc\n")).unwrap();
     let https = free_port();
