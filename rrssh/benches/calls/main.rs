@@ -1,8 +1,9 @@
 //! rrssh against bare russh, in one run, interleaved (A B A B…), median of repetitions.
 //!
 //! `cargo bench -p rrssh --bench calls` (about 2 minutes), or `-- --quick` (about 30 s);
-//! `-- --only unary|gateway|wss|overssh|stream|bytes|connect|cluster|memory` runs one scenario (`post64`,
-//! POST echo at 64 in flight for 10 s, is for profiling only; `gateway`
+//! `-- --only unary|gateway|wss|overssh|stream|bytes|connect|cluster|memory` runs one scenario
+//! (`post64`, POST echo at 64 in flight for 10 s, and `wss_stream`, 64 KiB items over `wss://`
+//! for 10 s, are for profiling only; `gateway`
 //! needs `--features gateway`, `wss` `--features websocket` and `openssl`, `cluster` needs `--features cluster` and a nats-server 2.10+).
 //! Prints one JSON line per figure, then a table with the ratios.
 
@@ -222,6 +223,11 @@ async fn main() {
             }
             Err(why) => println!("# over spawned ssh skipped: {why}"),
         }
+    }
+    #[cfg(feature = "websocket")]
+    if opts.only.as_deref() == Some("wss_stream") {
+        // For profiling only: 64 KiB items over wss://, alone, for about 10 s.
+        web::stream_alone(&rig).await;
     }
     #[cfg(feature = "websocket")]
     if opts.runs("wss") {

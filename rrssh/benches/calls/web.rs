@@ -24,6 +24,8 @@ fn certificate(dir: &Path) -> Result<(), String> {
 /// A client of the rig's forward server over `wss://`, and how to make more.
 pub(crate) struct Wss {
     pub(crate) url: String,
+    /// The same server over `ws://` (a listener without TLS): what TLS costs, told apart.
+    pub(crate) ws_url: String,
     pub(crate) roots: TrustedRoots,
     _dir: tempdir::Dir,
 }
@@ -50,9 +52,15 @@ pub(crate) async fn wss(rig: &Rig) -> Result<Wss, String> {
         .tls(cert)
         .serve(&rig.forward)
         .map_err(|e| e.to_string())?;
+    let plain = WebListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?
+        .serve(&rig.forward)
+        .map_err(|e| e.to_string())?;
     let roots = TrustedRoots::from_pem_file(dir.0.join("ca.pem")).map_err(|e| e.to_string())?;
     Ok(Wss {
         url: format!("wss://127.0.0.1:{}", web.port()),
+        ws_url: format!("ws://127.0.0.1:{}", plain.port()),
         roots,
         _dir: dir,
     })
@@ -132,6 +140,22 @@ pub(crate) async fn compare(
         b,
         "rrssh over raw SSH",
     ));
+    // Without TLS: the WebSocket layer's own share.
+    let plain = connect(rig, &w.ws_url, None).await;
+    let (mut a, mut b) = (vec![], vec![]);
+    for _ in 0..REPS {
+        a.push(rrssh_streams(&plain, 64 * 1024, 256, 1).await);
+        b.push(rrssh_streams(raw, 64 * 1024, 256, 1).await);
+    }
+    let (a, b) = (mb(median(a)), mb(median(b)));
+    emit("ws_stream_64k_x1", "rrssh", a, "MB/s");
+    table.push((
+        "ws:// stream 64 KiB x1 (MB/s)".into(),
+        a,
+        b,
+        "rrssh over raw SSH",
+    ));
+    drop(plain);
     let (mut a, mut b) = (vec![], vec![]);
     for _ in 0..REPS {
         a.push(connects(rig, &w.url, Some(&w.roots), dur).await);
@@ -141,4 +165,20 @@ pub(crate) async fn compare(
     emit("wss_connect", "rrssh", a, "connects/s");
     table.push(("wss:// connect + call".into(), a, b, "rrssh over raw SSH"));
     drop(over);
+}
+
+/// For profiling only: streams of 64 KiB items over `wss://`, one after another, for 10 s.
+pub(crate) async fn stream_alone(rig: &Rig) {
+    let w = match wss(rig).await {
+        Ok(w) => w,
+        Err(why) => return println!("# wss:// skipped: {why}"),
+    };
+    let over = connect(rig, &w.url, Some(&w.roots)).await;
+    let start = Instant::now();
+    let mut figures = Vec::new();
+    while start.elapsed() < Duration::from_secs(10) {
+        figures.push(rrssh_streams(&over, 64 * 1024, 256, 1).await);
+    }
+    let f = median(figures);
+    emit("wss_stream_64k_x1", "rrssh", Figure { rate: f.rate / 1e6, ..f }, "MB/s");
 }

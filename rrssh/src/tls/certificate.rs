@@ -116,6 +116,8 @@ impl ServerCertificate {
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec(), super::ACME_TLS_ALPN.to_vec()];
+        // The server's order of cipher suites decides (AES-128-GCM first, see `provider`).
+        config.ignore_client_order = true;
         Ok(Arc::new(config))
     }
 }

@@ -36,7 +36,20 @@ impl TlsError {
     }
 }
 
-/// The cryptography every TLS configuration of rrssh uses.
+/// The cryptography every TLS configuration of rrssh uses: *ring*'s, with the AES-128-GCM
+/// suites first. What TLS carries here is SSH, encrypted end to end already (AES-256-GCM by
+/// rrssh's preference), so TLS only has to get it past the network: AES-128 does that in 10
+/// rounds instead of 14, and the profile of a `wss://` stream is mostly AES-GCM and copies.
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    let aes_128 = |s: &rustls::SupportedCipherSuite| {
+        matches!(
+            s.suite(),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+                | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    };
+    provider.cipher_suites.sort_by_key(|s| !aes_128(s));
+    Arc::new(provider)
 }
