@@ -180,5 +180,13 @@ pub(crate) async fn stream_alone(rig: &Rig) {
         figures.push(rrssh_streams(&over, 64 * 1024, 256, 1).await);
     }
     let f = median(figures);
-    emit("wss_stream_64k_x1", "rrssh", Figure { rate: f.rate / 1e6, ..f }, "MB/s");
+    emit(
+        "wss_stream_64k_x1",
+        "rrssh",
+        Figure {
+            rate: f.rate / 1e6,
+            ..f
+        },
+        "MB/s",
+    );
 }
