@@ -30,7 +30,7 @@ pub use self::from_ref::FromRef;
 pub use self::params::Params;
 pub use self::path::Path;
 pub(crate) use self::path::PathParams;
-pub use self::peer::{Peer, PeerInfo};
+pub use self::peer::{CertificateInfo, Peer, PeerInfo};
 pub use self::state::State;
 use crate::response::IntoResponse;
 use crate::{Body, Request};

@@ -41,6 +41,27 @@ pub struct PeerInfo {
     /// The service names it may register on a hub (`rrssh-services="…"`); `None`: the line has
     /// no such option (the hub's open registration decides).
     pub services: Option<Grants>,
+    /// The OpenSSH certificate it logged in with, if it used one.
+    pub certificate: Option<CertificateInfo>,
+}
+
+/// What an OpenSSH user certificate a caller logged in with says (`ssh-keygen -L` shows the
+/// same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertificateInfo {
+    /// Its key id (`ssh-keygen -I`), which sshd logs too.
+    pub key_id: String,
+    /// Its serial number.
+    pub serial: u64,
+    /// The principals it names.
+    pub principals: Vec<String>,
+    /// When it starts to be valid (`None`: always was).
+    pub valid_after: Option<std::time::SystemTime>,
+    /// When it stops being valid (`None`: never).
+    pub valid_before: Option<std::time::SystemTime>,
+    /// The SHA-256 fingerprint of the CA that signed it.
+    pub ca: String,
 }
 
 impl PeerInfo {
@@ -56,6 +77,7 @@ impl PeerInfo {
             scopes: Grants::default(),
             groups: Grants::default(),
             services: None,
+            certificate: None,
         }
     }
 
@@ -121,6 +143,12 @@ impl Peer {
     /// The `authorized_keys` comment of the key, if any.
     pub fn comment(&self) -> Option<&str> {
         self.0.comment.as_deref()
+    }
+
+    /// The OpenSSH certificate it logged in with, if any: its key id, serial, principals,
+    /// validity and CA.
+    pub fn certificate(&self) -> Option<&CertificateInfo> {
+        self.0.certificate.as_ref()
     }
 
     /// The caller's network address, if known.

@@ -7,7 +7,7 @@ pub(crate) mod permit;
 
 use std::path::Path;
 
-pub use russh::keys::{PrivateKey, PublicKey};
+pub use russh::keys::{Certificate, PrivateKey, PublicKey};
 
 pub(crate) use self::authorized_keys::canonical_addr;
 pub use self::authorized_keys::{

@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use russh::keys::PublicKey;
+use russh::keys::{Certificate, PublicKey};
 
 use super::shared::Shared;
+use crate::extract::CertificateInfo;
 use crate::keys::{AuthorizedKey, AuthorizedKeys, MAX_AUTHORIZED_KEYS_FILE, valid_user_name};
 
 impl Shared {
@@ -43,6 +44,48 @@ impl Shared {
                 });
                 Err(e)
             }
+        }
+    }
+}
+
+impl Shared {
+    /// Whether any line (the server's, or a user's own file) may let certificates in: then a
+    /// key offered without a line of its own may be a certificate's, and is let sign.
+    pub(super) fn takes_certificates(&self) -> bool {
+        self.user_keys.is_some()
+            || self
+                .authorized
+                .iter()
+                .any(|k| k.options.has("cert-authority"))
+    }
+
+    /// The line a user certificate logs in with as `user` from `remote` now (see
+    /// [`AuthorizedKeys::authorize_certificate`]), and what the certificate says; or why not.
+    pub(super) async fn authorize_certificate(
+        &self,
+        user: &str,
+        cert: &Certificate,
+        remote: Option<SocketAddr>,
+    ) -> Result<(AuthorizedKey, CertificateInfo), String> {
+        if !valid_user_name(user) {
+            return Err("the user name is not one rrssh accepts".into());
+        }
+        let addr = remote.map(|a| crate::keys::canonical_addr(a.ip()));
+        let now = SystemTime::now();
+        let why = match self.authorized.authorize_certificate(cert, user, addr, now) {
+            Ok(found) => return Ok(found),
+            Err(why) => why,
+        };
+        let Some(pattern) = &self.user_keys else {
+            return Err(why);
+        };
+        let path = pattern.replace("%u", user);
+        match read_user_file(&path, user).await {
+            Ok(Some(keys)) => keys
+                .authorize_certificate(cert, user, addr, now)
+                .map_err(|e| format!("{e} (in {path})")),
+            Ok(None) => Err(why),
+            Err(e) => Err(e),
         }
     }
 }

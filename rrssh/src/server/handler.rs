@@ -62,6 +62,41 @@ impl ConnHandler {
     }
 }
 
+impl ConnHandler {
+    /// The key `fp` logged in as `user` by `entry` (a certificate's, with what it said): its
+    /// connection slot, its peer, tunnels and programs.
+    fn logged_in(
+        &mut self,
+        user: &str,
+        entry: &crate::keys::AuthorizedKey,
+        fp: String,
+        certificate: Option<crate::extract::CertificateInfo>,
+    ) -> Auth {
+        match KeySlot::take(&self.shared, &fp) {
+            Ok(slot) => self.key_slot = Some(slot),
+            Err(held) => {
+                let limit = self.shared.max_per_key;
+                crate::logging::limited("per-key-limit", || {
+                    tracing::warn!(fingerprint = %fp, user, limit, "too many connections for one key; refused");
+                });
+                self.over_limit = Some(format!(
+                    "too many connections for key {fp} ({held} open, limit {limit})"
+                ));
+            }
+        }
+        let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
+        info.remote_addr = self.remote;
+        info.certificate = certificate;
+        self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(entry));
+        self.grant_programs(entry);
+        self.forced_command = entry.forced_command().map(str::to_owned);
+        self.peer = Some(Peer::new(info));
+        self.authed.store(true, Ordering::Release);
+        self.pending = None;
+        Auth::Accept
+    }
+}
+
 impl russh::server::Handler for ConnHandler {
     type Error = russh::Error;
 
@@ -75,6 +110,9 @@ impl russh::server::Handler for ConnHandler {
         Ok(
             match Box::pin(self.shared.authorize(user, offer.public_key, self.remote)).await {
                 Ok(_) => Auth::Accept,
+                // The offer does not say whether the key came in a certificate: where
+                // certificates may log in, it may sign, and its certificate is checked then.
+                Err(_) if self.shared.takes_certificates() => Auth::Accept,
                 Err(_) => Auth::reject(),
             },
         )
@@ -96,27 +134,32 @@ impl russh::server::Handler for ConnHandler {
             }
         };
         let fp = fingerprint(key.public_key);
-        match KeySlot::take(&self.shared, &fp) {
-            Ok(slot) => self.key_slot = Some(slot),
-            Err(held) => {
-                let limit = self.shared.max_per_key;
-                crate::logging::limited("per-key-limit", || {
-                    tracing::warn!(fingerprint = %fp, user, limit, "too many connections for one key; refused");
+        Ok(self.logged_in(user, &entry, fp, None))
+    }
+
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &russh::keys::Certificate,
+    ) -> Result<Auth, Self::Error> {
+        let (entry, info) = match Box::pin(self.shared.authorize_certificate(
+            user,
+            certificate,
+            self.remote,
+        ))
+        .await
+        {
+            Ok(found) => found,
+            Err(why) => {
+                let (remote, id) = (self.remote, certificate.key_id().to_owned());
+                crate::logging::limited("certificate-refused", || {
+                    tracing::warn!(user, key_id = %id, ?remote, "certificate refused: {why}");
                 });
-                self.over_limit = Some(format!(
-                    "too many connections for key {fp} ({held} open, limit {limit})"
-                ));
+                return Ok(Auth::reject());
             }
-        }
-        let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
-        info.remote_addr = self.remote;
-        self.tunnels = Some(crate::tunnel::serve::KeyTunnels::of(&entry));
-        self.grant_programs(&entry);
-        self.forced_command = entry.forced_command().map(str::to_owned);
-        self.peer = Some(Peer::new(info));
-        self.authed.store(true, Ordering::Release);
-        self.pending = None;
-        Ok(Auth::Accept)
+        };
+        let fp = fingerprint(&entry.key);
+        Ok(self.logged_in(user, &entry, fp, Some(info)))
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {

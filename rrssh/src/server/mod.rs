@@ -16,7 +16,7 @@ mod tcp;
 use std::fmt;
 use std::time::Duration;
 
-use russh::keys::PrivateKey;
+use russh::keys::{PrivateKey, PublicKey};
 
 use crate::Router;
 use crate::keys::AuthorizedKeys;
@@ -42,6 +42,8 @@ pub struct Server {
     router: Option<Router>,
     host_keys: Vec<PrivateKey>,
     authorized: AuthorizedKeys,
+    /// CAs whose user certificates log in as any of their principals (`TrustedUserCAKeys`).
+    trusted_user_cas: Vec<PublicKey>,
     user_keys: Option<String>,
     limits: Limits,
     auth_rejection_time: Duration,
@@ -116,6 +118,7 @@ impl Server {
             router: None,
             host_keys: Vec::new(),
             authorized: AuthorizedKeys::default(),
+            trusted_user_cas: Vec::new(),
             user_keys: None,
             limits: Limits::default(),
             auth_rejection_time: Duration::from_secs(1),
@@ -184,6 +187,16 @@ impl Server {
     /// under the user names it is bound to; see [`AuthorizedKeys`].
     pub fn authorized_keys(mut self, keys: AuthorizedKeys) -> Self {
         self.authorized = keys;
+        self
+    }
+
+    /// CAs whose OpenSSH user certificates log in, like sshd's `TrustedUserCAKeys`: as any
+    /// user name the certificate names as a principal, with what its critical options and
+    /// extensions allow (a `cert-authority` line in [`authorized_keys`](Self::authorized_keys)
+    /// does the same for one account, with that line's options). See
+    /// [`AuthorizedKeys::authorize_certificate`].
+    pub fn trusted_user_ca_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        self.trusted_user_cas.extend(keys);
         self
     }
 

@@ -20,9 +20,14 @@ use crate::hub::{Hub, Registry};
 
 impl Server {
     /// Listens on `addr` and serves until the returned [`Hub`] is shut down or dropped.
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
+    pub async fn bind(mut self, addr: impl ToSocketAddrs) -> Result<Hub, ServerError> {
         if self.host_keys.is_empty() {
             return Err(ServerError::NoHostKey);
+        }
+        for ca in std::mem::take(&mut self.trusted_user_cas) {
+            // Any user name, which the certificate must name as a principal.
+            self.authorized
+                .push(crate::keys::AuthorizedKey::trusted_user_ca(ca));
         }
         if let Some(k) = self.authorized.unbound() {
             return Err(ServerError::UnboundKey { line: k.line });

@@ -187,6 +187,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Also logs in with this OpenSSH certificate (`ssh-keygen -s`) of one of the
+    /// [`identity`](Self::identity) keys, tried before the keys themselves, as `ssh` tries
+    /// `id-cert.pub` before `id`; [`SshLogin`](super::SshLogin) finds it beside the key.
+    pub fn certificate(mut self, certificate: crate::keys::Certificate) -> Self {
+        self.creds.certificates.push(certificate);
+        self
+    }
+
     /// Several private keys to log in with, tried in order (replacing any given before), as
     /// `ssh` tries its `IdentityFile`s.
     pub fn identities(mut self, keys: impl IntoIterator<Item = PrivateKey>) -> Self {

@@ -11,7 +11,7 @@ use russh::MethodKind;
 use russh::client::{AuthResult, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{Certificate, PrivateKey, PrivateKeyWithHashAlg};
 
 use super::ConnectError;
 use super::ssh_handler::ClientHandler;
@@ -40,6 +40,8 @@ pub(super) enum Password {
 #[derive(Clone, Default)]
 pub(super) struct Credentials {
     pub(super) keys: Vec<Arc<PrivateKey>>,
+    /// OpenSSH certificates of some of those keys, tried before the keys themselves.
+    pub(super) certificates: Vec<Certificate>,
     pub(super) agent: Option<AgentSocket>,
     pub(super) password: Option<Password>,
 }
@@ -53,6 +55,14 @@ impl fmt::Debug for Credentials {
                     .keys
                     .iter()
                     .map(|k| fingerprint(k.public_key()))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "certificates",
+                &self
+                    .certificates
+                    .iter()
+                    .map(Certificate::key_id)
                     .collect::<Vec<_>>(),
             )
             .field("agent", &self.agent)
@@ -90,6 +100,23 @@ pub(super) async fn login(
         remaining_methods: russh::MethodSet::empty(),
         partial_success: false,
     };
+    // A certificate first, as `ssh` offers `id-cert.pub` before `id`.
+    for cert in &creds.certificates {
+        let Some(key) = creds
+            .keys
+            .iter()
+            .find(|k| k.public_key().key_data() == cert.public_key())
+        else {
+            continue;
+        };
+        tried.push(format!("certificate {}", cert.key_id()));
+        last = ssh
+            .authenticate_openssh_cert(user, key.clone(), cert.clone())
+            .await?;
+        if last.success() {
+            return Ok(());
+        }
+    }
     for key in &creds.keys {
         let hash = if key.algorithm().is_rsa() {
             ssh.best_supported_rsa_hash().await?.flatten()

@@ -241,7 +241,11 @@ impl SshLogin {
         if let Some(u) = user.map(str::to_owned).or(entry.user.clone()) {
             builder = builder.user(u);
         }
-        builder = builder.identities(self.keys(&entry)?);
+        let (keys, certificates) = self.keys(&entry)?;
+        builder = builder.identities(keys);
+        for cert in certificates {
+            builder = builder.certificate(cert);
+        }
         if self
             .agent
             .unwrap_or_else(|| std::env::var_os("SSH_AUTH_SOCK").is_some())
@@ -287,8 +291,13 @@ impl SshLogin {
         Ok(builder)
     }
 
-    /// The keys: given ones, else the host's, else OpenSSH's defaults that can be read.
-    fn keys(&self, entry: &HostEntry) -> Result<Vec<crate::keys::PrivateKey>, SshLoginError> {
+    /// The keys: given ones, else the host's, else OpenSSH's defaults that can be read; and
+    /// the certificates found beside them (`KEY-cert.pub`, as `ssh` finds them).
+    #[allow(clippy::type_complexity, reason = "keys and certificates, each a list")]
+    fn keys(
+        &self,
+        entry: &HostEntry,
+    ) -> Result<(Vec<crate::keys::PrivateKey>, Vec<crate::keys::Certificate>), SshLoginError> {
         let explicit = !self.identities.is_empty() || !entry.identities.is_empty();
         let paths: Vec<PathBuf> = if !self.identities.is_empty() {
             self.identities.iter().map(|p| expand(p)).collect()
@@ -302,7 +311,20 @@ impl SshLogin {
                 .collect()
         };
         let mut keys = Vec::new();
+        let mut certificates = Vec::new();
         for path in &paths {
+            let mut cert_path = path.clone().into_os_string();
+            cert_path.push("-cert.pub");
+            let cert_path = PathBuf::from(cert_path);
+            if cert_path.exists() {
+                let cert = crate::keys::Certificate::read_file(&cert_path).map_err(|e| {
+                    SshLoginError(format!(
+                        "cannot read the certificate {}: {e}",
+                        cert_path.display()
+                    ))
+                })?;
+                certificates.push(cert);
+            }
             match crate::keys::load_private_key(path, None) {
                 Ok(key) => keys.push(key),
                 Err(e) if explicit => {
@@ -315,7 +337,7 @@ impl SshLogin {
                 Err(e) => tracing::debug!(error = %e, "skipping {}", path.display()),
             }
         }
-        Ok(keys)
+        Ok((keys, certificates))
     }
 }
 

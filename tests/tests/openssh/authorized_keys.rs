@@ -1,17 +1,8 @@
 //! `authorized_keys` options as sshd(8) reads them: one file, read by a real `sshd` and by an
 //! rrssh server, and the same `ssh` command against each must have the same outcome.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use rrssh::keys::{AuthorizedKeys, PrivateKey, generate_ed25519};
-use rrssh::terminal::Terminal;
-use rrssh::tunnel::PermitOpen;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use super::{
-    Sshd, TempDir, current_user, known_hosts_line, openssh_available, ssh_config, write_key,
-};
+use super::{TempDir, TwoServers, openssh_available, ponger, write_key};
+use rrssh::keys::{PrivateKey, generate_ed25519};
 
 /// One key's line and what `ssh` runs with it.
 struct Case {
@@ -21,44 +12,6 @@ struct Case {
     args: Vec<String>,
     /// Whether `-W` is used (the target replaces the command).
     stdio_forward: Option<String>,
-}
-
-/// A TCP server on 127.0.0.1 answering every connection with `pong PORT` and closing.
-async fn ponger() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let _ = s.write_all(format!("pong {port}\n").as_bytes()).await;
-        }
-    });
-    port
-}
-
-async fn run_ssh(config: &std::path::Path, alias: &str, case: &Case) -> (bool, String) {
-    let mut cmd = tokio::process::Command::new("ssh");
-    cmd.arg("-F").arg(config);
-    if let Some(target) = &case.stdio_forward {
-        cmd.arg("-W").arg(target);
-    }
-    cmd.arg(alias).args(&case.args);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(15), stdout.read_to_end(&mut out));
-    read.await.expect("ssh finishes").unwrap();
-    let status = child.wait().await.unwrap();
-    let text = String::from_utf8_lossy(&out)
-        .replace('\r', "")
-        .trim()
-        .to_owned();
-    (status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,43 +102,15 @@ async fn options_mean_what_they_mean_to_sshd() {
         .zip(&keys)
         .map(|(c, k)| format!("{} {}\n", c.options, k.public_key().to_openssh().unwrap()))
         .collect();
-    let host = generate_ed25519("host");
     let dir = TempDir::new("authorized-keys-options");
-    let sshd = Sshd::start_with_keys(&dir, &host, &text, "").await;
-    let user = current_user();
-    let rrssh = rrssh::Server::new()
-        .host_key(host.clone())
-        .authorized_keys(
-            AuthorizedKeys::parse(&text, "authorized_keys")
-                .unwrap()
-                .owned_by(user.clone()),
-        )
-        // sshd's own default: a terminal for every key its line does not forbid one.
-        .terminal(Terminal::shell("/bin/sh").for_every_key())
-        .permit_open(PermitOpen::any())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let kh = dir.path("known_hosts");
-    std::fs::write(
-        &kh,
-        known_hosts_line(sshd.port, &host) + &known_hosts_line(rrssh.local_addr().port(), &host),
-    )
-    .unwrap();
+    let servers = TwoServers::start(&dir, &text).await;
     let mut differ = Vec::new();
     for (i, (case, key)) in cases.iter().zip(&keys).enumerate() {
         let id = write_key(&dir, &format!("id_{i}"), key);
-        let to_sshd = ssh_config(&dir, &format!("sshd{i}"), sshd.port, &user, &id, &kh);
-        let to_rrssh = ssh_config(
-            &dir,
-            &format!("rrssh{i}"),
-            rrssh.local_addr().port(),
-            &user,
-            &id,
-            &kh,
-        );
-        let theirs = run_ssh(&to_sshd, &format!("sshd{i}"), case).await;
-        let ours = run_ssh(&to_rrssh, &format!("rrssh{i}"), case).await;
+        let forward = case.stdio_forward.as_deref();
+        let [theirs, ours] = servers
+            .both(&dir, &i.to_string(), &id, &case.args, forward)
+            .await;
         println!("{:<45} sshd {theirs:?}  rrssh {ours:?}", case.name);
         if theirs != ours {
             differ.push(case.name);

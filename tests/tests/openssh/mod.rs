@@ -7,6 +7,7 @@
 //! is set (CI sets it, after installing OpenSSH).
 
 mod authorized_keys;
+mod certificates;
 mod local_forward;
 mod over_ssh;
 mod remote_forward;
@@ -296,4 +297,119 @@ pub(crate) async fn check_verbs<C: rrssh::client::Call + Clone>(c: &C) {
         matches!(err, Error::Status { status, .. } if status == 404),
         "{err:?}"
     );
+}
+
+/// A TCP server on 127.0.0.1 answering every connection with `pong PORT` and closing.
+pub(crate) async fn ponger() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = l.accept().await {
+            let _ = s.write_all(format!("pong {port}\n").as_bytes()).await;
+        }
+    });
+    port
+}
+
+/// Runs `ssh -F config [-W stdio_forward] alias args…` with nothing on its input; returns
+/// whether it succeeded and what it printed.
+pub(crate) async fn run_ssh(
+    config: &std::path::Path,
+    alias: &str,
+    args: &[String],
+    stdio_forward: Option<&str>,
+) -> (bool, String) {
+    use tokio::io::AsyncReadExt;
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.arg("-F").arg(config);
+    if let Some(target) = stdio_forward {
+        cmd.arg("-W").arg(target);
+    }
+    cmd.arg(alias).args(args);
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        stdout.read_to_end(&mut out),
+    );
+    read.await.expect("ssh finishes").unwrap();
+    let status = child.wait().await.unwrap();
+    let text = String::from_utf8_lossy(&out)
+        .replace('\r', "")
+        .trim()
+        .to_owned();
+    (status.success(), text)
+}
+
+/// A real `sshd` and an rrssh server reading the same `authorized_keys` text (owned by the
+/// user running the tests), with sshd's defaults: a terminal for every key its line does not
+/// forbid one, forwarding anywhere. `ssh` runs the same command against each.
+pub(crate) struct TwoServers {
+    sshd: Sshd,
+    rrssh: rrssh::Hub,
+    known_hosts: PathBuf,
+    user: String,
+}
+
+impl TwoServers {
+    pub(crate) async fn start(dir: &TempDir, authorized_keys: &str) -> Self {
+        let host = rrssh::keys::generate_ed25519("host");
+        let sshd = Sshd::start_with_keys(dir, &host, authorized_keys, "").await;
+        let user = current_user();
+        let rrssh = rrssh::Server::new()
+            .host_key(host.clone())
+            .authorized_keys(
+                rrssh::keys::AuthorizedKeys::parse(authorized_keys, "authorized_keys")
+                    .unwrap()
+                    .owned_by(user.clone()),
+            )
+            .terminal(rrssh::terminal::Terminal::shell("/bin/sh").for_every_key())
+            .permit_open(rrssh::tunnel::PermitOpen::any())
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let known_hosts = dir.path("known_hosts");
+        std::fs::write(
+            &known_hosts,
+            known_hosts_line(sshd.port, &host)
+                + &known_hosts_line(rrssh.local_addr().port(), &host),
+        )
+        .unwrap();
+        Self {
+            sshd,
+            rrssh,
+            known_hosts,
+            user,
+        }
+    }
+
+    /// `ssh [-W stdio_forward] … args` with the key `id`, against `sshd` then rrssh: what each
+    /// run gave (success, output).
+    pub(crate) async fn both(
+        &self,
+        dir: &TempDir,
+        tag: &str,
+        id: &Path,
+        args: &[String],
+        stdio_forward: Option<&str>,
+    ) -> [(bool, String); 2] {
+        let mut outcomes = Vec::new();
+        for (name, port) in [
+            ("sshd", self.sshd.port),
+            ("rrssh", self.rrssh.local_addr().port()),
+        ] {
+            let alias = format!("{name}-{tag}");
+            let config = ssh_config(dir, &alias, port, &self.user, id, &self.known_hosts);
+            outcomes.push(run_ssh(&config, &alias, args, stdio_forward).await);
+        }
+        [outcomes.remove(0), outcomes.remove(0)]
+    }
 }

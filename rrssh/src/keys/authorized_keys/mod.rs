@@ -1,6 +1,7 @@
 //! `authorized_keys` in OpenSSH's format (`[options] type base64 [comment]`), with sshd(8)'s
 //! semantics for the options rrssh acts on; see [`AuthorizedKeys`].
 
+mod certificate;
 mod expiry;
 mod from;
 mod options;
@@ -276,8 +277,10 @@ pub struct AuthorizedKeysError {
 /// Options read as sshd(8) reads them: `from=` (addresses, CIDR blocks, wildcards, `!`, IPv4
 /// clients of an IPv6 listener matched as IPv4), `expiry-time=`, `command=` (forced, with
 /// `SSH_ORIGINAL_COMMAND`), `no-pty`, `no-port-forwarding`, `restrict` and the options that
-/// re-enable what it turns off, repeated `permitopen=`/`permitlisten=`. Unknown options and
-/// `cert-authority` lines are errors, never ignored.
+/// re-enable what it turns off, repeated `permitopen=`/`permitlisten=`, and `cert-authority`
+/// lines with `principals=` for OpenSSH user certificates
+/// ([`authorize_certificate`](Self::authorize_certificate)). Unknown options are errors, never
+/// ignored.
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizedKeys {
     keys: Vec<AuthorizedKey>,
@@ -382,10 +385,11 @@ impl AuthorizedKeys {
         now: SystemTime,
     ) -> Result<&AuthorizedKey, KeyRefusal> {
         let mut why = KeyRefusal::NotListed;
+        // A CA's key lets certificates in, not itself (as under sshd).
         for k in self
             .keys
             .iter()
-            .filter(|k| k.key.key_data() == key.key_data())
+            .filter(|k| k.key.key_data() == key.key_data() && !k.options.has("cert-authority"))
         {
             if !k.binds(user, self.owner.as_deref()) {
                 why = KeyRefusal::User;

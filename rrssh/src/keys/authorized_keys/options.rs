@@ -88,6 +88,11 @@ impl KeyOptions {
         })
     }
 
+    /// Adds an option after the others (a certificate's restrictions on its login).
+    pub(crate) fn push(&mut self, name: &str, value: Option<String>) {
+        self.0.push((name.to_owned(), value));
+    }
+
     /// Every option, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
@@ -196,10 +201,6 @@ fn check(name: &str, raw: &str, value: Option<&str>) -> Result<(), String> {
         ));
     }
     match name {
-        "cert-authority" | "principals" => Err(
-            "`cert-authority` lines (SSH certificates) are not supported: rrssh authenticates plain keys; list the keys themselves"
-                .into(),
-        ),
         "verify-required" => Err(
             "`verify-required` (FIDO user verification) is not supported: rrssh cannot check it, so it refuses the line rather than ignore it"
                 .into(),
@@ -250,8 +251,6 @@ mod tests {
             ("no-port-forwardng", "unknown option"),
             ("command", "needs a value"),
             (r#"no-pty="x""#, "takes no value"),
-            ("cert-authority", "not supported"),
-            (r#"principals="ada""#, "not supported"),
             ("verify-required", "not supported"),
             (r#"command="a"x"#, "expected `,`"),
             (r#"command=a"#, "quoted value"),

@@ -44,7 +44,6 @@ fn malformed_lines_name_the_line() {
     let e = AuthorizedKeys::parse(&format!("ssh-rsa {KEY}"), "ak").unwrap_err();
     assert!(e.message.contains("but the line says ssh-rsa"), "{e}");
     for bad in [
-        format!("cert-authority ssh-ed25519 {KEY}"),
         format!("from=\"10.0.0.1/8\" ssh-ed25519 {KEY}"),
         format!("expiry-time=\"2020\" ssh-ed25519 {KEY}"),
         format!("rrssh-users=\"../root\" ssh-ed25519 {KEY}"),

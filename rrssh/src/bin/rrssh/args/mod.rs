@@ -34,6 +34,10 @@ pub(crate) struct Serving {
     /// user running the server.
     #[arg(long, value_name = "FILE")]
     pub(crate) authorized_keys: PathBuf,
+    /// CAs (public keys, one per line) whose OpenSSH user certificates log in as any of their
+    /// principals, like sshd's TrustedUserCAKeys.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trusted_user_ca: Option<PathBuf>,
     /// Also serve the HTTP gateway on this address (`GET /peers`, `METHOD /peers/NAME/PATH`).
     #[arg(long, value_name = "ADDR", requires = "gateway_tokens")]
     pub(crate) gateway: Option<String>,

@@ -47,6 +47,10 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         own.iter().for_each(|k| authorized.push(k.clone()));
     }
     let mut server = Server::new();
+    if let Some(path) = &serving.trusted_user_ca {
+        let cas = AuthorizedKeys::load(path).map_err(|e| format!("--trusted-user-ca: {e}"))?;
+        server = server.trusted_user_ca_keys(cas.iter().map(|k| k.key.clone()));
+    }
     if let Some(c) = extra.cluster {
         say!("joining the cluster as hub {}", c.id());
         server = server.cluster(c);
