@@ -1,9 +1,11 @@
-//! SSH keys in OpenSSH's own formats: private keys, `authorized_keys` and `known_hosts`.
+//! SSH keys in OpenSSH's own formats: private keys, `authorized_keys`, `known_hosts`, and
+//! revoked keys and certificates (KRLs).
 
 mod authorized_keys;
 mod known_hosts;
 mod pattern;
 pub(crate) mod permit;
+mod revoked;
 
 use std::path::Path;
 
@@ -15,6 +17,7 @@ pub use self::authorized_keys::{
     MAX_FILE as MAX_AUTHORIZED_KEYS_FILE, valid_user_name,
 };
 pub use self::known_hosts::{HostKeyError, HostKeyPolicy};
+pub use self::revoked::{MAX_FILE as MAX_REVOKED_KEYS_FILE, RevokedKeys};
 
 /// A key operation failed.
 #[derive(Debug, thiserror::Error)]

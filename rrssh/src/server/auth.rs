@@ -21,6 +21,9 @@ impl Shared {
         if !valid_user_name(user) {
             return Err("the user name is not one rrssh accepts".into());
         }
+        if let Some(revoked) = &self.revoked {
+            revoked.check_key(key)?;
+        }
         let addr = remote.map(|a| crate::keys::canonical_addr(a.ip()));
         let now = SystemTime::now();
         let shared = self.authorized.authorize(key, user, addr, now);
@@ -69,6 +72,9 @@ impl Shared {
     ) -> Result<(AuthorizedKey, CertificateInfo), String> {
         if !valid_user_name(user) {
             return Err("the user name is not one rrssh accepts".into());
+        }
+        if let Some(revoked) = &self.revoked {
+            revoked.check_certificate(cert)?;
         }
         let addr = remote.map(|a| crate::keys::canonical_addr(a.ip()));
         let now = SystemTime::now();

@@ -111,8 +111,18 @@ impl russh::server::Handler for ConnHandler {
             match Box::pin(self.shared.authorize(user, offer.public_key, self.remote)).await {
                 Ok(_) => Auth::Accept,
                 // The offer does not say whether the key came in a certificate: where
-                // certificates may log in, it may sign, and its certificate is checked then.
-                Err(_) if self.shared.takes_certificates() => Auth::Accept,
+                // certificates may log in, it may sign (unless revoked), and its certificate
+                // is checked then.
+                Err(_)
+                    if self.shared.takes_certificates()
+                        && self
+                            .shared
+                            .revoked
+                            .as_ref()
+                            .is_none_or(|r| r.check_key(offer.public_key).is_ok()) =>
+                {
+                    Auth::Accept
+                }
                 Err(_) => Auth::reject(),
             },
         )

@@ -44,6 +44,7 @@ pub struct Server {
     authorized: AuthorizedKeys,
     /// CAs whose user certificates log in as any of their principals (`TrustedUserCAKeys`).
     trusted_user_cas: Vec<PublicKey>,
+    revoked: Option<std::sync::Arc<crate::keys::RevokedKeys>>,
     user_keys: Option<String>,
     limits: Limits,
     auth_rejection_time: Duration,
@@ -119,6 +120,7 @@ impl Server {
             host_keys: Vec::new(),
             authorized: AuthorizedKeys::default(),
             trusted_user_cas: Vec::new(),
+            revoked: None,
             user_keys: None,
             limits: Limits::default(),
             auth_rejection_time: Duration::from_secs(1),
@@ -197,6 +199,13 @@ impl Server {
     /// [`AuthorizedKeys::authorize_certificate`].
     pub fn trusted_user_ca_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
         self.trusted_user_cas.extend(keys);
+        self
+    }
+
+    /// Keys and certificates that may not log in, like sshd's `RevokedKeys`: a KRL or a list of
+    /// public keys, read again when the file changes (see [`RevokedKeys`](crate::keys::RevokedKeys)).
+    pub fn revoked_keys(mut self, revoked: std::sync::Arc<crate::keys::RevokedKeys>) -> Self {
+        self.revoked = Some(revoked);
         self
     }
 

@@ -15,6 +15,8 @@ pub(super) struct Shared {
     pub(super) authorized: AuthorizedKeys,
     /// A per-user `authorized_keys` path with `%u` for the user name.
     pub(super) user_keys: Option<String>,
+    /// Revoked keys and certificates (`RevokedKeys`), checked at every login.
+    pub(super) revoked: Option<std::sync::Arc<crate::keys::RevokedKeys>>,
     pub(super) max_sessions: usize,
     pub(super) max_tunnels: usize,
     pub(super) max_listeners: usize,

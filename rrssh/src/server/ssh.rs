@@ -66,6 +66,7 @@ impl Server {
             router,
             authorized: self.authorized,
             user_keys: self.user_keys,
+            revoked: self.revoked,
             max_sessions: self.max_sessions,
             max_tunnels: self.max_tunnels,
             max_listeners: self.max_listeners,

@@ -14,6 +14,9 @@ struct Case {
     /// `ssh-keygen -s` arguments (`-n`, `-V`, `-O`…); `None`: no certificate, the CA's own key
     /// logs in.
     sign: Option<Vec<String>>,
+    /// What the revocation list says of this CA's certificates (`ssh-keygen -k` lines such as
+    /// `serial: 7`, `id: case-3`), or `key` to revoke the user's key itself.
+    revoke: Option<&'static str>,
     args: Vec<String>,
     stdio_forward: Option<String>,
 }
@@ -23,6 +26,7 @@ fn case(name: &'static str, line: &str, sign: &[&str]) -> Case {
         name,
         line: line.to_owned(),
         sign: Some(sign.iter().map(|s| (*s).to_owned()).collect()),
+        revoke: None,
         args: vec!["echo".into(), "ran".into()],
         stdio_forward: None,
     }
@@ -42,6 +46,36 @@ fn sign(ca: &std::path::Path, key: &std::path::Path, id: &str, args: &[String]) 
     assert!(
         out.status.success(),
         "ssh-keygen -s {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Adds to the KRL at `krl` (made by the first call): `spec` for the certificates of the CA
+/// `ca`, or (`key`) the user's key `id` itself.
+fn revoke_in(
+    krl: &std::path::Path,
+    dir: &TempDir,
+    ca: &std::path::Path,
+    id: &std::path::Path,
+    spec: &str,
+) {
+    let mut cmd = std::process::Command::new("ssh-keygen");
+    cmd.arg("-q").arg("-k");
+    if krl.exists() {
+        cmd.arg("-u");
+    }
+    cmd.arg("-f").arg(krl);
+    if spec == "key" {
+        cmd.arg(id.with_extension("pub"));
+    } else {
+        let file = dir.path("krl-spec");
+        std::fs::write(&file, format!("{spec}\n")).unwrap();
+        cmd.arg("-s").arg(ca.with_extension("pub")).arg(file);
+    }
+    let out = cmd.output().expect("run ssh-keygen -k");
+    assert!(
+        out.status.success(),
+        "ssh-keygen -k {spec}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -127,9 +161,41 @@ async fn certificates_mean_what_they_mean_to_sshd() {
         name: "the CA's own key, without a certificate",
         line: String::new(),
         sign: None,
+        revoke: None,
         args: vec!["echo".into(), "ran".into()],
         stdio_forward: None,
     });
+    for (name, sign_args, revoke) in [
+        (
+            "revoked by serial (KRL)",
+            ["-n", me, "-z", "7"],
+            "serial: 7",
+        ),
+        (
+            "another serial of a CA with revocations",
+            ["-n", me, "-z", "8"],
+            "serial: 7",
+        ),
+        (
+            "revoked by a serial range",
+            ["-n", me, "-z", "150"],
+            "serial: 100-200",
+        ),
+        (
+            "revoked by key id",
+            ["-n", me, "-z", "1"],
+            "id: revoked-laptop",
+        ),
+        (
+            "its key revoked, certificate and all",
+            ["-n", me, "-z", "1"],
+            "key",
+        ),
+    ] {
+        let mut c = case(name, "", &sign_args);
+        c.revoke = Some(revoke);
+        cases.push(c);
+    }
 
     let dir = TempDir::new("certificates");
     let cas: Vec<PrivateKey> = cases.iter().map(|c| generate_ed25519(c.name)).collect();
@@ -144,21 +210,35 @@ async fn certificates_mean_what_they_mean_to_sshd() {
             )
         })
         .collect();
-    let servers = TwoServers::start(&dir, &text).await;
-    let mut differ = Vec::new();
+    // Every certificate, and the revocation list sshd and rrssh both read.
+    let krl = dir.path("revoked.krl");
+    let mut ids = Vec::new();
     for (i, (case, ca)) in cases.iter().zip(&cas).enumerate() {
         let ca_file = write_key(&dir, &format!("ca_{i}"), ca);
         let id = match &case.sign {
             Some(args) => {
                 let id = write_key(&dir, &format!("id_{i}"), &generate_ed25519("user"));
-                sign(&ca_file, &id, &format!("case-{i}"), args);
+                let key_id = if case.revoke == Some("id: revoked-laptop") {
+                    "revoked-laptop".to_owned()
+                } else {
+                    format!("case-{i}")
+                };
+                sign(&ca_file, &id, &key_id, args);
                 id
             }
-            None => ca_file,
+            None => ca_file.clone(),
         };
+        if let Some(revoke) = case.revoke {
+            revoke_in(&krl, &dir, &ca_file, &id, revoke);
+        }
+        ids.push(id);
+    }
+    let servers = TwoServers::start_with_revocations(&dir, &text, Some(&krl)).await;
+    let mut differ = Vec::new();
+    for (i, (case, id)) in cases.iter().zip(&ids).enumerate() {
         let forward = case.stdio_forward.as_deref();
         let [theirs, ours] = servers
-            .both(&dir, &i.to_string(), &id, &case.args, forward)
+            .both(&dir, &i.to_string(), id, &case.args, forward)
             .await;
         println!("{:<52} sshd {theirs:?}  rrssh {ours:?}", case.name);
         if theirs != ours {
@@ -202,9 +282,13 @@ async fn rrssh_logs_in_with_a_certificate_and_the_handler_sees_it() {
         }),
     );
     let host = generate_ed25519("host");
+    // Revocations as a text file of public keys, empty for now.
+    let revoked = dir.path("revoked_keys");
+    std::fs::write(&revoked, "# revoked keys\n").unwrap();
     let server = rrssh::Server::new()
         .host_key(host.clone())
         .trusted_user_ca_keys([ca.public_key().clone()])
+        .revoked_keys(rrssh::keys::RevokedKeys::load(&revoked).unwrap())
         .router(whoami)
         .bind("127.0.0.1:0")
         .await
@@ -242,4 +326,33 @@ async fn rrssh_logs_in_with_a_certificate_and_the_handler_sees_it() {
     assert!(text.contains("certificate ada-laptop"), "{text}");
     // The key alone is no one here.
     assert!(login("ada").connect().await.is_err());
+    // Its key revoked while the server runs: the certificate no longer logs in; taken back
+    // out of the list, it does again. No restart.
+    std::fs::write(
+        &revoked,
+        format!(
+            "# revoked keys\n{}\n",
+            user_key.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    assert!(
+        login("ada")
+            .certificate(cert.clone())
+            .connect()
+            .await
+            .is_err(),
+        "a revoked key's certificate is refused"
+    );
+    std::fs::write(&revoked, "").unwrap();
+    login("ada")
+        .certificate(cert.clone())
+        .connect()
+        .await
+        .expect("back in once no longer revoked")
+        .close()
+        .await;
+    // A list that cannot be read refuses everyone.
+    std::fs::write(&revoked, "not a key\n").unwrap();
+    assert!(login("ada").certificate(cert).connect().await.is_err());
 }

@@ -361,10 +361,26 @@ pub(crate) struct TwoServers {
 
 impl TwoServers {
     pub(crate) async fn start(dir: &TempDir, authorized_keys: &str) -> Self {
+        Self::start_with_revocations(dir, authorized_keys, None).await
+    }
+
+    /// The same, both reading `revoked` as their revoked keys (sshd's `RevokedKeys`).
+    pub(crate) async fn start_with_revocations(
+        dir: &TempDir,
+        authorized_keys: &str,
+        revoked: Option<&Path>,
+    ) -> Self {
         let host = rrssh::keys::generate_ed25519("host");
-        let sshd = Sshd::start_with_keys(dir, &host, authorized_keys, "").await;
+        let extra = revoked
+            .map(|p| format!("RevokedKeys {}\n", p.display()))
+            .unwrap_or_default();
+        let sshd = Sshd::start_with_keys(dir, &host, authorized_keys, &extra).await;
         let user = current_user();
-        let rrssh = rrssh::Server::new()
+        let mut rrssh = rrssh::Server::new();
+        if let Some(path) = revoked {
+            rrssh = rrssh.revoked_keys(rrssh::keys::RevokedKeys::load(path).unwrap());
+        }
+        let rrssh = rrssh
             .host_key(host.clone())
             .authorized_keys(
                 rrssh::keys::AuthorizedKeys::parse(authorized_keys, "authorized_keys")

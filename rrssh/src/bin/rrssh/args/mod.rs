@@ -38,6 +38,10 @@ pub(crate) struct Serving {
     /// principals, like sshd's TrustedUserCAKeys.
     #[arg(long, value_name = "FILE")]
     pub(crate) trusted_user_ca: Option<PathBuf>,
+    /// Keys and certificates that may not log in (a KRL from `ssh-keygen -k`, or public keys one
+    /// per line), like sshd's RevokedKeys; read again when the file changes.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) revoked_keys: Option<PathBuf>,
     /// Also serve the HTTP gateway on this address (`GET /peers`, `METHOD /peers/NAME/PATH`).
     #[arg(long, value_name = "ADDR", requires = "gateway_tokens")]
     pub(crate) gateway: Option<String>,

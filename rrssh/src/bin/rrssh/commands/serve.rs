@@ -51,6 +51,11 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         let cas = AuthorizedKeys::load(path).map_err(|e| format!("--trusted-user-ca: {e}"))?;
         server = server.trusted_user_ca_keys(cas.iter().map(|k| k.key.clone()));
     }
+    if let Some(path) = &serving.revoked_keys {
+        let revoked =
+            rrssh::keys::RevokedKeys::load(path).map_err(|e| format!("--revoked-keys: {e}"))?;
+        server = server.revoked_keys(revoked);
+    }
     if let Some(c) = extra.cluster {
         say!("joining the cluster as hub {}", c.id());
         server = server.cluster(c);
