@@ -41,6 +41,7 @@ use crate::proto::Limits;
 pub struct Server {
     router: Option<Router>,
     host_keys: Vec<PrivateKey>,
+    host_certificates: Vec<crate::keys::Certificate>,
     authorized: AuthorizedKeys,
     /// CAs whose user certificates log in as any of their principals (`TrustedUserCAKeys`).
     trusted_user_cas: Vec<PublicKey>,
@@ -118,6 +119,7 @@ impl Server {
         Self {
             router: None,
             host_keys: Vec::new(),
+            host_certificates: Vec::new(),
             authorized: AuthorizedKeys::default(),
             trusted_user_cas: Vec::new(),
             revoked: None,
@@ -182,6 +184,14 @@ impl Server {
     /// Adds a host key.
     pub fn host_key(mut self, key: PrivateKey) -> Self {
         self.host_keys.push(key);
+        self
+    }
+
+    /// A host certificate of one of the [`host_key`](Self::host_key)s (`ssh-keygen -s -h`),
+    /// shown to clients that ask for one (`@cert-authority` in their `known_hosts`), like
+    /// sshd's `HostCertificate`: a fleet's clients trust one CA instead of each server's key.
+    pub fn host_certificate(mut self, certificate: crate::keys::Certificate) -> Self {
+        self.host_certificates.push(certificate);
         self
     }
 

@@ -40,6 +40,7 @@ impl Server {
         methods.push(MethodKind::PublicKey);
         let config = Arc::new(russh::server::Config {
             keys: self.host_keys,
+            certificates: self.host_certificates,
             methods,
             auth_rejection_time: self.auth_rejection_time,
             auth_rejection_time_initial: Some(Duration::ZERO),

@@ -407,9 +407,38 @@ impl ClientBuilder {
             .ok_or(ConnectError::NoHostKeyPolicy)?;
         let endpoint = super::web::Endpoint::parse(&self.addr)?;
         let (host, port) = (endpoint.host.clone(), endpoint.port);
+        let mut preferred = super::preferred();
+        let asks = {
+            let (policy, host) = (policy.clone(), host.clone());
+            // known_hosts is a file: read on a blocking thread.
+            tokio::task::spawn_blocking(move || policy.trusts_authority_for(&host, port))
+                .await
+                .unwrap_or(false)
+        };
+        if asks {
+            // Ask for a host certificate, as `ssh` does when it knows an authority for the host.
+            preferred.host_key_certificates = std::borrow::Cow::Borrowed(&[
+                russh::keys::Algorithm::Ed25519,
+                russh::keys::Algorithm::Ecdsa {
+                    curve: russh::keys::EcdsaCurve::NistP256,
+                },
+                russh::keys::Algorithm::Ecdsa {
+                    curve: russh::keys::EcdsaCurve::NistP384,
+                },
+                russh::keys::Algorithm::Ecdsa {
+                    curve: russh::keys::EcdsaCurve::NistP521,
+                },
+                russh::keys::Algorithm::Rsa {
+                    hash: Some(russh::keys::HashAlg::Sha512),
+                },
+                russh::keys::Algorithm::Rsa {
+                    hash: Some(russh::keys::HashAlg::Sha256),
+                },
+            ]);
+        }
         let config = Arc::new(russh::client::Config {
             nodelay: true,
-            preferred: super::preferred(),
+            preferred,
             keepalive_interval: Some(self.keepalive.0),
             keepalive_max: self.keepalive.1,
             inactivity_timeout: None,

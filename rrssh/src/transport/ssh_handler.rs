@@ -67,9 +67,14 @@ impl russh::client::Handler for ClientHandler {
         &mut self,
         key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            return Ok(false);
+        let (key, cert) = match key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), None),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
+                russh::keys::PublicKey::new(cert.public_key().clone(), ""),
+                Some(cert.clone()),
+            ),
         };
+        let key = &key;
         // known_hosts is a file: read (and learned into) on a blocking thread.
         let (policy, host, port, owned) = (
             self.policy.clone(),
@@ -77,14 +82,17 @@ impl russh::client::Handler for ClientHandler {
             self.port,
             key.clone(),
         );
-        let checked = tokio::task::spawn_blocking(move || policy.check(&host, port, &owned))
-            .await
-            .unwrap_or_else(|e| {
-                Err(crate::keys::HostKeyError::File {
-                    file: String::new(),
-                    message: format!("the check panicked: {e}"),
-                })
-            });
+        let checked = tokio::task::spawn_blocking(move || match &cert {
+            Some(cert) => policy.check_certificate(&host, port, cert),
+            None => policy.check(&host, port, &owned),
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(crate::keys::HostKeyError::File {
+                file: String::new(),
+                message: format!("the check panicked: {e}"),
+            })
+        });
         match checked {
             Ok(()) => {
                 *self.server_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint(key));

@@ -3,6 +3,7 @@
 //! server, and the same `ssh` command against each must have the same outcome.
 
 use rrssh::keys::{PrivateKey, generate_ed25519};
+use rrssh::terminal::Terminal;
 
 use super::{TempDir, TwoServers, current_user, openssh_available, ponger, write_key};
 
@@ -355,4 +356,101 @@ async fn rrssh_logs_in_with_a_certificate_and_the_handler_sees_it() {
     // A list that cannot be read refuses everyone.
     std::fs::write(&revoked, "not a key\n").unwrap();
     assert!(login("ada").certificate(cert).connect().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_certificates_are_trusted_through_one_authority_by_ssh_and_by_rrssh() {
+    if !openssh_available() {
+        return;
+    }
+    let dir = TempDir::new("host-certificates");
+    let user = current_user();
+    let authority = generate_ed25519("host CA");
+    let authority_file = write_key(&dir, "host_ca", &authority);
+    // One host key, certified for 127.0.0.1, shown by sshd (HostCertificate) and by rrssh.
+    let host = generate_ed25519("host");
+    let host_file = write_key(&dir, "sshd_host", &host);
+    let host_args: Vec<String> = ["-h", "-n", "127.0.0.1"].map(str::to_owned).to_vec();
+    sign(&authority_file, &host_file, "fleet-host-1", &host_args);
+    let cert_file = dir.path("sshd_host-cert.pub");
+    let cert = rrssh::keys::Certificate::read_file(&cert_file).unwrap();
+    let client = generate_ed25519("client");
+    let id = write_key(&dir, "id", &client);
+    let text = format!("{}\n", client.public_key().to_openssh().unwrap());
+    let sshd = super::Sshd::start_with_keys(
+        &dir,
+        &host,
+        &text,
+        &format!("HostCertificate {}", cert_file.display()),
+    )
+    .await;
+    let rrssh_server = |cert: rrssh::keys::Certificate| {
+        let (host, text, user) = (host.clone(), text.clone(), user.clone());
+        async move {
+            rrssh::Server::new()
+                .host_key(host)
+                .host_certificate(cert)
+                .authorized_keys(
+                    rrssh::keys::AuthorizedKeys::parse(&text, "authorized_keys")
+                        .unwrap()
+                        .owned_by(user),
+                )
+                .terminal(Terminal::shell("/bin/sh").for_every_key())
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap()
+        }
+    };
+    let server = rrssh_server(cert.clone()).await;
+    // The clients know the authority, and no host key.
+    let kh = dir.path("known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "@cert-authority 127.0.0.1,[127.0.0.1]:* {}\n",
+            authority.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let echo = vec!["echo".to_owned(), "ran".to_owned()];
+    for (name, port) in [("sshd", sshd.port), ("rrssh", server.local_addr().port())] {
+        let config = super::ssh_config(&dir, name, port, &user, &id, &kh);
+        let got = super::run_ssh(&config, name, &echo, None).await;
+        assert_eq!(got, (true, "ran".to_owned()), "ssh to {name}");
+    }
+    let rrssh_client = |port: u16| {
+        rrssh::Client::builder(format!("127.0.0.1:{port}"))
+            .user(user.clone())
+            .identity(client.clone())
+            .host_keys(rrssh::keys::HostKeyPolicy::Strict(kh.clone()))
+    };
+    rrssh_client(sshd.port)
+        .plain()
+        .connect()
+        .await
+        .expect("rrssh's client trusts sshd's host certificate")
+        .close()
+        .await;
+    rrssh_client(server.local_addr().port())
+        .connect()
+        .await
+        .expect("rrssh's client trusts rrssh's host certificate")
+        .close()
+        .await;
+
+    // A certificate for another name: refused by both clients, and rrssh says why.
+    let other_args: Vec<String> = ["-h", "-n", "db.example"].map(str::to_owned).to_vec();
+    sign(&authority_file, &host_file, "fleet-host-2", &other_args);
+    let wrong = rrssh::keys::Certificate::read_file(&cert_file).unwrap();
+    let server = rrssh_server(wrong).await;
+    let port = server.local_addr().port();
+    let config = super::ssh_config(&dir, "wrong", port, &user, &id, &kh);
+    let (ok, _) = super::run_ssh(&config, "wrong", &echo, None).await;
+    assert!(!ok, "ssh refuses a certificate for another host");
+    let err = rrssh_client(port).connect().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("names db.example but not 127.0.0.1"),
+        "{text}"
+    );
 }

@@ -15,6 +15,8 @@ pub(super) struct Known {
     pub(super) keys: Vec<(usize, PublicKey)>,
     /// Revoked keys (for any host their line matches): (line, key).
     pub(super) revoked: Vec<(usize, PublicKey)>,
+    /// Authorities whose host certificates the host may show (`@cert-authority`): (line, key).
+    pub(super) authorities: Vec<(usize, PublicKey)>,
 }
 
 /// The name ssh(1) looks a host up by: `host`, or `[host]:port` off port 22.
@@ -57,7 +59,8 @@ pub(super) fn lookup(text: &str, name: &str) -> Known {
         match marker {
             None => known.keys.push((i + 1, key)),
             Some("revoked") => known.revoked.push((i + 1, key)),
-            // Certificate authorities vouch for certificates, which rrssh does not accept.
+            Some("cert-authority") => known.authorities.push((i + 1, key)),
+            // Unknown markers: the line is skipped, as ssh skips it.
             Some(_) => {}
         }
     }

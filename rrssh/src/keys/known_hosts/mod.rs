@@ -54,6 +54,18 @@ pub enum HostKeyError {
         /// The `known_hosts` file.
         file: String,
     },
+    /// A host certificate from an authority on record was refused.
+    #[error("host certificate for {host} refused: {why} (authority on line {line} of {file})")]
+    Certificate {
+        /// `host:port`.
+        host: String,
+        /// Why.
+        why: String,
+        /// The `@cert-authority` line.
+        line: usize,
+        /// The `known_hosts` file.
+        file: String,
+    },
     /// The key is marked `@revoked` in `known_hosts`: never accepted.
     #[error("host key {got} for {host} is revoked (line {line} of {file})")]
     Revoked {
@@ -87,6 +99,83 @@ pub enum HostKeyError {
 }
 
 impl HostKeyPolicy {
+    /// Whether the file names an authority (`@cert-authority`) for this host: then a client
+    /// asks the server for a host certificate, as `ssh` does.
+    pub fn trusts_authority_for(&self, host: &str, port: u16) -> bool {
+        match self {
+            HostKeyPolicy::Pinned(_) => false,
+            HostKeyPolicy::Strict(p) | HostKeyPolicy::AcceptNew(p) => std::fs::read_to_string(p)
+                .is_ok_and(|text| {
+                    !file::lookup(&text, &file::lookup_name(host, port))
+                        .authorities
+                        .is_empty()
+                }),
+        }
+    }
+
+    /// Checks a host certificate as `ssh` does: signed by an authority the file names for this
+    /// host (`@cert-authority`), a host certificate within its validity whose principals name
+    /// the host (or none at all), neither it nor its authority `@revoked`. With no authority
+    /// for the host, the certificate's key is checked as a plain key.
+    pub fn check_certificate(
+        &self,
+        host: &str,
+        port: u16,
+        cert: &russh::keys::Certificate,
+    ) -> Result<(), HostKeyError> {
+        let key = PublicKey::new(cert.public_key().clone(), "");
+        let (HostKeyPolicy::Strict(path) | HostKeyPolicy::AcceptNew(path)) = self else {
+            return self.check(host, port, &key);
+        };
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let known = file::lookup(&text, &file::lookup_name(host, port));
+        let ca = PublicKey::new(cert.signature_key().clone(), "");
+        let Some((line, _)) = known
+            .authorities
+            .iter()
+            .find(|(_, k)| k.key_data() == ca.key_data())
+        else {
+            return self.check(host, port, &key);
+        };
+        let host_port = format!("{host}:{port}");
+        let refused = |why: String| HostKeyError::Certificate {
+            host: host_port.clone(),
+            why,
+            line: *line,
+            file: file.clone(),
+        };
+        if let Some((revoked, _)) = known
+            .revoked
+            .iter()
+            .find(|(_, k)| k.key_data() == key.key_data() || k.key_data() == ca.key_data())
+        {
+            return Err(refused(format!(
+                "its key or authority is @revoked (line {revoked})"
+            )));
+        }
+        if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
+            return Err(refused("it is not a host certificate".into()));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if now < cert.valid_after() || now >= cert.valid_before() {
+            return Err(refused("it is not valid now".into()));
+        }
+        let ca_fp = ca.fingerprint(russh::keys::HashAlg::Sha256);
+        cert.validate_at(now, [&ca_fp])
+            .map_err(|e| refused(format!("its signature does not verify ({e})")))?;
+        let principals = cert.valid_principals();
+        if !principals.is_empty() && !principals.iter().any(|p| p.eq_ignore_ascii_case(host)) {
+            return Err(refused(format!(
+                "it names {} but not {host}",
+                principals.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks `key` for `host:port`. A key marked `@revoked` on a line matching the host is
     /// refused; otherwise any matching line accepts (so a host with several keys on record, as
     /// during a rotation, is accepted for each of them). This reads (and for accept-new,

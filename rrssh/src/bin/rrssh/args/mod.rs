@@ -38,6 +38,10 @@ pub(crate) struct Serving {
     /// principals, like sshd's TrustedUserCAKeys.
     #[arg(long, value_name = "FILE")]
     pub(crate) trusted_user_ca: Option<PathBuf>,
+    /// A certificate of the host key (`ssh-keygen -s CA -h`), shown to clients that trust its
+    /// CA (`@cert-authority` in known_hosts), like sshd's HostCertificate.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) host_certificate: Option<PathBuf>,
     /// Keys and certificates that may not log in (a KRL from `ssh-keygen -k`, or public keys one
     /// per line), like sshd's RevokedKeys; read again when the file changes.
     #[arg(long, value_name = "FILE")]

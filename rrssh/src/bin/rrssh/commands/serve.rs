@@ -51,6 +51,17 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         let cas = AuthorizedKeys::load(path).map_err(|e| format!("--trusted-user-ca: {e}"))?;
         server = server.trusted_user_ca_keys(cas.iter().map(|k| k.key.clone()));
     }
+    if let Some(path) = &serving.host_certificate {
+        let cert = rrssh::keys::Certificate::read_file(path)
+            .map_err(|e| format!("--host-certificate {}: {e}", path.display()))?;
+        if cert.public_key() != key.public_key().key_data() {
+            return Err(format!(
+                "--host-certificate {}: it certifies another key than --host-key",
+                path.display()
+            ));
+        }
+        server = server.host_certificate(cert);
+    }
     if let Some(path) = &serving.revoked_keys {
         let revoked =
             rrssh::keys::RevokedKeys::load(path).map_err(|e| format!("--revoked-keys: {e}"))?;
