@@ -2,6 +2,7 @@
 //! revoked keys and certificates (KRLs).
 
 mod authorized_keys;
+mod ca;
 mod known_hosts;
 mod pattern;
 pub(crate) mod permit;
@@ -16,6 +17,7 @@ pub use self::authorized_keys::{
     AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, KeyRefusal,
     MAX_FILE as MAX_AUTHORIZED_KEYS_FILE, valid_user_name,
 };
+pub use self::ca::{CertificateRequest, DEFAULT_USER_EXTENSIONS, sign_certificate};
 pub use self::known_hosts::{HostKeyError, HostKeyPolicy};
 pub use self::revoked::{MAX_FILE as MAX_REVOKED_KEYS_FILE, RevokedKeys};
 

@@ -289,3 +289,99 @@ async fn routes_openapi_prints_the_servers_document() {
     assert_eq!(op["parameters"][0]["name"], "id");
     assert_eq!(op["parameters"][0]["schema"]["type"], "integer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_signs_a_key_and_the_server_trusting_it_lets_it_in() {
+    let dir = Dir::new("ca");
+    let (ca, id) = (dir.path("ca"), dir.path("id"));
+    let out = rrssh(&["ca", "init", "-f", ca.to_str().unwrap()], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("--trusted-user-ca"),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = rrssh(&["ca", "init", "-f", ca.to_str().unwrap()], None).await;
+    assert!(!again.status.success(), "never overwrites a CA");
+    let out = rrssh(&["keygen", "-f", id.to_str().unwrap(), "-C", "ada"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = rrssh(
+        &[
+            "ca",
+            "sign",
+            "--ca",
+            ca.to_str().unwrap(),
+            "-n",
+            "ada,deploy",
+            "-I",
+            "ada-laptop",
+            "-z",
+            "5",
+            "--ttl",
+            "10m",
+            dir.path("id.pub").to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("id-cert.pub"), "{said}");
+    assert!(
+        said.contains("\"ada-laptop\", serial 5, for ada,deploy"),
+        "{said}"
+    );
+    let cert = rrssh::keys::Certificate::read_file(&dir.path("id-cert.pub")).unwrap();
+    assert_eq!(cert.key_id(), "ada-laptop");
+    assert_eq!(cert.valid_principals(), ["ada", "deploy"]);
+
+    // A server trusting the CA, with no key of its own for ada: `-i id` finds id-cert.pub.
+    let (_server, listen, kh) = serve(
+        &dir,
+        "",
+        &[
+            "--trusted-user-ca",
+            dir.path("ca.pub").to_str().unwrap(),
+            "--terminal",
+        ],
+    )
+    .await;
+    let out = rrssh(
+        &[
+            "shell",
+            &format!("ssh://ada@{listen}"),
+            "echo via-$RRSSH_USER",
+            "-i",
+            id.to_str().unwrap(),
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        text(&out.stdout).contains("via-ada"),
+        "{}",
+        text(&out.stderr)
+    );
+    // As a name the certificate does not give: refused.
+    let out = rrssh(
+        &[
+            "shell",
+            &format!("ssh://root@{listen}"),
+            "echo no",
+            "-i",
+            id.to_str().unwrap(),
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("certificate ada-laptop"),
+        "{}",
+        text(&out.stderr)
+    );
+}

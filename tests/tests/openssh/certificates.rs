@@ -454,3 +454,47 @@ async fn host_certificates_are_trusted_through_one_authority_by_ssh_and_by_rrssh
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rrssh_signs_are_taken_by_a_stock_sshd() {
+    if !openssh_available() {
+        return;
+    }
+    let dir = TempDir::new("rrssh-signed");
+    let user = current_user();
+    let ca = generate_ed25519("fleet CA");
+    let client = generate_ed25519("device-17");
+    let id = write_key(&dir, "id", &client);
+    let mut request = rrssh::keys::CertificateRequest::user(
+        "device-17",
+        [user.clone()],
+        std::time::Duration::from_secs(600),
+    );
+    request.serial = 17;
+    let cert = rrssh::keys::sign_certificate(&ca, client.public_key(), &request).unwrap();
+    std::fs::write(dir.path("id-cert.pub"), cert.to_openssh().unwrap() + "\n").unwrap();
+    // ssh-keygen reads it as its own.
+    let listed = std::process::Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(dir.path("id-cert.pub"))
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("Key ID: \"device-17\""), "{listed}");
+    assert!(listed.contains("Serial: 17"), "{listed}");
+    assert!(listed.contains("permit-pty"), "{listed}");
+    // A stock sshd and an rrssh server with the CA on a cert-authority line take it alike.
+    let text = format!("cert-authority {}\n", ca.public_key().to_openssh().unwrap());
+    let servers = TwoServers::start(&dir, &text).await;
+    let echo = vec!["echo".to_owned(), "ran".to_owned()];
+    let [theirs, ours] = servers.both(&dir, "signed", &id, &echo, None).await;
+    assert_eq!(theirs, (true, "ran".to_owned()), "sshd takes it");
+    assert_eq!(ours, theirs, "rrssh takes it");
+    // One without a principal is not made.
+    let none: [String; 0] = [];
+    let request =
+        rrssh::keys::CertificateRequest::user("x", none, std::time::Duration::from_secs(60));
+    let err = rrssh::keys::sign_certificate(&ca, client.public_key(), &request).unwrap_err();
+    assert!(err.to_string().contains("at least one principal"), "{err}");
+}

@@ -27,7 +27,8 @@ impl AuthorizedKeys {
     /// The `cert-authority` line that lets `cert` log in as `user` from `addr` at `now`, made
     /// into the line the login gets (the certificate's key, with what the certificate takes
     /// away: no pseudo-terminal without `permit-pty`, no forwarding without
-    /// `permit-port-forwarding`, its `force-command`), and what the certificate says; else
+    /// `permit-port-forwarding`, its `force-command`; and a terminal granted by `permit-pty`
+    /// unless the line forbids one), and what the certificate says; else
     /// why not. sshd reads on past a line that refuses; a certificate that is itself bad
     /// (expired, unknown critical option, …) is refused whatever the line.
     pub fn authorize_certificate(
@@ -133,6 +134,10 @@ fn admit(
     let extensions = cert.extensions();
     if !extensions.contains_key("permit-pty") {
         login.options.push("no-pty", None);
+    } else if line.options.pty() != Some(false) {
+        // The CA granted a terminal, and its line does not forbid one: the login is granted
+        // one, as a key line's `pty` grants it.
+        login.options.push("pty", None);
     }
     if !extensions.contains_key("permit-port-forwarding") {
         login.options.push("no-port-forwarding", None);

@@ -115,6 +115,12 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// A certificate authority for a fleet: `rrssh ca init`, then `rrssh ca sign` (OpenSSH
+    /// certificates, as `ssh-keygen -s` makes them).
+    Ca {
+        #[command(subcommand)]
+        action: CaAction,
+    },
     /// Calls a route: rrssh call ssh://host:8022 GET /users/7 full=true
     Call {
         /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
@@ -321,5 +327,62 @@ pub(crate) enum Command {
         output: Output,
         #[command(flatten)]
         reconnect: Reconnect,
+    },
+}
+
+/// What `rrssh ca` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaAction {
+    /// Makes a CA key pair (ed25519). Its `.pub` goes into servers' --trusted-user-ca (user
+    /// certificates) and clients' known_hosts as `@cert-authority HOSTS KEY` (host ones).
+    Init {
+        /// Where to write the CA's private key (the public one gets `.pub`).
+        #[arg(short = 'f', long = "file", default_value = "rrssh_ca")]
+        file: PathBuf,
+        /// Overwrite an existing key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Signs a public key (KEY.pub) into KEY-cert.pub, which `ssh-keygen -L` reads and `ssh -i
+    /// KEY` and `rrssh -i KEY` use.
+    Sign {
+        /// The CA's private key.
+        #[arg(long, value_name = "FILE", default_value = "rrssh_ca")]
+        ca: PathBuf,
+        /// The principals: user names, or host names with --host.
+        #[arg(
+            short = 'n',
+            long = "principal",
+            value_name = "NAME,…",
+            value_delimiter = ',',
+            required = true
+        )]
+        principals: Vec<String>,
+        /// How long it is valid, from now (it starts five minutes back, for clocks behind).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "1h")]
+        ttl: Duration,
+        /// A host certificate instead of a user one.
+        #[arg(long)]
+        host: bool,
+        /// The key id servers log (default: the key's file name).
+        #[arg(short = 'I', long = "id", value_name = "ID")]
+        id: Option<String>,
+        /// The serial number (what a KRL can revoke it by).
+        #[arg(short = 'z', long, value_name = "N", default_value_t = 0)]
+        serial: u64,
+        /// A command forced on every login with it.
+        #[arg(long, value_name = "COMMAND")]
+        force_command: Option<String>,
+        /// The addresses it may log in from (addresses and CIDR blocks, comma-separated).
+        #[arg(long, value_name = "LIST")]
+        source_address: Option<String>,
+        /// No terminal with it (no permit-pty).
+        #[arg(long)]
+        no_pty: bool,
+        /// No tunnels with it (no permit-port-forwarding).
+        #[arg(long)]
+        no_port_forwarding: bool,
+        /// The public key to sign.
+        key: PathBuf,
     },
 }

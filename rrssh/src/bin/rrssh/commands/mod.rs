@@ -24,6 +24,7 @@ macro_rules! say {
     }};
 }
 
+mod ca;
 mod call;
 mod forward;
 mod gateway;
@@ -52,6 +53,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             comment,
             force,
         } => keygen(&file, comment, force),
+        Command::Ca { action } => self::ca::ca(action),
         Command::Call {
             target,
             method,
