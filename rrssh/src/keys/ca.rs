@@ -39,7 +39,9 @@ pub struct CertificateRequest {
     pub force_command: Option<String>,
     /// The `source-address` critical option (addresses and CIDR blocks, comma-separated).
     pub source_address: Option<String>,
-    /// The extensions of a user certificate ([`DEFAULT_USER_EXTENSIONS`] unless changed).
+    /// The extensions of a user certificate ([`DEFAULT_USER_EXTENSIONS`] unless changed):
+    /// `name`, or `name=value` (rrssh's grants: `services@rrssh=billing`, see
+    /// [`CERTIFICATE_GRANTS`](super::CERTIFICATE_GRANTS)).
     pub extensions: Vec<String>,
 }
 
@@ -133,7 +135,8 @@ pub fn sign_certificate(
     }
     if !request.host {
         for e in &request.extensions {
-            builder.extension(e.clone(), "").map_err(sig)?;
+            let (name, value) = e.split_once('=').unwrap_or((e, ""));
+            builder.extension(name, value).map_err(sig)?;
         }
     }
     builder.sign(ca).map_err(sig)

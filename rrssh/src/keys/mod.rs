@@ -14,7 +14,7 @@ pub use russh::keys::{Certificate, PrivateKey, PublicKey};
 
 pub(crate) use self::authorized_keys::canonical_addr;
 pub use self::authorized_keys::{
-    AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, KeyRefusal,
+    AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, CERTIFICATE_GRANTS, KeyOptions, KeyRefusal,
     MAX_FILE as MAX_AUTHORIZED_KEYS_FILE, valid_user_name,
 };
 pub use self::ca::{CertificateRequest, DEFAULT_USER_EXTENSIONS, sign_certificate};

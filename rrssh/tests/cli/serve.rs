@@ -319,6 +319,8 @@ async fn a_ca_signs_a_key_and_the_server_trusting_it_lets_it_in() {
             "5",
             "--ttl",
             "10m",
+            "--grant",
+            "scopes=call:billing",
             dir.path("id.pub").to_str().unwrap(),
         ],
         None,
@@ -334,6 +336,31 @@ async fn a_ca_signs_a_key_and_the_server_trusting_it_lets_it_in() {
     let cert = rrssh::keys::Certificate::read_file(&dir.path("id-cert.pub")).unwrap();
     assert_eq!(cert.key_id(), "ada-laptop");
     assert_eq!(cert.valid_principals(), ["ada", "deploy"]);
+    assert_eq!(
+        cert.extensions().get("scopes@rrssh").map(String::as_str),
+        Some("call:billing")
+    );
+    let bad = rrssh(
+        &[
+            "ca",
+            "sign",
+            "--ca",
+            ca.to_str().unwrap(),
+            "-n",
+            "ada",
+            "--grant",
+            "powers=all",
+            dir.path("id.pub").to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("services, scopes and groups"),
+        "{}",
+        text(&bad.stderr)
+    );
 
     // A server trusting the CA, with no key of its own for ada: `-i id` finds id-cert.pub.
     let (_server, listen, kh) = serve(

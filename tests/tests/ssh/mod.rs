@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod byte_stream;
+mod certificates;
 mod faults;
 mod hardening;
 mod isolated;

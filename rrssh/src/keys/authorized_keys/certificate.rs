@@ -63,6 +63,14 @@ impl AuthorizedKeys {
     }
 }
 
+/// rrssh's grants a certificate may carry as extensions, and the `authorized_keys` options
+/// they narrow: `services@rrssh=billing,reports` is `rrssh-services="billing,reports"`.
+pub const GRANTS: &[(&str, &str)] = &[
+    ("services@rrssh", "rrssh-services"),
+    ("scopes@rrssh", "rrssh-scopes"),
+    ("groups@rrssh", "rrssh-groups"),
+];
+
 /// Whether the certificate names the login: one of the line's `principals="…"`, or else the
 /// user name itself.
 fn names_login(cert: &Certificate, line: &AuthorizedKey, user: &str) -> bool {
@@ -141,6 +149,29 @@ fn admit(
     }
     if !extensions.contains_key("permit-port-forwarding") {
         login.options.push("no-port-forwarding", None);
+    }
+    for (extension, option) in GRANTS {
+        let Some(value) = extensions.get(*extension) else {
+            continue;
+        };
+        let asked = crate::auth::Grants::parse(value)
+            .map_err(|e| format!("the certificate's {extension} is malformed: {e}"))?;
+        // The CA's line sets the most a certificate gets; the certificate names what it gets
+        // within that.
+        let kept: Vec<&String> = match line.option(option) {
+            Some(allowed) => {
+                let allowed = crate::auth::Grants::parse(allowed).unwrap_or_default();
+                asked.names().iter().filter(|n| allowed.grants(n)).collect()
+            }
+            None => asked.names().iter().collect(),
+        };
+        if kept.is_empty() {
+            return Err(format!(
+                "the certificate's {extension}=\"{value}\" grants nothing its CA's line allows"
+            ));
+        }
+        let kept: Vec<&str> = kept.iter().map(|s| s.as_str()).collect();
+        login.options.set(option, kept.join(","));
     }
     let info = CertificateInfo {
         key_id: cert.key_id().to_owned(),

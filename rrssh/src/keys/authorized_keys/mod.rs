@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use russh::keys::PublicKey;
 
+pub use self::certificate::GRANTS as CERTIFICATE_GRANTS;
 use self::from::FromPatterns;
 pub(crate) use self::from::canonical as canonical_addr;
 pub use self::options::KeyOptions;

@@ -93,6 +93,12 @@ impl KeyOptions {
         self.0.push((name.to_owned(), value));
     }
 
+    /// Replaces every value of an option with this one.
+    pub(crate) fn set(&mut self, name: &str, value: String) {
+        self.0.retain(|(n, _)| n != name);
+        self.0.push((name.to_owned(), Some(value)));
+    }
+
     /// Every option, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_deref()))

@@ -16,7 +16,11 @@ use sha1::Digest as _;
 /// The largest revocation file read.
 pub const MAX_FILE: u64 = 64 << 20;
 
-/// A `RevokedKeys` file, read again when it changes (see the [module documentation](self)).
+/// Revoked keys and certificates, as sshd(8) reads its `RevokedKeys` file: a key revocation
+/// list (KRL, `ssh-keygen -k`: keys, fingerprints, certificates by CA and serial, serial range
+/// or key id) or a text file of public keys. The file is read again when it changes, so a key
+/// is revoked without a restart; a file that cannot be read refuses every key (sshd fails
+/// closed the same way).
 #[derive(Debug)]
 pub struct RevokedKeys {
     path: PathBuf,

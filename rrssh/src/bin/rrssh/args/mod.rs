@@ -382,6 +382,10 @@ pub(crate) enum CaAction {
         /// No tunnels with it (no permit-port-forwarding).
         #[arg(long)]
         no_port_forwarding: bool,
+        /// rrssh's grants in it, within what the CA's authorized_keys line allows:
+        /// `services=billing,reports`, `scopes=call:*`, `groups=ops` (repeat for more).
+        #[arg(long = "grant", value_name = "KIND=NAMES")]
+        grants: Vec<String>,
         /// The public key to sign.
         key: PathBuf,
     },

@@ -19,6 +19,7 @@ pub(super) fn ca(action: CaAction) -> Result<ExitCode, String> {
             source_address,
             no_pty,
             no_port_forwarding,
+            grants,
             key,
         } => {
             let ca_key = rrssh::keys::load_private_key(&ca, None).map_err(|e| e.to_string())?;
@@ -41,6 +42,22 @@ pub(super) fn ca(action: CaAction) -> Result<ExitCode, String> {
                 !(no_pty && e == "permit-pty"
                     || no_port_forwarding && e == "permit-port-forwarding")
             });
+            for grant in grants {
+                let (kind, names) = grant.split_once('=').ok_or_else(|| {
+                    format!("--grant {grant}: KIND=NAMES, such as services=billing")
+                })?;
+                let extension = format!("{kind}@rrssh");
+                if !rrssh::keys::CERTIFICATE_GRANTS
+                    .iter()
+                    .any(|(e, _)| *e == extension)
+                {
+                    return Err(format!(
+                        "--grant {grant}: the kinds are services, scopes and groups"
+                    ));
+                }
+                rrssh::auth::Grants::parse(names).map_err(|e| format!("--grant {grant}: {e}"))?;
+                request.extensions.push(format!("{extension}={names}"));
+            }
             let cert = rrssh::keys::sign_certificate(&ca_key, &public, &request)
                 .map_err(|e| e.to_string())?;
             let out = cert_path(&key);
