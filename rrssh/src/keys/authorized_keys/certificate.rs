@@ -209,6 +209,47 @@ fn source_admits(list: &str, addr: Option<IpAddr>) -> Result<bool, String> {
 mod tests {
     use super::*;
 
+    fn signed(
+        ca: &russh::keys::PrivateKey,
+        key: &russh::keys::PrivateKey,
+        edit: impl FnOnce(&mut crate::keys::CertificateRequest),
+    ) -> Certificate {
+        let mut request = crate::keys::CertificateRequest::user(
+            "t",
+            ["ada"],
+            std::time::Duration::from_secs(600),
+        );
+        edit(&mut request);
+        crate::keys::sign_certificate(ca, key.public_key(), &request).unwrap()
+    }
+
+    #[test]
+    fn permit_pty_grants_a_terminal_unless_the_line_forbids_one() {
+        let (ca, key) = (
+            crate::keys::generate_ed25519("ca"),
+            crate::keys::generate_ed25519("key"),
+        );
+        let ca_line = ca.public_key().to_openssh().unwrap();
+        let with = signed(&ca, &key, |_| {});
+        let without = signed(&ca, &key, |r| r.extensions.retain(|e| e != "permit-pty"));
+        let now = SystemTime::now();
+        for (options, cert, terminal) in [
+            ("cert-authority", &with, true),
+            ("cert-authority", &without, false),
+            ("restrict,cert-authority", &with, false),
+            ("no-pty,cert-authority", &with, false),
+            ("restrict,pty,cert-authority", &with, true),
+        ] {
+            let keys = AuthorizedKeys::parse(&format!("{options} {ca_line}"), "ak")
+                .unwrap()
+                .owned_by("ada");
+            let (login, info) = keys.authorize_certificate(cert, "ada", None, now).unwrap();
+            assert_eq!(login.grants_terminal(), terminal, "{options}");
+            assert_eq!(info.principals, ["ada"]);
+            assert_eq!(login.key.key_data(), key.public_key().key_data());
+        }
+    }
+
     #[test]
     fn source_address_lists_take_addresses_and_blocks() {
         let v4 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
