@@ -62,6 +62,8 @@ pub struct CertificateInfo {
     pub valid_before: Option<std::time::SystemTime>,
     /// The SHA-256 fingerprint of the CA that signed it.
     pub ca: String,
+    /// The certificate itself, in OpenSSH's one-line format (what a hub renews).
+    pub openssh: String,
 }
 
 impl PeerInfo {

@@ -18,6 +18,12 @@ pub const DEFAULT_USER_EXTENSIONS: &[&str] = &[
     "permit-user-rc",
 ];
 
+/// The route a server holding a CA key renews that CA's certificates at
+/// (`Server::renew_certificates`).
+pub const RENEW_PATH: &str = "/.well-known/rrssh/certificate";
+/// The scope a certificate (or its CA's line) must grant for its renewal.
+pub const RENEW_SCOPE: &str = "certificate:renew";
+
 /// How far back a certificate's validity starts, for clocks a little behind the CA's.
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
@@ -138,6 +144,58 @@ pub fn sign_certificate(
             let (name, value) = e.split_once('=').unwrap_or((e, ""));
             builder.extension(name, value).map_err(sig)?;
         }
+    }
+    builder.sign(ca).map_err(sig)
+}
+
+/// The same certificate again, signed by `ca` for `valid_for` from now (starting five minutes
+/// back): the same key, principals, key id, serial (so a KRL that revokes one revokes both),
+/// critical options and extensions. Refused for a certificate `ca` did not sign.
+pub fn renew_certificate(
+    ca: &PrivateKey,
+    cert: &Certificate,
+    valid_for: Duration,
+) -> Result<Certificate, KeyError> {
+    let bad = |message: String| KeyError::Format {
+        path: "the certificate to renew".into(),
+        message,
+    };
+    if cert.signature_key() != ca.public_key().key_data() {
+        return Err(bad("it was not signed by this CA".into()));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let sig = |e: russh::keys::ssh_key::Error| bad(e.to_string());
+    let mut builder = Builder::new_with_random_nonce(
+        &mut russh::keys::key::safe_rng(),
+        cert.public_key().clone(),
+        now.saturating_sub(BACKDATE.as_secs()),
+        now.saturating_add(valid_for.as_secs()),
+    )
+    .map_err(sig)?;
+    builder
+        .serial(cert.serial())
+        .map_err(sig)?
+        .key_id(cert.key_id())
+        .map_err(sig)?
+        .cert_type(cert.cert_type())
+        .map_err(sig)?;
+    if cert.valid_principals().is_empty() {
+        return Err(bad("it names no principal".into()));
+    }
+    for p in cert.valid_principals() {
+        builder.valid_principal(p.clone()).map_err(sig)?;
+    }
+    for (name, value) in cert.critical_options().iter() {
+        builder
+            .critical_option(name.clone(), value.clone())
+            .map_err(sig)?;
+    }
+    for (name, value) in cert.extensions().iter() {
+        builder
+            .extension(name.clone(), value.clone())
+            .map_err(sig)?;
     }
     builder.sign(ca).map_err(sig)
 }

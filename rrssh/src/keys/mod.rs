@@ -17,7 +17,10 @@ pub use self::authorized_keys::{
     AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, CERTIFICATE_GRANTS, KeyOptions, KeyRefusal,
     MAX_FILE as MAX_AUTHORIZED_KEYS_FILE, valid_user_name,
 };
-pub use self::ca::{CertificateRequest, DEFAULT_USER_EXTENSIONS, sign_certificate};
+pub use self::ca::{
+    CertificateRequest, DEFAULT_USER_EXTENSIONS, RENEW_PATH, RENEW_SCOPE, renew_certificate,
+    sign_certificate,
+};
 pub use self::known_hosts::{HostKeyError, HostKeyPolicy};
 pub use self::revoked::{MAX_FILE as MAX_REVOKED_KEYS_FILE, RevokedKeys};
 

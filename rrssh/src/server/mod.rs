@@ -7,6 +7,7 @@ mod admission;
 mod auth;
 mod handler;
 mod programs;
+pub mod renewal;
 mod sessions;
 mod shared;
 mod slots;
@@ -46,6 +47,7 @@ pub struct Server {
     /// CAs whose user certificates log in as any of their principals (`TrustedUserCAKeys`).
     trusted_user_cas: Vec<PublicKey>,
     revoked: Option<std::sync::Arc<crate::keys::RevokedKeys>>,
+    renewal: Option<(std::sync::Arc<PrivateKey>, Duration)>,
     user_keys: Option<String>,
     limits: Limits,
     auth_rejection_time: Duration,
@@ -123,6 +125,7 @@ impl Server {
             authorized: AuthorizedKeys::default(),
             trusted_user_cas: Vec::new(),
             revoked: None,
+            renewal: None,
             user_keys: None,
             limits: Limits::default(),
             auth_rejection_time: Duration::from_secs(1),
@@ -209,6 +212,14 @@ impl Server {
     /// [`AuthorizedKeys::authorize_certificate`].
     pub fn trusted_user_ca_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
         self.trusted_user_cas.extend(keys);
+        self
+    }
+
+    /// Renews the certificates the CA key `ca` signed, for `valid_for` from each renewal, to
+    /// callers logged in with one and granted `certificate:renew` (in the certificate,
+    /// `--grant scopes=certificate:renew`, or on its CA's line): see [`renewal`].
+    pub fn renew_certificates(mut self, ca: PrivateKey, valid_for: Duration) -> Self {
+        self.renewal = Some((std::sync::Arc::new(ca), valid_for));
         self
     }
 

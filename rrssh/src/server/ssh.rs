@@ -63,6 +63,16 @@ impl Server {
         } else {
             self.router
         };
+        let router = match self.renewal {
+            Some((ca, valid_for)) => {
+                let renewal = super::renewal::router(ca, valid_for);
+                Some(match router {
+                    Some(r) => r.merge(renewal),
+                    None => renewal,
+                })
+            }
+            None => router,
+        };
         let shared = Arc::new(Shared {
             router,
             authorized: self.authorized,

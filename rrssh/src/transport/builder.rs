@@ -169,6 +169,11 @@ impl ClientBuilder {
             .collect()
     }
 
+    /// The certificates kept renewed, if asked.
+    pub(super) fn renewed(&self) -> Option<super::dial::Renewed> {
+        self.creds.renewed.clone()
+    }
+
     /// The same builder, dialing `addr`.
     pub(super) fn at(mut self, addr: String) -> Self {
         self.addr = addr;
@@ -192,6 +197,18 @@ impl ClientBuilder {
     /// `id-cert.pub` before `id`; [`SshLogin`](super::SshLogin) finds it beside the key.
     pub fn certificate(mut self, certificate: crate::keys::Certificate) -> Self {
         self.creds.certificates.push(certificate);
+        self
+    }
+
+    /// Keeps the [`certificate`](Self::certificate)s given so far renewed, on a
+    /// [`connect_persistent`](Self::connect_persistent) client: halfway between receiving one
+    /// and its end, each connection asks the server for it again (`POST`
+    /// [`RENEW_PATH`](crate::keys::RENEW_PATH), served by `Server::renew_certificates`), and the
+    /// next connection logs in with the new one.
+    pub fn renew_certificates(mut self) -> Self {
+        self.creds.renewed = Some(Arc::new(std::sync::Mutex::new(
+            self.creds.certificates.clone(),
+        )));
         self
     }
 

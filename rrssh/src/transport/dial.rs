@@ -35,11 +35,24 @@ pub trait Dial: Send + Sync + 'static {
 
     /// Opens a connection to place `index`, below [`places`](Self::places).
     fn dial(&self, index: usize) -> Dialing;
+
+    /// The certificates each connection keeps renewed, if any
+    /// ([`ClientBuilder::renew_certificates`]).
+    fn renewed_certificates(&self) -> Option<Renewed> {
+        None
+    }
 }
+
+/// Certificates shared by the connections of one client, replaced as they are renewed.
+pub type Renewed = std::sync::Arc<std::sync::Mutex<Vec<crate::keys::Certificate>>>;
 
 impl Dial for ClientBuilder {
     fn places(&self) -> usize {
         self.addresses().len()
+    }
+
+    fn renewed_certificates(&self) -> Option<Renewed> {
+        self.renewed()
     }
 
     fn dial(&self, index: usize) -> Dialing {

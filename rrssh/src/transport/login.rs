@@ -42,6 +42,8 @@ pub(super) struct Credentials {
     pub(super) keys: Vec<Arc<PrivateKey>>,
     /// OpenSSH certificates of some of those keys, tried before the keys themselves.
     pub(super) certificates: Vec<Certificate>,
+    /// The same, kept renewed by the connections (`ClientBuilder::renew_certificates`).
+    pub(super) renewed: Option<Arc<std::sync::Mutex<Vec<Certificate>>>>,
     pub(super) agent: Option<AgentSocket>,
     pub(super) password: Option<Password>,
 }
@@ -101,7 +103,11 @@ pub(super) async fn login(
         partial_success: false,
     };
     // A certificate first, as `ssh` offers `id-cert.pub` before `id`.
-    for cert in &creds.certificates {
+    let certificates = match &creds.renewed {
+        Some(cell) => cell.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        None => creds.certificates.clone(),
+    };
+    for cert in &certificates {
         let Some(key) = creds
             .keys
             .iter()

@@ -15,6 +15,7 @@ mod login;
 pub(crate) mod pipe;
 mod reconnect;
 mod remote_forward;
+mod renew;
 #[cfg(feature = "ssh-config")]
 mod ssh_config;
 mod ssh_handler;
@@ -26,7 +27,7 @@ use std::time::Duration;
 pub use self::builder::{ClientBuilder, ConnectError};
 pub use self::client::Client;
 pub use self::command::ssh_command;
-pub use self::dial::{Dial, Dialing};
+pub use self::dial::{Dial, Dialing, Renewed};
 pub use self::login::PasswordPrompt;
 pub use self::reconnect::{ConnectionEvent, ReconnectingClient};
 pub use self::remote_forward::{PersistentRemoteForward, RemoteForward};

@@ -169,8 +169,16 @@ async fn supervise(
                         std::future::pending().await
                     }
                 };
+                // Renewing certificates on this connection while it lasts (never done).
+                let renewing = async {
+                    if let Some(renewed) = dial.renewed_certificates() {
+                        super::renew::keep_renewed(client.clone(), renewed).await;
+                    }
+                    std::future::pending::<String>().await
+                };
                 let reason = tokio::select! {
                     r = client.closed() => r,
+                    r = renewing => r,
                     why = going_away => {
                         // The peer takes no new calls: dial again now, and let the calls
                         // still in flight on the old connection finish there.

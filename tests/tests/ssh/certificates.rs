@@ -95,3 +95,107 @@ async fn grants_in_a_certificate_narrow_those_of_its_ca_line() {
     assert_eq!(v["scopes"], json!(["call:*"]));
     assert_eq!(v["services"], Value::Null);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverse_service_with_a_short_certificate_keeps_serving_through_renewals() {
+    // Six-second certificates, renewed by the hub that holds their CA, through five hub
+    // restarts over 24 s: each restart needs a certificate newer than the first.
+    const LIFETIME: Duration = Duration::from_secs(6);
+    let keys = Keys::new();
+    let ca = generate_ed25519("fleet CA");
+    let start = |addr: std::net::SocketAddr| {
+        let (host, ca) = (keys.host.clone(), ca.clone());
+        async move {
+            // The old hub's port may take a moment to be free again.
+            for _ in 0..40 {
+                let bound = rrssh::Server::new()
+                    .host_key(host.clone())
+                    .trusted_user_ca_keys([ca.public_key().clone()])
+                    .renew_certificates(ca.clone(), LIFETIME)
+                    .relay(true)
+                    .bind(addr)
+                    .await;
+                if let Ok(hub) = bound {
+                    return hub;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("cannot bind {addr} again");
+        }
+    };
+    let mut hub = start("127.0.0.1:0".parse().unwrap()).await;
+    let addr = hub.local_addr();
+    let device = generate_ed25519("device");
+    let mut request = CertificateRequest::user("device-1", ["svc"], LIFETIME);
+    request.extensions.extend([
+        "scopes@rrssh=certificate:renew".to_owned(),
+        "services@rrssh=svc".to_owned(),
+    ]);
+    let cert = sign_certificate(&ca, device.public_key(), &request).unwrap();
+    let first_end = cert.valid_before_time().unwrap();
+    let service = rrssh::Client::builder(addr.to_string())
+        .user("svc")
+        .identity(device.clone())
+        .certificate(cert)
+        .renew_certificates()
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            keys.host.public_key().clone(),
+        ))
+        .serve(Router::new().route("/ping", get(|| async { Json("pong") })))
+        .service_name("svc")
+        .backoff(
+            rrssh::transport::Backoff::default()
+                .initial(Duration::from_millis(50))
+                .max(Duration::from_millis(200)),
+        )
+        .connect_persistent();
+    let started = std::time::Instant::now();
+    for round in 0..6 {
+        assert!(
+            super::eventually(Duration::from_secs(3), || hub.peer("svc").is_connected()).await,
+            "round {round}: the service is (back) on the hub"
+        );
+        let pong: String = hub.peer("svc").get("/ping").receive().await.unwrap();
+        assert_eq!(pong, "pong");
+        if round == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        drop(hub);
+        hub = start(addr).await;
+    }
+    assert!(
+        std::time::SystemTime::now() > first_end + Duration::from_secs(10),
+        "the first certificate ended long before the last login"
+    );
+    // A certificate without the grant is not renewed, and says why.
+    let other = generate_ed25519("other device");
+    let plain = CertificateRequest::user("device-2", ["svc"], LIFETIME);
+    let cert = sign_certificate(&ca, other.public_key(), &plain).unwrap();
+    let c = rrssh::Client::builder(addr.to_string())
+        .user("svc")
+        .identity(other)
+        .certificate(cert)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            keys.host.public_key().clone(),
+        ))
+        .connect()
+        .await
+        .unwrap();
+    let err = c
+        .post(rrssh::keys::RENEW_PATH)
+        .receive::<Value>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not granted certificate:renew"),
+        "{err}"
+    );
+    c.close().await;
+    println!(
+        "served for {} s through renewals of {} s certificates",
+        started.elapsed().as_secs(),
+        LIFETIME.as_secs()
+    );
+    drop(service);
+}

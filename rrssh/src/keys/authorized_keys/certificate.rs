@@ -180,6 +180,7 @@ fn admit(
         valid_after: cert.valid_after_time(),
         valid_before: cert.valid_before_time(),
         ca: ca_fingerprint.to_string(),
+        openssh: cert.to_openssh().unwrap_or_default(),
     };
     Ok((login, info))
 }

@@ -42,6 +42,13 @@ pub(crate) struct Serving {
     /// CA (`@cert-authority` in known_hosts), like sshd's HostCertificate.
     #[arg(long, value_name = "FILE")]
     pub(crate) host_certificate: Option<PathBuf>,
+    /// Renew the certificates this CA key signed (POST /.well-known/rrssh/certificate), for
+    /// callers logged in with one granted `certificate:renew`.
+    #[arg(long, value_name = "CA_KEY")]
+    pub(crate) renew_certificates: Option<PathBuf>,
+    /// How long a renewed certificate is valid.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "1h", requires = "renew_certificates")]
+    pub(crate) renewal_ttl: Duration,
     /// Keys and certificates that may not log in (a KRL from `ssh-keygen -k`, or public keys one
     /// per line), like sshd's RevokedKeys; read again when the file changes.
     #[arg(long, value_name = "FILE")]

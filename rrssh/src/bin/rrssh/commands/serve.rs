@@ -62,6 +62,11 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         }
         server = server.host_certificate(cert);
     }
+    if let Some(path) = &serving.renew_certificates {
+        let ca = rrssh::keys::load_private_key(path, None)
+            .map_err(|e| format!("--renew-certificates: {e}"))?;
+        server = server.renew_certificates(ca, serving.renewal_ttl);
+    }
     if let Some(path) = &serving.revoked_keys {
         let revoked =
             rrssh::keys::RevokedKeys::load(path).map_err(|e| format!("--revoked-keys: {e}"))?;
