@@ -199,3 +199,31 @@ pub fn renew_certificate(
     }
     builder.sign(ca).map_err(sig)
 }
+
+/// What a user or host certificate must be whoever trusts its CA: of the expected type, valid
+/// now, and signed by the key it names as its CA. Returns that CA's SHA-256 fingerprint, or why
+/// not.
+pub(crate) fn check_signed_now(
+    cert: &Certificate,
+    kind: CertType,
+    now: SystemTime,
+) -> Result<russh::keys::ssh_key::Fingerprint, String> {
+    if cert.cert_type() != kind {
+        return Err(match kind {
+            CertType::User => "a host certificate cannot log in".into(),
+            CertType::Host => "it is not a host certificate".into(),
+        });
+    }
+    let at = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if at < cert.valid_after() {
+        return Err("the certificate is not valid yet".into());
+    }
+    if at >= cert.valid_before() {
+        return Err("the certificate has expired".into());
+    }
+    let ca = PublicKey::new(cert.signature_key().clone(), "");
+    let fingerprint = ca.fingerprint(russh::keys::HashAlg::Sha256);
+    cert.validate_at(at, [&fingerprint])
+        .map_err(|e| format!("the certificate's signature does not verify: {e}"))?;
+    Ok(fingerprint)
+}

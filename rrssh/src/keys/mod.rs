@@ -2,7 +2,7 @@
 //! revoked keys and certificates (KRLs).
 
 mod authorized_keys;
-mod ca;
+pub(crate) mod ca;
 mod known_hosts;
 mod pattern;
 pub(crate) mod permit;

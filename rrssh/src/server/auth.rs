@@ -55,11 +55,7 @@ impl Shared {
     /// Whether any line (the server's, or a user's own file) may let certificates in: then a
     /// key offered without a line of its own may be a certificate's, and is let sign.
     pub(super) fn takes_certificates(&self) -> bool {
-        self.user_keys.is_some()
-            || self
-                .authorized
-                .iter()
-                .any(|k| k.options.has("cert-authority"))
+        self.takes_certificates
     }
 
     /// The line a user certificate logs in with as `user` from `remote` now (see

@@ -15,6 +15,9 @@ pub(super) struct Shared {
     pub(super) authorized: AuthorizedKeys,
     /// A per-user `authorized_keys` path with `%u` for the user name.
     pub(super) user_keys: Option<String>,
+    /// Whether certificates may log in: a `cert-authority` line, or per-user files that may
+    /// hold one (decided once, at bind, not at every offered key).
+    pub(super) takes_certificates: bool,
     /// Revoked keys and certificates (`RevokedKeys`), checked at every login.
     pub(super) revoked: Option<std::sync::Arc<crate::keys::RevokedKeys>>,
     pub(super) max_sessions: usize,

@@ -32,6 +32,11 @@ impl Server {
         if let Some(k) = self.authorized.unbound() {
             return Err(ServerError::UnboundKey { line: k.line });
         }
+        let takes_certificates = self.user_keys.is_some()
+            || self
+                .authorized
+                .iter()
+                .any(|k| k.options.has("cert-authority"));
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let budgets = self.budgets();
@@ -77,6 +82,7 @@ impl Server {
             router,
             authorized: self.authorized,
             user_keys: self.user_keys,
+            takes_certificates,
             revoked: self.revoked,
             max_sessions: self.max_sessions,
             max_tunnels: self.max_tunnels,

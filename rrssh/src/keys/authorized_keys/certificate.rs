@@ -4,10 +4,10 @@
 //! the line grants.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use russh::keys::ssh_key::certificate::CertType;
-use russh::keys::{Certificate, HashAlg, PublicKey};
+use russh::keys::{Certificate, PublicKey};
 
 use super::{AuthorizedKey, AuthorizedKeys};
 use crate::extract::CertificateInfo;
@@ -84,10 +84,6 @@ fn names_login(cert: &Certificate, line: &AuthorizedKey, user: &str) -> bool {
     }
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Checks the certificate itself, and makes the line its login gets.
 fn admit(
     cert: &Certificate,
@@ -95,20 +91,7 @@ fn admit(
     addr: Option<IpAddr>,
     now: SystemTime,
 ) -> Result<(AuthorizedKey, CertificateInfo), String> {
-    if cert.cert_type() != CertType::User {
-        return Err("a host certificate cannot log in".into());
-    }
-    let at = unix(now);
-    if at < cert.valid_after() {
-        return Err("the certificate is not valid yet".into());
-    }
-    if at >= cert.valid_before() {
-        return Err("the certificate has expired".into());
-    }
-    let ca = PublicKey::new(cert.signature_key().clone(), "");
-    let ca_fingerprint = ca.fingerprint(HashAlg::Sha256);
-    cert.validate_at(at, [&ca_fingerprint])
-        .map_err(|e| format!("the certificate's signature does not verify: {e}"))?;
+    let ca_fingerprint = crate::keys::ca::check_signed_now(cert, CertType::User, now)?;
     if cert.valid_principals().is_empty() {
         return Err("the certificate names no principal".into());
     }

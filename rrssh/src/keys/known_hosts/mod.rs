@@ -154,18 +154,12 @@ impl HostKeyPolicy {
                 "its key or authority is @revoked (line {revoked})"
             )));
         }
-        if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
-            return Err(refused("it is not a host certificate".into()));
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if now < cert.valid_after() || now >= cert.valid_before() {
-            return Err(refused("it is not valid now".into()));
-        }
-        let ca_fp = ca.fingerprint(russh::keys::HashAlg::Sha256);
-        cert.validate_at(now, [&ca_fp])
-            .map_err(|e| refused(format!("its signature does not verify ({e})")))?;
+        crate::keys::ca::check_signed_now(
+            cert,
+            russh::keys::ssh_key::certificate::CertType::Host,
+            std::time::SystemTime::now(),
+        )
+        .map_err(refused)?;
         let principals = cert.valid_principals();
         if !principals.is_empty() && !principals.iter().any(|p| p.eq_ignore_ascii_case(host)) {
             return Err(refused(format!(
