@@ -49,6 +49,15 @@ def keygen(path: Path) -> Path:
     return path
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 async def _echo(reader, writer) -> None:
     while data := await reader.read(65536):
         writer.write(data)

@@ -3,22 +3,15 @@
 as `ssh` does; without the certificate the same key is refused."""
 
 import asyncio
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import rrssh
-from conftest import RRSSH, USER, echo_server, keygen
+from conftest import RRSSH, USER, echo_server, free_port, keygen
 
 pytestmark = pytest.mark.asyncio
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rrssh(*args: str) -> str:
@@ -34,7 +27,7 @@ async def test_a_certificate_beside_the_key_logs_in_and_the_key_alone_does_not(t
     (tmp_path / "authorized_keys").write_text("")
     target = await echo_server()
     echo_port = target.sockets[0].getsockname()[1]
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(RRSSH), "serve", "--listen", f"127.0.0.1:{port}", "--host-key", str(tmp_path / "host"),
          "--authorized-keys", str(tmp_path / "authorized_keys"), "--trusted-user-ca", str(tmp_path / "ca.pub"),

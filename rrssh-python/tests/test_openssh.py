@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import rrssh
-from conftest import echo_server, keygen, skip_for_want_of
+from conftest import echo_server, free_port, keygen, skip_for_want_of
 
 PASSWORD = "correct horse battery staple"
 # sshd logs in system users: the one running the tests.
@@ -33,12 +33,6 @@ def _sshd() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Sshd:
     """A private sshd; with `passwords`, in a mount namespace where the user has `PASSWORD`."""
 
@@ -48,7 +42,7 @@ class Sshd:
         self.key = keygen(dir / "id_client")
         host = keygen(dir / "host")
         (dir / "authorized_keys").write_text((dir / "id_client.pub").read_text())
-        self.port = _free_port()
+        self.port = free_port()
         self.host_key = (dir / "host.pub").read_text().strip()
         kind, blob = self.host_key.split()[:2]
         self.known_hosts = dir / "known_hosts"

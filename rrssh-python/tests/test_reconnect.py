@@ -4,18 +4,11 @@ back, after an outage of 0 s and of 5 s."""
 
 import asyncio
 import os
-import socket
 
 import pytest
 
 import rrssh
-from conftest import RustServer, echo_server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import RustServer, echo_server, free_port
 
 
 async def _echo_once(address) -> bytes:
@@ -31,7 +24,7 @@ async def _echo_once(address) -> bytes:
 
 @pytest.mark.parametrize("outage", [0.0, 5.0])
 async def test_a_client_comes_back_after_the_server_restarts(tmp_path, outage):
-    server = RustServer(tmp_path, port=_free_port())
+    server = RustServer(tmp_path, port=free_port())
 
     target = await echo_server()
     try:
@@ -91,7 +84,7 @@ async def test_a_client_comes_back_after_the_server_restarts(tmp_path, outage):
 
 
 async def test_calls_while_down_fail_or_wait_by_their_deadline(tmp_path):
-    server = RustServer(tmp_path, port=_free_port())
+    server = RustServer(tmp_path, port=free_port())
     try:
         client = await server.connect(reconnect=True)
         server.kill()

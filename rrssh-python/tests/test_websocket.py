@@ -2,14 +2,13 @@
 CLI's `serve --https`, a tunnel through it, and a certificate the client does not trust."""
 
 import asyncio
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import rrssh
-from conftest import RRSSH, USER, echo_server, keygen, skip_for_want_of
+from conftest import RRSSH, USER, echo_server, free_port, keygen, skip_for_want_of
 
 pytestmark = pytest.mark.asyncio
 
@@ -28,12 +27,6 @@ def _certificate(dir: Path) -> None:
              "-out", "cert.pem", "-days", "2", "-extfile", "san.ext")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_a_client_over_wss_opens_a_tunnel_and_refuses_an_unknown_ca(tmp_path: Path) -> None:
     try:
         subprocess.run(["openssl", "version"], check=True, capture_output=True)
@@ -44,9 +37,9 @@ async def test_a_client_over_wss_opens_a_tunnel_and_refuses_an_unknown_ca(tmp_pa
     (tmp_path / "authorized_keys").write_text((tmp_path / "client.pub").read_text())
     target = await echo_server()
     echo_port = target.sockets[0].getsockname()[1]
-    https = _free_port()
+    https = free_port()
     server = subprocess.Popen(
-        [str(RRSSH), "serve", "--listen", f"127.0.0.1:{_free_port()}", "--host-key", str(tmp_path / "host"),
+        [str(RRSSH), "serve", "--listen", f"127.0.0.1:{free_port()}", "--host-key", str(tmp_path / "host"),
          "--authorized-keys", str(tmp_path / "authorized_keys"), "--https", f"127.0.0.1:{https}",
          "--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem"),
          "--permit-open", f"127.0.0.1:{echo_port}"],

@@ -714,7 +714,7 @@ async fn shell_runs_a_command_in_a_terminal_and_exits_with_its_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webshell_serves_a_terminal_to_the_browser_behind_a_token() {
-    use futures_util::{SinkExt as _, StreamExt as _};
+    use futures_util::SinkExt as _;
     use tokio_tungstenite::tungstenite::Message;
     let s = setup("webshell").await;
     let port = free_port();
@@ -757,6 +757,22 @@ async fn webshell_serves_a_terminal_to_the_browser_behind_a_token() {
             .await
             .unwrap();
     ws.send(Message::Binary("typed\n".into())).await.unwrap();
+    let (out, exit) = terminal_output(&mut ws).await;
+    assert!(out.contains("web-typed-42"), "{out:?}");
+    assert_eq!(exit, Some(json!({"type": "exit", "status": 5})));
+    let _ = child.kill().await;
+}
+
+/// What a web terminal's WebSocket says until it closes (10 s at most): the terminal's output,
+/// and its last control message (`{"type": "exit", …}`).
+async fn terminal_output<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+) -> (String, Option<Value>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
     let mut out = String::new();
     let mut exit = None;
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -770,7 +786,5 @@ async fn webshell_serves_a_terminal_to_the_browser_behind_a_token() {
     })
     .await
     .unwrap();
-    assert!(out.contains("web-typed-42"), "{out:?}");
-    assert_eq!(exit, Some(json!({"type": "exit", "status": 5})));
-    let _ = child.kill().await;
+    (out, exit)
 }

@@ -373,38 +373,30 @@ async fn a_ca_signs_a_key_and_the_server_trusting_it_lets_it_in() {
         ],
     )
     .await;
-    let out = rrssh(
-        &[
-            "shell",
-            &format!("ssh://ada@{listen}"),
-            "echo via-$RRSSH_USER",
-            "-i",
-            id.to_str().unwrap(),
-            "--known-hosts",
-            kh.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
+    let shell = |user: &str, command: &str| {
+        let (target, command) = (format!("ssh://{user}@{listen}"), command.to_owned());
+        let (id, kh) = (id.clone(), kh.clone());
+        async move {
+            let args = [
+                "shell",
+                &target,
+                &command,
+                "-i",
+                id.to_str().unwrap(),
+                "--known-hosts",
+                kh.to_str().unwrap(),
+            ];
+            rrssh(&args, None).await
+        }
+    };
+    let out = shell("ada", "echo via-$RRSSH_USER").await;
     assert!(
         text(&out.stdout).contains("via-ada"),
         "{}",
         text(&out.stderr)
     );
     // As a name the certificate does not give: refused.
-    let out = rrssh(
-        &[
-            "shell",
-            &format!("ssh://root@{listen}"),
-            "echo no",
-            "-i",
-            id.to_str().unwrap(),
-            "--known-hosts",
-            kh.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
+    let out = shell("root", "echo no").await;
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("certificate ada-laptop"),

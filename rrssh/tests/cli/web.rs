@@ -183,7 +183,7 @@ async fn https_get(port: u16, ca: &Path, path: &str) -> (String, Option<String>)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_terminal_on_the_https_port_runs_the_servers_shell() {
-    use futures_util::{SinkExt as _, StreamExt as _};
+    use futures_util::SinkExt as _;
     use tokio::io::AsyncBufReadExt as _;
     use tokio_tungstenite::tungstenite::Message;
     let dir = Dir::new("web-terminal");
@@ -244,19 +244,7 @@ async fn the_web_terminal_on_the_https_port_runs_the_servers_shell() {
     ws.send(Message::Binary("echo web-$((6*7)); exit 5\n".into()))
         .await
         .unwrap();
-    let mut out = String::new();
-    let mut exit = None;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(m)) = ws.next().await {
-            match m {
-                Message::Binary(b) => out.push_str(&String::from_utf8_lossy(&b)),
-                Message::Text(t) => exit = Some(serde_json::from_str::<Value>(&t).unwrap()),
-                _ => {}
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let (out, exit) = super::terminal_output(&mut ws).await;
     assert!(out.contains("web-42"), "{out:?}");
     assert_eq!(exit, Some(json!({"type": "exit", "status": 5})));
     let _ = child.kill().await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rrssh::tls::{Acme, AcmeState, TrustedRoots};
 use rrssh::websocket::WebListener;
 
-use super::{certificates, client_at, hello, says_hello};
+use super::{certificates, client_at, hello, hello_through};
 use crate::openssh::{TempDir, free_port};
 use crate::ssh::{Keys, server_builder};
 use rrssh_test_support::{Child, spawn_until_listening};
@@ -135,13 +135,11 @@ async fn an_acme_certificate_is_issued_on_the_listeners_port_cached_and_served_a
     // A client trusting Pebble's root logs in over wss:// with the issued certificate.
     let roots = issuer_root(&dir, management).await;
     let url = format!("wss://localhost:{web_port}");
-    let c = client_at(&keys, &url)
-        .tls_roots(roots.clone())
-        .connect()
-        .await
-        .expect("wss:// with the ACME certificate");
-    says_hello(&c).await;
-    c.close().await;
+    hello_through(
+        client_at(&keys, &url).tls_roots(roots.clone()),
+        "wss:// with the ACME certificate",
+    )
+    .await;
 
     // The authority goes away; a restart serves the cached certificate at once.
     drop(task);
@@ -160,13 +158,11 @@ async fn an_acme_certificate_is_issued_on_the_listeners_port_cached_and_served_a
         .serve(&hub)
         .unwrap()
         .port();
-    let c = client_at(&keys, &format!("wss://localhost:{port}"))
-        .tls_roots(roots)
-        .connect()
-        .await
-        .expect("wss:// with the cached certificate");
-    says_hello(&c).await;
-    c.close().await;
+    hello_through(
+        client_at(&keys, &format!("wss://localhost:{port}")).tls_roots(roots),
+        "wss:// with the cached certificate",
+    )
+    .await;
 
     // Other names than the cached ones: a new certificate is needed, and with no authority
     // to ask, the failure says so.

@@ -16,20 +16,40 @@ fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
-#[tokio::test]
-async fn the_web_listener_holds_its_connection_limit_and_frees_every_slot() {
-    let keys = Keys::new();
-    let hub = server_builder(&keys)
+/// A hub serving `hello`, and a web listener on it set up by `listener`; returns the hub and
+/// the listener's address.
+async fn web_listener(
+    keys: &Keys,
+    listener: impl FnOnce(WebListener) -> WebListener,
+) -> (rrssh::Hub, std::net::SocketAddr) {
+    let hub = server_builder(keys)
         .router(hello())
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let web = WebListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .max_connections(8)
+    let web = listener(WebListener::bind("127.0.0.1:0").await.unwrap())
         .serve(&hub)
         .unwrap();
+    (hub, web)
+}
+
+/// What the listener answers on `tcp` until it closes, once it has `request` (5 s at most).
+async fn answer_to(tcp: &mut tokio::net::TcpStream, request: &[u8]) -> String {
+    tcp.write_all(request).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer))
+        .await
+        .expect("the answer comes at once")
+        .unwrap();
+    answer
+}
+
+const GET_NOTHING: &[u8] = b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn the_web_listener_holds_its_connection_limit_and_frees_every_slot() {
+    let keys = Keys::new();
+    let (_hub, web) = web_listener(&keys, |l| l.max_connections(8)).await;
     let before = open_descriptors();
     // Eight connections that send nothing hold every slot…
     let mut idle = Vec::new();
@@ -39,11 +59,7 @@ async fn the_web_listener_holds_its_connection_limit_and_frees_every_slot() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     // …so the ninth is answered 503 and closed.
     let mut ninth = tokio::net::TcpStream::connect(web).await.unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), ninth.read_to_string(&mut answer))
-        .await
-        .expect("the refusal comes at once")
-        .unwrap();
+    let answer = answer_to(&mut ninth, b"").await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("limit of 8 web connections"), "{answer}");
     drop(ninth);
@@ -121,18 +137,10 @@ async fn a_text_message_ends_the_connection() {
 #[tokio::test]
 async fn one_address_holds_its_share_of_the_web_listener_and_others_still_get_in() {
     let keys = Keys::new();
-    let hub = server_builder(&keys)
-        .router(hello())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let web = WebListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .max_connections(64)
-        .max_connections_per_source(4)
-        .serve(&hub)
-        .unwrap();
+    let (_hub, web) = web_listener(&keys, |l| {
+        l.max_connections(64).max_connections_per_source(4)
+    })
+    .await;
     let from = |last: u8| {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket
@@ -148,11 +156,7 @@ async fn one_address_holds_its_share_of_the_web_listener_and_others_still_get_in
     tokio::time::sleep(Duration::from_millis(200)).await;
     // …so its fifth is refused, naming the address's limit…
     let mut fifth = from(2).await.unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), fifth.read_to_string(&mut answer))
-        .await
-        .expect("the refusal comes at once")
-        .unwrap();
+    let answer = answer_to(&mut fifth, b"").await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
         answer.contains("your address holds its limit of 4"),
@@ -160,13 +164,8 @@ async fn one_address_holds_its_share_of_the_web_listener_and_others_still_get_in
     );
     // …while another address gets a WebSocket and logs in.
     let mut other = from(3).await.unwrap();
-    other
-        .write_all(b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    other.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let got = answer_to(&mut other, GET_NOTHING).await;
+    assert!(got.starts_with("HTTP/1.1 404"), "{got}");
     let c = client_at(&keys, &format!("ws://127.0.0.1:{}", web.port()))
         .connect()
         .await
@@ -178,11 +177,6 @@ async fn one_address_holds_its_share_of_the_web_listener_and_others_still_get_in
     drop(fifth);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = from(2).await.unwrap();
-    again
-        .write_all(b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    again.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let got = answer_to(&mut again, GET_NOTHING).await;
+    assert!(got.starts_with("HTTP/1.1 404"), "{got}");
 }

@@ -74,6 +74,13 @@ async fn says_hello(c: &rrssh::Client) {
     assert_eq!(v, json!({"msg": "hello"}));
 }
 
+/// Connects with `builder` (`what` says how, if it fails), gets hello, and closes.
+async fn hello_through(builder: rrssh::transport::ClientBuilder, what: &str) {
+    let c = builder.connect().await.expect(what);
+    says_hello(&c).await;
+    c.close().await;
+}
+
 #[tokio::test]
 async fn wss_ws_and_raw_ssh_reach_one_server_and_its_port() {
     let dir = TempDir::new("wss");
