@@ -57,6 +57,7 @@ impl ServerCertificate {
 
     /// One to be read from these files once they exist (ACME writes them): until then,
     /// handshakes fail, but for ACME's challenges.
+    #[cfg(feature = "acme")]
     pub(crate) fn pending(cert_file: PathBuf, key_file: PathBuf) -> Arc<Self> {
         Arc::new(Self {
             cert_file,
@@ -67,6 +68,7 @@ impl ServerCertificate {
     }
 
     /// Answers TLS-ALPN-01 handshakes for `name` with `key` until cleared.
+    #[cfg(feature = "acme")]
     pub(crate) fn set_challenge(&self, name: String, key: Arc<CertifiedKey>) {
         let old = self
             .challenges
@@ -77,6 +79,7 @@ impl ServerCertificate {
     }
 
     /// Stops answering every TLS-ALPN-01 challenge.
+    #[cfg(feature = "acme")]
     pub(crate) fn clear_challenges(&self) {
         let old = std::mem::take(&mut *self.challenges.write().unwrap_or_else(|e| e.into_inner()));
         drop(old);

@@ -38,6 +38,21 @@ async fn stranger(nats: &Nats) -> async_nats::Client {
     async_nats::connect(nats.url()).await.unwrap()
 }
 
+/// `nc` subscribed to `subject`, once the server holds the subscription: a message the
+/// stranger sends itself after the SUB comes back only once the server has read both, in order
+/// (a flush only empties the client's buffer).
+async fn subscribed(nc: &async_nats::Client, subject: &str) -> async_nats::Subscriber {
+    let subscriber = nc.subscribe(subject.to_owned()).await.unwrap();
+    let probe = nc.new_inbox();
+    let mut echo = nc.subscribe(probe.clone()).await.unwrap();
+    nc.publish(probe, Bytes::new()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), echo.next())
+        .await
+        .expect("the NATS server echoes a message")
+        .unwrap();
+    subscriber
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -111,7 +126,7 @@ async fn a_plain_nats_client_cannot_take_a_service_name() {
         .await
         .unwrap();
     let reached = Arc::new(AtomicUsize::new(0));
-    let mut calls = nc.subscribe("rrssh.hub.evil").await.unwrap();
+    let mut calls = subscribed(&nc, "rrssh.hub.evil").await;
     let (answering, count) = (nc.clone(), reached.clone());
     let answers = tokio::spawn(async move {
         while let Some(m) = calls.next().await {
@@ -243,8 +258,7 @@ async fn a_plain_nats_client_cannot_answer_a_call_or_inject_a_chunk() {
     // The stranger sees every call, answers it at once and starts its stream with a forged
     // chunk that ends it.
     let nc = stranger(&nats).await;
-    let mut calls = nc.subscribe("rrssh.hub.>").await.unwrap();
-    nc.flush().await.unwrap();
+    let mut calls = subscribed(&nc, "rrssh.hub.>").await;
     let seen = Arc::new(AtomicUsize::new(0));
     let (answering, count) = (nc.clone(), seen.clone());
     let forger = tokio::spawn(async move {
@@ -294,8 +308,16 @@ async fn a_plain_nats_client_cannot_answer_a_call_or_inject_a_chunk() {
         .await;
     assert_eq!(items.len(), 100_000);
     assert!(items.iter().enumerate().all(|(k, v)| *v == k as u64));
-    let seen = seen.load(Ordering::SeqCst);
-    assert!(seen >= 11, "the stranger saw the calls: {seen}");
+    // The stranger reads the calls on its own task: it may count the last one a little later.
+    let saw_all = eventually(Duration::from_secs(10), || {
+        seen.load(Ordering::SeqCst) >= 11
+    })
+    .await;
+    assert!(
+        saw_all,
+        "the stranger saw the calls: {}",
+        seen.load(Ordering::SeqCst)
+    );
     forger.abort();
 }
 
@@ -309,8 +331,7 @@ async fn a_replayed_call_is_refused() {
     let (a, _b, hits, _svc) = two_hubs_counting(&keys, &nats).await;
 
     let nc = stranger(&nats).await;
-    let mut calls = nc.subscribe("rrssh.hub.hub-b").await.unwrap();
-    nc.flush().await.unwrap();
+    let mut calls = subscribed(&nc, "rrssh.hub.hub-b").await;
     assert_eq!(
         a.peer("svc-count")
             .post("/hit")
@@ -319,7 +340,7 @@ async fn a_replayed_call_is_refused() {
             .unwrap(),
         "hit"
     );
-    let captured = tokio::time::timeout(Duration::from_secs(2), calls.next())
+    let captured = tokio::time::timeout(Duration::from_secs(10), calls.next())
         .await
         .unwrap()
         .unwrap();
