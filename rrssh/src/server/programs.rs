@@ -22,10 +22,11 @@ impl ConnHandler {
             .map(|p| p.for_connection(entry));
     }
 
-    /// Answers a `pty-req`: kept for the shell or command that follows. A key that gets no
-    /// program is refused at that shell or command, where it is told why: a refused `pty-req`
-    /// would make `ssh -t` quit before printing the reason (nothing is allocated until a
-    /// program starts).
+    /// Answers a `pty-req`: kept for the shell or command that follows, or refused (as sshd
+    /// refuses one) when the key's line forbids a pseudo-terminal but grants commands, which
+    /// then run on pipes. A key that gets no program at all is refused at that shell or
+    /// command instead, where it is told why: a refused `pty-req` would make `ssh -t` quit
+    /// before printing the reason (nothing is allocated until a program starts).
     pub(super) fn pty_requested(
         &mut self,
         channel: ChannelId,
@@ -38,8 +39,11 @@ impl ConnHandler {
         if !self.channels.contains_key(&channel) {
             return session.channel_failure(channel);
         }
-        programs.pty(channel, pty);
-        session.channel_success(channel)
+        if programs.pty(channel, pty) {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
     }
 
     /// A `window-change` for the program on `channel`.

@@ -17,22 +17,27 @@
 //!   line, or the scope `terminal` in its `rrssh-scopes="…"` (the name itself: a wildcard such
 //!   as `*` grants API scopes, not a shell). API-only and service keys get none, so turning
 //!   terminals on for some keys does not hand a shell to the others. `no-pty` and `restrict`
-//!   forbid a terminal even to a key with the scope, and `pty` permits one again after
-//!   `restrict`: the last of the three decides, as under sshd (`restrict,pty` permits one,
-//!   `pty,restrict` does not). [`Terminal::for_every_key`] serves every key that is not
+//!   forbid the pseudo-terminal, and `pty` permits one again after `restrict`: the last of the
+//!   three decides, as under sshd (`restrict,pty` permits one, `pty,restrict` does not). A key
+//!   with the scope whose line forbids a pseudo-terminal has its `pty-req` refused, as sshd
+//!   refuses it (so `ssh -t` fails), and runs commands on pipes. [`Terminal::for_every_key`] serves every key that is not
 //!   forbidden one, as sshd does. A refused shell or command is told why on its standard error
 //!   and ends with exit status 1; the server logs the refusal (rate-limited). Keys without a
 //!   terminal still make calls.
-//! - Sessions without a pty request get one of 80×24: rrssh always runs terminal programs in a
-//!   pseudo-terminal.
+//! - A session without a pty request (`ssh -T`, or `ssh host CMD` from a script) runs its
+//!   program on pipes, as under sshd: the program's standard output is the channel's data, its
+//!   standard error the channel's extended data, bytes pass unchanged, and the client's end of
+//!   input ends the program's standard input. The session ends once the program has exited and
+//!   both pipes are closed.
 //! - Closing the session from the client ([`TerminalInput::close`]), or losing the connection,
-//!   hangs up: the program gets `SIGHUP`, and is killed if it is still running a second later.
+//!   hangs up: the program gets `SIGHUP` (in a terminal) or the end of its input (on pipes),
+//!   and is killed if it is still running a second later.
 //!   This holds whatever the state of input and output: after an end of input
 //!   ([`TerminalInput::eof`], which leaves the program running, as under `sshd`), and while the
 //!   client reads none of the output.
 //! - A key with a forced command (`command="…"` in `authorized_keys`) runs that command
 //!   whatever the client asks, with the request in `SSH_ORIGINAL_COMMAND`, as under `sshd`. It
-//!   runs in a terminal too, so the key needs the grant.
+//!   needs the grant too.
 //!
 //! **In the browser** (the `web-terminal` feature): [`web::WebTerminal`] serves a page with
 //! xterm.js whose sessions are opened with `Client::terminal`; `rrssh webshell` runs it.
@@ -43,6 +48,8 @@ pub(crate) mod programs;
 mod serve;
 #[cfg(feature = "terminal")]
 mod session;
+#[cfg(feature = "terminal")]
+mod spawn;
 #[cfg(feature = "web-terminal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "web-terminal")))]
 pub mod web;
@@ -54,7 +61,9 @@ pub use self::client::{
     TerminalError, TerminalInput, TerminalOptions, TerminalOutput, TerminalSession,
 };
 #[cfg(feature = "terminal")]
-use self::session::{Launch, run};
+use self::session::run;
+#[cfg(feature = "terminal")]
+use self::spawn::Launch;
 
 /// What a server runs for terminal sessions.
 #[cfg(feature = "terminal")]
@@ -109,16 +118,16 @@ impl Terminal {
         self
     }
 
-    /// Why `key` gets no terminal from this server, or `None` if it gets one.
+    /// Why `key` gets no shell or command from this server, or `None` if it gets them.
     pub(crate) fn refusal(&self, key: &crate::keys::AuthorizedKey) -> Option<&'static str> {
-        if !key.allows_pty() {
+        if self.every_key || key.grants_commands() {
+            None
+        } else if !key.allows_pty() {
             Some("its authorized_keys line forbids one (no-pty, or restrict without a later pty)")
-        } else if !self.every_key && !key.grants_terminal() {
+        } else {
             Some(
                 "it is not granted one (`pty` or rrssh-scopes=\"terminal\" on its authorized_keys line)",
             )
-        } else {
-            None
         }
     }
 

@@ -23,16 +23,6 @@ pub(crate) struct PtyRequest {
     pub(crate) rows: u16,
 }
 
-impl Default for PtyRequest {
-    fn default() -> Self {
-        Self {
-            term: "xterm".to_owned(),
-            cols: 80,
-            rows: 24,
-        }
-    }
-}
-
 /// A program running on a channel, until it ends or is hung up.
 pub(crate) type Running = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -47,8 +37,9 @@ pub(crate) trait ConnectionPrograms: Send + Sync {
     /// Why this connection's key gets no program (`None`: it gets them).
     fn refusal(&self) -> Option<&'static str>;
 
-    /// A `pty-req` on `channel`, for the program that follows.
-    fn pty(&mut self, channel: ChannelId, pty: PtyRequest);
+    /// A `pty-req` on `channel`, for the program that follows; `false` if the key may not
+    /// have a pseudo-terminal (its programs run on pipes).
+    fn pty(&mut self, channel: ChannelId, pty: PtyRequest) -> bool;
 
     /// A `window-change` for the program on `channel`.
     fn resize(&mut self, channel: ChannelId, cols: u16, rows: u16);

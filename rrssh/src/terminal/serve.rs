@@ -17,6 +17,7 @@ impl SessionPrograms for Terminal {
         Box::new(Terminals {
             terminal: self.clone(),
             refusal: self.refusal(entry),
+            pty_allowed: entry.allows_pty(),
             ptys: HashMap::new(),
             resizers: HashMap::new(),
         })
@@ -28,6 +29,8 @@ impl SessionPrograms for Terminal {
 struct Terminals {
     terminal: Terminal,
     refusal: Option<&'static str>,
+    /// Whether the key's line allows a pseudo-terminal (else its commands run on pipes).
+    pty_allowed: bool,
     /// Pty requests per channel, until the shell or command starts.
     ptys: HashMap<ChannelId, PtyRequest>,
     /// Window size changes for running sessions.
@@ -39,10 +42,15 @@ impl ConnectionPrograms for Terminals {
         self.refusal
     }
 
-    fn pty(&mut self, channel: ChannelId, pty: PtyRequest) {
-        if self.refusal.is_none() {
+    fn pty(&mut self, channel: ChannelId, pty: PtyRequest) -> bool {
+        if self.refusal.is_some() {
+            // Accepted, so that the shell or command that follows is told why it is refused.
+            return true;
+        }
+        if self.pty_allowed {
             self.ptys.insert(channel, pty);
         }
+        self.pty_allowed
     }
 
     fn resize(&mut self, channel: ChannelId, cols: u16, rows: u16) {
@@ -60,7 +68,7 @@ impl ConnectionPrograms for Terminals {
         session: Handle,
     ) -> Running {
         let id = channel.id();
-        let pty = self.ptys.remove(&id).unwrap_or_default();
+        let pty = self.ptys.remove(&id);
         let (tx, rx) = mpsc::unbounded_channel();
         // Senders of sessions that ended go with the next one.
         self.resizers.retain(|_, tx| !tx.is_closed());

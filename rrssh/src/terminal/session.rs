@@ -1,32 +1,17 @@
-//! One terminal session: a program in a pseudo-terminal joined to an SSH channel.
+//! One session: a program (in a pseudo-terminal or on pipes, see `spawn.rs`) joined to an SSH
+//! channel until it exits or is hung up.
 
-use pty_process::Size;
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelId, ChannelMsg};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::Terminal;
-use super::programs::PtyRequest;
+use super::spawn::{self, Launch, Started};
 use crate::Peer;
 
-/// What to run, in what terminal.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Launch {
-    /// The command to run with `-c` (none: the shell itself).
-    pub(crate) command: Option<String>,
-    /// What the client asked for when a forced command replaces it (`SSH_ORIGINAL_COMMAND`).
-    pub(crate) original_command: Option<String>,
-    pub(crate) pty: PtyRequest,
-}
-
-fn size(cols: u16, rows: u16) -> Size {
-    Size::new(rows.max(1), cols.max(1))
-}
-
-/// Runs `terminal` (with `-c command` if given) in a pseudo-terminal, copying between it and
-/// the channel, applying window changes from `resize`, and ending the channel with the
-/// program's exit status; hangs up when the channel closes or the connection is lost.
+/// Runs the program `launch` asks for, copying between it and the channel, applying window
+/// changes from `resize`, and ending the channel with the program's exit status; hangs up when
+/// the channel closes or the connection is lost.
 pub(crate) async fn run(
     terminal: Terminal,
     launch: Launch,
@@ -35,54 +20,7 @@ pub(crate) async fn run(
     session: Handle,
     mut resize: mpsc::UnboundedReceiver<(u16, u16)>,
 ) {
-    let Launch {
-        command,
-        original_command,
-        pty,
-    } = launch;
     let id: ChannelId = channel.id();
-    let started = async {
-        let (master, pts) = pty_process::open()?;
-        master.resize(size(pty.cols, pty.rows))?;
-        let mut cmd = pty_process::Command::new(&terminal.program)
-            .args(&terminal.args)
-            .env("TERM", &pty.term)
-            .env("RRSSH_USER", peer.user())
-            .env("RRSSH_FINGERPRINT", peer.fingerprint())
-            .kill_on_drop(true);
-        for (k, v) in &terminal.envs {
-            cmd = cmd.env(k, v);
-        }
-        if let Some(c) = &original_command {
-            cmd = cmd.env("SSH_ORIGINAL_COMMAND", c);
-        }
-        if let Some(c) = &command {
-            cmd = cmd.arg("-c").arg(c);
-        }
-        let child = cmd.spawn(pts)?;
-        Ok::<_, pty_process::Error>((master, child))
-    }
-    .await;
-    let (master, mut child) = match started {
-        Ok(x) => x,
-        Err(e) => {
-            crate::logging::limited("terminal-start", || {
-                tracing::warn!(error = %e, "terminal: cannot start the program");
-            });
-            let _ = session
-                .data(
-                    id,
-                    format!("rrssh: cannot start the terminal: {e}\r\n").into_bytes(),
-                )
-                .await;
-            let _ = session.exit_status_request(id, 127).await;
-            let _ = session.eof(id).await;
-            let _ = session.close(id).await;
-            return;
-        }
-    };
-    tracing::info!(user = %peer.user(), fingerprint = %peer.fingerprint(), command = ?command, "terminal session started");
-    let (mut from_pty, mut to_pty) = master.into_split();
     let (mut from_ch, to_ch) = channel.split();
     let start = tokio::time::Instant::now();
     // When something was last typed or printed, in ms since `start`.
@@ -100,25 +38,34 @@ pub(crate) async fn run(
             std::time::Duration::from_millis(active.load(std::sync::atomic::Ordering::Relaxed));
         idle_limit.map(|d| start + last + d)
     };
-    let touch_out = touch.clone();
     // Output is copied by its own task, so a client that reads none of it still has its
     // close (or its lost connection) seen below.
-    let mut output = tokio::spawn(async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match from_pty.read(&mut buf).await {
-                // The program's side closed (it exited): Linux reports EIO.
-                Ok(0) | Err(_) => return true,
-                Ok(n) => {
-                    touch_out();
-                    let chunk = bytes::Bytes::copy_from_slice(&buf[..n]);
-                    if to_ch.data_bytes(chunk).await.is_err() {
-                        return false;
-                    }
-                }
-            }
+    let Started {
+        mut input,
+        mut output,
+        mut child,
+    } = match spawn::start(&terminal, &launch, &peer, to_ch, touch.clone()) {
+        Ok(started) => started,
+        Err(e) => {
+            crate::logging::limited("terminal-start", || {
+                tracing::warn!(error = %e, "terminal: cannot start the program");
+            });
+            let _ = session
+                .extended_data(
+                    id,
+                    1,
+                    format!("rrssh: cannot start the program: {e}\r\n").into_bytes(),
+                )
+                .await;
+            let _ = session.exit_status_request(id, 127).await;
+            let _ = session.eof(id).await;
+            let _ = session.close(id).await;
+            return;
         }
-    });
+    };
+    let command = launch.command;
+    let in_terminal = launch.pty.is_some();
+    tracing::info!(user = %peer.user(), fingerprint = %peer.fingerprint(), command = ?command, in_terminal, "session started");
     let mut input_open = true;
     let mut idle = false;
     let hung_up = loop {
@@ -127,11 +74,7 @@ pub(crate) async fn run(
             // In the order the client sent them: a window change is handled before the input
             // that followed it (both are ready together when the handler queued them).
             biased;
-            Some((cols, rows)) = resize.recv() => {
-                if let Err(e) = to_pty.resize(size(cols, rows)) {
-                    tracing::debug!(error = %e, "terminal: resize failed");
-                }
-            }
+            Some((cols, rows)) = resize.recv() => input.resize(cols, rows),
             () = async { match until {
                 Some(t) => tokio::time::sleep_until(t).await,
                 None => std::future::pending().await,
@@ -146,12 +89,12 @@ pub(crate) async fn run(
             msg = from_ch.wait() => match msg {
                 Some(ChannelMsg::Data { data }) if input_open => {
                     touch();
-                    if to_pty.write_all(&data).await.is_err() {
-                        input_open = false;
-                    }
+                    input_open = input.write(&data).await;
                 }
-                // End of input: the program keeps running, as under sshd.
-                Some(ChannelMsg::Eof) => input_open = false,
+                Some(ChannelMsg::Eof) => {
+                    input_open = false;
+                    input.end();
+                }
                 // The client closed the channel (or the connection is gone): hang up.
                 Some(ChannelMsg::Close) | None => break true,
                 Some(_) => {}
@@ -171,11 +114,11 @@ pub(crate) async fn run(
             let _ = session.eof(id).await;
             let _ = session.close(id).await;
         }
-        // Closing the terminal's master side sends the session SIGHUP; a program that ignores
-        // it is killed.
+        // Closing the terminal's master side sends the session SIGHUP (a program on pipes
+        // sees its input end); a program still running a second later is killed.
         output.abort();
         let _ = output.await;
-        drop(to_pty);
+        drop(input);
         if tokio::time::timeout(std::time::Duration::from_secs(1), child.wait())
             .await
             .is_err()
@@ -183,7 +126,7 @@ pub(crate) async fn run(
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
-        tracing::info!(user = %peer.user(), idle, "terminal session hung up");
+        tracing::info!(user = %peer.user(), idle, "session hung up");
         return;
     }
     let code = match child.wait().await {
@@ -192,7 +135,7 @@ pub(crate) async fn run(
             .map_or(128 + st_signal(&st), |c| u32::try_from(c).unwrap_or(1)),
         Err(_) => 1,
     };
-    tracing::info!(user = %peer.user(), code, "terminal session ended");
+    tracing::info!(user = %peer.user(), code, "session ended");
     let _ = session.exit_status_request(id, code).await;
     let _ = session.eof(id).await;
     let _ = session.close(id).await;

@@ -145,7 +145,22 @@ async fn certificates_mean_what_they_mean_to_sshd() {
             &["-n", me],
         ),
         case("a host certificate", "", &["-h", "-n", me]),
+        case("without permit-pty", "", &["-n", me, "-O", "no-pty"]),
     ];
+    // With a terminal asked for: granted with permit-pty, a failure without it.
+    for (name, sign) in [
+        ("a terminal asked for, with permit-pty", &["-n", me][..]),
+        (
+            "a terminal asked for, without permit-pty",
+            &["-n", me, "-O", "no-pty"][..],
+        ),
+    ] {
+        let mut c = case(name, "", sign);
+        c.args = ["-tt", "tty >/dev/null && echo ran"]
+            .map(str::to_owned)
+            .to_vec();
+        cases.push(c);
+    }
     let mut forward = case("port forwarding, permitted", "", &["-n", me]);
     forward.args.clear();
     forward.stdio_forward = Some(format!("127.0.0.1:{port}"));

@@ -89,7 +89,9 @@ async fn ssh_runs_a_command_and_a_shell_in_a_terminal() {
 }
 
 /// Before: `ssh -t` gave a shell to every key once terminals were on. Now only to keys granted
-/// one; the others are told why on standard error, and `ssh` fails.
+/// one; the others are told why on standard error, and `ssh` fails. A key granted commands
+/// whose line forbids a pseudo-terminal fails `ssh -tt` as against sshd, and runs `ssh -T`'s
+/// command on pipes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_keys_granted_a_terminal_get_one() {
     if !openssh_available() {
@@ -98,7 +100,6 @@ async fn only_keys_granted_a_terminal_get_one() {
     for (i, (options, why)) in [
         ("", Some("it is not granted one")),
         ("no-pty ", Some("forbids one")),
-        (r#"no-pty,rrssh-scopes="terminal" "#, Some("forbids one")),
         ("restrict ", Some("forbids one")),
         (
             r#"rrssh-scopes="*",rrssh-services="billing" "#,
@@ -113,7 +114,7 @@ async fn only_keys_granted_a_terminal_get_one() {
         let s = setup(&format!("terminal-grant-{i}"), options).await;
         for args in [
             &["-tt", "api", "echo ran-$((6*7))"][..],
-            // No pty request: a command still runs in a terminal, so it needs the grant too.
+            // No pty request: the command runs on pipes, and needs the grant too.
             &["-T", "api", "echo ran-$((6*7))"][..],
         ] {
             let out = ssh(&s, args, "").await;
@@ -142,4 +143,17 @@ async fn only_keys_granted_a_terminal_get_one() {
             }
         }
     }
+    let s = setup(
+        "terminal-grant-no-pty",
+        r#"no-pty,rrssh-scopes="terminal" "#,
+    )
+    .await;
+    let out = ssh(&s, &["-tt", "api", "echo ran-$((6*7))"], "").await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PTY allocation request failed"), "{err}");
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let out = ssh(&s, &["-T", "api", "echo ran-$((6*7)); tty"], "").await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, "ran-42\nnot a tty\n");
+    assert_eq!(out.status.code(), Some(1), "tty's status comes back");
 }

@@ -117,14 +117,11 @@ async fn terminals_are_refused_without_the_server_option_or_the_grant() {
     let c = super::client(&keys, &hub).connect().await.unwrap();
     let err = c.terminal(TerminalOptions::new()).await.unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
-    // A key without the grant, and a `no-pty` key with the scope: refused and told why, while
-    // their calls work.
+    // A key without the grant, and a `no-pty` key without the scope: refused and told why,
+    // while their calls work.
     for (options, why) in [
         ("", "it is not granted one"),
-        (
-            r#"no-pty,rrssh-scopes="terminal" "#,
-            "its authorized_keys line forbids one",
-        ),
+        ("no-pty ", "its authorized_keys line forbids one"),
     ] {
         let hub = server_builder(&keys)
             .authorized_keys(authorized_with(&keys, options))
@@ -146,6 +143,19 @@ async fn terminals_are_refused_without_the_server_option_or_the_grant() {
         }
         assert!(c.get("/.well-known/rrssh/routes").send().await.is_ok());
     }
+    // A `no-pty` key with the scope: its pseudo-terminal is refused, as sshd refuses it.
+    let hub = server_builder(&keys)
+        .authorized_keys(authorized_with(&keys, r#"no-pty,rrssh-scopes="terminal" "#))
+        .terminal(Terminal::shell("/bin/sh"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = super::client(&keys, &hub).connect().await.unwrap();
+    let err = c
+        .terminal(TerminalOptions::new().command("echo no"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TerminalError::PtyRefused), "{err:?}");
 }
 
 /// What the server sent on a session channel until it closed it.
@@ -201,26 +211,41 @@ async fn run(
 /// Before: every authenticated key got a shell once terminals were on, API-only and service
 /// keys included; only `no-pty`/`restrict` refused one. Now a key must be granted one (`pty`,
 /// or the scope `terminal`), the last of `restrict`/`no-pty`/`pty` decides as under sshd, and a
-/// refused key is told why. The one session slot of each connection is free again once a
-/// session ended, refused or not.
+/// refused key is told why. A key granted commands whose line forbids a pseudo-terminal has its
+/// `pty-req` refused (as sshd refuses it) and runs its commands on pipes. The one session slot
+/// of each connection is free again once a session ended, refused or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminals_only_for_keys_granted_one() {
-    let cases: [(&str, &str, Option<&str>); 8] = [
-        ("no grant", "", Some("it is not granted one")),
-        ("pty", "pty", None),
-        ("the scope", r#"rrssh-scopes="billing:read,terminal""#, None),
-        ("restrict,pty", "restrict,pty", None),
-        ("restrict", "restrict", Some("forbids one")),
-        ("pty,restrict", "pty,restrict", Some("forbids one")),
+    // (name, options, why a program is refused, whether the pty-req is refused)
+    let cases: [(&str, &str, Option<&str>, bool); 9] = [
+        ("no grant", "", Some("it is not granted one"), false),
+        ("pty", "pty", None, false),
+        (
+            "the scope",
+            r#"rrssh-scopes="billing:read,terminal""#,
+            None,
+            false,
+        ),
+        ("restrict,pty", "restrict,pty", None, false),
+        ("restrict", "restrict", Some("forbids one"), false),
+        ("pty,restrict", "pty,restrict", Some("forbids one"), false),
         (
             "no-pty with the scope",
             r#"no-pty,rrssh-scopes="terminal""#,
-            Some("forbids one"),
+            None,
+            true,
+        ),
+        (
+            "restrict with the scope",
+            r#"restrict,rrssh-scopes="terminal""#,
+            None,
+            true,
         ),
         (
             "an API-only service key",
             r#"rrssh-scopes="*",rrssh-services="billing""#,
             Some("it is not granted one"),
+            false,
         ),
     ];
     let host = rrssh::keys::generate_ed25519("host");
@@ -231,7 +256,7 @@ async fn terminals_only_for_keys_granted_one() {
     let text: String = cases
         .iter()
         .zip(&ks)
-        .map(|((_, o, _), k)| {
+        .map(|((_, o, _, _), k)| {
             let sep = if o.is_empty() { "" } else { " " };
             format!("{o}{sep}{}\n", k.public_key().to_openssh().unwrap())
         })
@@ -249,14 +274,14 @@ async fn terminals_only_for_keys_granted_one() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    for ((name, _, refused), key) in cases.iter().zip(&ks) {
+    for ((name, _, refused, pty_refused), key) in cases.iter().zip(&ks) {
         let ssh = russh_login(hub.local_addr(), "ada", key).await;
         // With a pty request, then a shell without one, on the connection's one slot.
         let first = run(&ssh, true, Some("echo ran-$((6*7))")).await.unwrap();
         let second = run(&ssh, false, None)
             .await
             .unwrap_or_else(|e| panic!("{name}: the slot must be free again: {e}"));
-        for (e, what) in [(&first, "with a pty"), (&second, "a shell")] {
+        for (e, what, asked_pty) in [(&first, "with a pty", true), (&second, "a shell", false)] {
             assert!(
                 e.closed,
                 "{name}, {what}: the server ends the session: {e:?}"
@@ -264,9 +289,10 @@ async fn terminals_only_for_keys_granted_one() {
             match refused {
                 None => {
                     assert!(e.out.contains("ran-42"), "{name}, {what}: {e:?}");
+                    let failures = usize::from(asked_pty && *pty_refused);
                     assert_eq!(
                         (e.status, e.failures),
-                        (Some(0), 0),
+                        (Some(0), failures),
                         "{name}, {what}: {e:?}"
                     );
                 }
@@ -290,11 +316,12 @@ async fn terminals_only_for_keys_granted_one() {
     }
 }
 
-/// `Terminal::for_every_key`: the old behaviour, as sshd's; `no-pty` still forbids.
+/// `Terminal::for_every_key`: sshd's behaviour. Every key runs commands; `no-pty` refuses the
+/// pseudo-terminal (the command then runs on pipes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn for_every_key_serves_every_key_not_forbidden_one() {
+async fn for_every_key_serves_every_key_a_terminal_unless_forbidden() {
     let keys = Keys::new();
-    for (options, served) in [("", true), ("no-pty ", false)] {
+    for (options, pty_allowed) in [("", true), ("no-pty ", false)] {
         let hub = server_builder(&keys)
             .authorized_keys(authorized_with(&keys, options))
             .terminal(Terminal::shell("/bin/sh").for_every_key())
@@ -302,10 +329,67 @@ async fn for_every_key_serves_every_key_not_forbidden_one() {
             .await
             .unwrap();
         let ssh = russh_login(hub.local_addr(), "ada", &keys.client).await;
-        let e = run(&ssh, true, Some("echo ran-$((6*7))")).await.unwrap();
-        assert_eq!(e.out.contains("ran-42"), served, "{options:?}: {e:?}");
-        assert_eq!(e.err.contains("forbids one"), !served, "{options:?}: {e:?}");
+        // `tty` says whether standard input is a terminal.
+        let e = run(&ssh, true, Some("echo ran-$((6*7)); tty"))
+            .await
+            .unwrap();
+        assert!(e.out.contains("ran-42"), "{options:?}: {e:?}");
+        assert_eq!(
+            e.out.contains("/dev/pts/"),
+            pty_allowed,
+            "{options:?}: {e:?}"
+        );
+        assert_eq!(e.failures, usize::from(!pty_allowed), "{options:?}: {e:?}");
     }
+}
+
+/// Without a pty request a command runs on pipes, as under sshd: its output and errors arrive
+/// apart and byte for byte (no CR added, binary intact), the client's end of input ends its
+/// standard input, and its exit status comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_without_a_pty_runs_on_pipes() {
+    let keys = Keys::new();
+    let hub = server_builder(&keys)
+        .authorized_keys(authorized_with(&keys, "pty "))
+        .terminal(Terminal::shell("/bin/sh"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let ssh = russh_login(hub.local_addr(), "ada", &keys.client).await;
+    let e = run(
+        &ssh,
+        false,
+        Some("printf 'a\\nb\\n'; echo oops >&2; tty; exit 3"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(e.out, "a\nb\nnot a tty\n", "{e:?}");
+    assert_eq!(e.err, "oops\n", "{e:?}");
+    assert_eq!(e.status, Some(3), "{e:?}");
+
+    // Input up to its end, back unchanged: every byte value, then EOF ends `cat`.
+    let mut ch = ssh.channel_open_session().await.unwrap();
+    ch.exec(true, "cat; echo done >&2").await.unwrap();
+    let sent: Vec<u8> = (0..=255u8).cycle().take(256 * 1024).collect();
+    ch.data(&sent[..]).await.unwrap();
+    ch.eof().await.unwrap();
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the command ends at the end of its input");
+    assert!(out == sent, "{} bytes back of {}", out.len(), sent.len());
+    assert_eq!(err, b"done\n");
+    assert_eq!(status, Some(0));
 }
 
 /// Waits up to 5 s for process `pid` to be gone.

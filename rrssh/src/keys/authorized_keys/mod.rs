@@ -124,15 +124,20 @@ impl AuthorizedKey {
         self.options.pty() != Some(false)
     }
 
-    /// Whether the line grants a terminal: an explicit `pty` (the last of `restrict`,
-    /// `no-pty` and `pty`), or the scope [`TERMINAL_SCOPE`](Self::TERMINAL_SCOPE) in
-    /// `rrssh-scopes` while neither `no-pty` nor `restrict` forbids a pseudo-terminal. An rrssh
-    /// server serves terminals only to keys granted one, unless its
+    /// Whether the line grants shells and commands: an explicit `pty` (the last of
+    /// `restrict`, `no-pty` and `pty`), or the scope [`TERMINAL_SCOPE`](Self::TERMINAL_SCOPE)
+    /// in `rrssh-scopes`. They run in a pseudo-terminal when the client asks for one and the
+    /// line [allows one](Self::allows_pty), else on pipes (as sshd runs a `no-pty` key's
+    /// commands). An rrssh server serves them only to keys granted them, unless its
     /// `Terminal::for_every_key` says otherwise.
+    pub fn grants_commands(&self) -> bool {
+        self.options.pty() == Some(true) || self.has_terminal_scope()
+    }
+
+    /// Whether the line grants a terminal: [shells and commands](Self::grants_commands) in a
+    /// pseudo-terminal, which the line [allows](Self::allows_pty).
     pub fn grants_terminal(&self) -> bool {
-        self.options
-            .pty()
-            .unwrap_or_else(|| self.has_terminal_scope())
+        self.grants_commands() && self.allows_pty()
     }
 
     fn has_terminal_scope(&self) -> bool {

@@ -124,21 +124,23 @@ fn user_names_safe_in_paths_and_command_lines() {
 
 #[test]
 fn a_terminal_is_granted_by_pty_or_the_terminal_scope_and_forbidden_by_no_pty_or_restrict() {
-    for (opts, allows_pty, grants) in [
-        ("", true, false),
-        ("pty", true, true),
-        (r#"rrssh-scopes="terminal""#, true, true),
-        (r#"rrssh-scopes="billing:read,terminal""#, true, true),
+    // (options, allows a pty, grants commands, grants a terminal)
+    for (opts, allows_pty, commands, grants) in [
+        ("", true, false, false),
+        ("pty", true, true, true),
+        (r#"rrssh-scopes="terminal""#, true, true, true),
+        (r#"rrssh-scopes="billing:read,terminal""#, true, true, true),
         // Wildcards grant API scopes, never a shell.
-        (r#"rrssh-scopes="*""#, true, false),
-        (r#"rrssh-scopes="term*""#, true, false),
-        ("restrict", false, false),
-        ("restrict,pty", true, true),
-        ("pty,restrict", false, false),
-        (r#"restrict,rrssh-scopes="terminal""#, false, false),
-        (r#"no-pty,rrssh-scopes="terminal""#, false, false),
-        ("no-pty", false, false),
-        ("no-pty,pty", true, true),
+        (r#"rrssh-scopes="*""#, true, false, false),
+        (r#"rrssh-scopes="term*""#, true, false, false),
+        ("restrict", false, false, false),
+        ("restrict,pty", true, true, true),
+        ("pty,restrict", false, false, false),
+        // Commands without a pseudo-terminal, as sshd runs a no-pty key's.
+        (r#"restrict,rrssh-scopes="terminal""#, false, true, false),
+        (r#"no-pty,rrssh-scopes="terminal""#, false, true, false),
+        ("no-pty", false, false, false),
+        ("no-pty,pty", true, true, true),
     ] {
         let line = if opts.is_empty() {
             format!("ssh-ed25519 {KEY}")
@@ -148,6 +150,11 @@ fn a_terminal_is_granted_by_pty_or_the_terminal_scope_and_forbidden_by_no_pty_or
         let keys = AuthorizedKeys::parse(&line, "ak").unwrap();
         let k = keys.iter().next().unwrap();
         assert_eq!(k.allows_pty(), allows_pty, "allows_pty for {opts:?}");
+        assert_eq!(
+            k.grants_commands(),
+            commands,
+            "grants_commands for {opts:?}"
+        );
         assert_eq!(k.grants_terminal(), grants, "grants_terminal for {opts:?}");
     }
 }
