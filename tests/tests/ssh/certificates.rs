@@ -98,9 +98,17 @@ async fn grants_in_a_certificate_narrow_those_of_its_ca_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reverse_service_with_a_short_certificate_keeps_serving_through_renewals() {
-    // Six-second certificates, renewed by the hub that holds their CA, through five hub
-    // restarts over 24 s: each restart needs a certificate newer than the first.
-    const LIFETIME: Duration = Duration::from_secs(6);
+    // Six-second certificates, renewed by the hub that holds their CA, through six hub
+    // restarts, one every five sixths of a lifetime (30 s): each restart needs a certificate
+    // newer than the first. `RRSSH_RENEWAL_LIFETIME=120` runs two-minute certificates for ten
+    // minutes.
+    let lifetime = Duration::from_secs(
+        std::env::var("RRSSH_RENEWAL_LIFETIME")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(6),
+    );
+    let restart_every = lifetime * 5 / 6;
     let keys = Keys::new();
     let ca = generate_ed25519("fleet CA");
     let start = |addr: std::net::SocketAddr| {
@@ -111,7 +119,7 @@ async fn a_reverse_service_with_a_short_certificate_keeps_serving_through_renewa
                 let bound = rrssh::Server::new()
                     .host_key(host.clone())
                     .trusted_user_ca_keys([ca.public_key().clone()])
-                    .renew_certificates(ca.clone(), LIFETIME)
+                    .renew_certificates(ca.clone(), lifetime)
                     .relay(true)
                     .bind(addr)
                     .await;
@@ -126,7 +134,7 @@ async fn a_reverse_service_with_a_short_certificate_keeps_serving_through_renewa
     let mut hub = start("127.0.0.1:0".parse().unwrap()).await;
     let addr = hub.local_addr();
     let device = generate_ed25519("device");
-    let mut request = CertificateRequest::user("device-1", ["svc"], LIFETIME);
+    let mut request = CertificateRequest::user("device-1", ["svc"], lifetime);
     request.extensions.extend([
         "scopes@rrssh=certificate:renew".to_owned(),
         "services@rrssh=svc".to_owned(),
@@ -150,27 +158,27 @@ async fn a_reverse_service_with_a_short_certificate_keeps_serving_through_renewa
         )
         .connect_persistent();
     let started = std::time::Instant::now();
-    for round in 0..6 {
+    for round in 0..7 {
         assert!(
             super::eventually(Duration::from_secs(3), || hub.peer("svc").is_connected()).await,
             "round {round}: the service is (back) on the hub"
         );
         let pong: String = hub.peer("svc").get("/ping").receive().await.unwrap();
         assert_eq!(pong, "pong");
-        if round == 5 {
+        if round == 6 {
             break;
         }
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        tokio::time::sleep(restart_every).await;
         drop(hub);
         hub = start(addr).await;
     }
     assert!(
-        std::time::SystemTime::now() > first_end + Duration::from_secs(10),
+        std::time::SystemTime::now() > first_end + lifetime * 3,
         "the first certificate ended long before the last login"
     );
     // A certificate without the grant is not renewed, and says why.
     let other = generate_ed25519("other device");
-    let plain = CertificateRequest::user("device-2", ["svc"], LIFETIME);
+    let plain = CertificateRequest::user("device-2", ["svc"], lifetime);
     let cert = sign_certificate(&ca, other.public_key(), &plain).unwrap();
     let c = rrssh::Client::builder(addr.to_string())
         .user("svc")
@@ -195,7 +203,7 @@ async fn a_reverse_service_with_a_short_certificate_keeps_serving_through_renewa
     println!(
         "served for {} s through renewals of {} s certificates",
         started.elapsed().as_secs(),
-        LIFETIME.as_secs()
+        lifetime.as_secs()
     );
     drop(service);
 }
