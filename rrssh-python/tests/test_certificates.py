@@ -29,7 +29,7 @@ async def test_a_certificate_beside_the_key_logs_in_and_the_key_alone_does_not(t
     echo_port = target.sockets[0].getsockname()[1]
     port = free_port()
     server = subprocess.Popen(
-        [str(RRSSH), "serve", "--listen", f"127.0.0.1:{port}", "--host-key", str(tmp_path / "host"),
+        [str(RRSSH), "serve", "--listen", f"127.0.0.1:{port}", "--create-host-key", "--host-key", str(tmp_path / "host"),
          "--authorized-keys", str(tmp_path / "authorized_keys"), "--trusted-user-ca", str(tmp_path / "ca.pub"),
          "--permit-open", f"127.0.0.1:{echo_port}"],
         stdout=subprocess.PIPE,

@@ -39,7 +39,7 @@ async def test_a_client_over_wss_opens_a_tunnel_and_refuses_an_unknown_ca(tmp_pa
     echo_port = target.sockets[0].getsockname()[1]
     https = free_port()
     server = subprocess.Popen(
-        [str(RRSSH), "serve", "--listen", f"127.0.0.1:{free_port()}", "--host-key", str(tmp_path / "host"),
+        [str(RRSSH), "serve", "--listen", f"127.0.0.1:{free_port()}", "--create-host-key", "--host-key", str(tmp_path / "host"),
          "--authorized-keys", str(tmp_path / "authorized_keys"), "--https", f"127.0.0.1:{https}",
          "--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem"),
          "--permit-open", f"127.0.0.1:{echo_port}"],

@@ -470,7 +470,13 @@ async fn a_hub_its_peers_and_calls_through_it() {
     )
     .unwrap();
     let mut hub = tokio::process::Command::new(BIN)
-        .args(["hub", "--listen", &listen, "--host-key"])
+        .args([
+            "hub",
+            "--listen",
+            &listen,
+            "--create-host-key",
+            "--host-key",
+        ])
         .arg(dir.path("hub_host"))
         .arg("--authorized-keys")
         .arg(dir.path("authorized_keys"))

@@ -224,7 +224,6 @@ impl Gateway {
         };
         self.tokens
             .find(token.as_bytes())
-            .cloned()
             .ok_or(Refused::Unauthorized("unknown bearer token"))
     }
 }

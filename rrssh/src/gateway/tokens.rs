@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use crate::Peer;
 use crate::auth::Grants;
@@ -22,9 +23,12 @@ use crate::extract::PeerInfo;
 ///
 /// Tokens are compared in constant time. A caller appears to the peer as the SSH user `NAME`
 /// with the fingerprint `token:NAME`.
+///
+/// Clones share one table: [`replace`](Self::replace) on any of them (a reload of the file) is
+/// seen by every gateway holding a clone, from its next request on.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    entries: Vec<(Vec<u8>, Peer)>,
+    entries: Arc<RwLock<Arc<Vec<(Vec<u8>, Peer)>>>>,
 }
 
 /// A tokens file that could not be read or parsed; names the line.
@@ -69,9 +73,27 @@ impl Tokens {
             ));
         }
         let info = PeerInfo::new(name, format!("token:{name}")).scopes(scopes);
-        self.entries
-            .push((token.as_bytes().to_vec(), Peer::new(info)));
+        let mut table = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        Arc::make_mut(&mut table).push((token.as_bytes().to_vec(), Peer::new(info)));
         Ok(())
+    }
+
+    /// Puts the tokens of `other` in force instead of these, for every clone of these (every
+    /// gateway given them); requests under way keep the caller they were admitted as.
+    pub fn replace(&self, other: &Tokens) {
+        let new = other.table();
+        let old = {
+            let mut table = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *table, new)
+        };
+        drop(old);
+    }
+
+    fn table(&self) -> Arc<Vec<(Vec<u8>, Peer)>> {
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Parses the file form (see the type's docs); `source_name` names the file in errors.
@@ -118,30 +140,32 @@ impl Tokens {
 
     /// The number of tokens.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.table().len()
     }
 
     /// Whether there are no tokens.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.table().is_empty()
     }
 
     /// The caller holding `token`. Every entry is compared, each in constant time.
-    pub(crate) fn find(&self, token: &[u8]) -> Option<&Peer> {
+    pub(crate) fn find(&self, token: &[u8]) -> Option<Peer> {
+        let table = self.table();
         let mut found = None;
-        for (t, peer) in &self.entries {
+        for (t, peer) in table.iter() {
             if constant_time_eq(t, token) && found.is_none() {
                 found = Some(peer);
             }
         }
-        found
+        found.cloned()
     }
 }
 
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let table = self.table();
         f.debug_list()
-            .entries(self.entries.iter().map(|(_, p)| p.user()))
+            .entries(table.iter().map(|(_, p)| p.user().to_owned()))
             .finish()
     }
 }
@@ -166,6 +190,16 @@ mod tests {
         assert!(!t.find(T2.as_bytes()).unwrap().has_scope("call:inventory"));
         assert!(t.find(b"6f1c0e7d9a4b43a8b2d1e5f0c3a7b9d3").is_none());
         assert!(t.find(b"").is_none());
+    }
+
+    #[test]
+    fn a_replacement_is_seen_by_every_clone() {
+        let t = Tokens::parse(&format!("dash {T1}\n"), "tokens").unwrap();
+        let held_by_a_gateway = t.clone();
+        t.replace(&Tokens::parse(&format!("ops {T2}\n"), "tokens").unwrap());
+        assert!(held_by_a_gateway.find(T1.as_bytes()).is_none());
+        assert_eq!(held_by_a_gateway.find(T2.as_bytes()).unwrap().user(), "ops");
+        assert_eq!(held_by_a_gateway.len(), 1);
     }
 
     #[test]

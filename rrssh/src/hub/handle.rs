@@ -123,6 +123,20 @@ impl Hub {
         self.registry.clone()
     }
 
+    /// Replaces who may log in (`authorized_keys`, trusted user CAs, revoked keys) for the
+    /// logins from now on; connections already logged in go on as they are, as under sshd.
+    /// Names reserved by `rrssh-services` lists follow the new keys. An access that cannot be
+    /// used (a key bound to no user) is refused, and the old one stays.
+    pub fn reload_access(
+        &self,
+        access: crate::server::Access,
+    ) -> Result<(), crate::server::ServerError> {
+        match &self.ssh {
+            Some(ssh) => ssh.reload_access(access),
+            None => Err(crate::server::ServerError::NoLogins),
+        }
+    }
+
     /// Stops accepting new connections; those already open go on.
     pub fn stop_accepting(&self) {
         self.stop.send_replace(true);

@@ -16,4 +16,10 @@ pub(crate) trait ServeSsh: Send + Sync + 'static {
     /// Admits a connection from `remote` to its handshake (counted among the unauthenticated
     /// ones until it logs in), or says why not; the ticket serves its byte stream.
     fn admit(&self, remote: SocketAddr) -> Result<SshTicket, String>;
+
+    /// Puts `access` in force for the logins from now on.
+    fn reload_access(
+        &self,
+        access: crate::server::Access,
+    ) -> Result<(), crate::server::ServerError>;
 }

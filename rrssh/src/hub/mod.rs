@@ -168,6 +168,14 @@ impl Registry {
         }
     }
 
+    /// Reserves the names the `rrssh-services` lists in `keys` name, instead of those reserved
+    /// before (names already registered stay with their owners).
+    pub(crate) fn reserve_from(&self, keys: &crate::keys::AuthorizedKeys) {
+        let reserved = keys.iter().filter_map(|k| k.services()).collect();
+        let old = std::mem::replace(&mut self.lock().policy.reserved, reserved);
+        drop(old);
+    }
+
     /// The same registry, relaying calls under `policy`.
     pub(crate) fn with_relay_policy(mut self, policy: RelayPolicy) -> Self {
         self.relay_policy = policy;

@@ -36,6 +36,22 @@ pub enum KeyError {
         /// Why.
         source: std::io::Error,
     },
+    /// The private key file may be read by others than its owner, which `ssh` refuses too.
+    #[error(
+        "{path}: permissions {mode:04o} are too open: a private key must not be accessible by others (chmod 600 {path})"
+    )]
+    TooOpen {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file does not exist, and was not to be created.
+    #[error("{path}: no such key file")]
+    Missing {
+        /// The file.
+        path: String,
+    },
     /// The key did not parse or decrypt.
     #[error("{path}: {message}")]
     Format {
@@ -47,19 +63,79 @@ pub enum KeyError {
 }
 
 /// Loads an OpenSSH private key (ed25519, ecdsa, rsa; encrypted ones need the passphrase).
+///
+/// As `ssh` does, a key file owned by the current user that its group or others may access is
+/// refused ([`KeyError::TooOpen`]).
 pub fn load_private_key(
     path: impl AsRef<Path>,
     passphrase: Option<&str>,
 ) -> Result<PrivateKey, KeyError> {
     let path = path.as_ref();
+    check_private_mode(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
         path: path.display().to_string(),
         source,
     })?;
     russh::keys::decode_secret_key(&text, passphrase).map_err(|e| KeyError::Format {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message: match (passphrase, is_encrypted_text(&text)) {
+            (None, true) => "the key is encrypted: a passphrase is needed".to_owned(),
+            (Some(_), true) => format!("the passphrase does not decrypt the key ({e})"),
+            _ => e.to_string(),
+        },
     })
+}
+
+/// Whether the OpenSSH private key file at `path` is encrypted (needs a passphrase to load);
+/// `false` for a file that cannot be read or parsed (loading it says why).
+pub fn is_encrypted(path: impl AsRef<Path>) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| is_encrypted_text(&t))
+}
+
+fn is_encrypted_text(text: &str) -> bool {
+    PrivateKey::from_openssh(text).is_ok_and(|k| k.is_encrypted())
+}
+
+/// The key encrypted with `passphrase` (AES-256-CTR, bcrypt-pbkdf, as `ssh-keygen -N` does),
+/// for [`write_key_pair`].
+pub fn encrypt_private_key(key: &PrivateKey, passphrase: &str) -> Result<PrivateKey, KeyError> {
+    key.encrypt(&mut russh::keys::key::safe_rng(), passphrase)
+        .map_err(|e| KeyError::Format {
+            path: String::from("(in memory)"),
+            message: e.to_string(),
+        })
+}
+
+/// Refuses a private key file its owner (the current user) lets the group or others access, as
+/// OpenSSH's `sshkey_perm_ok` does; a file owned by another account is not judged.
+#[cfg(unix)]
+fn check_private_mode(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            KeyError::Missing {
+                path: path.display().to_string(),
+            }
+        } else {
+            KeyError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        }
+    })?;
+    let own = rustix::process::getuid().as_raw() == meta.uid();
+    if own && meta.mode() & 0o077 != 0 {
+        return Err(KeyError::TooOpen {
+            path: path.display().to_string(),
+            mode: meta.mode() & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private_mode(_: &Path) -> Result<(), KeyError> {
+    Ok(())
 }
 
 /// Generates a new ed25519 key.
@@ -156,6 +232,52 @@ mod tests {
             fingerprint(again.public_key())
         );
         assert_eq!(again.comment().to_string(), "made@test");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_encrypted_key_loads_with_its_passphrase_only() {
+        let dir = std::env::temp_dir().join(format!("rrssh-keys-enc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("id");
+        let key = generate_ed25519("x");
+        write_key_pair(&encrypt_private_key(&key, "sesame").unwrap(), &path).unwrap();
+        assert!(is_encrypted(&path));
+        let without = load_private_key(&path, None).unwrap_err().to_string();
+        assert!(without.contains("a passphrase is needed"), "{without}");
+        let wrong = load_private_key(&path, Some("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("does not decrypt"), "{wrong}");
+        let loaded = load_private_key(&path, Some("sesame")).unwrap();
+        assert_eq!(
+            fingerprint(loaded.public_key()),
+            fingerprint(key.public_key())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_may_read_is_refused_as_ssh_refuses_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rrssh-keys-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("id");
+        write_key_pair(&generate_ed25519("x"), &path).unwrap();
+        for mode in [0o640, 0o604, 0o644] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = load_private_key(&path, None).unwrap_err();
+            assert!(
+                matches!(e, KeyError::TooOpen { mode: m, .. } if m == mode),
+                "{e}"
+            );
+            assert!(e.to_string().contains("are too open"), "{e}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        load_private_key(&path, None).unwrap();
+        let missing = load_private_key(dir.join("nope"), None).unwrap_err();
+        assert!(matches!(missing, KeyError::Missing { .. }), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

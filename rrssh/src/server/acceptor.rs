@@ -36,6 +36,13 @@ impl ServeSsh for SshAcceptor {
             Box::pin(session(shared, config, auth_timeout, io, remote, admitted))
         }))
     }
+
+    fn reload_access(&self, access: super::Access) -> Result<(), super::ServerError> {
+        let resolved = access.resolve(self.shared.user_keys.is_some())?;
+        self.shared.registry.reserve_from(&resolved.authorized);
+        self.shared.access.replace(resolved);
+        Ok(())
+    }
 }
 
 /// One connection: the handshake (dropped early if it gives way to another's), then the

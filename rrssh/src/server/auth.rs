@@ -21,12 +21,13 @@ impl Shared {
         if !valid_user_name(user) {
             return Err("the user name is not one rrssh accepts".into());
         }
-        if let Some(revoked) = &self.revoked {
+        let access = self.access.get();
+        if let Some(revoked) = &access.revoked {
             revoked.check_key(key)?;
         }
         let addr = remote.map(|a| crate::keys::canonical_addr(a.ip()));
         let now = SystemTime::now();
-        let shared = self.authorized.authorize(key, user, addr, now);
+        let shared = access.authorized.authorize(key, user, addr, now);
         let why = match shared {
             Ok(k) => return Ok(k.clone()),
             Err(why) => why,
@@ -55,7 +56,16 @@ impl Shared {
     /// Whether any line (the server's, or a user's own file) may let certificates in: then a
     /// key offered without a line of its own may be a certificate's, and is let sign.
     pub(super) fn takes_certificates(&self) -> bool {
-        self.takes_certificates
+        self.access.get().takes_certificates
+    }
+
+    /// Whether `key` is revoked now.
+    pub(super) fn is_revoked(&self, key: &PublicKey) -> bool {
+        self.access
+            .get()
+            .revoked
+            .as_ref()
+            .is_some_and(|r| r.check_key(key).is_err())
     }
 
     /// The line a user certificate logs in with as `user` from `remote` now (see
@@ -69,12 +79,16 @@ impl Shared {
         if !valid_user_name(user) {
             return Err("the user name is not one rrssh accepts".into());
         }
-        if let Some(revoked) = &self.revoked {
+        let access = self.access.get();
+        if let Some(revoked) = &access.revoked {
             revoked.check_certificate(cert)?;
         }
         let addr = remote.map(|a| crate::keys::canonical_addr(a.ip()));
         let now = SystemTime::now();
-        let why = match self.authorized.authorize_certificate(cert, user, addr, now) {
+        let why = match access
+            .authorized
+            .authorize_certificate(cert, user, addr, now)
+        {
             Ok(found) => return Ok(found),
             Err(why) => why,
         };

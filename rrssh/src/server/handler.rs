@@ -115,11 +115,7 @@ impl russh::server::Handler for ConnHandler {
                 // is checked then.
                 Err(_)
                     if self.shared.takes_certificates()
-                        && self
-                            .shared
-                            .revoked
-                            .as_ref()
-                            .is_none_or(|r| r.check_key(offer.public_key).is_ok()) =>
+                        && !self.shared.is_revoked(offer.public_key) =>
                 {
                     Auth::Accept
                 }

@@ -3,6 +3,7 @@
 //! tunnels and terminals.
 
 mod acceptor;
+pub mod access;
 mod admission;
 mod auth;
 mod handler;
@@ -22,6 +23,8 @@ use russh::keys::{PrivateKey, PublicKey};
 use crate::Router;
 use crate::keys::AuthorizedKeys;
 use crate::proto::Limits;
+
+pub use self::access::Access;
 
 /// Configuration of an rrssh SSH server: what it serves, its host key, who may connect.
 ///
@@ -103,6 +106,9 @@ pub enum ServerError {
         /// The line.
         line: usize,
     },
+    /// The server takes no logins (plain TCP): it has no access to reload.
+    #[error("this server takes no SSH logins: there is no access to reload")]
+    NoLogins,
     /// The cluster (the `cluster` feature) cannot start (no hub key trusted, a bad hub id),
     /// with why.
     #[error("cluster: {0}")]
@@ -202,6 +208,18 @@ impl Server {
     /// under the user names it is bound to; see [`AuthorizedKeys`].
     pub fn authorized_keys(mut self, keys: AuthorizedKeys) -> Self {
         self.authorized = keys;
+        self
+    }
+
+    /// Who may log in, as a whole (keys, trusted user CAs, revoked keys): what
+    /// [`authorized_keys`](Self::authorized_keys), [`trusted_user_ca_keys`](Self::trusted_user_ca_keys)
+    /// and [`revoked_keys`](Self::revoked_keys) set one by one, and what
+    /// [`Hub::reload_access`](crate::Hub::reload_access) replaces while the server runs.
+    pub fn access(mut self, access: Access) -> Self {
+        let (authorized, cas, revoked) = access.into_parts();
+        self.authorized = authorized;
+        self.trusted_user_cas = cas;
+        self.revoked = revoked;
         self
     }
 

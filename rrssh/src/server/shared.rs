@@ -6,20 +6,15 @@ use std::sync::atomic::AtomicU64;
 
 use crate::Router;
 use crate::hub::Registry;
-use crate::keys::AuthorizedKeys;
 use crate::proto::Limits;
 
 /// The server's settings and counters, shared by its connections.
 pub(super) struct Shared {
     pub(super) router: Option<Router>,
-    pub(super) authorized: AuthorizedKeys,
+    /// Who may log in (replaced whole by a reload).
+    pub(super) access: super::access::Current,
     /// A per-user `authorized_keys` path with `%u` for the user name.
     pub(super) user_keys: Option<String>,
-    /// Whether certificates may log in: a `cert-authority` line, or per-user files that may
-    /// hold one (decided once, at bind, not at every offered key).
-    pub(super) takes_certificates: bool,
-    /// Revoked keys and certificates (`RevokedKeys`), checked at every login.
-    pub(super) revoked: Option<std::sync::Arc<crate::keys::RevokedKeys>>,
     pub(super) max_sessions: usize,
     pub(super) max_tunnels: usize,
     pub(super) max_listeners: usize,

@@ -24,19 +24,12 @@ impl Server {
         if self.host_keys.is_empty() {
             return Err(ServerError::NoHostKey);
         }
-        for ca in std::mem::take(&mut self.trusted_user_cas) {
-            // Any user name, which the certificate must name as a principal.
-            self.authorized
-                .push(crate::keys::AuthorizedKey::trusted_user_ca(ca));
+        let mut access = super::Access::new(std::mem::take(&mut self.authorized))
+            .trusted_user_ca_keys(std::mem::take(&mut self.trusted_user_cas));
+        if let Some(revoked) = self.revoked.take() {
+            access = access.revoked_keys(revoked);
         }
-        if let Some(k) = self.authorized.unbound() {
-            return Err(ServerError::UnboundKey { line: k.line });
-        }
-        let takes_certificates = self.user_keys.is_some()
-            || self
-                .authorized
-                .iter()
-                .any(|k| k.options.has("cert-authority"));
+        let access = access.resolve(self.user_keys.is_some())?;
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let budgets = self.budgets();
@@ -57,7 +50,7 @@ impl Server {
             preferred: crate::transport::preferred(),
             ..Default::default()
         });
-        let registry = Registry::with_policy(self.names.clone().reserve_from(&self.authorized))
+        let registry = Registry::with_policy(self.names.clone().reserve_from(&access.authorized))
             .with_relay_policy(self.relay_policy);
         let router = if self.relay {
             let relay = crate::hub::relay::relay_router(registry.clone());
@@ -80,10 +73,8 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             router,
-            authorized: self.authorized,
+            access: super::access::Current::new(access),
             user_keys: self.user_keys,
-            takes_certificates,
-            revoked: self.revoked,
             max_sessions: self.max_sessions,
             max_tunnels: self.max_tunnels,
             max_listeners: self.max_listeners,

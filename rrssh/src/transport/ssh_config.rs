@@ -42,6 +42,9 @@ pub struct SshLogin {
     pub known_hosts: Option<PathBuf>,
     /// Records the key of an unknown host (`StrictHostKeyChecking accept-new`).
     pub accept_new: bool,
+    /// The passphrase of encrypted identities; without it, an encrypted key given with `-i`
+    /// is an error and a default one is skipped (the agent may hold it).
+    pub passphrase: Option<String>,
     /// The proxy to dial through; none: the environment's (see [`crate::proxy`]).
     pub proxy: ProxySetting,
     /// The authorities `wss://` targets are checked against (`--tls-ca`); none: the
@@ -325,7 +328,7 @@ impl SshLogin {
                 })?;
                 certificates.push(cert);
             }
-            match crate::keys::load_private_key(path, None) {
+            match crate::keys::load_private_key(path, self.passphrase.as_deref()) {
                 Ok(key) => keys.push(key),
                 Err(e) if explicit => {
                     return Err(SshLoginError(format!(

@@ -94,6 +94,7 @@ async fn a_cli_hub_killed_hard_hands_its_services_to_another_hub() {
         "hub",
         "--listen",
         &format!("127.0.0.1:{cli_port}"),
+        "--create-host-key",
         "--host-key",
         dir.path("host").to_str().unwrap(),
         "--authorized-keys",

@@ -13,12 +13,18 @@ pub(super) async fn serve(
     std::fs::write(dir.path("authorized_keys"), authorized).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(["serve", "--listen", &listen, "--host-key"])
-        .arg(dir.path("host"))
-        .arg("--authorized-keys")
-        .arg(dir.path("authorized_keys"))
-        .args(args)
-        .env("USER", "ada");
+    cmd.args([
+        "serve",
+        "--listen",
+        &listen,
+        "--create-host-key",
+        "--host-key",
+    ])
+    .arg(dir.path("host"))
+    .arg("--authorized-keys")
+    .arg(dir.path("authorized_keys"))
+    .args(args)
+    .env("USER", "ada");
     let (child, first) = super::running_cmd(cmd).await;
     assert!(
         first.starts_with(&format!("server listening on {listen}")),

@@ -194,7 +194,7 @@ async fn the_web_terminal_on_the_https_port_runs_the_servers_shell() {
     let port = free_port();
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .arg("--host-key")
+        .args(["--create-host-key", "--host-key"])
         .arg(dir.path("host"))
         .arg("--authorized-keys")
         .arg(dir.path("authorized_keys"))
@@ -270,7 +270,7 @@ async fn a_service_behind_a_proxy_on_wss_is_called_through_the_hub_by_the_cli_an
     let https = free_port();
     let mut hub = tokio::process::Command::new(BIN)
         .args(["hub", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .arg("--host-key")
+        .args(["--create-host-key", "--host-key"])
         .arg(dir.path("hub_host"))
         .arg("--authorized-keys")
         .arg(dir.path("authorized_keys"))

@@ -21,6 +21,7 @@ fn ssh_login(login: &Login) -> Result<SshLogin, String> {
     l.jump.clone_from(&login.jump);
     l.known_hosts.clone_from(&login.known_hosts);
     l.accept_new = login.accept_new;
+    l.passphrase = passphrase(&login.identity);
     l.proxy = match login.proxy.as_deref() {
         None => ProxySetting::FromEnv,
         Some("none") => ProxySetting::Direct,
@@ -32,6 +33,19 @@ fn ssh_login(login: &Login) -> Result<SshLogin, String> {
         );
     }
     Ok(l)
+}
+
+/// The passphrase of encrypted `-i` keys: `RRSSH_PASSPHRASE`, else asked on the terminal when
+/// one of them is encrypted.
+fn passphrase(identities: &[std::path::PathBuf]) -> Option<String> {
+    if let Ok(p) = std::env::var("RRSSH_PASSPHRASE") {
+        return Some(p);
+    }
+    let encrypted = identities.iter().find(|p| rrssh::keys::is_encrypted(p))?;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    rpassword::prompt_password(format!("rrssh: passphrase for {}: ", encrypted.display())).ok()
 }
 
 fn password(login: &Login) -> Result<Option<String>, String> {

@@ -27,9 +27,13 @@ pub(crate) struct Serving {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8022")]
     pub(crate) listen: String,
-    /// The host key (created if missing).
+    /// The host key (an OpenSSH private key, mode 600; see --create-host-key).
     #[arg(long, value_name = "FILE")]
     pub(crate) host_key: PathBuf,
+    /// Make a new ed25519 host key at --host-key if there is none (without it, a missing
+    /// host key is an error: a mistyped path must not give clients a changed host key).
+    #[arg(long)]
+    pub(crate) create_host_key: bool,
     /// Who may connect (sshd's format); keys without `rrssh-users="NAME,…"` log in as the
     /// user running the server.
     #[arg(long, value_name = "FILE")]
@@ -121,6 +125,10 @@ pub(crate) enum Command {
         /// Overwrite an existing key.
         #[arg(long)]
         force: bool,
+        /// Encrypt the private key with this passphrase (as `ssh-keygen -N`; visible to
+        /// other users in the process list: prefer `RRSSH_PASSPHRASE`). Empty: unencrypted.
+        #[arg(short = 'N', long, value_name = "PASSPHRASE")]
+        passphrase: Option<String>,
     },
     /// A certificate authority for a fleet: `rrssh ca init`, then `rrssh ca sign` (OpenSSH
     /// certificates, as `ssh-keygen -s` makes them).

@@ -7,6 +7,7 @@ pub(super) fn keygen(
     file: &Path,
     comment: Option<String>,
     force: bool,
+    passphrase: Option<String>,
 ) -> Result<ExitCode, String> {
     if !force && (file.exists() || pub_path(file).exists()) {
         return Err(format!(
@@ -20,7 +21,14 @@ pub(super) fn keygen(
         format!("{user}@{}", host.trim())
     });
     let key = rrssh::keys::generate_ed25519(&comment);
-    rrssh::keys::write_key_pair(&key, file).map_err(|e| e.to_string())?;
+    let passphrase = passphrase
+        .or_else(|| std::env::var("RRSSH_PASSPHRASE").ok())
+        .filter(|p| !p.is_empty());
+    let stored = match &passphrase {
+        Some(p) => rrssh::keys::encrypt_private_key(&key, p).map_err(|e| e.to_string())?,
+        None => key.clone(),
+    };
+    rrssh::keys::write_key_pair(&stored, file).map_err(|e| e.to_string())?;
     println!("wrote {} and {}", file.display(), pub_path(file).display());
     println!("{}", rrssh::keys::fingerprint(key.public_key()));
     Ok(ExitCode::SUCCESS)

@@ -52,7 +52,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             file,
             comment,
             force,
-        } => keygen(&file, comment, force),
+            passphrase,
+        } => keygen(&file, comment, force, passphrase),
         Command::Ca { action } => self::ca::ca(action),
         Command::Call {
             target,

@@ -22,8 +22,7 @@ pub(super) struct Extra {
 }
 
 pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<ExitCode, String> {
-    let key = rrssh::keys::load_or_generate_ed25519(&serving.host_key, &format!("rrssh-{what}"))
-        .map_err(|e| e.to_string())?;
+    let key = host_key(&serving, what)?;
     let fp = rrssh::keys::fingerprint(key.public_key());
     let host_public = key.public_key().clone();
     // Keys without `rrssh-users` log in as the account running the server, as the keys in its
@@ -231,6 +230,23 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     let cut = hub.shutdown(Duration::from_secs(5)).await;
     say!("{what} stopped ({cut} calls cut)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The host key at `--host-key`: made there first with `--create-host-key`, else it must exist.
+fn host_key(serving: &Serving, what: &str) -> Result<rrssh::keys::PrivateKey, String> {
+    let path = &serving.host_key;
+    if serving.create_host_key {
+        return rrssh::keys::load_or_generate_ed25519(path, &format!("rrssh-{what}"))
+            .map_err(|e| format!("--host-key: {e}"));
+    }
+    rrssh::keys::load_private_key(path, None).map_err(|e| match e {
+        rrssh::keys::KeyError::Missing { .. } => format!(
+            "--host-key {}: no such file; give --create-host-key to make a new host key there \
+             (clients that knew the old one will refuse the new one)",
+            path.display()
+        ),
+        e => format!("--host-key: {e}"),
+    })
 }
 
 /// The `--https` certificate: from `--tls-cert` and `--tls-key`, or obtained and renewed by
