@@ -6,6 +6,8 @@ mod macros;
 
 #[cfg(feature = "ssh")]
 mod accept;
+#[cfg(feature = "ssh")]
+pub mod audit;
 
 pub mod auth;
 mod body;
@@ -32,6 +34,10 @@ mod json;
 pub mod keys;
 mod logging;
 pub mod method;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 #[cfg(any(feature = "gateway", feature = "web-terminal"))]
 mod origin;

@@ -57,6 +57,17 @@ impl OverBudget {
             Scope::Connection | Scope::Server => http::StatusCode::SERVICE_UNAVAILABLE,
         }
     }
+
+    /// A short name of what was spent, for metrics and logs: `connection-memory`,
+    /// `key-memory`, `calls-per-key`, `process-memory`.
+    pub fn reason(&self) -> &'static str {
+        match (self.scope, self.unit) {
+            (Scope::Connection, _) => "connection-memory",
+            (Scope::Key, Unit::Bytes) => "key-memory",
+            (Scope::Key, Unit::Calls) => "calls-per-key",
+            (Scope::Server, _) => "process-memory",
+        }
+    }
 }
 
 impl fmt::Display for OverBudget {

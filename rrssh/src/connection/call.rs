@@ -53,14 +53,15 @@ pub(super) async fn capacity(shared: &Shared, call: CallId) -> Option<usize> {
 }
 
 /// Sends a body as DATA frames within the windows, then ends it (with trailers if it has
-/// them). A failing body resets the call with 500. The body is polled only when the windows
+/// them); returns the bytes sent. A failing body resets the call with 500. The body is polled only when the windows
 /// and the output have room, so backpressure reaches the producer before anything is made.
-pub(super) async fn pump_body(shared: Arc<Shared>, call: CallId, mut body: Body) {
+pub(super) async fn pump_body(shared: Arc<Shared>, call: CallId, mut body: Body) -> u64 {
+    let mut total = 0u64;
     loop {
         // Pull the next frame only once it can be sent: a call whose reader stalls holds no
         // body bytes here, only its producer, suspended.
         if capacity(&shared, call).await.is_none() {
-            return;
+            return total;
         }
         let sent = match body.frame().await {
             None => shared.with_conn(|c| c.send_data(call, &[], true)),
@@ -68,14 +69,17 @@ pub(super) async fn pump_body(shared: Arc<Shared>, call: CallId, mut body: Body)
                 Ok(mut data) => {
                     while !data.is_empty() {
                         if capacity(&shared, call).await.is_none() {
-                            return;
+                            return total;
                         }
                         // Sized and sent under one lock: another call may have taken the
                         // connection window since `capacity` looked (then 0 goes out, and
                         // this call waits again).
                         match shared.with_conn(|c| c.send_data_up_to(call, &data)) {
-                            Ok(n) => bytes::Buf::advance(&mut data, n),
-                            Err(_) => return,
+                            Ok(n) => {
+                                bytes::Buf::advance(&mut data, n);
+                                total += n as u64;
+                            }
+                            Err(_) => return total,
                         }
                     }
                     continue;
@@ -91,7 +95,7 @@ pub(super) async fn pump_body(shared: Arc<Shared>, call: CallId, mut body: Body)
             let msg = format!("trailers could not be sent: {e}");
             let _ = shared.with_conn(|c| c.send_reset(call, 500, &msg));
         }
-        return;
+        return total;
     }
 }
 

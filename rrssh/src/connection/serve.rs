@@ -12,6 +12,7 @@ use super::body::{Arrived, RecvBody, Side};
 use super::{Shared, Slot, State, call};
 use crate::budget::{CallHold, OverBudget};
 use crate::extract::{Deadline, TimedByCarrier};
+use crate::observe::{Event, MatchedRoute, Observers, UNMATCHED};
 use crate::proto::Budget;
 use crate::proto::CallId;
 use crate::proto::SendError;
@@ -54,7 +55,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     // the call is over.
     let ticket = match shared.account.take_call() {
         Ok(t) => t,
-        Err(over) => return refuse(st, id, &over),
+        Err(over) => return refuse(shared, st, id, &over),
     };
     // A call without a body holds nothing: no hold to allocate.
     let hold = match &inc.body {
@@ -62,7 +63,7 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         Arrived::Whole(b) => {
             let hold = Arc::new(CallHold::new(shared.account.clone()));
             if let Err(over) = hold.take(b.len()) {
-                return refuse(st, id, &over);
+                return refuse(shared, st, id, &over);
             }
             Some(hold)
         }
@@ -71,6 +72,10 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     let mut slot = Slot {
         ticket,
         ..Slot::default()
+    };
+    let request_bytes = match &inc.body {
+        Arrived::Whole(b) => b.len() as u64,
+        _ => 0,
     };
     let body = RecvBody::open(shared, &mut slot, id, Side::Incoming, inc.body);
     let mut req = Request::new(body);
@@ -87,6 +92,10 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
     }
     let service = shared.service.clone();
     let task_shared = shared.clone();
+    let watch = shared
+        .extensions
+        .get::<Observers>()
+        .map(|o| (o.clone(), req.method().clone(), std::time::Instant::now()));
     let task = Box::pin(async move {
         let head_sent = AtomicBool::new(false);
         let serve = serve(&task_shared, id, req, service, &head_sent);
@@ -94,8 +103,13 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
             Some(d) => tokio::time::timeout_at(d, serve).await.ok(),
             None => Some(serve.await),
         };
+        let answered = match &outcome {
+            Some(Ok(a)) => a.clone(),
+            Some(Err(())) => Answered::status(500),
+            None => Answered::status(504),
+        };
         match outcome {
-            Some(Ok(())) => {}
+            Some(Ok(_)) => {}
             Some(Err(())) => {
                 // A panicking handler (or response body) fails its own call, nothing else.
                 crate::logging::limited("handler-panicked", || {
@@ -108,13 +122,50 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         task_shared.finish_served(id);
         // What the handler read is given back once its answer is out.
         drop(hold);
+        if let Some((observers, method, started)) = watch {
+            let peer = task_shared.extensions.get::<crate::Peer>();
+            observers.emit(&Event::Call {
+                peer,
+                method: &method,
+                route: answered.route.as_ref().map_or(UNMATCHED, |r| &r.0),
+                status: answered.status,
+                duration: started.elapsed(),
+                request_bytes,
+                response_bytes: answered.bytes,
+            });
+        }
     });
     st.slots.insert(id, slot);
     st.ready.push(Ready { id, task });
 }
 
+/// How a served call was answered, for its observers.
+#[derive(Clone)]
+struct Answered {
+    status: u16,
+    route: Option<MatchedRoute>,
+    bytes: u64,
+}
+
+impl Answered {
+    fn status(status: u16) -> Self {
+        Self {
+            status,
+            route: None,
+            bytes: 0,
+        }
+    }
+}
+
 /// A call refused before it started: one of the caller's budgets is spent.
-fn refuse(st: &mut State, id: CallId, over: &OverBudget) {
+fn refuse(shared: &Shared, st: &mut State, id: CallId, over: &OverBudget) {
+    if let Some(o) = shared.extensions.get::<Observers>() {
+        o.emit(&Event::Refused {
+            peer: shared.extensions.get::<crate::Peer>(),
+            reason: over.reason(),
+            status: over.status().as_u16(),
+        });
+    }
     let msg = over.to_string();
     crate::logging::limited("over-budget", || {
         tracing::warn!(call = id.get(), "{msg}; call refused");
@@ -156,7 +207,7 @@ async fn serve(
     req: Request,
     service: Option<super::Served>,
     head_sent: &AtomicBool,
-) -> Result<(), ()> {
+) -> Result<Answered, ()> {
     let run = async {
         let res = match service {
             Some(mut s) => match s.call(req).await {
@@ -174,7 +225,7 @@ async fn serve(
                 res
             }
         };
-        respond(shared, id, res, head_sent).await;
+        respond(shared, id, res, head_sent).await
     };
     futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
         .await
@@ -201,8 +252,15 @@ fn deadline_passed(shared: &Shared, id: CallId, head_sent: bool) {
 }
 
 /// Sends an answer: head and small bodies in one write, larger bodies within the windows.
-async fn respond(shared: &Arc<Shared>, id: CallId, res: Response, head_sent: &AtomicBool) {
-    let (parts, body) = res.into_parts();
+async fn respond(
+    shared: &Arc<Shared>,
+    id: CallId,
+    res: Response,
+    head_sent: &AtomicBool,
+) -> Answered {
+    let (mut parts, body) = res.into_parts();
+    let route = parts.extensions.remove::<MatchedRoute>();
+    let mut bytes = body.as_full().map_or(0, |b| b.len() as u64);
     let ndjson = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -241,6 +299,11 @@ async fn respond(shared: &Arc<Shared>, id: CallId, res: Response, head_sent: &At
         inline
     };
     if !inline {
-        call::pump_body(shared.clone(), id, body).await;
+        bytes = call::pump_body(shared.clone(), id, body).await;
+    }
+    Answered {
+        status,
+        route,
+        bytes,
     }
 }

@@ -16,7 +16,11 @@ pub struct RouterFuture(Kind);
 
 enum Kind {
     Ready(Option<Response>),
-    Call(Pin<Box<RouteCall>>, Option<Pin<Box<tokio::time::Sleep>>>),
+    Call(
+        Pin<Box<RouteCall>>,
+        Option<Pin<Box<tokio::time::Sleep>>>,
+        Option<crate::observe::MatchedRoute>,
+    ),
 }
 
 impl RouterFuture {
@@ -24,10 +28,15 @@ impl RouterFuture {
         Self(Kind::Ready(Some(res)))
     }
 
-    pub(super) fn call(call: RouteCall, deadline: Deadline) -> Self {
+    pub(super) fn call(
+        call: RouteCall,
+        deadline: Deadline,
+        route: Option<crate::observe::MatchedRoute>,
+    ) -> Self {
         Self(Kind::Call(
             Box::pin(call),
             deadline.0.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            route,
         ))
     }
 }
@@ -46,9 +55,15 @@ impl Future for RouterFuture {
             Kind::Ready(res) => {
                 Poll::Ready(Ok(res.take().unwrap_or_else(super::deadline_exceeded)))
             }
-            Kind::Call(call, deadline) => {
+            Kind::Call(call, deadline, route) => {
                 if let Poll::Ready(res) = call.as_mut().poll(cx) {
-                    return Poll::Ready(res.map(crate::response::standardize));
+                    return Poll::Ready(res.map(|r| {
+                        let mut r = crate::response::standardize(r);
+                        if let Some(route) = route.take() {
+                            r.extensions_mut().insert(route);
+                        }
+                        r
+                    }));
                 }
                 if let Some(sleep) = deadline {
                     ready!(sleep.as_mut().poll(cx));

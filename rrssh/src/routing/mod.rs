@@ -445,6 +445,11 @@ where
                         .collect()
                 })
                 .collect(),
+            templates: self
+                .paths
+                .iter()
+                .map(|(p, _)| crate::observe::MatchedRoute(Arc::from(p.as_str())))
+                .collect(),
             fallback,
             body_limit: self.body_limit,
             listing: self.introspection.then(|| {
@@ -463,6 +468,8 @@ struct Compiled {
     matcher: matchit::Router<usize>,
     methods: Vec<CompiledMethods>,
     capture_names: Vec<Vec<Arc<str>>>,
+    /// Each path's template, stamped on its answers (for metrics and audit logs).
+    templates: Vec<crate::observe::MatchedRoute>,
     fallback: Route,
     body_limit: Option<usize>,
     listing: Option<introspect::Listing>,
@@ -522,9 +529,11 @@ impl Router<()> {
             req.extensions_mut().insert(listing.clone());
         }
         let path = req.uri().path();
+        let mut template = None;
         let route = match compiled.matcher.at(path) {
             Ok(found) => {
                 let index = *found.value;
+                template = Some(compiled.templates[index].clone());
                 let methods = &compiled.methods[index];
                 match methods.find(req.method()) {
                     Some(route) => {
@@ -559,6 +568,7 @@ impl Router<()> {
         RouterFuture::call(
             route.oneshot(req),
             if timed { deadline } else { Deadline(None) },
+            template,
         )
     }
 }

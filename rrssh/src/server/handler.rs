@@ -18,6 +18,7 @@ use super::slots::KeySlot;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::extract::Peer;
 use crate::keys::fingerprint;
+use crate::observe::Event;
 use crate::proto::Role;
 use crate::proto::frame::goaway;
 use crate::transport::SUBSYSTEM;
@@ -84,6 +85,15 @@ impl ConnHandler {
                 ));
             }
         }
+        if let Some(o) = &self.shared.observers {
+            o.emit(&Event::Login {
+                user,
+                fingerprint: &fp,
+                certificate: certificate.as_ref().map(|c| c.key_id.as_str()),
+                remote: self.remote,
+                refused: self.over_limit.as_deref(),
+            });
+        }
         let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
         info.remote_addr = self.remote;
         info.certificate = certificate;
@@ -133,6 +143,15 @@ impl russh::server::Handler for ConnHandler {
             Ok(entry) => entry,
             Err(why) => {
                 let remote = self.remote;
+                if let Some(o) = &self.shared.observers {
+                    o.emit(&Event::Login {
+                        user,
+                        fingerprint: &fingerprint(key.public_key),
+                        certificate: None,
+                        remote,
+                        refused: Some(&why),
+                    });
+                }
                 crate::logging::limited("key-refused", || {
                     tracing::warn!(user, fingerprint = %fingerprint(key.public_key), ?remote, "key refused: {why}");
                 });
@@ -158,6 +177,18 @@ impl russh::server::Handler for ConnHandler {
             Ok(found) => found,
             Err(why) => {
                 let (remote, id) = (self.remote, certificate.key_id().to_owned());
+                if let Some(o) = &self.shared.observers {
+                    o.emit(&Event::Login {
+                        user,
+                        fingerprint: &certificate
+                            .public_key()
+                            .fingerprint(russh::keys::HashAlg::Sha256)
+                            .to_string(),
+                        certificate: Some(&id),
+                        remote,
+                        refused: Some(&why),
+                    });
+                }
                 crate::logging::limited("certificate-refused", || {
                     tracing::warn!(user, key_id = %id, ?remote, "certificate refused: {why}");
                 });
@@ -241,9 +272,15 @@ impl russh::server::Handler for ConnHandler {
                 .await;
             return Ok(());
         }
-        if let Some(why) =
-            tunnels.refusal(&self.shared.permit_open, host_to_connect, port_to_connect)
-        {
+        let refusal = tunnels.refusal(&self.shared.permit_open, host_to_connect, port_to_connect);
+        if let Some(o) = &self.shared.observers {
+            o.emit(&Event::Tunnel {
+                peer,
+                target: &format!("{host_to_connect}:{port_to_connect}"),
+                refused: refusal.as_deref(),
+            });
+        }
+        if let Some(why) = refusal {
             crate::logging::limited("listen-refused", || {
                 tracing::warn!(
                     fingerprint = %peer.fingerprint(),
@@ -447,6 +484,9 @@ async fn serve_rrssh(
     over_limit: Option<String>,
 ) {
     let mut cfg = ConnectionConfig::new(Role::Acceptor).extension(peer.clone());
+    if let Some(o) = &shared.observers {
+        cfg = cfg.extension(o.clone());
+    }
     cfg.service = shared.router.clone().map(crate::connection::Served::new);
     cfg.limits = shared.limits;
     cfg.account = shared.budgets.account(Some(peer.fingerprint()));

@@ -75,6 +75,8 @@ pub struct Server {
     permit_listen: crate::tunnel::PermitOpen,
     /// What runs on session channels (terminals).
     programs: Option<std::sync::Arc<dyn crate::terminal::programs::SessionPrograms>>,
+    /// Who is told of logins, calls, tunnels and sessions.
+    observers: Vec<std::sync::Arc<dyn crate::observe::Observer>>,
 }
 
 impl fmt::Debug for Server {
@@ -154,6 +156,7 @@ impl Server {
             permit_open: crate::tunnel::PermitOpen::none(),
             permit_listen: crate::tunnel::PermitOpen::none(),
             programs: None,
+            observers: Vec::new(),
         }
     }
 
@@ -220,6 +223,14 @@ impl Server {
         self.authorized = authorized;
         self.trusted_user_cas = cas;
         self.revoked = revoked;
+        self
+    }
+
+    /// Tells `observer` of every login, call, tunnel and session (see [`observe`](crate::observe)):
+    /// [`Metrics`](crate::metrics::Metrics), an [`AuditLog`](crate::audit::AuditLog), or one
+    /// of your own. Repeatable.
+    pub fn observe(mut self, observer: std::sync::Arc<dyn crate::observe::Observer>) -> Self {
+        self.observers.push(observer);
         self
     }
 

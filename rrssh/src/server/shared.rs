@@ -30,4 +30,6 @@ pub(super) struct Shared {
     pub(super) permit_listen: crate::tunnel::PermitOpen,
     /// What runs on session channels besides rrssh (terminals).
     pub(super) programs: Option<std::sync::Arc<dyn crate::terminal::programs::SessionPrograms>>,
+    /// Who is told what happens (none: nothing is made to tell them).
+    pub(super) observers: Option<crate::observe::Observers>,
 }

@@ -87,6 +87,7 @@ impl Server {
             permit_open: self.permit_open,
             permit_listen: self.permit_listen,
             programs: self.programs,
+            observers: crate::observe::Observers::new(self.observers),
         });
         let auth_timeout = self.auth_timeout;
         let admission = Admission::new(
