@@ -28,8 +28,11 @@ use crate::extract::PeerInfo;
 /// seen by every gateway holding a clone, from its next request on.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    entries: Arc<RwLock<Arc<Vec<(Vec<u8>, Peer)>>>>,
+    entries: Arc<RwLock<Table>>,
 }
+
+/// Each token with its caller; swapped whole.
+type Table = Arc<Vec<(Vec<u8>, Peer)>>;
 
 /// A tokens file that could not be read or parsed; names the line.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +92,7 @@ impl Tokens {
         drop(old);
     }
 
-    fn table(&self) -> Arc<Vec<(Vec<u8>, Peer)>> {
+    fn table(&self) -> Table {
         self.entries
             .read()
             .unwrap_or_else(|e| e.into_inner())

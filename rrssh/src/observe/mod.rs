@@ -99,6 +99,7 @@ impl std::fmt::Debug for Observers {
 }
 
 impl Observers {
+    #[cfg_attr(not(feature = "ssh"), allow(dead_code))]
     pub(crate) fn new(list: Vec<Arc<dyn Observer>>) -> Option<Self> {
         (!list.is_empty()).then(|| Self(Arc::new(list)))
     }

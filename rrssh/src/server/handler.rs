@@ -277,7 +277,7 @@ impl russh::server::Handler for ConnHandler {
             o.emit(&Event::Tunnel {
                 peer,
                 target: &format!("{host_to_connect}:{port_to_connect}"),
-                refused: refusal.as_deref(),
+                refused: refusal,
             });
         }
         if let Some(why) = refusal {
