@@ -410,3 +410,36 @@ async fn a_ca_signs_a_key_and_the_server_trusting_it_lets_it_in() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_host_key_is_refused_and_an_open_one_too() {
+    let dir = Dir::new("host-key");
+    let (_, line) = key(&dir, "id", "");
+    std::fs::write(dir.path("authorized_keys"), line).unwrap();
+    rrssh::keys::write_key_pair(&generate_ed25519("host"), dir.path("host_key")).unwrap();
+    let run = |host: &str| {
+        std::process::Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+            .arg("--host-key")
+            .arg(dir.path(host))
+            .arg("--authorized-keys")
+            .arg(dir.path("authorized_keys"))
+            .env("USER", "ada")
+            .output()
+            .unwrap()
+    };
+    let typo = run("host_kye");
+    assert_eq!(typo.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        err.contains("host_kye: no such file; give --create-host-key"),
+        "{err}"
+    );
+    assert!(!dir.path("host_kye").exists(), "no key is made on a typo");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path("host_key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let open = run("host_key");
+    assert_eq!(open.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&open.stderr);
+    assert!(err.contains("permissions 0644 are too open"), "{err}");
+}
