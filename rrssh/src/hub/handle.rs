@@ -129,11 +129,11 @@ impl Hub {
     /// used (a key bound to no user) is refused, and the old one stays.
     pub fn reload_access(
         &self,
-        access: crate::server::Access,
-    ) -> Result<(), crate::server::ServerError> {
+        access: crate::keys::Access,
+    ) -> Result<(), crate::keys::AccessError> {
         match &self.ssh {
             Some(ssh) => ssh.reload_access(access),
-            None => Err(crate::server::ServerError::NoLogins),
+            None => Err(crate::keys::AccessError::NoLogins),
         }
     }
 

@@ -18,8 +18,5 @@ pub(crate) trait ServeSsh: Send + Sync + 'static {
     fn admit(&self, remote: SocketAddr) -> Result<SshTicket, String>;
 
     /// Puts `access` in force for the logins from now on.
-    fn reload_access(
-        &self,
-        access: crate::server::Access,
-    ) -> Result<(), crate::server::ServerError>;
+    fn reload_access(&self, access: crate::keys::Access) -> Result<(), crate::keys::AccessError>;
 }

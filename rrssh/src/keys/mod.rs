@@ -1,6 +1,7 @@
 //! SSH keys in OpenSSH's own formats: private keys, `authorized_keys`, `known_hosts`, and
 //! revoked keys and certificates (KRLs).
 
+pub(crate) mod access;
 mod authorized_keys;
 pub(crate) mod ca;
 mod known_hosts;
@@ -12,6 +13,7 @@ use std::path::Path;
 
 pub use russh::keys::{Certificate, PrivateKey, PublicKey};
 
+pub use self::access::{Access, AccessError};
 pub(crate) use self::authorized_keys::canonical_addr;
 pub use self::authorized_keys::{
     AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, CERTIFICATE_GRANTS, KeyOptions, KeyRefusal,

@@ -445,9 +445,7 @@ where
                         .collect()
                 })
                 .collect(),
-            templates: self
-                .paths
-                .iter()
+            templates: (self.paths.iter())
                 .map(|(p, _)| crate::observe::MatchedRoute(Arc::from(p.as_str())))
                 .collect(),
             fallback,
@@ -533,7 +531,7 @@ impl Router<()> {
         let route = match compiled.matcher.at(path) {
             Ok(found) => {
                 let index = *found.value;
-                template = Some(compiled.templates[index].clone());
+                template = compiled.templates.get(index).cloned();
                 let methods = &compiled.methods[index];
                 match methods.find(req.method()) {
                     Some(route) => {

@@ -37,7 +37,7 @@ impl ServeSsh for SshAcceptor {
         }))
     }
 
-    fn reload_access(&self, access: super::Access) -> Result<(), super::ServerError> {
+    fn reload_access(&self, access: crate::keys::Access) -> Result<(), crate::keys::AccessError> {
         let resolved = access.resolve(self.shared.user_keys.is_some())?;
         self.shared.registry.reserve_from(&resolved.authorized);
         self.shared.access.replace(resolved);

@@ -1,83 +1,9 @@
-//! Who may log in: the server's `authorized_keys`, the CAs whose user certificates it trusts,
-//! and the keys it refuses, taken as a whole and replaced as a whole while the server runs
-//! ([`Hub::reload_access`](crate::Hub::reload_access); `SIGHUP` for `rrssh serve`).
-//!
-//! A replacement applies to logins from then on; connections already logged in keep what they
-//! logged in with, as under sshd.
+//! The access in force on a running server (see [`Access`](crate::keys::Access)), replaced
+//! whole by a reload while logins read it.
 
 use std::sync::{Arc, RwLock};
 
-use russh::keys::PublicKey;
-
-use super::ServerError;
-use crate::keys::{AuthorizedKey, AuthorizedKeys, RevokedKeys};
-
-/// Who may log in to a server (see the [module docs](self)).
-#[derive(Debug, Clone, Default)]
-#[must_use]
-pub struct Access {
-    authorized: AuthorizedKeys,
-    trusted_user_cas: Vec<PublicKey>,
-    revoked: Option<Arc<RevokedKeys>>,
-}
-
-impl Access {
-    /// The keys of `authorized` may log in, each as the user names it is bound to.
-    pub fn new(authorized: AuthorizedKeys) -> Self {
-        Self {
-            authorized,
-            ..Self::default()
-        }
-    }
-
-    /// Also the user certificates these CAs signed (see
-    /// [`Server::trusted_user_ca_keys`](crate::Server::trusted_user_ca_keys)).
-    pub fn trusted_user_ca_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
-        self.trusted_user_cas.extend(keys);
-        self
-    }
-
-    /// Except the keys and certificates `revoked` lists.
-    pub fn revoked_keys(mut self, revoked: Arc<RevokedKeys>) -> Self {
-        self.revoked = Some(revoked);
-        self
-    }
-
-    pub(super) fn into_parts(self) -> (AuthorizedKeys, Vec<PublicKey>, Option<Arc<RevokedKeys>>) {
-        (self.authorized, self.trusted_user_cas, self.revoked)
-    }
-
-    /// What logins are checked against: the CAs as lines of their own, checked for keys bound
-    /// to no user, and whether certificates may log in at all (`user_files`: per-user files
-    /// may hold a `cert-authority` line).
-    pub(super) fn resolve(self, user_files: bool) -> Result<Resolved, ServerError> {
-        let mut authorized = self.authorized;
-        for ca in self.trusted_user_cas {
-            // Any user name, which the certificate must name as a principal.
-            authorized.push(AuthorizedKey::trusted_user_ca(ca));
-        }
-        if let Some(k) = authorized.unbound() {
-            return Err(ServerError::UnboundKey { line: k.line });
-        }
-        let takes_certificates =
-            user_files || authorized.iter().any(|k| k.options.has("cert-authority"));
-        Ok(Resolved {
-            authorized,
-            takes_certificates,
-            revoked: self.revoked,
-        })
-    }
-}
-
-/// An [`Access`] as logins read it.
-pub(super) struct Resolved {
-    pub(super) authorized: AuthorizedKeys,
-    /// Whether certificates may log in: a `cert-authority` line, or per-user files that may
-    /// hold one (decided when the access is set, not at every offered key).
-    pub(super) takes_certificates: bool,
-    /// Revoked keys and certificates, checked at every login.
-    pub(super) revoked: Option<Arc<RevokedKeys>>,
-}
+use crate::keys::access::Resolved;
 
 /// The access in force, swapped whole.
 pub(super) struct Current(RwLock<Arc<Resolved>>);
@@ -106,6 +32,7 @@ impl Current {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{Access, AccessError, AuthorizedKeys};
 
     fn keys(text: &str) -> AuthorizedKeys {
         AuthorizedKeys::parse(text, "test").unwrap()
@@ -149,7 +76,7 @@ mod tests {
         let unbound = keys(&k.public_key().to_openssh().unwrap());
         assert!(matches!(
             Access::new(unbound).resolve(false),
-            Err(ServerError::UnboundKey { line: 1 })
+            Err(AccessError::UnboundKey { line: 1 })
         ));
         let with_ca = Access::new(AuthorizedKeys::default())
             .trusted_user_ca_keys([k.public_key().clone()])

@@ -24,7 +24,7 @@ use crate::Router;
 use crate::keys::AuthorizedKeys;
 use crate::proto::Limits;
 
-pub use self::access::Access;
+use crate::keys::Access;
 
 /// Configuration of an rrssh SSH server: what it serves, its host key, who may connect.
 ///
@@ -108,9 +108,6 @@ pub enum ServerError {
         /// The line.
         line: usize,
     },
-    /// The server takes no logins (plain TCP): it has no access to reload.
-    #[error("this server takes no SSH logins: there is no access to reload")]
-    NoLogins,
     /// The cluster (the `cluster` feature) cannot start (no hub key trusted, a bad hub id),
     /// with why.
     #[error("cluster: {0}")]

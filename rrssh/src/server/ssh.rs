@@ -24,12 +24,17 @@ impl Server {
         if self.host_keys.is_empty() {
             return Err(ServerError::NoHostKey);
         }
-        let mut access = super::Access::new(std::mem::take(&mut self.authorized))
+        let mut access = crate::keys::Access::new(std::mem::take(&mut self.authorized))
             .trusted_user_ca_keys(std::mem::take(&mut self.trusted_user_cas));
         if let Some(revoked) = self.revoked.take() {
             access = access.revoked_keys(revoked);
         }
-        let access = access.resolve(self.user_keys.is_some())?;
+        let access = access
+            .resolve(self.user_keys.is_some())
+            .map_err(|e| match e {
+                crate::keys::AccessError::UnboundKey { line } => ServerError::UnboundKey { line },
+                e => ServerError::Cluster(e.to_string()),
+            })?;
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let budgets = self.budgets();
