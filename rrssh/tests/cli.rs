@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 mod cluster;
 #[path = "cli/openssh.rs"]
 mod openssh;
+#[path = "cli/ops.rs"]
+mod ops;
 #[path = "cli/serve.rs"]
 mod serve;
 #[path = "cli/web.rs"]

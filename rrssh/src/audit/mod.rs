@@ -1,5 +1,5 @@
 //! An audit trail: one JSON line per login (accepted or refused, with why), call (caller,
-//! route, status, duration, bytes), tunnel, session and connection, appended to a file
+//! route, status, duration, bytes), tunnel and connection, appended to a file
 //! (`rrssh serve --audit FILE`). Give an [`AuditLog`] to
 //! [`Server::observe`](crate::Server::observe), and [`watch`](AuditLog::watch) the hub for
 //! connections.
@@ -34,6 +34,8 @@ pub const QUEUE: usize = 8192;
 pub struct AuditLog {
     tx: SyncSender<Value>,
     dropped: Arc<AtomicU64>,
+    /// Lines queued and not yet on disk.
+    pending: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -59,12 +61,26 @@ impl AuditLog {
     pub fn to_writer(out: impl Write + Send + 'static) -> Self {
         let (tx, rx) = sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        let counted = dropped.clone();
+        let pending = Arc::new(AtomicU64::new(0));
+        let (counted, written) = (dropped.clone(), pending.clone());
         std::thread::Builder::new()
             .name("rrssh-audit".into())
-            .spawn(move || write_lines(rx, out, &counted))
+            .spawn(move || write_lines(rx, out, &counted, &written))
             .expect("cannot start the audit log's thread");
-        Self { tx, dropped }
+        Self {
+            tx,
+            dropped,
+            pending,
+        }
+    }
+
+    /// Waits, up to `limit`, until every line queued so far is written and flushed (before
+    /// the process exits).
+    pub fn flush_for(&self, limit: std::time::Duration) {
+        let until = std::time::Instant::now() + limit;
+        while self.pending.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// How many lines were left out because the writer fell behind.
@@ -79,12 +95,16 @@ impl AuditLog {
                 Value::String(jiff::Timestamp::now().to_string()),
             );
         }
+        self.pending.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.pending.fetch_sub(1, Ordering::AcqRel);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Disconnected(_)) => {
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -126,12 +146,14 @@ fn with_peer(mut line: Value, peer: Option<&Peer>) -> Value {
     line
 }
 
-fn write_lines(rx: Receiver<Value>, out: impl Write, dropped: &AtomicU64) {
+fn write_lines(rx: Receiver<Value>, out: impl Write, dropped: &AtomicU64, pending: &AtomicU64) {
     let mut out = std::io::BufWriter::new(out);
     let mut reported = 0;
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
+        let mut taken = 0;
         while let Some(line) = next {
+            taken += 1;
             let _ = serde_json::to_writer(&mut out, &line);
             let _ = out.write_all(b"\n");
             let total = dropped.load(Ordering::Relaxed);
@@ -148,6 +170,7 @@ fn write_lines(rx: Receiver<Value>, out: impl Write, dropped: &AtomicU64) {
         }
         // Out on disk once the queue is empty.
         let _ = out.flush();
+        pending.fetch_sub(taken, Ordering::AcqRel);
     }
 }
 
@@ -207,20 +230,6 @@ impl Observer for AuditLog {
                     "target": target,
                     "result": if refused.is_some() { "refused" } else { "opened" },
                     "reason": refused,
-                }),
-                Some(peer),
-            ),
-            Event::Session {
-                peer,
-                command,
-                pty,
-                exit_status,
-            } => with_peer(
-                json!({
-                    "event": if exit_status.is_some() { "session ended" } else { "session" },
-                    "command": command,
-                    "pty": pty,
-                    "exit_status": exit_status,
                 }),
                 Some(peer),
             ),

@@ -10,7 +10,6 @@
 //! | `rrssh_call_request_bytes_total`, `rrssh_call_response_bytes_total` | `route`, `method` | body bytes |
 //! | `rrssh_calls_refused_total` | `reason` | calls refused by a budget before their handler |
 //! | `rrssh_tunnels_total` | `result` | `-L` tunnels opened and refused |
-//! | `rrssh_sessions_total` | `kind` (`terminal`, `command`) | programs started on session channels |
 //! | `rrssh_connections_total` | `role` (`service`, `caller`) | rrssh connections registered |
 //! | `rrssh_connections` | `role` | rrssh connections open now |
 //! | `rrssh_budget_held_bytes`, `rrssh_budget_limit_bytes` | | what peers make the server hold |
@@ -61,11 +60,6 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabels {
-    kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabels {
     role: &'static str,
 }
@@ -89,7 +83,6 @@ struct Inner {
     response_bytes: Family<RouteLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     tunnels: Family<ResultLabels, Counter>,
-    sessions: Family<KindLabels, Counter>,
     connections_total: Family<RoleLabels, Counter>,
     connections: Family<RoleLabels, Gauge>,
     budget_held: Gauge,
@@ -146,12 +139,6 @@ impl Metrics {
         );
         let tunnels = Family::default();
         registry.register("tunnels", "TCP tunnels opened or refused", tunnels.clone());
-        let sessions = Family::default();
-        registry.register(
-            "sessions",
-            "Programs started on session channels",
-            sessions.clone(),
-        );
         let connections_total = Family::default();
         registry.register(
             "connections",
@@ -185,7 +172,6 @@ impl Metrics {
             response_bytes,
             refused,
             tunnels,
-            sessions,
             connections_total,
             connections,
             budget_held,
@@ -330,15 +316,6 @@ impl Observer for Metrics {
                 };
                 m.tunnels.get_or_create(&ResultLabels { result }).inc();
             }
-            Event::Session {
-                pty,
-                exit_status: None,
-                ..
-            } => {
-                let kind = if *pty { "terminal" } else { "command" };
-                m.sessions.get_or_create(&KindLabels { kind }).inc();
-            }
-            Event::Session { .. } => {}
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What a server tells those who watch it (metrics, an audit log): logins accepted and
-//! refused, calls answered, tunnels and terminal sessions opened, and calls refused by a
-//! budget. Give an [`Observer`] to [`Server::observe`](crate::Server::observe); connections
+//! refused, calls answered, tunnels opened or refused, and calls refused by a budget
+//! (terminal sessions are not among them yet). Give an [`Observer`] to [`Server::observe`](crate::Server::observe); connections
 //! coming and going are the hub's [`events`](crate::Hub::events).
 //!
 //! Observers are called on the connection's own task, with nothing locked: they must be quick
@@ -66,17 +66,6 @@ pub enum Event<'a> {
         target: &'a str,
         /// `None` if opened, else why not.
         refused: Option<&'a str>,
-    },
-    /// A session channel started a program (a terminal, or a command) or ended one.
-    Session {
-        /// Who.
-        peer: &'a Peer,
-        /// The command, `None` for a shell.
-        command: Option<&'a str>,
-        /// Whether on a pseudo-terminal.
-        pty: bool,
-        /// `None` when started; the exit status when ended.
-        exit_status: Option<u32>,
     },
 }
 

@@ -75,7 +75,7 @@ pub struct Server {
     permit_listen: crate::tunnel::PermitOpen,
     /// What runs on session channels (terminals).
     programs: Option<std::sync::Arc<dyn crate::terminal::programs::SessionPrograms>>,
-    /// Who is told of logins, calls, tunnels and sessions.
+    /// Who is told of logins, calls and tunnels.
     observers: Vec<std::sync::Arc<dyn crate::observe::Observer>>,
 }
 
@@ -223,7 +223,7 @@ impl Server {
         self
     }
 
-    /// Tells `observer` of every login, call, tunnel and session (see [`observe`](crate::observe)):
+    /// Tells `observer` of every login, call and tunnel (see [`observe`](crate::observe)):
     /// [`Metrics`](crate::metrics::Metrics), an [`AuditLog`](crate::audit::AuditLog), or one
     /// of your own. Repeatable.
     pub fn observe(mut self, observer: std::sync::Arc<dyn crate::observe::Observer>) -> Self {

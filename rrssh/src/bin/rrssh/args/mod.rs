@@ -110,6 +110,17 @@ pub(crate) struct Serving {
     /// The most calls one key may have in flight over all its connections; past it, 429.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub(crate) max_calls_per_key: usize,
+    /// Serve Prometheus metrics (/metrics), /healthz and /readyz over HTTP on this address
+    /// (keep it on loopback or a private network: it takes no token).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) admin: Option<String>,
+    /// Append a JSON line per login, call, tunnel and connection to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) audit: Option<PathBuf>,
+    /// On SIGTERM or SIGINT, how long calls in flight may take to finish (a second signal
+    /// ends them at once).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "10s")]
+    pub(crate) grace: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,9 +28,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     // Keys without `rrssh-users` log in as the account running the server, as the keys in its
     // ~/.ssh/authorized_keys would under sshd.
     let owner = std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned());
-    let mut authorized = AuthorizedKeys::load(&serving.authorized_keys)
-        .map_err(|e| e.to_string())?
-        .owned_by(owner.clone());
+    let mut own_keys = AuthorizedKeys::default();
     // The web terminal logs in to this server over loopback with a key of its own, made now
     // and allowed terminals only.
     let web_key = extra
@@ -41,14 +39,26 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
             "restrict,pty,from=\"127.0.0.1,::1\" {}",
             k.public_key().to_openssh().map_err(|e| e.to_string())?
         );
-        let own =
+        own_keys =
             AuthorizedKeys::parse(&line, "the web terminal's key").map_err(|e| e.to_string())?;
-        own.iter().for_each(|k| authorized.push(k.clone()));
     }
-    let mut server = Server::new();
-    if let Some(path) = &serving.trusted_user_ca {
-        let cas = AuthorizedKeys::load(path).map_err(|e| format!("--trusted-user-ca: {e}"))?;
-        server = server.trusted_user_ca_keys(cas.iter().map(|k| k.key.clone()));
+    let mut server = Server::new().access(access(&serving, &owner, &own_keys)?);
+    let metrics = serving
+        .admin
+        .as_ref()
+        .map(|_| rrssh::metrics::Metrics::new());
+    if let Some(m) = &metrics {
+        server = server.observe(std::sync::Arc::new(m.clone()));
+    }
+    let audit = match &serving.audit {
+        Some(path) => Some(
+            rrssh::audit::AuditLog::open(path)
+                .map_err(|e| format!("--audit {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(a) = &audit {
+        server = server.observe(std::sync::Arc::new(a.clone()));
     }
     if let Some(path) = &serving.host_certificate {
         let cert = rrssh::keys::Certificate::read_file(path)
@@ -65,11 +75,6 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         let ca = rrssh::keys::load_private_key(path, None)
             .map_err(|e| format!("--renew-certificates: {e}"))?;
         server = server.renew_certificates(ca, serving.renewal_ttl);
-    }
-    if let Some(path) = &serving.revoked_keys {
-        let revoked =
-            rrssh::keys::RevokedKeys::load(path).map_err(|e| format!("--revoked-keys: {e}"))?;
-        server = server.revoked_keys(revoked);
     }
     if let Some(c) = extra.cluster {
         say!("joining the cluster as hub {}", c.id());
@@ -105,7 +110,6 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     }
     let hub = server
         .host_key(key)
-        .authorized_keys(authorized)
         .relay(extra.relay)
         .open_registration(serving.open_registration)
         .per_key_memory(serving.per_key_memory)
@@ -180,7 +184,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
             }
         );
     }
-    if let Some((addr, tokens)) = serving.gateway.zip(tokens) {
+    if let Some((addr, tokens)) = serving.gateway.clone().zip(tokens.clone()) {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("gateway: cannot listen on {addr}: {e}"))?;
@@ -196,18 +200,50 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
             }
         });
     }
+    let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(m) = &metrics {
+        m.watch(&hub);
+    }
+    if let Some(a) = &audit {
+        a.watch(&hub);
+    }
+    if let (Some(addr), Some(m)) = (&serving.admin, &metrics) {
+        let local = admin(addr, m.clone(), draining.clone()).await?;
+        say!("admin listening on http://{local} (/metrics, /healthz, /readyz)");
+    }
     let mut events = hub.events();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
-    loop {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot watch {name}: {e}"))
+    };
+    let mut interrupts = watch(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminations = watch(SignalKind::terminate(), "SIGTERM")?;
+    let mut hangups = watch(SignalKind::hangup(), "SIGHUP")?;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let stopped_by = loop {
         tokio::select! {
-            _ = &mut ctrl_c => break,
-            _ = hangups.recv() => match certificate.as_ref().map(|c| c.reload()) {
-                Some(Ok(())) => say!("SIGHUP: certificate reloaded"),
-                Some(Err(e)) => say!("SIGHUP: certificate not reloaded, the old one stays: {e}"),
-                None => say!("SIGHUP: nothing to reload"),
+            _ = interrupts.recv() => break "SIGINT",
+            _ = terminations.recv() => break "SIGTERM",
+            _ = hangups.recv() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                let reloaded = access(&serving, &owner, &own_keys)
+                    .and_then(|a| hub.reload_access(a).map_err(|e| e.to_string()));
+                match reloaded {
+                    Ok(()) => say!("SIGHUP: authorized keys, CAs and revoked keys reloaded"),
+                    Err(e) => say!("SIGHUP: keys not reloaded, the old ones stay: {e}"),
+                }
+                if let (Some(path), Some(t)) = (&serving.gateway_tokens, &tokens) {
+                    match rrssh::gateway::Tokens::read_file(path) {
+                        Ok(new) => { t.replace(&new); say!("SIGHUP: gateway tokens reloaded ({})", new.len()) }
+                        Err(e) => say!("SIGHUP: gateway tokens not reloaded, the old ones stay: {e}"),
+                    }
+                }
+                match certificate.as_ref().map(|c| c.reload()) {
+                    Some(Ok(())) => say!("SIGHUP: certificate reloaded"),
+                    Some(Err(e)) => say!("SIGHUP: certificate not reloaded, the old one stays: {e}"),
+                    None => {}
+                }
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             },
             e = events.next() => match e {
                 Some(HubEvent::Connected { name, peer }) => say!(
@@ -223,13 +259,106 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
                     peer.fingerprint()
                 ),
                 Some(_) => {}
-                None => break,
+                None => break "the hub's end",
             },
         }
+    };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    draining.store(true, std::sync::atomic::Ordering::Release);
+    let grace = serving.grace;
+    say!(
+        "{what} stopping ({stopped_by}): no new connections, calls in flight have {}s to finish",
+        grace.as_secs_f64()
+    );
+    let drained = hub.shutdown(grace);
+    tokio::pin!(drained);
+    let code = tokio::select! {
+        cut = &mut drained => {
+            say!("{what} stopped ({cut} calls cut)");
+            ExitCode::SUCCESS
+        }
+        _ = interrupts.recv() => { say!("{what} stopped at once (second SIGINT)"); ExitCode::from(130) }
+        _ = terminations.recv() => { say!("{what} stopped at once (second SIGTERM)"); ExitCode::from(143) }
+    };
+    if let Some(a) = &audit {
+        // Let the writer thread put the last lines on disk.
+        a.flush_for(Duration::from_secs(2));
     }
-    let cut = hub.shutdown(Duration::from_secs(5)).await;
-    say!("{what} stopped ({cut} calls cut)");
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Who may log in, as the files say now: `--authorized-keys` (its keys without `rrssh-users`
+/// log in as `owner`), `own` keys of the server's own, `--trusted-user-ca`, `--revoked-keys`.
+fn access(
+    serving: &Serving,
+    owner: &str,
+    own: &AuthorizedKeys,
+) -> Result<rrssh::keys::Access, String> {
+    let mut authorized = AuthorizedKeys::load(&serving.authorized_keys)
+        .map_err(|e| format!("--authorized-keys: {e}"))?
+        .owned_by(owner.to_owned());
+    own.iter().for_each(|k| authorized.push(k.clone()));
+    let mut access = rrssh::keys::Access::new(authorized);
+    if let Some(path) = &serving.trusted_user_ca {
+        let cas = AuthorizedKeys::load(path).map_err(|e| format!("--trusted-user-ca: {e}"))?;
+        access = access.trusted_user_ca_keys(cas.iter().map(|k| k.key.clone()));
+    }
+    if let Some(path) = &serving.revoked_keys {
+        let revoked =
+            rrssh::keys::RevokedKeys::load(path).map_err(|e| format!("--revoked-keys: {e}"))?;
+        access = access.revoked_keys(revoked);
+    }
+    Ok(access)
+}
+
+/// The admin listener (`--admin`): `/metrics` (Prometheus text), `/healthz` (200 while the
+/// process runs), `/readyz` (200 until it starts draining, then 503).
+async fn admin(
+    addr: &str,
+    metrics: rrssh::metrics::Metrics,
+    draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::net::SocketAddr, String> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--admin: cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let text = metrics.render();
+                async move {
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let draining = draining.load(std::sync::atomic::Ordering::Acquire);
+                async move {
+                    if draining {
+                        (http::StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                    } else {
+                        (http::StatusCode::OK, "ready\n")
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("rrssh: admin listener stopped: {e}");
+        }
+    });
+    Ok(local)
 }
 
 /// The host key at `--host-key`: made there first with `--create-host-key`, else it must exist.

@@ -1,0 +1,299 @@
+//! Running `rrssh serve` and `rrssh hub` as an operator does: SIGTERM drains, SIGHUP reloads
+//! who may log in, `--admin` serves Prometheus metrics, `--audit` writes one line per login
+//! and call.
+
+use super::*;
+use tokio::io::AsyncBufReadExt;
+
+/// A running server and the lines it prints.
+struct Running {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Running {
+    fn start(args: &[&str], dir: &Dir) -> Self {
+        let mut child = tokio::process::Command::new(BIN)
+            .args(args)
+            .arg("--host-key")
+            .arg(dir.path("host"))
+            .arg("--create-host-key")
+            .arg("--authorized-keys")
+            .arg(dir.path("authorized_keys"))
+            .env("USER", "ada")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = out.next_line().await {
+                println!("server: {l}");
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for a line that starts with `prefix`; returns it.
+    async fn line(&mut self, prefix: &str) -> String {
+        let wait = async {
+            while let Some(l) = self.lines.recv().await {
+                if l.starts_with(prefix) {
+                    return l;
+                }
+            }
+            panic!("the server ended before printing `{prefix}…`")
+        };
+        tokio::time::timeout(Duration::from_secs(15), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no line `{prefix}…`"))
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+fn client(
+    listen: &str,
+    key: rrssh::keys::PrivateKey,
+    dir: &Dir,
+) -> rrssh::transport::ClientBuilder {
+    let host = load_private_key(dir.path("host"), None).unwrap();
+    rrssh::Client::builder(listen)
+        .user("ada")
+        .identity(key)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            host.public_key().clone(),
+        ))
+        .no_proxy()
+}
+
+const ROUTES: &str = rrssh::routing::introspect::ROUTES_PATH;
+
+async fn routes_status(c: &rrssh::Client) -> u16 {
+    use rrssh::client::CallExt;
+    c.get(ROUTES).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_call_in_flight_finish_then_exits_0() {
+    let dir = Dir::new("sigterm");
+    let (id, service) = hub_keys(&dir);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut hub = Running::start(&["hub", "--listen", &listen, "--grace", "20s"], &dir);
+    hub.line("hub listening on").await;
+    let host = load_private_key(dir.path("host"), None).unwrap();
+    let slow = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Json(json!({"done": true}))
+        }),
+    );
+    let _svc = rrssh::Client::builder(&listen)
+        .user("svc")
+        .identity(service)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            host.public_key().clone(),
+        ))
+        .serve(slow)
+        .service_name("svc")
+        .connect()
+        .await
+        .unwrap();
+    hub.line("connected    svc").await;
+    let (h, p) = listen.split_once(':').unwrap();
+    std::fs::write(
+        dir.path("known_hosts"),
+        format!("[{h}]:{p} {}\n", host.public_key().to_openssh().unwrap()),
+    )
+    .unwrap();
+    let call = tokio::process::Command::new(BIN)
+        .args([
+            "call",
+            &format!("hub://ada@{listen}/svc"),
+            "GET",
+            "/slow",
+            "-i",
+        ])
+        .arg(&id)
+        .arg("--known-hosts")
+        .arg(dir.path("known_hosts"))
+        .output();
+    let call = tokio::spawn(call);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    hub.signal("TERM");
+    let stopping = hub.line("hub stopping (SIGTERM)").await;
+    assert!(stopping.contains("20s to finish"), "{stopping}");
+    let out = call.await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"done": true})
+    );
+    let stopped = hub.line("hub stopped").await;
+    assert_eq!(stopped, "hub stopped (0 calls cut)");
+    let status = tokio::time::timeout(Duration::from_secs(10), hub.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_lets_new_keys_in_and_old_connections_go_on() {
+    let dir = Dir::new("sighup");
+    let old_key = generate_ed25519("old");
+    let new_key = generate_ed25519("new");
+    let line = |k: &rrssh::keys::PrivateKey| format!("{}\n", k.public_key().to_openssh().unwrap());
+    std::fs::write(dir.path("authorized_keys"), line(&old_key)).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = Running::start(&["serve", "--listen", &listen, "--relay"], &dir);
+    server.line("server listening on").await;
+    let old = client(&listen, old_key.clone(), &dir)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(routes_status(&old).await, 200);
+    assert!(
+        client(&listen, new_key.clone(), &dir)
+            .connect()
+            .await
+            .is_err()
+    );
+
+    std::fs::write(dir.path("authorized_keys"), line(&new_key)).unwrap();
+    server.signal("HUP");
+    server
+        .line("SIGHUP: authorized keys, CAs and revoked keys reloaded")
+        .await;
+    let new = client(&listen, new_key, &dir).connect().await.unwrap();
+    assert_eq!(routes_status(&new).await, 200);
+    assert!(
+        client(&listen, old_key, &dir).connect().await.is_err(),
+        "the old key is out for new logins"
+    );
+    assert_eq!(routes_status(&old).await, 200, "its connection goes on");
+
+    // A file that cannot be used keeps the keys in force.
+    std::fs::write(dir.path("authorized_keys"), "ssh-ed25519 not-a-key\n").unwrap();
+    server.signal("HUP");
+    let kept = server
+        .line("SIGHUP: keys not reloaded, the old ones stay")
+        .await;
+    assert!(kept.contains("authorized-keys"), "{kept}");
+    assert_eq!(routes_status(&new).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_serves_moving_metrics_and_the_audit_log_a_line_per_login_and_call() {
+    let dir = Dir::new("admin");
+    let key = generate_ed25519("k");
+    let stranger = generate_ed25519("stranger");
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!("{}\n", key.public_key().to_openssh().unwrap()),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let audit = dir.path("audit.jsonl");
+    let mut server = Running::start(
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--relay",
+            "--admin",
+            &admin,
+            "--audit",
+            audit.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    server.line("admin listening on").await;
+    let scrape = || async {
+        let body = http_get(&admin, "/metrics").await;
+        let lines = body.lines().map(|l| Ok(l.to_owned()));
+        prometheus_parse::Scrape::parse(lines).unwrap()
+    };
+    let calls = |s: &prometheus_parse::Scrape| -> f64 {
+        s.samples
+            .iter()
+            .filter(|m| m.metric == "rrssh_calls_total")
+            .filter(|m| {
+                m.labels.get("route") == Some(ROUTES) && m.labels.get("status") == Some("200")
+            })
+            .map(|m| match m.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let before = scrape().await;
+    let c = client(&listen, key, &dir).connect().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(routes_status(&c).await, 200);
+    }
+    assert!(client(&listen, stranger, &dir).connect().await.is_err());
+    let after = scrape().await;
+    assert_eq!(calls(&after) - calls(&before), 3.0);
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|m| m.metric == "rrssh_call_duration_seconds_count"),
+        "a latency histogram"
+    );
+    assert!(http_get(&admin, "/healthz").await.contains("ok"));
+    assert!(http_get(&admin, "/readyz").await.contains("ready"));
+
+    c.close().await;
+    server.signal("TERM");
+    server.line("server stopped").await;
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logins: Vec<&Value> = lines.iter().filter(|l| l["event"] == "login").collect();
+    assert_eq!(logins.len(), 1, "one accepted login: {text}");
+    assert_eq!(logins[0]["result"], "accepted");
+    assert_eq!(logins[0]["user"], "ada");
+    let calls: Vec<&Value> = lines.iter().filter(|l| l["event"] == "call").collect();
+    assert_eq!(calls.len(), 3, "{text}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["route"] == ROUTES && c["status"] == 200)
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["fingerprint"].as_str().unwrap().starts_with("SHA256:"))
+    );
+}
+
+/// `GET path` on `addr` over HTTP/1.1; the body.
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
