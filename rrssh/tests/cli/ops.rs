@@ -13,6 +13,10 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str], dir: &Dir) -> Self {
+        Self::start_with(args, dir, &[])
+    }
+
+    fn start_with(args: &[&str], dir: &Dir, env: &[(&str, &std::path::Path)]) -> Self {
         let mut child = tokio::process::Command::new(BIN)
             .args(args)
             .arg("--host-key")
@@ -21,6 +25,7 @@ impl Running {
             .arg("--authorized-keys")
             .arg(dir.path("authorized_keys"))
             .env("USER", "ada")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -296,4 +301,40 @@ async fn http_get(addr: &str, path: &str) -> String {
     out.split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_hears_ready_reloading_and_stopping() {
+    let dir = Dir::new("notify");
+    let key = generate_ed25519("k");
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!("{}\n", key.public_key().to_openssh().unwrap()),
+    )
+    .unwrap();
+    let socket_path = dir.path("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = Running::start_with(
+        &["serve", "--listen", &listen],
+        &dir,
+        &[("NOTIFY_SOCKET", socket_path.as_path())],
+    );
+    let next = || async {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(15), socket.recv(&mut buf))
+            .await
+            .expect("a notification")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next().await.trim(), "READY=1");
+    // Ready means listening: a login gets in at once.
+    client(&listen, key, &dir).connect().await.unwrap();
+    server.signal("HUP");
+    assert_eq!(next().await.trim(), "RELOADING=1");
+    assert_eq!(next().await.trim(), "READY=1");
+    server.signal("TERM");
+    assert_eq!(next().await.trim(), "STOPPING=1");
+    server.line("server stopped").await;
 }
