@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 #[path = "cli/cluster.rs"]
 mod cluster;
+#[path = "cli/config.rs"]
+mod config;
 #[path = "cli/openssh.rs"]
 mod openssh;
 #[path = "cli/ops.rs"]
@@ -119,6 +121,23 @@ async fn reverse_service(
         .connect()
         .await
         .unwrap()
+}
+
+/// A log line's message: the line less its time and level (`2026-…Z  INFO hub listening…`).
+fn message(line: &str) -> String {
+    let mut words = line.splitn(2, ' ');
+    match (words.next(), words.next()) {
+        (Some(time), Some(rest))
+            if time.ends_with('Z') && time.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            let rest = rest.trim_start();
+            let level = ["INFO ", "WARN ", "ERROR ", "DEBUG ", "TRACE "]
+                .into_iter()
+                .find(|l| rest.starts_with(l));
+            level.map_or(rest, |l| &rest[l.len()..]).to_owned()
+        }
+        _ => line.to_owned(),
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -493,13 +512,13 @@ async fn a_hub_its_peers_and_calls_through_it() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(hub.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
+    let first = message(&lines.next_line().await.unwrap().unwrap());
     println!("{first}");
     assert!(
         first.starts_with(&format!("hub listening on {listen}")),
         "{first}"
     );
-    let second = lines.next_line().await.unwrap().unwrap();
+    let second = message(&lines.next_line().await.unwrap().unwrap());
     assert_eq!(
         second,
         format!("gateway listening on http://127.0.0.1:{gw_port} (1 tokens)")
@@ -513,6 +532,7 @@ async fn a_hub_its_peers_and_calls_through_it() {
         .unwrap()
         .unwrap()
         .unwrap();
+    let event = message(&event);
     println!("{event}");
     assert!(event.starts_with("connected    svc svc SHA256:"), "{event}");
 
@@ -618,6 +638,7 @@ async fn running_cmd(mut cmd: tokio::process::Command) -> (tokio::process::Child
         .unwrap()
         .unwrap()
         .unwrap();
+    let first = message(&first);
     // Keep reading, so the tool's later lines have somewhere to go.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, first)

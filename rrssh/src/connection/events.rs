@@ -161,7 +161,7 @@ impl Shared {
             }
             Event::ConnectionCapacity => call::wake_blocked(st),
             Event::GoAway { code, message, .. } => {
-                tracing::debug!(code, %message, "peer is going away");
+                tracing::debug!(code, reason = %message, "peer is going away");
                 let shown = st.conn.peer_going_away().unwrap_or_default().to_owned();
                 self.goaway_tx.send_replace(Some(shown));
             }

@@ -349,11 +349,18 @@ impl Connection {
         };
         serve::run_ready(&shared, ready);
         let w = shared.clone();
-        tokio::spawn(async move {
+        // The reader and writer log in the span the connection was started in (the server's
+        // `connection` span: its id, carrier, user and key).
+        let span = tracing::Span::current();
+        let writing = async move {
             io::write_loop(wr, &w).await;
             w.writer_done.send_replace(true);
-        });
-        tokio::spawn(io::read_loop(rd, rbuf, shared.clone()));
+        };
+        tokio::spawn(tracing::Instrument::instrument(writing, span.clone()));
+        tokio::spawn(tracing::Instrument::instrument(
+            io::read_loop(rd, rbuf, shared.clone()),
+            span,
+        ));
         shared.writer_wake.notify_one();
         Ok(Connection { shared })
     }

@@ -96,45 +96,51 @@ pub(super) fn start(shared: &Arc<Shared>, st: &mut State, inc: Incoming) {
         .extensions
         .get::<Observers>()
         .map(|o| (o.clone(), req.method().clone(), std::time::Instant::now()));
-    let task = Box::pin(async move {
-        let head_sent = AtomicBool::new(false);
-        let serve = serve(&task_shared, id, req, service, &head_sent);
-        let outcome = match deadline {
-            Some(d) => tokio::time::timeout_at(d, serve).await.ok(),
-            None => Some(serve.await),
-        };
-        let answered = match &outcome {
-            Some(Ok(a)) => a.clone(),
-            Some(Err(())) => Answered::status(500),
-            None => Answered::status(504),
-        };
-        match outcome {
-            Some(Ok(_)) => {}
-            Some(Err(())) => {
-                // A panicking handler (or response body) fails its own call, nothing else.
-                crate::logging::limited("handler-panicked", || {
-                    tracing::error!(call = id.get(), "handler panicked");
-                });
-                let _ = task_shared.with_conn(|c| c.send_reset(id, 500, "the handler panicked"));
+    // A call's log lines are in its span, within its connection's.
+    let span = tracing::info_span!("call", id = id.get(), method = %req.method(), path = %req.uri().path());
+    let task = Box::pin(tracing::Instrument::instrument(
+        async move {
+            let head_sent = AtomicBool::new(false);
+            let serve = serve(&task_shared, id, req, service, &head_sent);
+            let outcome = match deadline {
+                Some(d) => tokio::time::timeout_at(d, serve).await.ok(),
+                None => Some(serve.await),
+            };
+            let answered = match &outcome {
+                Some(Ok(a)) => a.clone(),
+                Some(Err(())) => Answered::status(500),
+                None => Answered::status(504),
+            };
+            match outcome {
+                Some(Ok(_)) => {}
+                Some(Err(())) => {
+                    // A panicking handler (or response body) fails its own call, nothing else.
+                    crate::logging::limited("handler-panicked", || {
+                        tracing::error!(call = id.get(), "handler panicked");
+                    });
+                    let _ =
+                        task_shared.with_conn(|c| c.send_reset(id, 500, "the handler panicked"));
+                }
+                None => deadline_passed(&task_shared, id, head_sent.load(Ordering::Acquire)),
             }
-            None => deadline_passed(&task_shared, id, head_sent.load(Ordering::Acquire)),
-        }
-        task_shared.finish_served(id);
-        // What the handler read is given back once its answer is out.
-        drop(hold);
-        if let Some((observers, method, started)) = watch {
-            let peer = task_shared.extensions.get::<crate::Peer>();
-            observers.emit(&Event::Call {
-                peer,
-                method: &method,
-                route: answered.route.as_ref().map_or(UNMATCHED, |r| &r.0),
-                status: answered.status,
-                duration: started.elapsed(),
-                request_bytes,
-                response_bytes: answered.bytes,
-            });
-        }
-    });
+            task_shared.finish_served(id);
+            // What the handler read is given back once its answer is out.
+            drop(hold);
+            if let Some((observers, method, started)) = watch {
+                let peer = task_shared.extensions.get::<crate::Peer>();
+                observers.emit(&Event::Call {
+                    peer,
+                    method: &method,
+                    route: answered.route.as_ref().map_or(UNMATCHED, |r| &r.0),
+                    status: answered.status,
+                    duration: started.elapsed(),
+                    request_bytes,
+                    response_bytes: answered.bytes,
+                });
+            }
+        },
+        span,
+    ));
     st.slots.insert(id, slot);
     st.ready.push(Ready { id, task });
 }

@@ -14,8 +14,10 @@ pub(crate) type SshTicket = Box<
 /// WebSocket. One path from an accepted byte stream to a registered connection.
 pub(crate) trait ServeSsh: Send + Sync + 'static {
     /// Admits a connection from `remote` to its handshake (counted among the unauthenticated
-    /// ones until it logs in), or says why not; the ticket serves its byte stream.
-    fn admit(&self, remote: SocketAddr) -> Result<SshTicket, String>;
+    /// ones until it logs in), or says why not; the ticket serves its byte stream. `carrier`
+    /// names how the bytes came (`ssh`, `websocket`, `ssh on the web port`) in the
+    /// connection's log span.
+    fn admit(&self, remote: SocketAddr, carrier: &'static str) -> Result<SshTicket, String>;
 
     /// Puts `access` in force for the logins from now on.
     fn reload_access(&self, access: crate::keys::Access) -> Result<(), crate::keys::AccessError>;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::admission::{Admission, Admitted};
 use super::handler::ConnHandler;
 use super::shared::Shared;
@@ -23,7 +25,7 @@ pub(super) struct SshAcceptor {
 }
 
 impl ServeSsh for SshAcceptor {
-    fn admit(&self, remote: SocketAddr) -> Result<SshTicket, String> {
+    fn admit(&self, remote: SocketAddr, carrier: &'static str) -> Result<SshTicket, String> {
         let source = crate::keys::canonical_addr(remote.ip());
         let admitted = self.admission.admit(source).inspect_err(|why| {
             crate::logging::limited("unauthenticated-limit", || {
@@ -32,8 +34,20 @@ impl ServeSsh for SshAcceptor {
         })?;
         let (shared, config, auth_timeout) =
             (self.shared.clone(), self.config.clone(), self.auth_timeout);
+        let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        // What the connection logs, from its handshake to its calls, is in this span; the
+        // user and key are recorded at login.
+        let span = tracing::info_span!(
+            "connection",
+            id,
+            carrier,
+            %remote,
+            user = tracing::field::Empty,
+            fingerprint = tracing::field::Empty,
+        );
         Ok(Box::new(move |io| {
-            Box::pin(session(shared, config, auth_timeout, io, remote, admitted))
+            let session = session(shared, config, auth_timeout, io, remote, admitted, id);
+            Box::pin(session.instrument(span))
         }))
     }
 
@@ -54,13 +68,14 @@ async fn session(
     io: Box<dyn Tunnel>,
     remote: SocketAddr,
     admitted: Admitted,
+    id: u64,
 ) {
     let evicted = admitted.evicted();
-    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let authed = Arc::new(AtomicBool::new(false));
     let handler = ConnHandler {
         shared,
         conn_id: id,
+        span: tracing::Span::current(),
         remote: Some(remote),
         peer: None,
         authed: authed.clone(),

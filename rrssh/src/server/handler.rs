@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::Instrument;
 
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId};
@@ -26,6 +27,9 @@ use crate::transport::SUBSYSTEM;
 pub(super) struct ConnHandler {
     pub(super) shared: Arc<Shared>,
     pub(super) conn_id: u64,
+    /// The connection's log span (`connection`: id, carrier, remote, user, fingerprint): the
+    /// tasks of its channels run in it.
+    pub(super) span: tracing::Span,
     pub(super) remote: Option<SocketAddr>,
     pub(super) peer: Option<Peer>,
     pub(super) authed: Arc<AtomicBool>,
@@ -94,6 +98,8 @@ impl ConnHandler {
                 refused: self.over_limit.as_deref(),
             });
         }
+        self.span.record("user", user);
+        self.span.record("fingerprint", fp.as_str());
         let mut info = entry.peer_info(user, fp).connection_id(self.conn_id);
         info.remote_addr = self.remote;
         info.certificate = certificate;
@@ -297,10 +303,11 @@ impl russh::server::Handler for ConnHandler {
         tracing::debug!(fingerprint = %peer.fingerprint(), target = %format!("{host_to_connect}:{port_to_connect}"), "tunnel opened");
         let held = self.open_tunnels.clone();
         let target = host_to_connect.to_owned();
-        tokio::spawn(async move {
+        let piping = async move {
             crate::transport::pipe::join(channel, reply, target, port_to_connect).await;
             drop(held);
-        });
+        };
+        tokio::spawn(piping.instrument(self.span.clone()));
         Ok(())
     }
 
@@ -407,12 +414,13 @@ impl russh::server::Handler for ConnHandler {
         let over_limit = self.over_limit.clone();
         let sessions = self.sessions.clone();
         let handle = session.handle();
-        tokio::spawn(async move {
+        let serving = async move {
             serve_rrssh(shared, ch, peer, over_limit).await;
             // The rrssh connection ended (either side closed it, or the peer broke the
             // protocol): the channel ends with it, whether or not the client closes it.
             sessions.end(channel, &handle).await;
-        });
+        };
+        tokio::spawn(serving.instrument(self.span.clone()));
         Ok(())
     }
 
@@ -506,7 +514,9 @@ async fn serve_rrssh(
         conn.flushed().await;
         return;
     }
+    tracing::debug!("rrssh connection open");
     shared.registry.hold(peer, conn.clone()).await;
+    tracing::debug!("rrssh connection closed");
     // The last frames (the GOAWAY that says why) go out before the channel ends.
     conn.flushed().await;
 }

@@ -119,7 +119,7 @@ impl Server {
             listener,
             stop,
             "server",
-            move |tcp, remote| match ssh.admit(remote) {
+            move |tcp, remote| match ssh.admit(remote, "ssh") {
                 Ok(serve) => serve(Box::new(tcp)),
                 Err(why) => {
                     // Said without waiting (the line fits the socket's buffer) and closed at

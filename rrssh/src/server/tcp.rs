@@ -44,7 +44,8 @@ impl Server {
             move |tcp, remote| {
                 let (router, reg) = (router.clone(), reg.clone());
                 let account = budgets.account(None);
-                async move {
+                let span = tracing::info_span!("connection", carrier = "tcp", %remote);
+                let serving = async move {
                     let mut cfg = ConnectionConfig::new(Role::Acceptor);
                     cfg.service = router.map(Served::new);
                     cfg.limits = limits;
@@ -60,7 +61,8 @@ impl Server {
                     let peer =
                         crate::Peer::new(crate::extract::PeerInfo::new("", "").remote_addr(remote));
                     reg.hold(peer, conn.clone()).await;
-                }
+                };
+                tracing::Instrument::instrument(serving, span)
             },
         ));
         Ok(Hub::new(registry, local_addr, accept, stop_tx).with_memory(gauge))

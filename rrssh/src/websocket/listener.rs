@@ -220,7 +220,7 @@ async fn connection(
     if first[0] == b'S' {
         // Raw SSH: its version line comes first ("SSH-2.0-…").
         drop(slot);
-        match ctx.ssh.admit(remote) {
+        match ctx.ssh.admit(remote, "ssh on the web port") {
             Ok(serve) => serve(Box::new(tcp)).await,
             Err(why) => {
                 let line = format!("rrssh: {why}; try again later\r\n");
@@ -278,7 +278,7 @@ async fn upgrade(axum::Extension(up): axum::Extension<Upgraded>, ws: WebSocketUp
     let Some(tx) = up.session.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return (http::StatusCode::CONFLICT, "one WebSocket per connection\n").into_response();
     };
-    let serve = match up.ssh.admit(up.remote) {
+    let serve = match up.ssh.admit(up.remote, "websocket") {
         Ok(serve) => serve,
         Err(why) => {
             return (

@@ -35,6 +35,7 @@ impl Running {
         tokio::spawn(async move {
             while let Ok(Some(l)) = out.next_line().await {
                 println!("server: {l}");
+                let l = message(&l);
                 if tx.send(l).is_err() {
                     return;
                 }

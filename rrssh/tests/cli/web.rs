@@ -211,7 +211,7 @@ async fn the_web_terminal_on_the_https_port_runs_the_servers_shell() {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let url = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(l) = lines.next_line().await.unwrap() {
-            if let Some(url) = l.strip_prefix("web terminal on ") {
+            if let Some(url) = message(&l).strip_prefix("web terminal on ") {
                 return url.to_owned();
             }
         }
@@ -286,11 +286,12 @@ async fn a_service_behind_a_proxy_on_wss_is_called_through_the_hub_by_the_cli_an
         .unwrap();
     let mut lines = tokio::io::BufReader::new(hub.stdout.take().unwrap()).lines();
     let mut next_line = async move || {
-        tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
             .await
             .expect("the hub says what it does")
             .unwrap()
-            .expect("the hub runs")
+            .expect("the hub runs");
+        message(&line)
     };
     let mut line = String::new();
     while !line.contains("for wss://") {

@@ -11,7 +11,7 @@ pub(crate) fn pretty(color: Color) -> bool {
     match color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal(),
+        Color::Auto => std::io::stdout().is_terminal() && crate::logging::colour_allowed(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The command line: the commands, each with only the options it takes.
 
+mod config;
 mod options;
 
 use std::path::PathBuf;
@@ -7,23 +8,55 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
+pub(crate) use self::config::{effective, expand};
 pub(crate) use self::options::{Budget, Color, Login, Output, Reconnect, parse_duration};
 
 /// Calls rrssh services over SSH: REST-style JSON APIs with SSH keys; terminals, tunnels and
 /// an HTTP gateway on any SSH server.
 #[derive(Debug, Parser)]
-#[command(name = "rrssh", version, about, long_about = None)]
+#[command(name = "rrssh", version, about, long_about = None, args_override_self = true)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
-    /// Log what happens (to stderr); repeat for more.
+    /// Log more (the library's debug lines); repeat for more.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Log errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// How log lines are written: text, or json (one object a line). A running server,
+    /// gateway or tunnel logs to stdout, other commands to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+impl Command {
+    /// Whether the command runs until stopped, logging what it does as its output.
+    pub(crate) fn runs_until_stopped(&self) -> bool {
+        matches!(
+            self,
+            Self::Serve { .. }
+                | Self::Hub { .. }
+                | Self::Gateway { .. }
+                | Self::Forward { .. }
+                | Self::Webshell { .. }
+        )
+    }
 }
 
 /// What a server serves besides its routes (`rrssh serve`, `rrssh hub`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Serving {
+    /// Read settings from this TOML file first, one key per flag (`host-key = "…"`,
+    /// `relay = true`, `permit-open = "…"`); flags given here override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Check the settings and the files they name (keys, certificates, tokens), print the
+    /// settings in effect as a --config file, and exit: 0 if all is well, 1 if not.
+    #[arg(long)]
+    pub(crate) check_config: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8022")]
     pub(crate) listen: String,
@@ -273,6 +306,13 @@ pub(crate) enum Command {
         /// Address to serve HTTP on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Read settings from this TOML file first, one key per flag (`tokens = "…"`); flags
+        /// given here override it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Check the settings and the token file, print the settings in effect, and exit.
+        #[arg(long)]
+        check_config: bool,
         /// Bearer tokens callers present: lines of `NAME TOKEN`.
         #[arg(long, value_name = "FILE", required_unless_present = "anonymous")]
         tokens: Option<PathBuf>,

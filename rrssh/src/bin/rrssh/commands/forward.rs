@@ -50,19 +50,19 @@ pub(super) async fn forward(
             .forward_remote(&bind, bind_port, &host, port)
             .await
             .map_err(|e| e.to_string())?;
-        say!(
+        note!(
             "the server listens on {bind}:{}; forwarding to {host}:{port} here (Ctrl-C stops)",
             t.port()
         );
         follow(&client).await;
-        say!("stopped");
+        note!("stopped");
         return Ok(ExitCode::SUCCESS);
     }
     let fwd = client
         .forward_local(listen.as_str(), &host, port)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    say!(
+    note!(
         "forwarding {} to {host}:{port} through {target} (Ctrl-C stops)",
         fwd.local_addr()
     );
@@ -72,7 +72,7 @@ pub(super) async fn forward(
             return Err(format!("{why}: stopping (the server's permissions, not a failure to retry)"));
         }
     }
-    say!(
+    note!(
         "stopped ({} connections carried, {} refused)",
         fwd.opened(),
         fwd.refused()

@@ -13,8 +13,18 @@ pub(super) async fn gateway(
     tokens: Option<&std::path::Path>,
     // Admits callers without a token, reaching it by loopback names or these.
     anonymous: Option<&[String]>,
+    // Check the settings and the token file, bind and dial nothing.
+    check: bool,
 ) -> Result<ExitCode, String> {
     let t = Target::parse(target)?;
+    if check {
+        if let Some(path) = tokens {
+            Tokens::read_file(path).map_err(|e| e.to_string())?;
+        }
+        super::serve::check_address("--listen", listen)?;
+        say!("# configuration OK: gateway to {t}");
+        return Ok(ExitCode::SUCCESS);
+    }
     // Fail early on bad keys or host keys, then stay connected.
     crate::login::connect(login, &t, false).await?.close().await;
     let client = crate::login::builder(login, &t)?
@@ -47,7 +57,7 @@ pub(super) async fn gateway(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    say!("gateway listening on http://{local}, calling {t} (Ctrl-C stops)");
+    note!("gateway listening on http://{local}, calling {t} (Ctrl-C stops)");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(gw.serve_with_shutdown(listener, async {
         let _ = stop_rx.await;
@@ -55,6 +65,6 @@ pub(super) async fn gateway(
     follow(&client).await;
     let _ = stop_tx.send(());
     let _ = serving.await;
-    say!("stopped");
+    note!("stopped");
     Ok(ExitCode::SUCCESS)
 }

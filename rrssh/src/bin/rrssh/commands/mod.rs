@@ -24,6 +24,13 @@ macro_rules! say {
     }};
 }
 
+/// Logs what a running server, gateway or tunnel does (see `logging`): `note!` at INFO,
+/// `note!(warn, …)` as a warning.
+macro_rules! note {
+    (warn, $($arg:tt)*) => { tracing::warn!(target: "rrssh::cli", $($arg)*) };
+    ($($arg:tt)*) => { tracing::info!(target: "rrssh::cli", $($arg)*) };
+}
+
 mod ca;
 mod call;
 mod forward;
@@ -177,6 +184,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Gateway {
             target,
             listen,
+            config: _,
+            check_config,
             tokens,
             anonymous,
             allow_host,
@@ -190,6 +199,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                 &listen,
                 tokens.as_deref(),
                 anonymous.then_some(allow_host.as_slice()),
+                check_config,
             )
             .await
         }
@@ -281,9 +291,9 @@ async fn follow(client: &rrssh::ReconnectingClient) {
             _ = &mut ctrl_c => break,
             e = events.recv() => match e {
                 Ok(rrssh::transport::ConnectionEvent::Disconnected { reason }) => {
-                    say!("disconnected ({reason}); reconnecting");
+                    note!(warn, "disconnected ({reason}); reconnecting");
                 }
-                Ok(rrssh::transport::ConnectionEvent::Connected) => say!("connected"),
+                Ok(rrssh::transport::ConnectionEvent::Connected) => note!("connected"),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => break,
             },

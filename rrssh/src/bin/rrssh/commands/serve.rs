@@ -22,7 +22,17 @@ pub(super) struct Extra {
 }
 
 pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<ExitCode, String> {
-    let key = host_key(&serving, what)?;
+    let check = serving.check_config;
+    let key = if check && serving.create_host_key && !serving.host_key.exists() {
+        // Checking makes nothing: a key like the one that would be made stands in for it.
+        say!(
+            "# --host-key {}: none yet; it would be made",
+            serving.host_key.display()
+        );
+        rrssh::keys::generate_ed25519("rrssh-check")
+    } else {
+        host_key(&serving, what)?
+    };
     let fp = rrssh::keys::fingerprint(key.public_key());
     let host_public = key.public_key().clone();
     // Keys without `rrssh-users` log in as the account running the server, as the keys in its
@@ -51,6 +61,13 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         server = server.observe(std::sync::Arc::new(m.clone()));
     }
     let audit = match &serving.audit {
+        Some(path) if check => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if dir.is_some_and(|d| !d.is_dir()) {
+                return Err(format!("--audit {}: no such directory", path.display()));
+            }
+            None
+        }
         Some(path) => Some(
             rrssh::audit::AuditLog::open(path)
                 .map_err(|e| format!("--audit {}: {e}", path.display()))?,
@@ -77,7 +94,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         server = server.renew_certificates(ca, serving.renewal_ttl);
     }
     if let Some(c) = extra.cluster {
-        say!("joining the cluster as hub {}", c.id());
+        note!("joining the cluster as hub {}", c.id());
         server = server.cluster(c);
     }
     let mut offers = Vec::new();
@@ -108,6 +125,36 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     if extra.relay {
         offers.push("caller access".to_owned());
     }
+    let tokens = match &serving.gateway_tokens {
+        Some(path) => Some(rrssh::gateway::Tokens::read_file(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if tokens.is_some()
+        && serving.gateway.is_none()
+        && serving.https.is_none()
+        && serving.ws.is_none()
+    {
+        return Err("--gateway-tokens needs --gateway, --https or --ws".to_owned());
+    }
+    if check {
+        if serving.https.is_some() && serving.acme.is_none() {
+            https_certificate(&serving)?;
+        }
+        for (flag, addr) in [
+            ("--listen", Some(&serving.listen)),
+            ("--gateway", serving.gateway.as_ref()),
+            ("--https", serving.https.as_ref()),
+            ("--ws", serving.ws.as_ref()),
+            ("--admin", serving.admin.as_ref()),
+        ] {
+            if let Some(addr) = addr {
+                check_address(flag, addr)?;
+            }
+        }
+        let offers: String = offers.iter().map(|o| format!("; {o}")).collect();
+        say!("# configuration OK: {what} with host key {fp}{offers}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let hub = server
         .host_key(key)
         .relay(extra.relay)
@@ -123,21 +170,10 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     } else {
         format!("; {}", offers.join(", "))
     };
-    say!(
+    note!(
         "{what} listening on {} (host key {fp}){offers}",
         hub.local_addr()
     );
-    let tokens = match &serving.gateway_tokens {
-        Some(path) => Some(rrssh::gateway::Tokens::read_file(path).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    if tokens.is_some()
-        && serving.gateway.is_none()
-        && serving.https.is_none()
-        && serving.ws.is_none()
-    {
-        return Err("--gateway-tokens needs --gateway, --https or --ws".to_owned());
-    }
     let gateway_routes = || {
         tokens.clone().map(|t| {
             rrssh::gateway::Gateway::new(hub.registry())
@@ -156,7 +192,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
             let local = web_listener(addr, Some(certificate.clone()), routes, &hub)
                 .await
                 .map_err(|e| format!("--https {addr}: {e}"))?;
-            say!(
+            note!(
                 "{what} listening on {local} for wss://, raw SSH{} (TLS)",
                 if tokens.is_some() {
                     " and the gateway on https://"
@@ -165,7 +201,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
                 }
             );
             if let Some((_, token)) = terminal {
-                say!("web terminal on https://{local}/terminal/?token={token}");
+                note!("web terminal on https://{local}/terminal/?token={token}");
             }
             (Some(certificate), acme)
         }
@@ -175,7 +211,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         let local = web_listener(addr, None, gateway_routes(), &hub)
             .await
             .map_err(|e| format!("--ws {addr}: {e}"))?;
-        say!(
+        note!(
             "{what} listening on {local} for ws://, raw SSH{} (no TLS)",
             if tokens.is_some() {
                 " and the gateway on http://"
@@ -189,14 +225,14 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
             .await
             .map_err(|e| format!("gateway: cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        say!(
+        note!(
             "gateway listening on http://{local} ({} tokens)",
             tokens.len()
         );
         let gw = rrssh::gateway::Gateway::new(hub.registry()).tokens(tokens);
         tokio::spawn(async move {
             if let Err(e) = gw.serve(listener).await {
-                eprintln!("rrssh: gateway stopped: {e}");
+                tracing::error!(target: "rrssh::cli", "gateway stopped: {e}");
             }
         });
     }
@@ -209,7 +245,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     }
     if let (Some(addr), Some(m)) = (&serving.admin, &metrics) {
         let local = admin(addr, m.clone(), draining.clone()).await?;
-        say!("admin listening on http://{local} (/metrics, /healthz, /readyz)");
+        note!("admin listening on http://{local} (/metrics, /healthz, /readyz)");
     }
     let mut events = hub.events();
     use tokio::signal::unix::{SignalKind, signal};
@@ -229,32 +265,32 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
                 let reloaded = access(&serving, &owner, &own_keys)
                     .and_then(|a| hub.reload_access(a).map_err(|e| e.to_string()));
                 match reloaded {
-                    Ok(()) => say!("SIGHUP: authorized keys, CAs and revoked keys reloaded"),
-                    Err(e) => say!("SIGHUP: keys not reloaded, the old ones stay: {e}"),
+                    Ok(()) => note!("SIGHUP: authorized keys, CAs and revoked keys reloaded"),
+                    Err(e) => note!(warn, "SIGHUP: keys not reloaded, the old ones stay: {e}"),
                 }
                 if let (Some(path), Some(t)) = (&serving.gateway_tokens, &tokens) {
                     match rrssh::gateway::Tokens::read_file(path) {
-                        Ok(new) => { t.replace(&new); say!("SIGHUP: gateway tokens reloaded ({})", new.len()) }
-                        Err(e) => say!("SIGHUP: gateway tokens not reloaded, the old ones stay: {e}"),
+                        Ok(new) => { t.replace(&new); note!("SIGHUP: gateway tokens reloaded ({})", new.len()) }
+                        Err(e) => note!(warn, "SIGHUP: gateway tokens not reloaded, the old ones stay: {e}"),
                     }
                 }
                 match certificate.as_ref().map(|c| c.reload()) {
-                    Some(Ok(())) => say!("SIGHUP: certificate reloaded"),
-                    Some(Err(e)) => say!("SIGHUP: certificate not reloaded, the old one stays: {e}"),
+                    Some(Ok(())) => note!("SIGHUP: certificate reloaded"),
+                    Some(Err(e)) => note!(warn, "SIGHUP: certificate not reloaded, the old one stays: {e}"),
                     None => {}
                 }
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             },
             e = events.next() => match e {
-                Some(HubEvent::Connected { name, peer }) => say!(
+                Some(HubEvent::Connected { name, peer }) => note!(
                     "connected    {} {} {}",
                     name.as_deref().unwrap_or("-"), peer.user(), peer.fingerprint()
                 ),
-                Some(HubEvent::Disconnected { name, peer, reason }) => say!(
+                Some(HubEvent::Disconnected { name, peer, reason }) => note!(
                     "disconnected {} {} ({reason})",
                     name.as_deref().unwrap_or("-"), peer.fingerprint()
                 ),
-                Some(HubEvent::Refused { name, peer }) => say!(
+                Some(HubEvent::Refused { name, peer }) => note!(
                     "refused      {name} {} (the name is not this key's)",
                     peer.fingerprint()
                 ),
@@ -266,7 +302,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     draining.store(true, std::sync::atomic::Ordering::Release);
     let grace = serving.grace;
-    say!(
+    note!(
         "{what} stopping ({stopped_by}): no new connections, calls in flight have {}s to finish",
         grace.as_secs_f64()
     );
@@ -274,17 +310,27 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     tokio::pin!(drained);
     let code = tokio::select! {
         cut = &mut drained => {
-            say!("{what} stopped ({cut} calls cut)");
+            note!("{what} stopped ({cut} calls cut)");
             ExitCode::SUCCESS
         }
-        _ = interrupts.recv() => { say!("{what} stopped at once (second SIGINT)"); ExitCode::from(130) }
-        _ = terminations.recv() => { say!("{what} stopped at once (second SIGTERM)"); ExitCode::from(143) }
+        _ = interrupts.recv() => { note!("{what} stopped at once (second SIGINT)"); ExitCode::from(130) }
+        _ = terminations.recv() => { note!("{what} stopped at once (second SIGTERM)"); ExitCode::from(143) }
     };
     if let Some(a) = &audit {
         // Let the writer thread put the last lines on disk.
         a.flush_for(Duration::from_secs(2));
     }
     Ok(code)
+}
+
+/// Refuses an address that could never be listened on (`--check-config` binds nothing).
+pub(super) fn check_address(flag: &str, addr: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    match addr.to_socket_addrs().map(|mut all| all.next()) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(format!("{flag} {addr}: names no address")),
+        Err(e) => Err(format!("{flag} {addr}: {e} (give HOST:PORT)")),
+    }
 }
 
 /// Who may log in, as the files say now: `--authorized-keys` (its keys without `rrssh-users`
@@ -355,7 +401,7 @@ async fn admin(
         );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("rrssh: admin listener stopped: {e}");
+            tracing::error!(target: "rrssh::cli", "admin listener stopped: {e}");
         }
     });
     Ok(local)
@@ -420,19 +466,22 @@ fn https_certificate(
         loop {
             match states.borrow_and_update().clone() {
                 rrssh::tls::AcmeState::Pending => {
-                    say!("certificate for {names}: asking {directory}");
+                    note!("certificate for {names}: asking {directory}");
                 }
                 rrssh::tls::AcmeState::Issued { not_after } => {
                     let left = not_after
                         .duration_since(std::time::SystemTime::now())
                         .unwrap_or_default();
-                    say!(
+                    note!(
                         "certificate for {names}: served, valid for {} more days",
                         left.as_secs() / 86_400
                     );
                 }
                 rrssh::tls::AcmeState::Failed { error } => {
-                    say!("certificate for {names}: not issued, trying again later: {error}");
+                    note!(
+                        warn,
+                        "certificate for {names}: not issued, trying again later: {error}"
+                    );
                 }
                 _ => {}
             }

@@ -29,7 +29,7 @@ pub(super) async fn webshell(
     let web = rrssh::terminal::web::WebTerminal::persistent(client)
         .options(options)
         .allow_host(addr.ip().to_string());
-    say!(
+    note!(
         "terminal on {target}: open http://{addr}/?token={} (Ctrl-C stops)",
         web.access_token()
     );
@@ -38,7 +38,7 @@ pub(super) async fn webshell(
         r = axum::serve(listener, app) => r.map_err(|e| e.to_string())?,
         _ = tokio::signal::ctrl_c() => {}
     }
-    say!("stopped");
+    note!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
