@@ -353,6 +353,16 @@ async def test_a_python_stream_through_the_gateway_arrives_item_by_item(server, 
             f"ssh://{USER}@{addrs['hub']}", "paced", identity=str(server.key), host_key=host_key
         )
         try:
+            # The hub registers the name a moment after the service's connection is up.
+            for _ in range(100):
+                peers = await asyncio.create_subprocess_exec(
+                    curl, "-s", "-H", "authorization: Bearer s3cret-token-of-ops-0001",
+                    f"http://{addrs['gateway']}/peers", stdout=asyncio.subprocess.PIPE,
+                )
+                listed, _ = await peers.communicate()
+                if b'"paced"' in listed:
+                    break
+                await asyncio.sleep(0.05)
             proc = await asyncio.create_subprocess_exec(
                 curl,
                 "-sN",

@@ -233,6 +233,25 @@ impl Observer for AuditLog {
                 }),
                 Some(peer),
             ),
+            Event::Terminal {
+                peer,
+                command,
+                ended,
+                refused,
+            } => with_peer(
+                json!({
+                    "event": "terminal",
+                    "command": command,
+                    "result": match (refused, ended) {
+                        (Some(_), _) => "refused",
+                        (None, None) => "opened",
+                        (None, Some(_)) => "closed",
+                    },
+                    "reason": refused,
+                    "duration_ms": ended.map(|d| d.as_secs_f64() * 1000.0),
+                }),
+                Some(peer),
+            ),
         };
         self.push(line);
     }

@@ -10,6 +10,7 @@
 //! | `rrssh_call_request_bytes_total`, `rrssh_call_response_bytes_total` | `route`, `method` | body bytes |
 //! | `rrssh_calls_refused_total` | `reason` | calls refused by a budget before their handler |
 //! | `rrssh_tunnels_total` | `result` | `-L` tunnels opened and refused |
+//! | `rrssh_terminals_total` | `result` | terminal sessions and commands opened, closed, refused |
 //! | `rrssh_connections_total` | `role` (`service`, `caller`) | rrssh connections registered |
 //! | `rrssh_connections` | `role` | rrssh connections open now |
 //! | `rrssh_budget_held_bytes`, `rrssh_budget_limit_bytes` | | what peers make the server hold |
@@ -83,6 +84,7 @@ struct Inner {
     response_bytes: Family<RouteLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     tunnels: Family<ResultLabels, Counter>,
+    terminals: Family<ResultLabels, Counter>,
     connections_total: Family<RoleLabels, Counter>,
     connections: Family<RoleLabels, Gauge>,
     budget_held: Gauge,
@@ -139,6 +141,12 @@ impl Metrics {
         );
         let tunnels = Family::default();
         registry.register("tunnels", "TCP tunnels opened or refused", tunnels.clone());
+        let terminals = Family::default();
+        registry.register(
+            "terminals",
+            "Terminal sessions and commands opened, closed or refused",
+            terminals.clone(),
+        );
         let connections_total = Family::default();
         registry.register(
             "connections",
@@ -172,6 +180,7 @@ impl Metrics {
             response_bytes,
             refused,
             tunnels,
+            terminals,
             connections_total,
             connections,
             budget_held,
@@ -315,6 +324,14 @@ impl Observer for Metrics {
                     "opened"
                 };
                 m.tunnels.get_or_create(&ResultLabels { result }).inc();
+            }
+            Event::Terminal { ended, refused, .. } => {
+                let result = match (refused, ended) {
+                    (Some(_), _) => "refused",
+                    (None, None) => "opened",
+                    (None, Some(_)) => "closed",
+                };
+                m.terminals.get_or_create(&ResultLabels { result }).inc();
             }
         }
     }

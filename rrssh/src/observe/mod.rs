@@ -1,6 +1,6 @@
 //! What a server tells those who watch it (metrics, an audit log): logins accepted and
-//! refused, calls answered, tunnels opened or refused, and calls refused by a budget
-//! (terminal sessions are not among them yet). Give an [`Observer`] to [`Server::observe`](crate::Server::observe); connections
+//! refused, calls answered, tunnels and terminal sessions opened, closed or refused, and calls
+//! refused by a budget. Give an [`Observer`] to [`Server::observe`](crate::Server::observe); connections
 //! coming and going are the hub's [`events`](crate::Hub::events).
 //!
 //! Observers are called on the connection's own task, with nothing locked: they must be quick
@@ -65,6 +65,18 @@ pub enum Event<'a> {
         /// `HOST:PORT`.
         target: &'a str,
         /// `None` if opened, else why not.
+        refused: Option<&'a str>,
+    },
+    /// A terminal session or command (`rrssh shell`, `ssh -t`, `ssh host CMD`) was opened,
+    /// ended, or refused.
+    Terminal {
+        /// Who asked.
+        peer: &'a Peer,
+        /// The command run (a forced one if the key has one); `None`: the login shell.
+        command: Option<&'a str>,
+        /// `None` while it runs (the event of its start), else how long it ran (its end).
+        ended: Option<Duration>,
+        /// `None` if it ran, else why not.
         refused: Option<&'a str>,
     },
 }

@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{StatusCode, header};
+use percent_encoding::percent_decode_str;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -206,10 +207,11 @@ where
         );
         let mut inner = self.into_inner();
         let other = router.into_inner();
-        for (path, mr) in other.paths {
-            if introspect::is_builtin(&path) {
-                continue;
-            }
+        for (path, mr) in other
+            .paths
+            .into_iter()
+            .filter(|(p, _)| !introspect::is_builtin(p))
+        {
             let full = if path == "/" {
                 prefix.to_owned()
             } else {
@@ -232,10 +234,11 @@ where
     pub fn merge(self, other: Router<S>) -> Self {
         let mut inner = self.into_inner();
         let other = other.into_inner();
-        for (path, mr) in other.paths {
-            if introspect::is_builtin(&path) {
-                continue;
-            }
+        for (path, mr) in other
+            .paths
+            .into_iter()
+            .filter(|(p, _)| !introspect::is_builtin(p))
+        {
             inner.add(&path, mr);
         }
         inner.infos.extend(other.infos);
@@ -397,23 +400,22 @@ where
         if let Some(i) = self.paths.iter().position(|(p, _)| p == path) {
             let existing = &mut self.paths[i].1;
             for (method, make) in mr.endpoints {
-                if existing.endpoints.iter().any(|(m, _)| *m == method) {
-                    panic!("overlapping routes: `{method} {path}` is already routed");
+                match existing.endpoints.iter().position(|(m, _)| *m == method) {
+                    // The application's own route replaces a built-in one (Python's OpenAPI).
+                    Some(j) if introspect::is_builtin(path) => existing.endpoints[j].1 = make,
+                    Some(_) => panic!("overlapping routes: `{method} {path}` is already routed"),
+                    None => existing.endpoints.push((method, make)),
                 }
-                existing.endpoints.push((method, make));
             }
             return;
         }
         let index = self.paths.len();
-        if let Err(e) = self.matcher.insert(path, index) {
-            match e {
-                matchit::InsertError::Conflict { with } => {
-                    panic!(
-                        "overlapping routes: `{path}` conflicts with the existing route `{with}`"
-                    )
-                }
-                other => panic!("invalid route path `{path}`: {other}"),
+        match self.matcher.insert(path, index) {
+            Ok(()) => {}
+            Err(matchit::InsertError::Conflict { with }) => {
+                panic!("overlapping routes: `{path}` conflicts with the existing route `{with}`")
             }
+            Err(other) => panic!("invalid route path `{path}`: {other}"),
         }
         self.paths.push((path.to_owned(), mr));
     }
@@ -425,12 +427,12 @@ where
         };
         let mut names: HashSet<Arc<str>> = HashSet::new();
         let mut intern = |s: &str| -> Arc<str> {
-            if let Some(a) = names.get(s) {
-                return a.clone();
-            }
-            let a: Arc<str> = Arc::from(s);
-            names.insert(a.clone());
-            a
+            let known = names.get(s).cloned();
+            known.unwrap_or_else(|| {
+                let a: Arc<str> = Arc::from(s);
+                names.insert(a.clone());
+                a
+            })
         };
         Compiled {
             matcher: self.matcher.clone(),
@@ -541,7 +543,8 @@ impl Router<()> {
                                 .params
                                 .iter()
                                 .zip(names)
-                                .map(|((_, v), name)| (name.clone(), decode(v)))
+                                .map(|((_, v), n)| (n.clone(), percent_decode_str(v)))
+                                .map(|(n, v)| (n, v.decode_utf8_lossy().into_owned()))
                                 .collect();
                             req.extensions_mut().insert(PathParams(Arc::new(params)));
                         }
@@ -573,12 +576,6 @@ impl Router<()> {
 
 pub(crate) fn deadline_exceeded() -> crate::Response {
     ApiError::new(StatusCode::GATEWAY_TIMEOUT, "deadline exceeded").into_response()
-}
-
-fn decode(v: &str) -> String {
-    percent_encoding::percent_decode_str(v)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 impl<B> Service<http::Request<B>> for Router<()>

@@ -6,7 +6,9 @@ use russh::ChannelId;
 use russh::server::Session;
 
 use super::handler::ConnHandler;
+use crate::Peer;
 use crate::keys::AuthorizedKey;
+use crate::observe::Event;
 use crate::terminal::programs::PtyRequest;
 
 /// The exit status of a refused shell or command.
@@ -76,6 +78,13 @@ impl ConnHandler {
         }
         if let Some(why) = programs.refusal() {
             self.log_refusal(why);
+            observe_terminal(
+                &self.shared.observers,
+                &peer,
+                requested.as_deref(),
+                None,
+                Some(why),
+            );
             let text = format!("rrssh: no terminal for this key: {why}\r\n");
             session.extended_data(channel, 1, text.into_bytes())?;
             session.exit_status_request(channel, REFUSED)?;
@@ -91,17 +100,29 @@ impl ConnHandler {
             return session.channel_failure(channel);
         };
         let handle = session.handle();
+        let command = self.forced_command.clone().or_else(|| requested.clone());
+        observe_terminal(
+            &self.shared.observers,
+            &peer,
+            command.as_deref(),
+            None,
+            None,
+        );
+        let observers = self.shared.observers.clone();
         let running = programs.start(
             ch,
             requested,
             self.forced_command.clone(),
-            peer,
+            peer.clone(),
             handle.clone(),
         );
         let sessions = self.sessions.clone();
+        let started = std::time::Instant::now();
         tokio::spawn(async move {
             running.await;
             // Over: the program exited, or it was hung up.
+            let ran = Some(started.elapsed());
+            observe_terminal(&observers, &peer, command.as_deref(), ran, None);
             sessions.end(channel, &handle).await;
         });
         session.channel_success(channel)
@@ -115,6 +136,25 @@ impl ConnHandler {
             .unwrap_or_default();
         crate::logging::limited("terminal-refused", || {
             tracing::warn!(%fingerprint, %user, "terminal refused: {why}");
+        });
+    }
+}
+
+/// Tells the server's observers of a terminal session opened (`ended` is `None`), ended, or
+/// refused.
+fn observe_terminal(
+    observers: &Option<crate::observe::Observers>,
+    peer: &Peer,
+    command: Option<&str>,
+    ended: Option<std::time::Duration>,
+    refused: Option<&str>,
+) {
+    if let Some(o) = observers {
+        o.emit(&Event::Terminal {
+            peer,
+            command,
+            ended,
+            refused,
         });
     }
 }

@@ -339,3 +339,123 @@ async fn systemd_hears_ready_reloading_and_stopping() {
     assert_eq!(next().await.trim(), "STOPPING=1");
     server.line("server stopped").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
+    let dir = Dir::new("audit-terminal");
+    let key = generate_ed25519("k");
+    let id = dir.path("id");
+    rrssh::keys::write_key_pair(&key, &id).unwrap();
+    // A key without `pty` gets no terminal.
+    let plain = generate_ed25519("plain");
+    let plain_id = dir.path("plain");
+    rrssh::keys::write_key_pair(&plain, &plain_id).unwrap();
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!(
+            "pty {}\n{}\n",
+            key.public_key().to_openssh().unwrap(),
+            plain.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let audit = dir.path("audit.jsonl");
+    let mut server = Running::start(
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--terminal",
+            "/bin/sh",
+            "--admin",
+            &admin,
+            "--audit",
+            audit.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    server.line("admin listening on").await;
+    let host = load_private_key(dir.path("host"), None).unwrap();
+    let (h, p) = listen.split_once(':').unwrap();
+    let kh = dir.path("known_hosts");
+    std::fs::write(
+        &kh,
+        format!("[{h}]:{p} {}\n", host.public_key().to_openssh().unwrap()),
+    )
+    .unwrap();
+    let target = format!("ssh://ada@{listen}");
+    let shell = |id: PathBuf| {
+        let (target, kh) = (target.clone(), kh.clone());
+        async move {
+            rrssh(
+                &[
+                    "shell",
+                    &target,
+                    "echo from-the-shell",
+                    "-i",
+                    id.to_str().unwrap(),
+                    "--known-hosts",
+                    kh.to_str().unwrap(),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let out = shell(id).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("from-the-shell"));
+    let out = shell(plain_id).await;
+    assert!(!out.status.success());
+
+    let body = http_get(&admin, "/metrics").await;
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let terminals = |result: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|m| m.metric == "rrssh_terminals_total")
+            .filter(|m| m.labels.get("result") == Some(result))
+            .map(|m| match m.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    assert_eq!(
+        (
+            terminals("opened"),
+            terminals("closed"),
+            terminals("refused")
+        ),
+        (1.0, 1.0, 1.0),
+        "{body}"
+    );
+
+    server.signal("TERM");
+    server.line("server stopped").await;
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &Value| l["event"] == "terminal")
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let of = |result: &str| lines.iter().find(|l| l["result"] == result).unwrap();
+    assert_eq!(of("opened")["command"], "echo from-the-shell", "{text}");
+    assert_eq!(
+        of("opened")["fingerprint"],
+        rrssh::keys::fingerprint(key.public_key())
+    );
+    assert!(
+        of("closed")["duration_ms"].as_f64().unwrap() > 0.0,
+        "{text}"
+    );
+    assert_eq!(
+        of("refused")["fingerprint"],
+        rrssh::keys::fingerprint(plain.public_key())
+    );
+    assert!(of("refused")["reason"].is_string(), "{text}");
+}
