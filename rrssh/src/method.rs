@@ -1,4 +1,5 @@
-//! Request methods: the standard ones, rrssh's `STREAM`, and korv's aliases.
+//! Request methods: the standard ones, rrssh's `STREAM`, and the aliases of korv (a Python
+//! framework of REST over reverse SSH, whose clients say `STORE` and `UPDATE`).
 
 use std::sync::LazyLock;
 

@@ -308,7 +308,7 @@ where
     }
 
     /// Development aid: a handler that panics answers 500 with the panic's message, location
-    /// and backtrace in the error's `detail` (as korv shows its traceback), instead of a bare
+    /// and backtrace in the error's `detail` (as Python frameworks show a traceback), instead of a bare
     /// "the handler panicked". Off by default: it tells callers about the code. Installs a
     /// process-wide panic hook that records each panic's backtrace before the hook already in
     /// place runs.

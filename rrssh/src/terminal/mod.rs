@@ -45,6 +45,8 @@
 mod client;
 pub(crate) mod programs;
 #[cfg(feature = "terminal")]
+mod recording;
+#[cfg(feature = "terminal")]
 mod serve;
 #[cfg(feature = "terminal")]
 mod session;
@@ -75,6 +77,7 @@ pub struct Terminal {
     pub(crate) envs: Vec<(OsString, OsString)>,
     pub(crate) idle_timeout: Option<std::time::Duration>,
     pub(crate) every_key: bool,
+    pub(crate) recordings: Option<recording::Recordings>,
 }
 
 #[cfg(feature = "terminal")]
@@ -88,6 +91,7 @@ impl Terminal {
             envs: Vec::new(),
             idle_timeout: None,
             every_key: false,
+            recordings: None,
         }
     }
 
@@ -129,6 +133,34 @@ impl Terminal {
                 "it is not granted one (`pty` or rrssh-scopes=\"terminal\" on its authorized_keys line)",
             )
         }
+    }
+
+    /// Records every session in `dir` as an asciicast v2 file (`asciinema play` replays it):
+    /// what the program prints and the window's changes, not what is typed. At most 64 MiB a
+    /// session ([`record_limit`](Self::record_limit)); a session whose recording cannot be made
+    /// is refused.
+    pub fn record(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.recordings = Some(recording::Recordings {
+            dir: dir.into(),
+            limit: 64 << 20,
+        });
+        self
+    }
+
+    /// The most bytes one session's recording takes (see [`record`](Self::record)); past it,
+    /// the rest of the session is not recorded.
+    pub fn record_limit(mut self, bytes: u64) -> Self {
+        if let Some(r) = &mut self.recordings {
+            r.limit = bytes;
+        }
+        self
+    }
+
+    /// Whether the recording directory (see [`record`](Self::record)) can be used.
+    pub fn check_recordings(&self) -> std::io::Result<()> {
+        self.recordings
+            .as_ref()
+            .map_or(Ok(()), |r| recording::check_dir(&r.dir))
     }
 
     /// An environment variable for the program.

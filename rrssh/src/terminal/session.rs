@@ -6,6 +6,7 @@ use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::sync::mpsc;
 
 use super::Terminal;
+use super::recording::Recorder;
 use super::spawn::{self, Launch, Started};
 use crate::Peer;
 
@@ -38,13 +39,38 @@ pub(crate) async fn run(
             std::time::Duration::from_millis(active.load(std::sync::atomic::Ordering::Relaxed));
         idle_limit.map(|d| start + last + d)
     };
+    let recorder = match &terminal.recordings {
+        None => None,
+        Some(to) => {
+            let size = launch.pty.as_ref().map_or((80, 24), |p| (p.cols, p.rows));
+            let term = launch.pty.as_ref().map(|p| p.term.as_str());
+            match Recorder::create(to, &peer, launch.command.as_deref(), size, term).await {
+                Ok((r, path)) => {
+                    tracing::info!(path = %path.display(), "session recorded");
+                    Some(std::sync::Arc::new(r))
+                }
+                Err(e) => {
+                    let e = format!("cannot record the session in {}: {e}", to.dir.display());
+                    return refuse(&session, id, &e).await;
+                }
+            }
+        }
+    };
     // Output is copied by its own task, so a client that reads none of it still has its
     // close (or its lost connection) seen below.
+    let started = spawn::start(
+        &terminal,
+        &launch,
+        &peer,
+        to_ch,
+        touch.clone(),
+        recorder.clone(),
+    );
     let Started {
         mut input,
         mut output,
         mut child,
-    } = match spawn::start(&terminal, &launch, &peer, to_ch, touch.clone()) {
+    } = match started {
         Ok(started) => started,
         Err(e) => {
             crate::logging::limited("terminal-start", || {
@@ -74,7 +100,12 @@ pub(crate) async fn run(
             // In the order the client sent them: a window change is handled before the input
             // that followed it (both are ready together when the handler queued them).
             biased;
-            Some((cols, rows)) = resize.recv() => input.resize(cols, rows),
+            Some((cols, rows)) = resize.recv() => {
+                input.resize(cols, rows);
+                if let Some(r) = &recorder {
+                    r.resize(cols, rows).await;
+                }
+            }
             () = async { match until {
                 Some(t) => tokio::time::sleep_until(t).await,
                 None => std::future::pending().await,
@@ -137,6 +168,18 @@ pub(crate) async fn run(
     };
     tracing::info!(user = %peer.user(), code, "session ended");
     let _ = session.exit_status_request(id, code).await;
+    let _ = session.eof(id).await;
+    let _ = session.close(id).await;
+}
+
+/// Ends a session whose program will not run: `why` on its standard error, exit status 1.
+async fn refuse(session: &Handle, id: ChannelId, why: &str) {
+    crate::logging::limited("terminal-start", || {
+        tracing::warn!("terminal: {why}");
+    });
+    let text = format!("rrssh: {why}\r\n").into_bytes();
+    let _ = session.extended_data(id, 1, text).await;
+    let _ = session.exit_status_request(id, 1).await;
     let _ = session.eof(id).await;
     let _ = session.close(id).await;
 }

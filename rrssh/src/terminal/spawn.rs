@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use pty_process::Size;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::Terminal;
 use super::programs::PtyRequest;
+use super::recording::Recorder;
 use crate::Peer;
 
 /// SSH's extended data type for standard error.
@@ -113,14 +115,25 @@ pub(crate) fn start(
     peer: &Peer,
     to_channel: ChannelWriteHalf<Msg>,
     touch: impl Fn() + Send + Sync + 'static,
+    recorder: Option<Arc<Recorder>>,
 ) -> Result<Started, String> {
     let (args, envs) = arguments(terminal, launch, peer);
+    let out = Out {
+        to: to_channel,
+        touch,
+        recorder,
+    };
     match &launch.pty {
-        Some(pty) => {
-            in_terminal(terminal, pty, &args, &envs, to_channel, touch).map_err(|e| e.to_string())
-        }
-        None => on_pipes(terminal, &args, &envs, to_channel, touch).map_err(|e| e.to_string()),
+        Some(pty) => in_terminal(terminal, pty, &args, &envs, out).map_err(|e| e.to_string()),
+        None => on_pipes(terminal, &args, &envs, out).map_err(|e| e.to_string()),
     }
+}
+
+/// Where a program's output goes: the channel, the idle clock, the recording.
+struct Out<T> {
+    to: ChannelWriteHalf<Msg>,
+    touch: T,
+    recorder: Option<Arc<Recorder>>,
 }
 
 fn in_terminal(
@@ -128,8 +141,7 @@ fn in_terminal(
     pty: &PtyRequest,
     args: &[OsString],
     envs: &[(OsString, OsString)],
-    to_channel: ChannelWriteHalf<Msg>,
-    touch: impl Fn() + Send + Sync + 'static,
+    out: Out<impl Fn() + Send + Sync + 'static>,
 ) -> Result<Started, pty_process::Error> {
     let (master, pts) = pty_process::open()?;
     master.resize(size(pty.cols, pty.rows))?;
@@ -142,7 +154,7 @@ fn in_terminal(
     let child = cmd.spawn(pts)?;
     let (from_pty, to_pty) = master.into_split();
     // The program's side closed when it exited: Linux reports EIO, which ends the copy too.
-    let output = tokio::spawn(async move { copy_out(from_pty, &to_channel, None, &touch).await });
+    let output = tokio::spawn(async move { copy_out(from_pty, &out, None).await });
     Ok(Started {
         input: Input::Pty(to_pty),
         output,
@@ -154,8 +166,7 @@ fn on_pipes(
     terminal: &Terminal,
     args: &[OsString],
     envs: &[(OsString, OsString)],
-    to_channel: ChannelWriteHalf<Msg>,
-    touch: impl Fn() + Send + Sync + 'static,
+    out: Out<impl Fn() + Send + Sync + 'static>,
 ) -> std::io::Result<Started> {
     let mut child = tokio::process::Command::new(&terminal.program)
         .args(args)
@@ -174,8 +185,8 @@ fn on_pipes(
     // shares them have exited.
     let output = tokio::spawn(async move {
         let (out, err) = tokio::join!(
-            copy_out(stdout, &to_channel, None, &touch),
-            copy_out(stderr, &to_channel, Some(STDERR), &touch),
+            copy_out(stdout, &out, None),
+            copy_out(stderr, &out, Some(STDERR)),
         );
         out && err
     });
@@ -190,16 +201,19 @@ fn on_pipes(
 /// (`true`) or until the channel takes no more (`false`).
 async fn copy_out(
     mut from: impl AsyncRead + Unpin,
-    to: &ChannelWriteHalf<Msg>,
+    out: &Out<impl Fn()>,
     ext: Option<u32>,
-    touch: &impl Fn(),
 ) -> bool {
+    let (to, touch) = (&out.to, &out.touch);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => return true,
             Ok(n) => {
                 touch();
+                if let Some(r) = &out.recorder {
+                    r.output(&buf[..n]).await;
+                }
                 let chunk = Bytes::copy_from_slice(&buf[..n]);
                 let sent = match ext {
                     None => to.data_bytes(chunk).await,

@@ -38,7 +38,8 @@ pub use crate::client::Backoff;
 /// The SSH subsystem name rrssh uses.
 pub const SUBSYSTEM: &str = "rrssh";
 
-/// The default port of an rrssh server (korv's).
+/// The default port of an rrssh server (as korv's, a Python framework of REST over reverse
+/// SSH, so its clients find it).
 pub const DEFAULT_PORT: u16 = 8022;
 
 /// SSH algorithm preferences: russh's defaults with AES-256-GCM moved first (about twice as

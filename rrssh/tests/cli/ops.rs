@@ -341,7 +341,7 @@ async fn systemd_hears_ready_reloading_and_stopping() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
+async fn terminal_sessions_are_in_the_audit_log_the_metrics_and_recorded() {
     let dir = Dir::new("audit-terminal");
     let key = generate_ed25519("k");
     let id = dir.path("id");
@@ -362,6 +362,8 @@ async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
     let listen = format!("127.0.0.1:{}", free_port());
     let admin = format!("127.0.0.1:{}", free_port());
     let audit = dir.path("audit.jsonl");
+    let casts = dir.path("casts");
+    std::fs::create_dir(&casts).unwrap();
     let mut server = Running::start(
         &[
             "serve",
@@ -369,6 +371,8 @@ async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
             &listen,
             "--terminal",
             "/bin/sh",
+            "--record-terminals",
+            casts.to_str().unwrap(),
             "--admin",
             &admin,
             "--audit",
@@ -393,7 +397,7 @@ async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
                 &[
                     "shell",
                     &target,
-                    "echo from-the-shell",
+                    "echo from-the-shell; sleep 0.3; echo é-€-done",
                     "-i",
                     id.to_str().unwrap(),
                     "--known-hosts",
@@ -444,7 +448,11 @@ async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
         .collect();
     assert_eq!(lines.len(), 3, "{text}");
     let of = |result: &str| lines.iter().find(|l| l["result"] == result).unwrap();
-    assert_eq!(of("opened")["command"], "echo from-the-shell", "{text}");
+    assert_eq!(
+        of("opened")["command"],
+        "echo from-the-shell; sleep 0.3; echo é-€-done",
+        "{text}"
+    );
     assert_eq!(
         of("opened")["fingerprint"],
         rrssh::keys::fingerprint(key.public_key())
@@ -458,4 +466,39 @@ async fn terminal_sessions_are_in_the_audit_log_and_the_metrics() {
         rrssh::keys::fingerprint(plain.public_key())
     );
     assert!(of("refused")["reason"].is_string(), "{text}");
+
+    // One recording, of the session that ran (the refused one made none): an asciicast v2
+    // header, then the output as it came, with its times.
+    let files: Vec<_> = std::fs::read_dir(&casts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let cast = std::fs::read_to_string(&files[0]).unwrap();
+    let mut lines = cast
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    assert_eq!(header["version"], 2, "{cast}");
+    assert!(header["width"].as_u64().unwrap() > 0, "{cast}");
+    assert_eq!(header["env"]["RRSSH_USER"], "ada");
+    let events: Vec<Value> = lines.collect();
+    let printed: String = events
+        .iter()
+        .filter(|e| e[1] == "o")
+        .map(|e| e[2].as_str().unwrap())
+        .collect();
+    assert!(printed.contains("from-the-shell"), "{cast}");
+    assert!(printed.contains("é-€-done"), "{cast}");
+    let at = |word: &str| {
+        events
+            .iter()
+            .find(|e| e[2].as_str().unwrap().contains(word))
+            .map(|e| e[0].as_f64().unwrap())
+            .unwrap()
+    };
+    assert!(at("done") - at("from-the-shell") >= 0.25, "{cast}");
 }

@@ -10,7 +10,7 @@
 //! - the web listener: silent connections and WebSockets that never log in (`web.rs`).
 //!
 //! `cargo test -p rrssh-tests --test integration -- --ignored resources::abuse --nocapture`
-//! prints the figures (README's reliability table).
+//! prints the figures (the guide's reliability table, docs/src/reliability.md).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

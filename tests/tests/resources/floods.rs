@@ -311,7 +311,7 @@ async fn floods_stay_within_their_bounds_and_are_freed() {
             f.p50.0,
             f.p50.1,
         );
-        // Bounds per connection (PROTOCOL.md §7, README's limits table): a PING flood holds
+        // Bounds per connection (PROTOCOL.md §7, the guide's limits table, docs/src/reliability.md): a PING flood holds
         // one PONG and a read buffer; a stream flood holds its 1,024 calls' suspended producers
         // (about 4 KiB each: no body bytes, which are made only when they can be sent) and at
         // most the output bound, whatever the windows.

@@ -16,7 +16,7 @@ pub(crate) use self::options::{Budget, Color, Login, Output, Reconnect, parse_du
 /// Calls rrssh services over SSH: REST-style JSON APIs with SSH keys; terminals, tunnels and
 /// an HTTP gateway on any SSH server.
 #[derive(Debug, Parser)]
-#[command(name = "rrssh", version, about, long_about = None, args_override_self = true)]
+#[command(name = "rrssh", version, args_override_self = true)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -184,7 +184,7 @@ pub(crate) enum Command {
     Call {
         /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
         target: String,
-        /// GET, POST, PUT, PATCH, DELETE (or korv's STORE, UPDATE).
+        /// GET, POST, PUT, PATCH, DELETE, STREAM; STORE and UPDATE are taken as POST and PATCH.
         method: String,
         /// The path, e.g. /users/7.
         path: String,
@@ -244,6 +244,10 @@ pub(crate) enum Command {
         /// (`no-pty`, `restrict`), as sshd does, API-only and service keys included.
         #[arg(long, requires = "terminal")]
         terminal_for_all_keys: bool,
+        /// Record every terminal session in this directory, as asciicast v2 files (what the
+        /// program prints, not what is typed; at most 64 MiB each; `asciinema play` replays them).
+        #[arg(long, value_name = "DIR", requires = "terminal")]
+        record_terminals: Option<PathBuf>,
         /// Hang up terminal sessions idle this long.
         #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "terminal")]
         terminal_idle: Option<Duration>,

@@ -112,6 +112,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             serving,
             terminal,
             terminal_for_all_keys,
+            record_terminals,
             terminal_idle,
             permit_open,
             permit_listen,
@@ -120,6 +121,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             let extra = serve::Extra {
                 terminal,
+                record_terminals,
                 terminal_for_all_keys,
                 terminal_idle,
                 permit_open,

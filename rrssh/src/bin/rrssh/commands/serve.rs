@@ -13,6 +13,7 @@ use rrssh::tunnel::PermitOpen;
 pub(super) struct Extra {
     pub(super) terminal: Option<String>,
     pub(super) terminal_for_all_keys: bool,
+    pub(super) record_terminals: Option<std::path::PathBuf>,
     pub(super) terminal_idle: Option<Duration>,
     pub(super) permit_open: Option<String>,
     pub(super) permit_listen: Option<String>,
@@ -103,6 +104,11 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         if let Some(idle) = extra.terminal_idle {
             t = t.idle_timeout(idle);
         }
+        if let Some(dir) = &extra.record_terminals {
+            t = t.record(dir);
+            t.check_recordings()
+                .map_err(|e| format!("--record-terminals {}: {e}", dir.display()))?;
+        }
         let to = if extra.terminal_for_all_keys {
             t = t.for_every_key();
             "every key not forbidden one"
@@ -110,7 +116,11 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
             "keys granted one"
         };
         server = server.terminal(t);
-        offers.push(format!("terminals ({shell}) for {to}"));
+        let recorded = match &extra.record_terminals {
+            Some(dir) => format!(", recorded in {}", dir.display()),
+            None => String::new(),
+        };
+        offers.push(format!("terminals ({shell}) for {to}{recorded}"));
     }
     if let Some(list) = &extra.permit_open {
         let p = PermitOpen::parse(list).map_err(|e| format!("--permit-open: {e}"))?;
