@@ -607,6 +607,34 @@ async fn a_hub_its_peers_and_calls_through_it() {
     assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
     assert!(raw.contains(r#"{"id":9,"name":"ada"}"#), "{raw}");
 
+    // The hub counts what it relayed to the service: four calls (a call, a stream, one through
+    // the gateway, and a 500), one of them an error, none waiting.
+    let out = run(with(&["call", &through, "GET", "/boom"])).await;
+    assert_eq!(out.status.code(), Some(5));
+    let out = run(with(&["peers", &format!("ssh://127.0.0.1:{port}")])).await;
+    let peers: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stats = &peers[0]["stats"];
+    assert_eq!(stats["calls"], 4, "{stats}");
+    assert_eq!(stats["errors"], 1, "{stats}");
+    assert_eq!(stats["waiting"], 0, "{stats}");
+    assert!(stats["mean_answer_us"].as_u64().unwrap() > 0, "{stats}");
+    let out = run(with(&[
+        "peers",
+        &format!("ssh://127.0.0.1:{port}"),
+        "--color",
+        "always",
+    ]))
+    .await;
+    let table = text(&out.stdout);
+    let mut rows = table.lines();
+    assert!(rows.next().unwrap().starts_with("NAME"), "{table}");
+    let row: Vec<&str> = rows.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        (row[0], row[4], row[5], row[6]),
+        ("svc", "4", "1", "0"),
+        "{table}"
+    );
+
     svc.close().await;
     let _ = hub.kill().await;
     let _ = Path::new(".");

@@ -19,6 +19,7 @@ mod names;
 pub mod relay;
 mod remote;
 mod share;
+pub mod stats;
 pub mod watch;
 
 pub use self::handle::Hub;
@@ -58,6 +59,8 @@ pub struct PeerSummary {
     pub connected_at: SystemTime,
     /// The hub of a cluster holding it, if not this one.
     pub hub: Option<String>,
+    /// The calls relayed to it by this hub (zeros for a peer on another hub).
+    pub stats: stats::ServiceStats,
 }
 
 /// A change in the set of connected peers (the seeds' "connections" channel).
@@ -95,6 +98,7 @@ struct Entry {
     peer: Peer,
     conn: Connection,
     connected_at: SystemTime,
+    stats: Arc<stats::Counters>,
 }
 
 #[derive(Default)]
@@ -288,6 +292,7 @@ impl Registry {
                     peer: peer.clone(),
                     conn,
                     connected_at: SystemTime::now(),
+                    stats: Arc::default(),
                 },
             );
             replaced.and_then(|old| st.by_id.get(&old).map(|e| e.conn.clone()))
@@ -344,6 +349,7 @@ impl Registry {
                 peer: e.peer.clone(),
                 connected_at: e.connected_at,
                 hub: None,
+                stats: e.stats.read(),
             })
             .collect();
         drop(st);
@@ -355,6 +361,7 @@ impl Registry {
                     peer: Peer::new(info),
                     connected_at: SystemTime::now(),
                     hub: Some(p.hub),
+                    stats: stats::ServiceStats::default(),
                 });
             }
         }
@@ -400,6 +407,13 @@ impl Registry {
     pub(crate) fn call_local(&self, name: &str, req: Request) -> Option<ResponseFuture> {
         let mut conn = self.connection_of(name)?;
         Some(conn.call(req))
+    }
+
+    /// The counters of the peer connected to this hub under `name`.
+    pub(crate) fn counters_of(&self, name: &str) -> Option<Arc<stats::Counters>> {
+        let st = self.lock();
+        let owned = st.names.get(name)?;
+        st.by_id.get(&owned.id).map(|e| e.stats.clone())
     }
 
     fn connection_of(&self, name: &str) -> Option<Connection> {

@@ -37,6 +37,9 @@ pub struct PeerListing {
     pub fingerprint: String,
     /// When it connected, in seconds since the Unix epoch.
     pub connected_at: u64,
+    /// The calls this hub relayed to it (zeros for a peer on another hub of a cluster).
+    #[serde(default)]
+    pub stats: super::stats::ServiceStats,
 }
 
 fn may_call(caller: &Peer, name: &str) -> bool {
@@ -58,6 +61,7 @@ pub(crate) fn listing(registry: &Registry, caller: &Peer) -> Vec<PeerListing> {
                     .connected_at
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
+                stats: p.stats,
             })
         })
         .collect()
@@ -176,6 +180,7 @@ pub(crate) async fn relay_call(
     *out.uri_mut() = parts.uri;
     *out.headers_mut() = parts.headers;
     let call = registry.peer(name).call(out);
+    let mut waiting = registry.counters_of(name).map(|c| c.begin());
     let outcome = if has_deadline {
         call.await
     } else {
@@ -184,6 +189,9 @@ pub(crate) async fn relay_call(
         match tokio::time::timeout(policy.answer_timeout, call).await {
             Ok(outcome) => outcome,
             Err(_) => {
+                if let Some(w) = waiting.take() {
+                    w.answered(None);
+                }
                 return ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     format!(
@@ -195,7 +203,11 @@ pub(crate) async fn relay_call(
             }
         }
     };
-    answer(outcome).map(|b| Body::new(super::share::Ticketed::new(b, ticket)))
+    let answered = answer(outcome);
+    if let Some(w) = waiting {
+        w.answered(Some(answered.status().as_u16()));
+    }
+    answered.map(|b| Body::new(super::share::Ticketed::new(b, ticket)))
 }
 
 /// Removes the `rrssh-caller-*` headers a caller sent: only a hub says who calls.

@@ -51,8 +51,26 @@ pub(super) async fn peers(common: &Common, target: &str) -> Result<ExitCode, Str
     let client = connect(common, &target).await?;
     let peers: Vec<PeerListing> = get_json(&client, PEERS_PATH).await?;
     if pretty(common.color) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        println!(
+            "{:<20} {:<12} {:<51} {:>8} {:>7} {:>6} {:>7} {:>9}",
+            "NAME", "USER", "FINGERPRINT", "UP", "CALLS", "ERRORS", "WAITING", "ANSWER"
+        );
         for p in &peers {
-            println!("{:<20} {:<12} {}", p.name, p.user, p.fingerprint);
+            let s = p.stats;
+            println!(
+                "{:<20} {:<12} {:<51} {:>8} {:>7} {:>6} {:>7} {:>7.1}ms",
+                p.name,
+                p.user,
+                p.fingerprint,
+                uptime(now.saturating_sub(p.connected_at)),
+                s.calls,
+                s.errors,
+                s.waiting,
+                s.mean_answer_us as f64 / 1000.0
+            );
         }
     } else {
         println!(
@@ -143,4 +161,14 @@ pub(super) async fn watch(
         let _ = conn.closed().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `42s`, `17m`, `5h`, `3d`: how long a peer has been connected.
+fn uptime(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
 }
