@@ -182,9 +182,11 @@ impl Observer for AuditLog {
                 fingerprint,
                 certificate,
                 remote,
+                carrier,
                 refused,
             } => json!({
                 "event": "login",
+                "carrier": carrier,
                 "user": user,
                 "fingerprint": fingerprint,
                 "certificate": certificate,
@@ -283,6 +285,7 @@ mod tests {
             fingerprint: "SHA256:x",
             certificate: None,
             remote: None,
+            carrier: "ssh",
             refused: Some("the key is not in authorized_keys"),
         });
         log.event(&Event::Call {

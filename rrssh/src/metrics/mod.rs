@@ -4,7 +4,7 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `rrssh_logins_total` | `result` (`accepted`, `refused`), `kind` (`key`, `certificate`) | verified logins |
+//! | `rrssh_logins_total` | `result` (`accepted`, `refused`), `kind` (`key`, `certificate`), `carrier` (`ssh`, `websocket`, `ssh on the web port`) | verified logins |
 //! | `rrssh_calls_total` | `route`, `method`, `status` | calls answered |
 //! | `rrssh_call_duration_seconds` | `route`, `method` | from a call's start to its answer's end |
 //! | `rrssh_call_request_bytes_total`, `rrssh_call_response_bytes_total` | `route`, `method` | body bytes |
@@ -35,6 +35,7 @@ use crate::observe::{Event, Observer};
 struct LoginLabels {
     result: &'static str,
     kind: &'static str,
+    carrier: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -263,6 +264,7 @@ impl Observer for Metrics {
             Event::Login {
                 certificate,
                 refused,
+                carrier,
                 ..
             } => {
                 let labels = LoginLabels {
@@ -276,6 +278,7 @@ impl Observer for Metrics {
                     } else {
                         "key"
                     },
+                    carrier,
                 };
                 m.logins.get_or_create(&labels).inc();
             }

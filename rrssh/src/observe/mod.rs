@@ -27,6 +27,8 @@ pub enum Event<'a> {
         certificate: Option<&'a str>,
         /// Where from.
         remote: Option<SocketAddr>,
+        /// How the connection came: `ssh`, `websocket`, `ssh on the web port`.
+        carrier: &'static str,
         /// `None` if let in, else why not.
         refused: Option<&'a str>,
     },

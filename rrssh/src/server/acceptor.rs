@@ -46,7 +46,15 @@ impl ServeSsh for SshAcceptor {
             fingerprint = tracing::field::Empty,
         );
         Ok(Box::new(move |io| {
-            let session = session(shared, config, auth_timeout, io, remote, admitted, id);
+            let session = session(
+                shared,
+                config,
+                auth_timeout,
+                io,
+                remote,
+                admitted,
+                (id, carrier),
+            );
             Box::pin(session.instrument(span))
         }))
     }
@@ -68,7 +76,7 @@ async fn session(
     io: Box<dyn Tunnel>,
     remote: SocketAddr,
     admitted: Admitted,
-    id: u64,
+    (id, carrier): (u64, &'static str),
 ) {
     let evicted = admitted.evicted();
     let authed = Arc::new(AtomicBool::new(false));
@@ -76,6 +84,7 @@ async fn session(
         shared,
         conn_id: id,
         span: tracing::Span::current(),
+        carrier,
         remote: Some(remote),
         peer: None,
         authed: authed.clone(),

@@ -30,6 +30,8 @@ pub(super) struct ConnHandler {
     /// The connection's log span (`connection`: id, carrier, remote, user, fingerprint): the
     /// tasks of its channels run in it.
     pub(super) span: tracing::Span,
+    /// How the connection came (`ssh`, `websocket`, …).
+    pub(super) carrier: &'static str,
     pub(super) remote: Option<SocketAddr>,
     pub(super) peer: Option<Peer>,
     pub(super) authed: Arc<AtomicBool>,
@@ -95,6 +97,7 @@ impl ConnHandler {
                 fingerprint: &fp,
                 certificate: certificate.as_ref().map(|c| c.key_id.as_str()),
                 remote: self.remote,
+                carrier: self.carrier,
                 refused: self.over_limit.as_deref(),
             });
         }
@@ -155,6 +158,7 @@ impl russh::server::Handler for ConnHandler {
                         fingerprint: &fingerprint(key.public_key),
                         certificate: None,
                         remote,
+                        carrier: self.carrier,
                         refused: Some(&why),
                     });
                 }
@@ -192,6 +196,7 @@ impl russh::server::Handler for ConnHandler {
                             .to_string(),
                         certificate: Some(&id),
                         remote,
+                        carrier: self.carrier,
                         refused: Some(&why),
                     });
                 }

@@ -261,6 +261,15 @@ async fn the_admin_listener_serves_moving_metrics_and_the_audit_log_a_line_per_l
             .any(|m| m.metric == "rrssh_call_duration_seconds_count"),
         "a latency histogram"
     );
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|m| m.metric == "rrssh_logins_total"
+                && m.labels.get("carrier") == Some("ssh")
+                && m.labels.get("result") == Some("accepted")),
+        "logins by carrier"
+    );
     assert!(http_get(&admin, "/healthz").await.contains("ok"));
     assert!(http_get(&admin, "/readyz").await.contains("ready"));
 
@@ -276,6 +285,7 @@ async fn the_admin_listener_serves_moving_metrics_and_the_audit_log_a_line_per_l
     assert_eq!(logins.len(), 1, "one accepted login: {text}");
     assert_eq!(logins[0]["result"], "accepted");
     assert_eq!(logins[0]["user"], "ada");
+    assert_eq!(logins[0]["carrier"], "ssh");
     let calls: Vec<&Value> = lines.iter().filter(|l| l["event"] == "call").collect();
     assert_eq!(calls.len(), 3, "{text}");
     assert!(
