@@ -73,6 +73,22 @@ pub fn load_private_key(
     passphrase: Option<&str>,
 ) -> Result<PrivateKey, KeyError> {
     let path = path.as_ref();
+    // The public half given for the private one: say so, whatever its mode.
+    if let Ok(text) = std::fs::read_to_string(path)
+        && PublicKey::from_openssh(text.trim()).is_ok()
+    {
+        let message = match path.extension().is_some_and(|e| e == "pub") {
+            true => format!(
+                "this is a public key; give the private one ({})",
+                path.with_extension("").display()
+            ),
+            false => "this is a public key; give the private one".to_owned(),
+        };
+        return Err(KeyError::Format {
+            path: path.display().to_string(),
+            message,
+        });
+    }
     check_private_mode(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
         path: path.display().to_string(),

@@ -569,7 +569,7 @@ impl Client {
         let addr = addr.into();
         ClientBuilder {
             user: super::web::Endpoint::user_in(&addr)
-                .or_else(|| std::env::var("USER").ok())
+                .or_else(super::local_user)
                 .unwrap_or_else(|| "rrssh".to_owned()),
             addr,
             fallbacks: Vec::new(),

@@ -64,3 +64,37 @@ pub(crate) fn preferred() -> russh::Preferred {
 
 /// How often an idle SSH connection is probed, and after how many missed answers it is dead.
 pub(crate) const KEEPALIVE: (Duration, usize) = (Duration::from_secs(5), 3);
+
+/// The account running this process, as `ssh` finds it for a login name: `$USER`, else
+/// `$LOGNAME`, else the passwd entry of the process's user (under cron, systemd and in
+/// containers neither variable may be set).
+pub fn local_user() -> Option<String> {
+    let named = |v: &str| std::env::var(v).ok().filter(|n| !n.is_empty());
+    named("USER").or_else(|| named("LOGNAME")).or_else(|| {
+        let uid = rustix::process::getuid().as_raw();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd_name(&passwd, uid)
+    })
+}
+
+/// The name of user `uid` in a passwd file's text.
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_user_is_found_by_uid_in_passwd() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nbad\nada:x:1000:1000::/home/ada:/bin/sh\n";
+        assert_eq!(super::passwd_name(passwd, 1000).as_deref(), Some("ada"));
+        assert_eq!(super::passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::passwd_name(passwd, 7), None);
+    }
+}

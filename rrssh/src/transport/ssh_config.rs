@@ -331,10 +331,7 @@ impl SshLogin {
             match crate::keys::load_private_key(path, self.passphrase.as_deref()) {
                 Ok(key) => keys.push(key),
                 Err(e) if explicit => {
-                    return Err(SshLoginError(format!(
-                        "cannot read the key {}: {e}",
-                        path.display()
-                    )));
+                    return Err(SshLoginError(format!("cannot read the key {e}")));
                 }
                 // A default key that cannot be read (encrypted): the agent may hold it.
                 Err(e) => tracing::debug!(error = %e, "skipping {}", path.display()),

@@ -443,3 +443,123 @@ async fn a_mistyped_host_key_is_refused_and_an_open_one_too() {
     let err = String::from_utf8_lossy(&open.stderr);
     assert!(err.contains("permissions 0644 are too open"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_say_what_is_wrong_once_and_how_to_fix_it() {
+    let dir = Dir::new("messages");
+    let key = generate_ed25519("k");
+    let id = dir.path("id");
+    rrssh::keys::write_key_pair(&key, &id).unwrap();
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!("{}\n", key.public_key().to_openssh().unwrap()),
+    )
+    .unwrap();
+    let stderr = |out: Output| text(&out.stderr);
+    // A missing key: its path once.
+    let err = stderr(
+        rrssh(
+            &["call", "ssh://127.0.0.1:1", "GET", "/", "-i", "nokey"],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(err.matches("nokey").count(), 1, "{err}");
+    // The public half instead of the private one.
+    let public = format!("{}.pub", id.display());
+    let err = stderr(
+        rrssh(
+            &["call", "ssh://127.0.0.1:1", "GET", "/", "-i", &public],
+            None,
+        )
+        .await,
+    );
+    assert!(
+        err.contains(&format!(
+            "this is a public key; give the private one ({})",
+            id.display()
+        )),
+        "{err}"
+    );
+    let serve = |listen: &str, authorized: PathBuf| {
+        let listen = listen.to_owned();
+        let host = dir.path("host");
+        async move {
+            tokio::process::Command::new(BIN)
+                .args([
+                    "serve",
+                    "--listen",
+                    &listen,
+                    "--create-host-key",
+                    "--host-key",
+                ])
+                .arg(host)
+                .arg("--authorized-keys")
+                .arg(authorized)
+                .env("USER", "ada")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    // A missing authorized_keys: no line number.
+    let err = stderr(serve("127.0.0.1:0", dir.path("nofile")).await);
+    assert!(err.contains("nofile: No such file"), "{err}");
+    assert!(!err.contains("line 0"), "{err}");
+    // An address without a port, and one in use: the address, and what to give.
+    let err = stderr(serve("localhost", dir.path("authorized_keys")).await);
+    assert!(err.contains("--listen localhost: cannot listen"), "{err}");
+    assert!(err.contains("give HOST:PORT"), "{err}");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let err = stderr(serve(&addr, dir.path("authorized_keys")).await);
+    assert!(
+        err.contains(&format!("--listen {addr}: cannot listen")),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("in use"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_user_in_the_environment_the_server_belongs_to_the_passwd_account() {
+    let dir = Dir::new("no-user");
+    let key = generate_ed25519("k");
+    std::fs::write(
+        dir.path("authorized_keys"),
+        format!("{}\n", key.public_key().to_openssh().unwrap()),
+    )
+    .unwrap();
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = text(&me.stdout).trim().to_owned();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        &listen,
+        "--create-host-key",
+        "--host-key",
+    ])
+    .arg(dir.path("host"))
+    .arg("--authorized-keys")
+    .arg(dir.path("authorized_keys"))
+    .env_remove("USER")
+    .env_remove("LOGNAME");
+    let (_server, first) = super::running_cmd(cmd).await;
+    assert!(first.starts_with("server listening"), "{first}");
+    let host = load_private_key(dir.path("host"), None).unwrap();
+    // The key logs in as the account running the server, found in the passwd file.
+    let c = rrssh::Client::builder(&listen)
+        .user(&me)
+        .identity(key)
+        .host_keys(rrssh::keys::HostKeyPolicy::Pinned(
+            host.public_key().clone(),
+        ))
+        .no_proxy()
+        .connect()
+        .await;
+    assert!(c.is_ok(), "{me}: {:?}", c.err());
+}

@@ -261,13 +261,13 @@ pub fn valid_user_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// A malformed `authorized_keys` line.
+/// A malformed `authorized_keys` line, or a file that cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("{source_name} line {line}: {message}")]
+#[error("{source_name}{}: {message}", if *line == 0 { String::new() } else { format!(" line {line}") })]
 pub struct AuthorizedKeysError {
     /// The file (or `<memory>`).
     pub source_name: String,
-    /// The line number, from 1.
+    /// The line number, from 1; 0 when the file itself is at fault (missing, too large).
     pub line: usize,
     /// What is wrong.
     pub message: String,

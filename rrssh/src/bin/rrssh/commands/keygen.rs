@@ -16,7 +16,7 @@ pub(super) fn keygen(
         ));
     }
     let comment = comment.unwrap_or_else(|| {
-        let user = std::env::var("USER").unwrap_or_else(|_| "rrssh".into());
+        let user = rrssh::transport::local_user().unwrap_or_else(|| "rrssh".into());
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{user}@{}", host.trim())
     });

@@ -38,7 +38,7 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
     let host_public = key.public_key().clone();
     // Keys without `rrssh-users` log in as the account running the server, as the keys in its
     // ~/.ssh/authorized_keys would under sshd.
-    let owner = std::env::var("USER").unwrap_or_else(|_| "rrssh".to_owned());
+    let owner = rrssh::transport::local_user().unwrap_or_else(|| "rrssh".to_owned());
     let mut own_keys = AuthorizedKeys::default();
     // The web terminal logs in to this server over loopback with a key of its own, made now
     // and allowed terminals only.
@@ -174,7 +174,16 @@ pub(super) async fn serve(serving: Serving, extra: Extra, what: &str) -> Result<
         .max_calls_per_key(serving.max_calls_per_key)
         .bind(&serving.listen)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            rrssh::server::ServerError::Bind(io) => {
+                let hint = match io.kind() {
+                    std::io::ErrorKind::InvalidInput => " (give HOST:PORT, e.g. 127.0.0.1:8022)",
+                    _ => "",
+                };
+                format!("--listen {}: cannot listen: {io}{hint}", serving.listen)
+            }
+            e => e.to_string(),
+        })?;
     let offers = if offers.is_empty() {
         String::new()
     } else {
