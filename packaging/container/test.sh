@@ -274,8 +274,9 @@ stop_hub() {
 }
 peers() {  # $1: key; the rest: more options
   local key=$1; shift
-  # (No agent, no terminal to ask for a password on: only the key given.)
-  env -u SSH_AUTH_SOCK -u RRSSH_PASSWORD setsid -w timeout 30 "$bin" peers "ssh://127.0.0.1:$hub_port" \
+  # (No agent, no terminal to ask for a password on: only the key given.) The keys of the
+  # image's authorized_keys log in as the account the hub runs as: rrssh (uid 10001).
+  env -u SSH_AUTH_SOCK -u RRSSH_PASSWORD setsid -w timeout 30 "$bin" peers "ssh://rrssh@127.0.0.1:$hub_port" \
     -i "$tmp/$key" -F none --known-hosts "$tmp/known_hosts" "$@" < /dev/null
 }
 
