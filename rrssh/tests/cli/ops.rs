@@ -212,7 +212,8 @@ async fn the_admin_listener_serves_moving_metrics_and_the_audit_log_a_line_per_l
     )
     .unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
+    // Port 0: the listener says which port it got (no race for a free one).
+    let admin = "127.0.0.1:0".to_owned();
     let audit = dir.path("audit.jsonl");
     let mut server = Running::start(
         &[
@@ -227,7 +228,7 @@ async fn the_admin_listener_serves_moving_metrics_and_the_audit_log_a_line_per_l
         ],
         &dir,
     );
-    server.line("admin listening on").await;
+    let admin = admin_address(&server.line("admin listening on").await);
     let scrape = || async {
         let body = http_get(&admin, "/metrics").await;
         let lines = body.lines().map(|l| Ok(l.to_owned()));
@@ -370,7 +371,8 @@ async fn terminal_sessions_are_in_the_audit_log_the_metrics_and_recorded() {
     )
     .unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
+    // Port 0: the listener says which port it got (no race for a free one).
+    let admin = "127.0.0.1:0".to_owned();
     let audit = dir.path("audit.jsonl");
     let casts = dir.path("casts");
     std::fs::create_dir(&casts).unwrap();
@@ -390,7 +392,7 @@ async fn terminal_sessions_are_in_the_audit_log_the_metrics_and_recorded() {
         ],
         &dir,
     );
-    server.line("admin listening on").await;
+    let admin = admin_address(&server.line("admin listening on").await);
     let host = load_private_key(dir.path("host"), None).unwrap();
     let (h, p) = listen.split_once(':').unwrap();
     let kh = dir.path("known_hosts");
@@ -511,4 +513,10 @@ async fn terminal_sessions_are_in_the_audit_log_the_metrics_and_recorded() {
             .unwrap()
     };
     assert!(at("done") - at("from-the-shell") >= 0.25, "{cast}");
+}
+
+/// The address in `admin listening on http://ADDR (…)`.
+fn admin_address(line: &str) -> String {
+    let rest = line.strip_prefix("admin listening on http://").unwrap();
+    rest.split_whitespace().next().unwrap().to_owned()
 }
