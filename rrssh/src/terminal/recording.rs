@@ -94,19 +94,27 @@ impl Recorder {
         // A character cut at the end of the chunk waits for the rest of it.
         let cut = incomplete_tail(&all);
         st.carry = all.split_off(all.len() - cut);
-        if !all.is_empty() {
-            let text = String::from_utf8_lossy(&all);
-            self.event(&mut st, "o", &text).await;
+        if all.is_empty() {
+            return;
         }
+        let text = String::from_utf8_lossy(&all);
+        let ended = self.event(&mut st, "o", &text).await;
+        // A recording that ended is closed with the lock released.
+        drop(st);
+        drop(ended);
     }
 
     /// Records a window change.
     pub(crate) async fn resize(&self, cols: u16, rows: u16) {
         let mut st = self.state.lock().await;
-        self.event(&mut st, "r", &format!("{cols}x{rows}")).await;
+        let ended = self.event(&mut st, "r", &format!("{cols}x{rows}")).await;
+        drop(st);
+        drop(ended);
     }
 
-    async fn event(&self, st: &mut State, kind: &str, data: &str) {
+    /// Writes one event line; returns the file if the recording ended with it (the limit, or a
+    /// failed write), for the caller to close once the lock is released.
+    async fn event(&self, st: &mut State, kind: &str, data: &str) -> Option<tokio::fs::File> {
         let at = self.start.elapsed().as_secs_f64();
         let mut line = json!([(at * 1e6).round() / 1e6, kind, data]).to_string();
         line.push('\n');
@@ -116,15 +124,10 @@ impl Recorder {
                 json!([at, "o", "\r\n[rrssh: recording stopped: limit reached]\r\n"]).to_string();
             line.push('\n');
         }
-        let Some(file) = st.file.as_mut() else {
-            return;
-        };
+        let file = st.file.as_mut()?;
         let ok = file.write_all(line.as_bytes()).await.is_ok();
         st.written += line.len() as u64;
-        if over || !ok {
-            let file = st.file.take();
-            drop(file);
-        }
+        if over || !ok { st.file.take() } else { None }
     }
 }
 
