@@ -183,7 +183,7 @@ async def test_python_handlers_called_by_rust_and_by_the_cli(server, python_serv
     out = await asyncio.to_thread(server.rust_call, "/items/42", None, srv.port, tmp / "host.pub")
     assert json.loads(out)["id"] == "42"
     r = await asyncio.to_thread(
-        server.cli, f"ssh://{USER}@127.0.0.1:{srv.port}", "GET", "/items/9", "colour=blue", known_hosts=known
+        server.cli, f"ssh://{USER}@127.0.0.1:{srv.port}", "GET", "/items/9", "colour==blue", known_hosts=known
     )
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)

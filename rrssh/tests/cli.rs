@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 mod cluster;
 #[path = "cli/config.rs"]
 mod config;
+#[path = "cli/habits.rs"]
+mod habits;
 #[path = "cli/openssh.rs"]
 mod openssh;
 #[path = "cli/ops.rs"]
@@ -165,6 +167,48 @@ fn app() -> Router {
                 .delete(|| async { Json(json!({"deleted": true})) }),
         )
         .route(
+            "/echo",
+            post(|req: rrssh::Request| {
+                let header = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let (trace, kind) = (header("x-trace"), header("content-type"));
+                let query = req.uri().query().unwrap_or_default().to_owned();
+                let body = req.into_body();
+                async move {
+                let body = http_body_util::BodyExt::collect(body)
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                Json(json!({
+                    "trace": trace,
+                    "type": kind,
+                    "query": query,
+                    "body": String::from_utf8_lossy(&body),
+                }))
+                }
+            }),
+        )
+        .route(
+            "/bytes",
+            // Two chunks 300 ms apart, as a log is written.
+            get(|| async {
+                rrssh::ByteStream::new(futures_util::StreamExt::then(
+                    futures_util::stream::iter(["first\n", "second\n"].into_iter().enumerate()),
+                    |(i, line)| async move {
+                        if i > 0 {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(line))
+                    },
+                ))
+            }),
+        )
+        .route(
             "/boom",
             get(|| async { Err::<String, _>(ApiError::internal("the database is down")) }),
         )
@@ -292,7 +336,7 @@ async fn call_every_verb_with_params_and_json_bodies() {
     assert_eq!(text(&out.stdout), "{\"id\":7,\"name\":\"ada\"}\n");
 
     let out = rrssh(
-        &s.args(&["call", t, "GET", "/search", "q=rust lang", "page=2"]),
+        &s.args(&["call", t, "GET", "/search", "q==rust lang", "page==2"]),
         None,
     )
     .await;
@@ -360,15 +404,25 @@ async fn call_every_verb_with_params_and_json_bodies() {
 async fn exit_codes_for_404_500_and_refused_keys() {
     let s = setup("codes").await;
     let t = s.target.as_str();
+    // A server's error: one line on stderr, the exit code by status class.
     let out = rrssh(&s.args(&["call", t, "GET", "/nope"]), None).await;
     assert_eq!(out.status.code(), Some(4));
     assert!(out.stdout.is_empty());
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["error"]["status"], 404);
+    assert_eq!(
+        text(&out.stderr),
+        "rrssh: 404 Not Found: no route for GET /nope\n"
+    );
 
     let out = rrssh(&s.args(&["call", t, "GET", "/boom"]), None).await;
     assert_eq!(out.status.code(), Some(5));
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(
+        text(&out.stderr),
+        "rrssh: 500 Internal Server Error: the database is down\n"
+    );
+    // --raw: the error JSON as received, on stdout, for programs.
+    let out = rrssh(&s.args(&["call", t, "GET", "/boom", "--raw"]), None).await;
+    assert_eq!(out.status.code(), Some(5));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(err["error"]["message"], "the database is down");
 
     // A key the server does not know: a transport error, exit 1, in plain words.
@@ -746,11 +800,10 @@ async fn forward_carries_tcp_like_ssh_dash_l_and_dash_r() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_runs_a_command_in_a_terminal_and_exits_with_its_status() {
     let s = setup("shell").await;
-    let out = rrssh(
-        &s.args(&["shell", &s.target, "echo hi-$((6*7)); tty; exit 3"]),
-        None,
-    )
-    .await;
+    // -t: a terminal even though the input is not one (the options before the command).
+    let mut args = s.args(&["shell", &s.target, "-t"]);
+    args.push("echo hi-$((6*7)); tty; exit 3");
+    let out = rrssh(&args, None).await;
     let stdout = text(&out.stdout);
     assert!(stdout.contains("hi-42"), "{stdout:?} {}", text(&out.stderr));
     assert!(stdout.contains("/dev/pts/"), "{stdout:?}");

@@ -13,6 +13,7 @@ use crate::Client;
 /// What to ask for: the terminal type and size, and a command (none: a shell).
 #[derive(Debug, Clone)]
 pub struct TerminalOptions {
+    pty: bool,
     term: String,
     cols: u16,
     rows: u16,
@@ -23,6 +24,7 @@ pub struct TerminalOptions {
 impl Default for TerminalOptions {
     fn default() -> Self {
         Self {
+            pty: true,
             term: "xterm-256color".to_owned(),
             cols: 80,
             rows: 24,
@@ -41,6 +43,15 @@ impl TerminalOptions {
     /// The terminal type (`TERM`).
     pub fn term(mut self, term: impl Into<String>) -> Self {
         self.term = term.into();
+        self
+    }
+
+    /// Whether the program runs in a pseudo-terminal (the default), or on pipes, as `ssh -T`
+    /// runs it (and `ssh` when its input is not a terminal): what is typed reaches it
+    /// byte for byte, end of input included, and its standard error comes apart
+    /// ([`TerminalOutput::next_part`]).
+    pub fn pty(mut self, pty: bool) -> Self {
+        self.pty = pty;
         self
     }
 
@@ -95,6 +106,16 @@ pub enum TerminalError {
     Ssh(String),
 }
 
+/// A part of what the program printed, and on which of its outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutputPart {
+    /// On its standard output (all of it, in a pseudo-terminal).
+    Stdout(Bytes),
+    /// On its standard error (without a pseudo-terminal).
+    Stderr(Bytes),
+}
+
 /// An open terminal session. Use its two halves at once: one task types into
 /// [`input`](Self::input), another reads [`output`](Self::output).
 #[derive(Debug)]
@@ -140,6 +161,8 @@ pub struct TerminalInput(Arc<Shared>);
 /// The receiving half of a terminal session.
 pub struct TerminalOutput {
     reader: ChannelReadHalf,
+    /// What was printed before the session was confirmed.
+    early: std::collections::VecDeque<OutputPart>,
     shared: Arc<Shared>,
     exit_status: Option<u32>,
     idle_timeout: Option<Duration>,
@@ -208,9 +231,19 @@ impl TerminalInput {
 }
 
 impl TerminalOutput {
-    /// The next bytes the program printed; `None` once the session ended (see
-    /// [`exit_status`](Self::exit_status) and [`timed_out`](Self::timed_out)).
+    /// The next bytes the program printed, on either output; `None` once the session ended
+    /// (see [`exit_status`](Self::exit_status) and [`timed_out`](Self::timed_out)).
     pub async fn next(&mut self) -> Option<Bytes> {
+        match self.next_part().await? {
+            OutputPart::Stdout(b) | OutputPart::Stderr(b) => Some(b),
+        }
+    }
+
+    /// Like [`next`](Self::next), telling standard output from standard error.
+    pub async fn next_part(&mut self) -> Option<OutputPart> {
+        if let Some(part) = self.early.pop_front() {
+            return Some(part);
+        }
         loop {
             if self.shared.over.load(Ordering::Acquire) && self.idle {
                 return None;
@@ -241,9 +274,13 @@ impl TerminalOutput {
                 return None;
             };
             match msg {
-                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                ChannelMsg::Data { data } => {
                     self.shared.touch();
-                    return Some(data);
+                    return Some(OutputPart::Stdout(data));
+                }
+                ChannelMsg::ExtendedData { data, .. } => {
+                    self.shared.touch();
+                    return Some(OutputPart::Stderr(data));
                 }
                 ChannelMsg::ExitStatus { exit_status } => {
                     self.exit_status = Some(exit_status);
@@ -291,18 +328,20 @@ impl Client {
             .await
             .map_err(gone)?
             .ok_or(TerminalError::Unsupported)?;
-        channel
-            .request_pty(
-                true,
-                &options.term,
-                u32::from(options.cols),
-                u32::from(options.rows),
-                0,
-                0,
-                &[],
-            )
-            .await
-            .map_err(gone)?;
+        if options.pty {
+            channel
+                .request_pty(
+                    true,
+                    &options.term,
+                    u32::from(options.cols),
+                    u32::from(options.rows),
+                    0,
+                    0,
+                    &[],
+                )
+                .await
+                .map_err(gone)?;
+        }
         match &options.command {
             Some(c) => channel.exec(true, c.as_bytes()).await.map_err(gone)?,
             None => channel.request_shell(true).await.map_err(gone)?,
@@ -311,23 +350,31 @@ impl Client {
         // The replies to the two requests, in order, and what the server said on standard
         // error meanwhile (why it refused, if it did). An exit status before the replies means
         // no program ran: an rrssh server refusing the key says why, then ends the session.
+        let wanted = if options.pty { 2 } else { 1 };
         let mut replies = 0;
         let mut refused = None;
         let mut said = Vec::new();
-        while replies < 2 {
+        let mut early = std::collections::VecDeque::new();
+        while replies < wanted {
             match reader.wait().await {
                 Some(ChannelMsg::Success) => replies += 1,
                 Some(ChannelMsg::Failure) => {
-                    refused.get_or_insert(if replies == 0 {
+                    refused.get_or_insert(if replies == 0 && options.pty {
                         TerminalError::PtyRefused
                     } else {
                         TerminalError::SessionRefused
                     });
                     replies += 1;
                 }
-                Some(ChannelMsg::ExtendedData { data, .. }) if said.len() < 4096 => {
-                    said.extend_from_slice(&data);
+                // What the program prints before the replies (on pipes, it may start at once)
+                // is kept for the output half; it is bounded by the channel's window.
+                Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    if said.len() < 4096 {
+                        said.extend_from_slice(&data);
+                    }
+                    early.push_back(OutputPart::Stderr(data));
                 }
+                Some(ChannelMsg::Data { data }) => early.push_back(OutputPart::Stdout(data)),
                 Some(ChannelMsg::ExitStatus { .. }) => {
                     refused.get_or_insert(TerminalError::SessionRefused);
                 }
@@ -359,6 +406,7 @@ impl Client {
             output: TerminalOutput {
                 reader,
                 shared,
+                early,
                 exit_status: None,
                 idle_timeout: options.idle_timeout,
                 idle: false,

@@ -60,7 +60,7 @@ pub mod web;
 use std::ffi::OsString;
 
 pub use self::client::{
-    TerminalError, TerminalInput, TerminalOptions, TerminalOutput, TerminalSession,
+    OutputPart, TerminalError, TerminalInput, TerminalOptions, TerminalOutput, TerminalSession,
 };
 #[cfg(feature = "terminal")]
 use self::session::run;

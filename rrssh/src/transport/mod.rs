@@ -10,6 +10,7 @@ mod builder;
 mod child;
 mod client;
 mod command;
+mod connect_error;
 mod dial;
 mod login;
 pub(crate) mod pipe;
@@ -24,9 +25,10 @@ mod web;
 
 use std::time::Duration;
 
-pub use self::builder::{ClientBuilder, ConnectError};
+pub use self::builder::ClientBuilder;
 pub use self::client::Client;
 pub use self::command::ssh_command;
+pub use self::connect_error::ConnectError;
 pub use self::dial::{Dial, Dialing, Renewed};
 pub use self::login::PasswordPrompt;
 pub use self::reconnect::{ConnectionEvent, ReconnectingClient};

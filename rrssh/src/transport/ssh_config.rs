@@ -38,7 +38,8 @@ pub struct SshLogin {
     /// `ProxyJump`.
     pub jump: Option<String>,
     /// The known_hosts file; none: the host's `UserKnownHostsFile`, else
-    /// `~/.ssh/known_hosts`.
+    /// `~/.ssh/known_hosts`. A jump host whose alias names a `UserKnownHostsFile` is checked
+    /// against that file instead.
     pub known_hosts: Option<PathBuf>,
     /// Records the key of an unknown host (`StrictHostKeyChecking accept-new`).
     pub accept_new: bool,
@@ -126,6 +127,19 @@ fn lookup(config: Option<&SshConfig>, host: &str) -> HostEntry {
             .filter(|j| !j.eq_ignore_ascii_case("none")),
         known_hosts,
     }
+}
+
+/// The known_hosts file of a hop: for the host itself, the one given, else its alias's
+/// `UserKnownHostsFile`; for a jump host (`depth` > 0), its alias's first, as `ssh` checks it in
+/// the hop it runs for it; else `~/.ssh/known_hosts`.
+fn known_hosts_file(given: Option<&Path>, entry: &HostEntry, depth: usize) -> PathBuf {
+    let given = given.map(expand);
+    if depth == 0 {
+        given.or(entry.known_hosts.clone())
+    } else {
+        entry.known_hosts.clone().or(given)
+    }
+    .unwrap_or_else(|| home().join(".ssh/known_hosts"))
 }
 
 /// `[user@]host[:port]` of a jump host, `ssh://` allowed.
@@ -266,12 +280,7 @@ impl SshLogin {
             ProxySetting::Direct => builder.no_proxy(),
             ProxySetting::Via(p) => builder.proxy(p.clone()),
         };
-        let known_hosts = self
-            .known_hosts
-            .as_deref()
-            .map(expand)
-            .or(entry.known_hosts.clone())
-            .unwrap_or_else(|| home().join(".ssh/known_hosts"));
+        let known_hosts = known_hosts_file(self.known_hosts.as_deref(), &entry, depth);
         builder = builder.host_keys(if self.accept_new {
             HostKeyPolicy::AcceptNew(known_hosts)
         } else {
@@ -367,6 +376,30 @@ mod tests {
         assert_eq!(e.jump.as_deref(), Some("bastion"));
         assert_eq!(e.known_hosts, Some(PathBuf::from("/tmp/kh")));
         assert!(lookup(Some(&c), "other").host_name.is_none());
+    }
+
+    #[test]
+    fn a_jump_host_is_checked_against_its_aliass_known_hosts_file() {
+        let c = parse("Host bastion\n  UserKnownHostsFile /tmp/bastion_kh\nHost plain\n");
+        let given = Some(Path::new("/tmp/given_kh"));
+        let bastion = lookup(Some(&c), "bastion");
+        let plain = lookup(Some(&c), "plain");
+        assert_eq!(
+            known_hosts_file(given, &bastion, 0),
+            PathBuf::from("/tmp/given_kh")
+        );
+        assert_eq!(
+            known_hosts_file(given, &bastion, 1),
+            PathBuf::from("/tmp/bastion_kh")
+        );
+        assert_eq!(
+            known_hosts_file(given, &plain, 1),
+            PathBuf::from("/tmp/given_kh")
+        );
+        assert_eq!(
+            known_hosts_file(None, &bastion, 0),
+            PathBuf::from("/tmp/bastion_kh")
+        );
     }
 
     #[test]

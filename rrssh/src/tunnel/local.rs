@@ -5,14 +5,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
 
+use super::Source;
 use crate::{Client, ReconnectingClient};
-
-/// How long an accepted connection waits for a reconnecting client to be connected.
-const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 
 /// A running local forward: a listener on this machine whose connections go, through the SSH
 /// connection, to a target the server reaches. Dropping it (or [`close`](Self::close)) stops
@@ -30,28 +27,6 @@ struct Stats {
     refused: AtomicU64,
     /// The server forbade a tunnel: why.
     prohibited: tokio::sync::watch::Sender<Option<String>>,
-}
-
-#[derive(Clone)]
-enum Source {
-    One(Client),
-    Persistent(ReconnectingClient),
-}
-
-impl Source {
-    async fn client(&self) -> Option<Client> {
-        match self {
-            Source::One(c) => Some(c.clone()),
-            Source::Persistent(r) => {
-                if let Some(c) = r.current() {
-                    return Some(c);
-                }
-                tokio::time::timeout(WAIT_FOR_CONNECTION, r.connected())
-                    .await
-                    .ok()
-            }
-        }
-    }
 }
 
 impl LocalForward {

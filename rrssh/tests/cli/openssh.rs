@@ -131,8 +131,10 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
     ];
 
     // A terminal with a key: output, a pseudo-terminal, the exit status.
-    let mut args = vec!["shell", &target, "echo sshd-$((6*7)); tty; exit 3"];
+    // (-t: a terminal though the input is a pipe; the options before the command.)
+    let mut args = vec!["shell", &target, "-t"];
     args.extend(login);
+    args.push("echo sshd-$((6*7)); tty; exit 3");
     let out = rrssh_env(&args, &[], &dir.0).await;
     let stdout = text(&out.stdout);
     assert!(stdout.contains("sshd-42"), "{stdout} {}", text(&out.stderr));
@@ -170,9 +172,9 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
         &[
             "shell",
             "ssh://box",
-            "echo alias-ok",
             "-F",
             config.to_str().unwrap(),
+            "echo alias-ok",
         ],
         &[],
         &dir.0,
@@ -209,9 +211,9 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
         &[
             "shell",
             &target,
-            "echo agent-ok",
             "--known-hosts",
             kh.to_str().unwrap(),
+            "echo agent-ok",
         ],
         &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
         &dir.0,
@@ -227,9 +229,9 @@ async fn shell_and_forward_against_a_stock_sshd_with_a_key_an_alias_and_the_agen
         &[
             "shell",
             &target,
-            "true",
             "--known-hosts",
             kh.to_str().unwrap(),
+            "true",
         ],
         &[],
         &dir.0,
@@ -302,9 +304,9 @@ async fn shell_logs_in_to_a_stock_sshd_with_a_password() {
         &[
             "shell",
             &target,
-            "echo pw-$(id -un)",
             "--known-hosts",
             kh.to_str().unwrap(),
+            "echo pw-$(id -un)",
         ],
         &[("RRSSH_PASSWORD", &password)],
         &dir.0,
@@ -323,11 +325,11 @@ async fn shell_logs_in_to_a_stock_sshd_with_a_password() {
         &[
             "shell",
             &target,
-            "exit 6",
             "--known-hosts",
             kh.to_str().unwrap(),
             "--password-file",
             file.to_str().unwrap(),
+            "exit 6",
         ],
         &[],
         &dir.0,
@@ -339,9 +341,9 @@ async fn shell_logs_in_to_a_stock_sshd_with_a_password() {
         &[
             "shell",
             &target,
-            "true",
             "--known-hosts",
             kh.to_str().unwrap(),
+            "true",
         ],
         &[("RRSSH_PASSWORD", "wrong-password")],
         &dir.0,

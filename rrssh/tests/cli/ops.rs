@@ -409,11 +409,12 @@ async fn terminal_sessions_are_in_the_audit_log_the_metrics_and_recorded() {
                 &[
                     "shell",
                     &target,
-                    "echo from-the-shell; sleep 0.3; echo é-€-done",
+                    "-t",
                     "-i",
                     id.to_str().unwrap(),
                     "--known-hosts",
                     kh.to_str().unwrap(),
+                    "echo from-the-shell; sleep 0.3; echo é-€-done",
                 ],
                 None,
             )

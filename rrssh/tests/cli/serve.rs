@@ -84,7 +84,7 @@ async fn serve_then_shell_forward_and_webshell_from_the_command_line_alone() {
 
     let mut args = with(&["shell"]);
     args.insert(1, target.clone());
-    args.insert(2, "echo served-$RRSSH_USER; exit 4".to_owned());
+    args.push("echo served-$RRSSH_USER; exit 4".to_owned());
     let out = rrssh(&args.iter().map(String::as_str).collect::<Vec<_>>(), None).await;
     assert!(
         text(&out.stdout).contains("served-ada"),
@@ -386,11 +386,11 @@ async fn a_ca_signs_a_key_and_the_server_trusting_it_lets_it_in() {
             let args = [
                 "shell",
                 &target,
-                &command,
                 "-i",
                 id.to_str().unwrap(),
                 "--known-hosts",
                 kh.to_str().unwrap(),
+                &command,
             ];
             rrssh(&args, None).await
         }

@@ -92,12 +92,9 @@ async fn forward_over_wss_survives_a_restart_and_sighup_reloads_the_certificate(
         .unwrap();
     assert!(hup.success());
     let shell = |ca: &str| {
-        let mut a = vec![
-            "shell".to_owned(),
-            target.clone(),
-            "echo over-wss".to_owned(),
-        ];
+        let mut a = vec!["shell".to_owned(), target.clone()];
         a.extend(login(ca));
+        a.push("echo over-wss".to_owned());
         a
     };
     let mut out = None;

@@ -1,7 +1,12 @@
-//! Targets: `ssh://[user@]host[:port]` (a server) and `hub://[user@]host[:port]/PEER` (a peer
-//! reached through a hub's caller access); over WebSocket, `ws://` and `wss://[user@]host[:port][/PATH]`
-//! (a server) and `hub+ws://`, `hub+wss://[user@]host[:port]/PEER` (a peer of a hub, at the
-//! hub's WebSocket path).
+//! Targets: `[user@]host[:port]` or `ssh://[user@]host[:port]` (a server, or an alias of the
+//! ssh config) and `hub://[user@]host[:port]/PEER` (a peer reached through a hub's caller
+//! access); over WebSocket, `ws://` and `wss://[user@]host[:port][/PATH]` (a server) and
+//! `hub+ws://`, `hub+wss://[user@]host[:port]/PEER` (a peer of a hub, at the hub's WebSocket
+//! path).
+//!
+//! Without a port (in the target, `-p` or the ssh config), the commands that call the API
+//! (`call`, `stream`, `routes`, `peers`, `gateway`) dial rrssh's port, 8022; those that work
+//! against any SSH server (`shell`, `webshell`, `forward`) dial SSH's, 22, as `ssh` does.
 
 use std::fmt;
 
@@ -39,10 +44,18 @@ impl Target {
             (false, r)
         } else if let Some(r) = s.strip_prefix("hub://") {
             (true, r)
-        } else {
+        } else if let Some((scheme, _)) = s.split_once("://") {
             return Err(format!(
-                "target `{s}` must start with ssh://, ws:// or wss:// (a server), or hub://, hub+ws:// or hub+wss:// (a peer of a hub)"
+                "target `{s}`: unknown scheme `{scheme}://`; give [user@]host[:port] or ssh://…                  (a server), ws:// or wss:// (over WebSocket), or hub://, hub+ws:// or                  hub+wss://…/PEER (a peer of a hub)"
             ));
+        } else if s.contains('/') {
+            return Err(format!(
+                "target `{s}`: a path needs a hub: hub://host[:port]/PEER"
+            ));
+        } else {
+            // `[user@]host[:port]`, as `ssh` takes a destination; an IPv6 address with a port
+            // goes in brackets.
+            (false, s)
         };
         let (authority, peer) = match rest.split_once('/') {
             Some((a, p)) => (a, Some(p.trim_end_matches('/'))),
@@ -79,6 +92,8 @@ impl Target {
             (h.to_owned(), port)
         } else {
             match hostport.rsplit_once(':') {
+                // A bare IPv6 address: no port.
+                Some((h, _)) if h.contains(':') => (hostport.to_owned(), None),
                 Some((h, p)) => (
                     h.to_owned(),
                     Some(
@@ -171,7 +186,31 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("::1", Some(22)));
         assert!(Target::parse("ssh://-oProxyCommand=x").is_err());
         assert!(Target::parse("ssh://host:99999").is_err());
-        assert!(Target::parse("http://x").is_err());
+        assert!(
+            Target::parse("http://x")
+                .unwrap_err()
+                .contains("unknown scheme")
+        );
+        // As `ssh` takes a destination.
+        let t = Target::parse("root@127.0.0.1").unwrap();
+        assert_eq!(
+            (t.user.as_deref(), t.host.as_str(), t.port),
+            (Some("root"), "127.0.0.1", None)
+        );
+        let t = Target::parse("api-alias:2222").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("api-alias", Some(2222)));
+        let t = Target::parse("::1").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", None));
+        let t = Target::parse("[::1]:2200").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", Some(2200)));
+        assert!(Target::parse("-oProxyCommand=x").is_err());
+        assert!(
+            Target::parse("host/billing")
+                .unwrap_err()
+                .contains("hub://")
+        );
+        assert!(Target::parse("host:ssh").unwrap_err().contains("bad port"));
+        assert!(Target::parse("").is_err());
         assert!(Target::parse("hub://x:1").unwrap_err().contains("no peer"));
     }
 

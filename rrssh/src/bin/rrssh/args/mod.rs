@@ -16,7 +16,21 @@ pub(crate) use self::options::{Budget, Color, Login, Output, Reconnect, parse_du
 /// Calls rrssh services over SSH: REST-style JSON APIs with SSH keys; terminals, tunnels and
 /// an HTTP gateway on any SSH server.
 #[derive(Debug, Parser)]
-#[command(name = "rrssh", version, args_override_self = true)]
+#[command(
+    name = "rrssh",
+    version,
+    args_override_self = true,
+    after_help = "Targets: [user@]host[:port], ssh://…, an alias of ~/.ssh/config, hub://host/PEER\n\
+        (a peer through a hub), ws:// and wss://… (over WebSocket). Without a port, the API\n\
+        commands dial 8022, and shell, webshell and forward dial 22.\n\n\
+        Examples:\n  \
+        rrssh call api.example GET /users/7\n  \
+        rrssh call api.example POST /items name=pears qty:=2\n  \
+        rrssh stream api.example /ticks -n 3\n  \
+        rrssh shell ops@db1 uptime\n  \
+        rrssh forward -D 1080 ops@bastion\n  \
+        rrssh completions bash > ~/.local/share/bash-completion/completions/rrssh"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -159,6 +173,9 @@ pub(crate) struct Serving {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Makes an ed25519 key pair in OpenSSH's format and prints its fingerprint.
+    #[command(after_help = "Examples:\n  \
+        rrssh keygen -f ~/.ssh/id_ed25519 -C ops@laptop\n  \
+        RRSSH_PASSPHRASE=… rrssh keygen -f deploy_key -N \"$RRSSH_PASSPHRASE\"")]
     Keygen {
         /// Where to write the private key (the public one gets `.pub`).
         #[arg(short = 'f', long = "file", default_value = "id_ed25519")]
@@ -180,19 +197,45 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: CaAction,
     },
-    /// Calls a route: rrssh call ssh://host:8022 GET /users/7 full=true
+    /// Calls a route, as httpie would: rrssh call HOST GET /users/7 full==true
+    #[command(after_help = "Request items, as httpie takes them:\n  \
+        key=value     a JSON string field of the body   name=pears\n  \
+        key:=json     a JSON field, as written          qty:=2  tags:='[\"a\"]'\n  \
+        key==value    a query parameter                 page==2\n  \
+        Name:value    a header                          X-Trace:abc\n\n\
+        Answers: JSON pretty on a terminal, as received when piped; NDJSON streams item by item,\n\
+        other bytes as they arrive. A server's error is one line on stderr; the exit code is\n\
+        0 for 2xx, 3 for 3xx, 4 for 4xx, 5 for 5xx, 1 when no answer came.\n\n\
+        Examples:\n  \
+        rrssh call api.example GET /users/7                  # port 8022, as the API's\n  \
+        rrssh call ada@10.0.0.7 -p 2222 GET /search q==rust page==2\n  \
+        rrssh call api.example POST /items name=pears qty:=2\n  \
+        rrssh call api.example PUT /items/1 -d @item.json -H 'If-Match: \"v3\"'\n  \
+        rrssh call hub://hub.example/billing GET /invoices   # a peer, through a hub")]
     Call {
-        /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
+        /// [user@]host[:port], ssh://…, an alias of the ssh config, or
+        /// hub://[user@]host[:port]/PEER
         target: String,
-        /// GET, POST, PUT, PATCH, DELETE, STREAM; STORE and UPDATE are taken as POST and PATCH.
+        /// GET, POST, PUT, PATCH, DELETE or STREAM; STORE and UPDATE (other clients' names)
+        /// are taken as POST and PATCH.
         method: String,
         /// The path, e.g. /users/7.
         path: String,
-        /// Query parameters, key=value (httpie style).
-        params: Vec<String>,
-        /// JSON body: inline, @file, or - for stdin.
-        #[arg(long, value_name = "BODY")]
+        /// Request items: key=value, key:=json, key==value, Name:value (see below).
+        items: Vec<String>,
+        /// A header, `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header", value_name = "HEADER")]
+        headers: Vec<String>,
+        /// JSON body, checked before it is sent: inline, @file, or - for stdin.
+        #[arg(long, value_name = "BODY", conflicts_with = "data")]
         json: Option<String>,
+        /// Raw body, sent as it is: inline, @file, or - for stdin (its type: -H
+        /// Content-Type's, else JSON if it is JSON, else application/octet-stream).
+        #[arg(short = 'd', long = "data", value_name = "BODY")]
+        data: Option<String>,
+        /// Print the body as received, unformatted, an error's too (on stdout).
+        #[arg(long)]
+        raw: bool,
         /// Also print the status and headers.
         #[arg(short = 'I', long = "include")]
         include: bool,
@@ -204,13 +247,20 @@ pub(crate) enum Command {
         budget: Budget,
     },
     /// Streams a route's items as NDJSON as they arrive; Ctrl-C cancels the call.
+    #[command(after_help = "Examples:\n  \
+        rrssh stream api.example /ticks                 # until the stream ends or Ctrl-C\n  \
+        rrssh stream api.example /logs level==warn -n 10")]
     Stream {
-        /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
+        /// [user@]host[:port], ssh://…, an alias of the ssh config, or
+        /// hub://[user@]host[:port]/PEER
         target: String,
         /// The path, e.g. /ticks.
         path: String,
-        /// Query parameters, key=value.
-        params: Vec<String>,
+        /// Query parameters and headers: key==value, Name:value.
+        items: Vec<String>,
+        /// A header, `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header", value_name = "HEADER")]
+        headers: Vec<String>,
         /// Stop (and cancel the call) after this many items.
         #[arg(long, short = 'n')]
         limit: Option<u64>,
@@ -220,6 +270,9 @@ pub(crate) enum Command {
         budget: Budget,
     },
     /// Lists a server's routes (method, path, summary, arguments, output).
+    #[command(after_help = "Examples:\n  \
+        rrssh routes api.example\n  \
+        rrssh routes hub://hub.example/billing --openapi > billing.json")]
     Routes {
         /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
         target: String,
@@ -233,6 +286,10 @@ pub(crate) enum Command {
     },
     /// Runs an rrssh server from the command line, like a small sshd: terminals, tunnels,
     /// caller access to reverse services (relay) and an HTTP gateway, each only if asked.
+    #[command(after_help = "Examples:\n  \
+        rrssh serve --host-key host_key --create-host-key --authorized-keys authorized_keys\n  \
+        rrssh serve --config /etc/rrssh/serve.toml --check-config\n  \
+        rrssh serve ... --terminal --permit-open 127.0.0.1:5432 --admin 127.0.0.1:9100")]
     Serve {
         #[command(flatten)]
         serving: Serving,
@@ -267,6 +324,9 @@ pub(crate) enum Command {
         web_terminal: bool,
     },
     /// Runs a hub: services connect to it, callers reach them through it (`serve --relay`).
+    #[command(after_help = "Examples:\n  \
+        rrssh hub --listen 0.0.0.0:8022 --host-key hub_key --authorized-keys authorized_keys\n  \
+        rrssh hub ... --cluster nats://127.0.0.1:4222 --cluster-hub-keys hub_keys")]
     Hub {
         #[command(flatten)]
         serving: Serving,
@@ -304,6 +364,9 @@ pub(crate) enum Command {
     },
     /// A local HTTP gateway to one server or peer, until Ctrl-C: `METHOD /PATH` on it is the
     /// call `METHOD /PATH` there, with the hub gateway's tokens, NDJSON streams and error JSON.
+    #[command(after_help = "Examples:\n  \
+        rrssh gateway api.example --tokens tokens      # curl -H 'Authorization: Bearer …' 127.0.0.1:8080/users/7\n  \
+        rrssh gateway hub://hub.example/billing --anonymous --listen 127.0.0.1:9000")]
     Gateway {
         /// ssh://[user@]host[:port] or hub://[user@]host[:port]/PEER
         target: String,
@@ -334,34 +397,68 @@ pub(crate) enum Command {
         #[command(flatten)]
         reconnect: Reconnect,
     },
-    /// A persistent TCP tunnel, like `ssh -N -L` or `ssh -N -R`, reconnecting as needed, until
+    /// Persistent TCP tunnels, like `ssh -N -L`, `-R` and `-D`, reconnecting as needed, until
     /// Ctrl-C. Works against any SSH server.
+    #[command(after_help = "Examples:\n  \
+        rrssh forward -L 5433:127.0.0.1:5432 ops@db1           # ssh -N -L, to port 22\n  \
+        rrssh forward -L 8080:web:80 -L 8443:web:443 bastion   # several at once\n  \
+        rrssh forward -R 9000:127.0.0.1:3000 hub.example -p 8022\n  \
+        rrssh forward -D 1080 ops@bastion                      # a SOCKS5 proxy: curl --socks5-hostname 127.0.0.1:1080 …")]
     Forward {
         /// -L [BIND:]PORT:HOST:HOSTPORT: listen here, connect to HOST:HOSTPORT from the server
+        /// (repeatable)
         #[arg(
             short = 'L',
             value_name = "SPEC",
-            required_unless_present = "remote",
-            conflicts_with = "remote"
+            required_unless_present_any = ["remote", "dynamic"]
         )]
-        local: Option<String>,
+        local: Vec<String>,
         /// -R [BIND:]PORT:HOST:HOSTPORT: the server listens, connect to HOST:HOSTPORT from here
+        /// (repeatable)
         #[arg(short = 'R', value_name = "SPEC")]
-        remote: Option<String>,
-        /// ssh://[user@]host[:port] of the server
+        remote: Vec<String>,
+        /// -D [BIND:]PORT: a SOCKS5 proxy here (no authentication; BIND defaults to
+        /// 127.0.0.1), each connection going where it asks, from the server (repeatable)
+        #[arg(short = 'D', value_name = "[BIND:]PORT")]
+        dynamic: Vec<String>,
+        /// No remote command, as `ssh -N` (what this command always does; accepted for
+        /// `ssh` habits).
+        #[arg(short = 'N')]
+        no_command: bool,
+        /// [user@]host[:port], ssh://… or an alias of the ssh config
         target: String,
         #[command(flatten)]
         login: Login,
         #[command(flatten)]
         reconnect: Reconnect,
     },
-    /// Opens a terminal on a server, like `ssh -t`: a shell, or COMMAND; exits with its
+    /// Opens a terminal on a server, as `ssh` does: a shell, or COMMAND; exits with its
     /// status. Works against any SSH server.
+    ///
+    /// In a pseudo-terminal when the input is a terminal, else on pipes (`echo ls | rrssh
+    /// shell HOST` reads the input to its end, then exits), as `ssh` decides; -t and -T choose.
+    #[command(after_help = "Examples:\n  \
+        rrssh shell ops@db1                      # a shell on port 22, as ssh ops@db1\n  \
+        rrssh shell ops@db1 -p 2222 ls -la /srv  # a command, with its own flags\n  \
+        echo uptime | rrssh shell db1            # no terminal: the input as it is\n  \
+        rrssh shell ssh://127.0.0.1:8022 -i id_ed25519")]
     Shell {
-        /// ssh://[user@]host[:port] of the server
+        /// [user@]host[:port], ssh://… or an alias of the ssh config
         target: String,
-        /// A command to run instead of a shell.
-        command: Option<String>,
+        /// A command to run instead of a shell: the words after the target, options included,
+        /// joined by spaces as `ssh` joins them.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+        /// Always ask for a pseudo-terminal (`ssh -t`), even when the input is not one.
+        #[arg(short = 't', conflicts_with = "no_tty")]
+        tty: bool,
+        /// Never ask for a pseudo-terminal (`ssh -T`): the program runs on pipes.
+        #[arg(short = 'T')]
+        no_tty: bool,
         /// Hang up after this long with nothing typed or printed.
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         idle_timeout: Option<Duration>,
@@ -370,6 +467,9 @@ pub(crate) enum Command {
     },
     /// Serves a terminal on a server in the browser (xterm.js), until Ctrl-C; prints the
     /// address to open, which carries a random access token. Works against any SSH server.
+    #[command(after_help = "Examples:\n  \
+        rrssh webshell ops@db1                 # open the address it prints\n  \
+        rrssh webshell ssh://127.0.0.1:8022 htop --listen 127.0.0.1:7700")]
     Webshell {
         /// ssh://[user@]host[:port] of the server
         target: String,
@@ -383,8 +483,24 @@ pub(crate) enum Command {
         #[command(flatten)]
         reconnect: Reconnect,
     },
+    /// Prints a completion script: `rrssh completions bash > /etc/bash_completion.d/rrssh`,
+    /// `rrssh completions zsh > "${fpath[1]}/_rrssh"`, `rrssh completions fish >
+    /// ~/.config/fish/completions/rrssh.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff): `rrssh man | man -l -`, or `rrssh man call` for one
+    /// command's.
+    Man {
+        /// A command, for its own page.
+        command: Option<String>,
+    },
     /// Lists the peers connected to a hub (those this key may call); with --watch, prints
     /// who connects and leaves, as it happens, until Ctrl-C.
+    #[command(after_help = "Examples:\n  \
+        rrssh peers hub.example\n  \
+        rrssh peers hub.example --watch --color never   # one JSON event a line")]
     Peers {
         /// ssh://[user@]host[:port] of the hub
         target: String,

@@ -8,6 +8,14 @@ use clap::Args;
 /// How to reach and log in to a server.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Login {
+    /// The port to dial, as `ssh -p` (before the target's own and the ssh config's)
+    /// [default: 8022 for the API commands, 22 for shell, webshell and forward].
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    pub(crate) port: Option<u16>,
+    /// The user to log in as, as `ssh -l` (before the target's `user@` and the ssh config's
+    /// `User`) [default: the local user].
+    #[arg(short = 'l', long = "login-name", value_name = "USER")]
+    pub(crate) user: Option<String>,
     /// Private key to log in with (repeatable) [default: the `IdentityFile`s of the host in
     /// the ssh config, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa]. The ssh-agent at
     /// `SSH_AUTH_SOCK` is asked next, then a password.

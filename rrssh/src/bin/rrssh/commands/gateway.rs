@@ -25,9 +25,13 @@ pub(super) async fn gateway(
         say!("# configuration OK: gateway to {t}");
         return Ok(ExitCode::SUCCESS);
     }
-    // Fail early on bad keys or host keys, then stay connected.
-    crate::login::connect(login, &t, false).await?.close().await;
-    let client = crate::login::builder(login, &t)?
+    // Fail early on bad keys or host keys (waiting for a server not up yet), then stay
+    // connected.
+    crate::login::first_connection(login, &t, Dialing::Api, reconnect.backoff())
+        .await?
+        .close()
+        .await;
+    let client = crate::login::builder(login, &t, Dialing::Api)?
         .backoff(reconnect.backoff())
         .connect_persistent();
     let gw = match &t.peer {

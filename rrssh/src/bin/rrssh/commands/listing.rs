@@ -91,9 +91,12 @@ pub(super) async fn watch(
     use rrssh::hub::watch::{EVENTS_PATH, WatchEvent};
     let target = Target::parse(target)?;
     server_only(&target, "watchers")?;
-    // Fail early on bad keys or host keys, then stay connected.
-    connect(common, &target).await?.close().await;
-    let client = crate::login::builder(&common.login, &target)?
+    // Fail early on bad keys or host keys (waiting for a hub not up yet), then stay connected.
+    crate::login::first_connection(&common.login, &target, Dialing::Api, reconnect.backoff())
+        .await?
+        .close()
+        .await;
+    let client = crate::login::builder(&common.login, &target, Dialing::Api)?
         .backoff(reconnect.backoff())
         .connect_persistent();
     let human = pretty(common.color);
@@ -149,15 +152,20 @@ pub(super) async fn watch(
                 },
                 Some(Ok(e)) => say!("{}", serde_json::to_string(&e).unwrap_or_default()),
                 Some(Err(e)) => {
-                    if human {
-                        say!("(stream lost: {e}; reconnecting)");
-                    }
+                    note!(warn, "lost {target} ({e}); reconnecting");
                     break;
                 }
-                None => break,
+                None => {
+                    // The stream ends with its connection: the hub is gone, or restarting.
+                    let why = tokio::time::timeout(Duration::from_secs(1), conn.closed())
+                        .await
+                        .unwrap_or_else(|_| "the event stream ended".to_owned());
+                    note!(warn, "lost {target} ({why}); reconnecting");
+                    break;
+                }
             }
         }
-        // The stream ended with its connection: wait for the next one.
+        // Wait for the next connection.
         let _ = conn.closed().await;
     }
     Ok(ExitCode::SUCCESS)

@@ -11,6 +11,7 @@ use rrssh::hub::relay::{PEERS_PATH, PeerListing};
 use rrssh::routing::introspect::{ROUTES_PATH, RouteSummary};
 
 use crate::args::{Cli, Color, Command, Login};
+use crate::login::Dialing;
 use crate::output::{pretty, print_body};
 use crate::target::Target;
 
@@ -33,6 +34,7 @@ macro_rules! note {
 
 mod ca;
 mod call;
+mod docs;
 mod forward;
 mod gateway;
 mod keygen;
@@ -62,12 +64,17 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
             passphrase,
         } => keygen(&file, comment, force, passphrase),
         Command::Ca { action } => self::ca::ca(action),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { command } => docs::man(command.as_deref()),
         Command::Call {
             target,
             method,
             path,
-            params,
+            items,
+            headers,
             json,
+            data,
+            raw,
             include,
             login,
             output,
@@ -78,12 +85,20 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                 color: output.color,
                 timeout: budget.timeout,
             };
-            call(&common, &target, &method, &path, &params, json, include).await
+            let given = call::Given {
+                items,
+                headers,
+                json,
+                data,
+            };
+            let shown = call::Shown { include, raw };
+            call(&common, &target, &method, &path, &given, &shown).await
         }
         Command::Stream {
             target,
             path,
-            params,
+            items,
+            headers,
             limit,
             login,
             budget,
@@ -93,7 +108,13 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
                 color: Color::Never,
                 timeout: budget.timeout,
             };
-            stream(&common, &target, &path, &params, limit).await
+            let given = call::Given {
+                items,
+                headers,
+                json: None,
+                data: None,
+            };
+            stream(&common, &target, &path, &given, limit).await
         }
         Command::Routes {
             target,
@@ -226,9 +247,22 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Shell {
             target,
             command,
+            tty,
+            no_tty,
             idle_timeout,
             login,
-        } => shell(&login, &target, command, idle_timeout).await,
+        } => {
+            let command = (!command.is_empty()).then(|| command.join(" "));
+            // As `ssh`: a terminal when the input is one, unless -t or -T says otherwise.
+            let pty = if tty {
+                true
+            } else if no_tty {
+                false
+            } else {
+                rustix::termios::isatty(rustix::stdio::stdin())
+            };
+            shell(&login, &target, command, pty, idle_timeout).await
+        }
         Command::Webshell {
             target,
             command,
@@ -239,20 +273,25 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Forward {
             local,
             remote,
+            dynamic,
+            no_command: _,
             target,
             login,
             reconnect,
-        } => match (local, remote) {
-            (Some(spec), _) => forward(&login, reconnect, &target, &spec, false).await,
-            (None, Some(spec)) => forward(&login, reconnect, &target, &spec, true).await,
-            (None, None) => Err("give -L or -R".to_owned()),
-        },
+        } => {
+            let specs = forward::Specs {
+                local,
+                remote,
+                dynamic,
+            };
+            forward(&login, reconnect, &target, &specs).await
+        }
     }
 }
 
 /// Connects with the rrssh API.
 async fn connect(common: &Common, target: &Target) -> Result<Client, String> {
-    crate::login::connect(&common.login, target, false).await
+    crate::login::connect(&common.login, target, Dialing::Api).await
 }
 
 /// Refuses a `hub://` target where only a server makes sense.
@@ -265,9 +304,11 @@ fn server_only(target: &Target, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The exit code for an answer's status, by class (as `httpie --check-status`).
 fn exit_for(status: u16) -> ExitCode {
     match status {
         200..=299 => ExitCode::SUCCESS,
+        300..=399 => ExitCode::from(3),
         400..=499 => ExitCode::from(4),
         _ => ExitCode::from(5),
     }

@@ -12,8 +12,11 @@ pub(super) async fn webshell(
     let t = Target::parse(target)?;
     server_only(&t, "terminals")?;
     // Fail early on bad keys or host keys, then stay connected (SSH only: any SSH server).
-    crate::login::connect(login, &t, true).await?.close().await;
-    let client = crate::login::builder(login, &t)?
+    crate::login::first_connection(login, &t, Dialing::AnySsh, reconnect.backoff())
+        .await?
+        .close()
+        .await;
+    let client = crate::login::builder(login, &t, Dialing::AnySsh)?
         .plain()
         .backoff(reconnect.backoff())
         .connect_persistent();
@@ -77,15 +80,18 @@ pub(super) async fn shell(
     login: &Login,
     target: &str,
     command: Option<String>,
+    pty: bool,
     idle_timeout: Option<Duration>,
 ) -> Result<ExitCode, String> {
+    use rrssh::terminal::OutputPart;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let t = Target::parse(target)?;
     server_only(&t, "terminals")?;
-    let client = crate::login::connect(login, &t, true).await?;
+    let client = crate::login::connect(login, &t, Dialing::AnySsh).await?;
     let tty = rustix::termios::isatty(rustix::stdio::stdin());
     let (cols, rows) = window_size().unwrap_or((80, 24));
     let mut options = rrssh::terminal::TerminalOptions::new()
+        .pty(pty)
         .term(std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_owned()))
         .size(cols, rows);
     if let Some(c) = command {
@@ -96,7 +102,11 @@ pub(super) async fn shell(
     }
     let rrssh::terminal::TerminalSession { input, mut output } =
         client.terminal(options).await.map_err(|e| e.to_string())?;
-    let raw = if tty { Some(RawMode::enter()?) } else { None };
+    let raw = if tty && pty {
+        Some(RawMode::enter()?)
+    } else {
+        None
+    };
     let input = std::sync::Arc::new(input);
     let typing = tokio::spawn({
         let input = input.clone();
@@ -138,11 +148,19 @@ pub(super) async fn shell(
         }
     });
     let mut stdout = tokio::io::stdout();
-    while let Some(bytes) = output.next().await {
-        if stdout.write_all(&bytes).await.is_err() {
+    let mut stderr = tokio::io::stderr();
+    while let Some(part) = output.next_part().await {
+        let written = match part {
+            OutputPart::Stderr(bytes) => stderr.write_all(&bytes).await,
+            OutputPart::Stdout(bytes) => match stdout.write_all(&bytes).await {
+                Ok(()) => stdout.flush().await,
+                Err(e) => Err(e),
+            },
+            _ => Ok(()),
+        };
+        if written.is_err() {
             break;
         }
-        let _ = stdout.flush().await;
     }
     typing.abort();
     resizing.abort();
