@@ -36,7 +36,7 @@ pub enum ConnectError {
     #[error("no host key policy: call `host_keys` (known_hosts file or a pinned key)")]
     NoHostKeyPolicy,
     /// The server has no rrssh API (it refused the `rrssh` subsystem): a stock SSH server.
-    /// Terminals and tunnels still work on a [`plain`](ClientBuilder::plain) connection.
+    /// Terminals and tunnels still work on a [`plain`](super::ClientBuilder::plain) connection.
     #[error(
         "the server has no rrssh API (it refused the `rrssh` subsystem); terminals and tunnels \
          work without it (`ClientBuilder::plain`)"
